@@ -1,0 +1,694 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// Column is a key column: its physical name and its SQL type as format_type
+// prints it (the type key values are cast back to from their text form).
+type Column struct{ Name, Type string }
+
+// Assignment is one SET "Column" = (Expr) of the batch UPDATE. Expr is SQL
+// over the table's physical columns, unqualified.
+type Assignment struct{ Column, Expr string }
+
+// Task says which table to rewrite and how.
+type Task struct {
+	Schema, Table string
+	// Key is the primary key or a NOT NULL unique column set, in the order
+	// of a btree index's columns. Composite keys work.
+	Key []Column
+	Set []Assignment
+	// Where, optional, is an extra row filter ANDed into the UPDATE, e.g.
+	// `"_online_x" IS NULL`. It does not change the walk: batches still
+	// count keys, the filter only decides which of them are written.
+	Where string
+}
+
+// Checkpoint is how far a backfill got; it is committed with each batch.
+type Checkpoint struct {
+	// LastKey is the text form of the last key done; nil means from the start.
+	LastKey []string
+	// RowsDone counts the keys walked so far (rows the Where filter skipped
+	// included), across resumptions.
+	RowsDone int64
+	Done     bool
+}
+
+// Progress is reported after each batch.
+type Progress struct {
+	Table     string
+	RowsDone  int64
+	RowsTotal int64 // estimate, 0 if unknown
+	Rate      float64
+	ETA       time.Duration
+	BatchSize int
+	Done      bool
+}
+
+// Options tune a Run. The zero value is usable.
+type Options struct {
+	// BatchTime is the target duration of one batch; default 100ms. The
+	// batch size adapts to it, within [MinBatch, MaxBatch].
+	BatchTime                        time.Duration
+	InitialBatch, MinBatch, MaxBatch int // defaults 1000, 50, 200000
+	// Rate is the most rows per second to walk; 0 is unlimited. A limited
+	// Run also keeps each batch to at most about a second's worth of rows.
+	Rate float64
+	// Settings are applied with set_config(name, value, true) in every batch
+	// transaction, after the package's own (so they may override them).
+	Settings map[string]string
+	// Resume starts after this checkpoint instead of at the beginning.
+	Resume *Checkpoint
+	// Checkpoint is called inside each batch's transaction before commit,
+	// so the checkpoint commits atomically with the batch. An error rolls
+	// the batch back and ends Run.
+	Checkpoint func(ctx context.Context, tx pgx.Tx, cp Checkpoint) error
+	// Progress is called after each batch, from Run's goroutine.
+	Progress func(Progress)
+	// Logger gets debug lines only, and none per batch: the start, the end,
+	// retries and pauses. nil discards them. (A zerolog logger plugs in with
+	// slog.New(zerolog.NewSlogHandler(zl)).)
+	Logger *slog.Logger
+
+	// LockRetries bounds the attempts at one batch that fails because of a
+	// lock timeout (55P03), a deadlock or a serialization failure; default
+	// 10. Each retry halves the batch after a jittered, doubling pause.
+	LockRetries int
+	// LockRetryDeadline bounds the time spent retrying one batch; default
+	// one minute.
+	LockRetryDeadline time.Duration
+	// LockTimeout, when positive, is set as the lock_timeout of each batch
+	// transaction; zero keeps the connection's own.
+	LockTimeout time.Duration
+	// WaiterPause is how long Run pauses before a batch while other sessions
+	// wait for a lock on the table (checked in pg_locks), at most ten times
+	// in a row; default BatchTime, negative turns the check off.
+	WaiterPause time.Duration
+	// CancelGrace is how long a batch already running may go on once ctx
+	// is cancelled before its statement is cancelled too; default 5s.
+	CancelGrace time.Duration
+}
+
+const (
+	defaultBatchTime  = 100 * time.Millisecond
+	slowFactor        = 4               // a batch this many times over target is "much slower"
+	maxSlowPause      = 5 * time.Second // longest pause after a slow batch
+	maxWaiterPauses   = 10
+	retryInitial      = 100 * time.Millisecond
+	retryMax          = 5 * time.Second
+	countTimeout      = "500ms" // bound on the count(*) of the row estimate
+	defaultGrace      = 5 * time.Second
+	defaultRetries    = 10
+	defaultRetryLimit = time.Minute
+)
+
+// plannerSettings are set in every batch transaction, before Options.Settings.
+// enable_seqscan=off keeps the plan on the key's index whatever the
+// statistics say: a never-analyzed table is estimated from its page count, a
+// stale one from old numbers, and either can make a per-batch sequential scan
+// look cheapest, which reads the whole table for every batch.
+var plannerSettings = [][2]string{{"enable_seqscan", "off"}}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.BatchTime <= 0 {
+		o.BatchTime = defaultBatchTime
+	}
+	if o.MinBatch <= 0 {
+		o.MinBatch = 50
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 200000
+	}
+	if o.MinBatch > o.MaxBatch {
+		return o, fmt.Errorf("MinBatch %d is larger than MaxBatch %d", o.MinBatch, o.MaxBatch)
+	}
+	if o.Rate < 0 {
+		return o, fmt.Errorf("negative Rate %g", o.Rate)
+	}
+	if o.Rate > 0 {
+		// A limited run should trickle, not burst: at most about one
+		// second's worth of rows per batch.
+		o.MaxBatch = clamp(int(o.Rate), o.MinBatch, o.MaxBatch)
+	}
+	if o.InitialBatch <= 0 {
+		o.InitialBatch = 1000
+	}
+	o.InitialBatch = clamp(o.InitialBatch, o.MinBatch, o.MaxBatch)
+	if o.LockRetries <= 0 {
+		o.LockRetries = defaultRetries
+	}
+	if o.LockRetryDeadline <= 0 {
+		o.LockRetryDeadline = defaultRetryLimit
+	}
+	if o.WaiterPause == 0 {
+		o.WaiterPause = o.BatchTime
+	}
+	if o.CancelGrace <= 0 {
+		o.CancelGrace = defaultGrace
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	for k := range o.Settings {
+		if k == "" {
+			return o, errors.New("empty setting name in Settings")
+		}
+	}
+	return o, nil
+}
+
+// Validate checks a task for mistakes that need no database to see.
+func Validate(t Task) error {
+	if strings.TrimSpace(t.Table) == "" {
+		return errors.New("backfill: empty table name")
+	}
+	if len(t.Key) == 0 {
+		return fmt.Errorf("backfill %s: empty key: the walk needs the primary key or a NOT NULL unique column set", t.name())
+	}
+	keys := map[string]bool{}
+	for i, k := range t.Key {
+		if k.Name == "" {
+			return fmt.Errorf("backfill %s: key column %d has no name", t.name(), i+1)
+		}
+		if strings.TrimSpace(k.Type) == "" {
+			return fmt.Errorf("backfill %s: key column %q has no type", t.name(), k.Name)
+		}
+		if keys[k.Name] {
+			return fmt.Errorf("backfill %s: key column %q listed twice", t.name(), k.Name)
+		}
+		keys[k.Name] = true
+	}
+	if len(t.Set) == 0 {
+		return fmt.Errorf("backfill %s: nothing to set", t.name())
+	}
+	set := map[string]bool{}
+	for i, a := range t.Set {
+		if a.Column == "" {
+			return fmt.Errorf("backfill %s: assignment %d has no column name", t.name(), i+1)
+		}
+		if strings.TrimSpace(a.Expr) == "" {
+			return fmt.Errorf("backfill %s: assignment to %q has no expression", t.name(), a.Column)
+		}
+		if set[a.Column] {
+			return fmt.Errorf("backfill %s: column %q assigned twice", t.name(), a.Column)
+		}
+		if keys[a.Column] {
+			// Rewriting the key would move rows under the walk.
+			return fmt.Errorf("backfill %s: column %q is part of the key and cannot be assigned", t.name(), a.Column)
+		}
+		set[a.Column] = true
+	}
+	return nil
+}
+
+func (t Task) name() string { return pg.Ident(t.Schema, t.Table) }
+
+// runner is the state of one Run.
+type runner struct {
+	conn           *pgx.Conn
+	t              Task
+	o              Options
+	log            *slog.Logger
+	q              queries
+	setKeys, setVs []string
+	oid            uint32
+	max            []string // largest key when Run started; nil if the table was empty
+	total          int64
+	size           int
+	win            window
+}
+
+type batchStats struct {
+	size    int   // batch size asked for
+	walked  int64 // keys in the range
+	updated int64 // rows the UPDATE changed
+	took    time.Duration
+}
+
+// Run rewrites the rows of t in batches, as the package documentation says,
+// and returns the last committed checkpoint, with an error if it stopped
+// early (ctx cancelled, a failed batch, retries exhausted).
+func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, error) {
+	if err := Validate(t); err != nil {
+		return Checkpoint{}, err
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("backfill %s: %w", t.name(), err)
+	}
+	var cp Checkpoint
+	if o.Resume != nil {
+		cp = *o.Resume
+		cp.LastKey = slices.Clone(cp.LastKey)
+		if len(cp.LastKey) == 0 {
+			cp.LastKey = nil
+		} else if len(cp.LastKey) != len(t.Key) {
+			return cp, fmt.Errorf("backfill %s: checkpoint has %d key values, the key has %d columns", t.name(), len(cp.LastKey), len(t.Key))
+		}
+	}
+	r := &runner{conn: conn, t: t, o: o, log: o.Logger, q: buildQueries(t), size: o.InitialBatch}
+	if cp.Done {
+		r.report(cp)
+		return cp, nil
+	}
+	if conn == nil {
+		return cp, fmt.Errorf("backfill %s: nil connection", t.name())
+	}
+	if s := conn.PgConn().TxStatus(); s != 'I' {
+		// Our COMMITs would end the caller's transaction.
+		return cp, fmt.Errorf("backfill %s: the connection is inside a transaction", t.name())
+	}
+	r.settings()
+	if err := r.retry(ctx, func() error { return r.prepare(ctx) }); err != nil {
+		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
+	}
+	r.log.Debug("backfill start", "table", t.name(), "rows_estimate", r.total, "rows_done", cp.RowsDone, "resume", cp.LastKey != nil)
+
+	started := time.Now()
+	lastEnd := started
+	var walked int64 // this Run's keys, for the rate limit
+	for {
+		if err := ctx.Err(); err != nil {
+			return cp, err
+		}
+		if err := r.waitForWaiters(ctx); err != nil {
+			return cp, err
+		}
+		var next Checkpoint
+		var st batchStats
+		err := r.retry(ctx, func() error {
+			var err error
+			next, st, err = r.batch(ctx, cp, r.size)
+			return err
+		})
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+				err = fmt.Errorf("%w (%v)", ctxErr, err)
+			}
+			return cp, fmt.Errorf("backfill %s: batch after key %v: %w", t.name(), cp.LastKey, err)
+		}
+		cp = next
+		walked += st.walked
+		now := time.Now()
+		r.win.add(st.walked, now.Sub(lastEnd))
+		lastEnd = now
+		if !cp.Done {
+			r.size = nextSize(st.size, st.took, o.BatchTime, o.MinBatch, o.MaxBatch)
+		}
+		r.report(cp)
+		if cp.Done {
+			r.log.Debug("backfill done", "table", t.name(), "rows_done", cp.RowsDone, "elapsed", time.Since(started))
+			return cp, nil
+		}
+
+		var pause time.Duration
+		if st.took > slowFactor*o.BatchTime {
+			// The server took far longer than usual: give the
+			// application the same time back before going on.
+			pause = min(st.took, maxSlowPause)
+			r.log.Debug("backfill slow batch, pausing", "table", t.name(), "took", st.took, "pause", pause, "next_batch", r.size)
+		}
+		if o.Rate > 0 {
+			due := time.Duration(float64(walked) / o.Rate * float64(time.Second))
+			pause = max(pause, due-time.Since(started))
+		}
+		if err := pg.Sleep(ctx, pause); err != nil {
+			return cp, err
+		}
+	}
+}
+
+// settings lays out the transaction-local settings as two parallel arrays,
+// ours first, then the caller's in name order.
+func (r *runner) settings() {
+	add := func(k, v string) {
+		r.setKeys = append(r.setKeys, k)
+		r.setVs = append(r.setVs, v)
+	}
+	for _, s := range plannerSettings {
+		add(s[0], s[1])
+	}
+	if r.o.LockTimeout > 0 {
+		add("lock_timeout", strconv.FormatInt(r.o.LockTimeout.Milliseconds(), 10)+"ms")
+	}
+	names := make([]string, 0, len(r.o.Settings))
+	for k := range r.o.Settings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		add(k, r.o.Settings[k])
+	}
+}
+
+// begin opens a batch transaction with the settings applied.
+func (r *runner) begin(ctx context.Context) (pgx.Tx, error) {
+	tx, err := r.conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, r.q.settings, r.setKeys, r.setVs); err != nil {
+		_ = tx.Rollback(ctx)
+		return nil, pg.WithSQL(err, r.q.settings)
+	}
+	return tx, nil
+}
+
+// prepare looks the table up, checks the key, and takes the end of the walk
+// and the row estimate.
+func (r *runner) prepare(ctx context.Context) error {
+	ctx, cancel := detach(ctx, r.o.CancelGrace)
+	defer cancel()
+	tx, err := r.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	var oid *uint32
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1)::oid`, r.t.name()).Scan(&oid); err != nil {
+		return err
+	}
+	if oid == nil {
+		return fmt.Errorf("table %s does not exist", r.t.name())
+	}
+	r.oid = *oid
+	if err := r.checkKey(ctx, tx); err != nil {
+		return err
+	}
+
+	r.max = nil
+	key := make([]string, len(r.t.Key))
+	if err := tx.QueryRow(ctx, r.q.maxKey).Scan(scanDest(key)...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return pg.WithSQL(err, r.q.maxKey)
+	} else if err == nil {
+		r.max = key
+	}
+
+	var reltuples float64
+	var relpages, pages int64
+	if err := tx.QueryRow(ctx, `SELECT c.reltuples::float8, c.relpages::int8,
+		pg_relation_size(c.oid) / current_setting('block_size')::int8
+		FROM pg_class c WHERE c.oid = $1`, r.oid).Scan(&reltuples, &relpages, &pages); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	switch {
+	case r.max == nil:
+		r.total = 0
+	case reltuples >= 0 && relpages > 0:
+		// Scale the density of the last VACUUM/ANALYZE to today's size,
+		// as the planner does.
+		r.total = int64(reltuples / float64(relpages) * float64(pages))
+	case reltuples >= 0 && pages == 0:
+		r.total = int64(reltuples)
+	default:
+		// Never vacuumed or analyzed (reltuples -1), or last seen empty
+		// and grown since: count, unless that takes long.
+		r.total = r.count(ctx)
+	}
+	return nil
+}
+
+// count is count(*) of the table under a short statement_timeout; 0 (unknown)
+// when it fails.
+func (r *runner) count(ctx context.Context) int64 {
+	tx, err := r.begin(ctx)
+	if err != nil {
+		return 0
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var n int64
+	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, countTimeout); err != nil {
+		return 0
+	}
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+r.t.name()).Scan(&n); err != nil {
+		r.log.Debug("backfill row count gave up", "table", r.t.name(), "err", err)
+		return 0
+	}
+	return n
+}
+
+// checkKey makes sure the key columns exist, are NOT NULL and lead a btree
+// index in this order: a NULL key would be skipped by the row comparisons, and
+// without such an index every batch would sort the rest of the table.
+func (r *runner) checkKey(ctx context.Context, tx pgx.Tx) error {
+	names := make([]string, len(r.t.Key))
+	for i, k := range r.t.Key {
+		names[i] = k.Name
+	}
+	rows, err := tx.Query(ctx, `SELECT k.name, a.attnum, a.attnotnull
+		FROM unnest($2::text[]) WITH ORDINALITY AS k(name, ord)
+		LEFT JOIN pg_attribute a ON a.attrelid = $1 AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY k.ord`, r.oid, names)
+	if err != nil {
+		return err
+	}
+	var attnums []string
+	for rows.Next() {
+		var name string
+		var num *int16
+		var notNull *bool
+		if err := rows.Scan(&name, &num, &notNull); err != nil {
+			return err
+		}
+		if num == nil {
+			rows.Close()
+			return fmt.Errorf("key column %s does not exist in %s", pg.Ident(name), r.t.name())
+		}
+		if !*notNull {
+			rows.Close()
+			return fmt.Errorf("key column %s of %s is nullable: rows with a NULL key would be skipped; use the primary key or NOT NULL unique columns", pg.Ident(name), r.t.name())
+		}
+		attnums = append(attnums, strconv.Itoa(int(*num)))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	rows, err = tx.Query(ctx, `SELECT i.indkey::text, i.indoption::text
+		FROM pg_index i
+		JOIN pg_class ic ON ic.oid = i.indexrelid
+		JOIN pg_am am ON am.oid = ic.relam
+		WHERE i.indrelid = $1 AND i.indisvalid AND i.indpred IS NULL AND am.amname = 'btree'`, r.oid)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var indkey, indoption string
+		if err := rows.Scan(&indkey, &indoption); err != nil {
+			return err
+		}
+		cols, opts := strings.Fields(indkey), strings.Fields(indoption)
+		if len(cols) < len(attnums) || !slices.Equal(cols[:len(attnums)], attnums) {
+			continue
+		}
+		// All the same direction (indoption: bit 0 DESC, bit 1 NULLS
+		// FIRST; NULLs cannot occur): one index scan, forward or
+		// backward, yields our order.
+		uniform := true
+		for _, o := range opts[:len(attnums)] {
+			uniform = uniform && descending(o) == descending(opts[0])
+		}
+		if uniform {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("no btree index of %s starts with the key columns (%s) in this order; the walk needs one (list the key in the index's column order)",
+		r.t.name(), pg.Idents(names))
+}
+
+// batch runs one batch transaction after prev and returns the checkpoint it
+// committed. On error nothing of it is committed and prev still holds.
+func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint, batchStats, error) {
+	st := batchStats{size: n}
+	start := time.Now()
+	ctx, cancel := detach(ctx, r.o.CancelGrace)
+	defer cancel()
+	tx, err := r.begin(ctx)
+	if err != nil {
+		return prev, st, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // a no-op once committed
+
+	lo := prev.LastKey
+	v := variant(lo)
+	next := Checkpoint{LastKey: lo, RowsDone: prev.RowsDone, Done: true}
+	if r.max != nil {
+		hi := make([]string, len(r.t.Key))
+		args := append(keyArgs(lo, r.max), int64(n-1))
+		err := tx.QueryRow(ctx, r.q.bound[v], args...).Scan(scanDest(hi)...)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Fewer than n keys left: the last batch, up to the end.
+			hi = r.max
+			if err := tx.QueryRow(ctx, r.q.count[v], keyArgs(lo, r.max)...).Scan(&st.walked); err != nil {
+				return prev, st, pg.WithSQL(err, r.q.count[v])
+			}
+		case err != nil:
+			return prev, st, pg.WithSQL(err, r.q.bound[v])
+		default:
+			st.walked = int64(n)
+			// Equal text means equal values once cast: the walk's end.
+			next.Done = slices.Equal(hi, r.max)
+		}
+		tag, err := tx.Exec(ctx, r.q.update[v], keyArgs(lo, hi)...)
+		if err != nil {
+			return prev, st, pg.WithSQL(err, r.q.update[v])
+		}
+		st.updated = tag.RowsAffected()
+		next.LastKey = hi
+	}
+	next.RowsDone += st.walked
+	if r.o.Checkpoint != nil {
+		if err := r.o.Checkpoint(ctx, tx, next); err != nil {
+			return prev, st, fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return prev, st, err
+	}
+	st.took = time.Since(start)
+	return next, st, nil
+}
+
+// retry runs fn again while it fails on a lock timeout, a deadlock or a
+// serialization failure, halving the batch each time, with jittered doubling
+// pauses in between, within Options.LockRetries and LockRetryDeadline.
+func (r *runner) retry(ctx context.Context, fn func() error) error {
+	start := time.Now()
+	wait := retryInitial
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		elapsed := time.Since(start)
+		if attempt >= r.o.LockRetries || elapsed >= r.o.LockRetryDeadline {
+			return &pg.LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err}
+		}
+		// Full jitter in [wait/2, wait): several backfills retrying at
+		// once do not wake in step.
+		pause := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+		pause = min(pause, r.o.LockRetryDeadline-elapsed)
+		// A smaller batch holds fewer row locks and may stop short of
+		// the row someone else holds.
+		r.size = max(r.o.MinBatch, r.size/2)
+		r.log.Debug("backfill batch retry", "table", r.t.name(), "attempt", attempt, "pause", pause, "next_batch", r.size, "err", err)
+		if err := pg.Sleep(ctx, pause); err != nil {
+			return err
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case pgerrcode.LockNotAvailable, pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure:
+		return true
+	}
+	return false
+}
+
+// waitForWaiters pauses while other sessions wait for a lock on the table, up
+// to maxWaiterPauses times: between batches we hold no lock, so whoever
+// queues (a DDL statement, a burst of writers) gets through first.
+func (r *runner) waitForWaiters(ctx context.Context) error {
+	if r.o.WaiterPause < 0 {
+		return nil
+	}
+	for i := 0; i < maxWaiterPauses; i++ {
+		qctx, cancel := detach(ctx, r.o.CancelGrace)
+		var waiting bool
+		err := r.conn.QueryRow(qctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE NOT granted AND relation = $1
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, r.oid).Scan(&waiting)
+		cancel()
+		if err != nil {
+			// The check is advice; a failure of it is no reason to stop.
+			r.log.Debug("backfill lock waiter check failed; turning it off", "table", r.t.name(), "err", err)
+			r.o.WaiterPause = -1
+			return ctx.Err()
+		}
+		if !waiting {
+			return nil
+		}
+		r.log.Debug("backfill pausing for lock waiters", "table", r.t.name(), "pause", r.o.WaiterPause)
+		if err := pg.Sleep(ctx, r.o.WaiterPause); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) report(cp Checkpoint) {
+	if r.o.Progress == nil {
+		return
+	}
+	total := r.total
+	if cp.Done || (total > 0 && total < cp.RowsDone) {
+		total = cp.RowsDone
+	}
+	rate := r.win.rate()
+	r.o.Progress(Progress{
+		Table:     r.t.name(),
+		RowsDone:  cp.RowsDone,
+		RowsTotal: total,
+		Rate:      rate,
+		ETA:       eta(total, cp.RowsDone, rate),
+		BatchSize: r.size,
+		Done:      cp.Done,
+	})
+}
+
+// detach returns a context that outlives ctx's cancellation by grace. A batch
+// is short and is better finished than cut off: plain pgx closes the
+// connection when a query's context ends, which would leave the caller's
+// connection dead. The grace bounds a batch stuck on a lock.
+func detach(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return d, func() {
+		stop()
+		cancel()
+	}
+}
+
+func descending(indoption string) bool {
+	n, _ := strconv.Atoi(indoption)
+	return n&1 == 1
+}
+
+func scanDest(key []string) []any {
+	d := make([]any, len(key))
+	for i := range key {
+		d[i] = &key[i]
+	}
+	return d
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/phases"
+)
+
+func newInitCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create the state schema (idempotent; every command does it on first use)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			if err := e.Init(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "state schema %q is ready\n", g.stateSchema)
+			return nil
+		},
+	}
+}
+
+type backfillFlags struct {
+	batchTime time.Duration
+	rate      float64
+	noBar     bool
+}
+
+func (b *backfillFlags) add(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&b.batchTime, "backfill-batch-time", envDuration("ONLINE_BACKFILL_BATCH_TIME", 100*time.Millisecond), "target duration of one backfill batch; the batch size adapts to it")
+	cmd.Flags().Float64Var(&b.rate, "backfill-rate", 0, "most rows per second the backfill writes (0: unlimited)")
+	cmd.Flags().BoolVar(&b.noBar, "no-progress", false, "no progress bar, even on a terminal")
+}
+
+func (g *globals) withBackfill(cmd *cobra.Command, b *backfillFlags) (phases.Config, *progress) {
+	cfg := g.config()
+	cfg.BackfillBatchTime = b.batchTime
+	cfg.BackfillRate = b.rate
+	p := newProgress(g.stderr, isTerminal(g.stderr) && !b.noBar, g.log)
+	cfg.OnProgress = p.update
+	return cfg, p
+}
+
+func printResult(cmd *cobra.Command, asJSON bool, res *phases.Result, human string) error {
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), res)
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), human)
+	return nil
+}
+
+func newStartCmd(g *globals) *cobra.Command {
+	var complete, asJSON bool
+	var bf backfillFlags
+	cmd := &cobra.Command{
+		Use:   "start FILE",
+		Short: "Start a migration: expand, backfill, then publish the new version schema",
+		Long: `Start runs the expand phase (additive DDL under lock_timeout), backfills rewritten
+columns in the background of live traffic, then publishes the new version schema.
+Run it again after a crash or Ctrl-C to resume from the last checkpoint.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := operations.ParseFile(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, bar := g.withBackfill(cmd, &bf)
+			e, err := g.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Start(cmd.Context(), m)
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			human := fmt.Sprintf("migration %s started in %s: new version schema %s is published.\nNew application code: SET search_path TO %s. When the old code is gone: online complete.",
+				res.Migration, res.Elapsed.Round(time.Millisecond), res.VersionSchema, res.VersionSchema)
+			if res.Resumed {
+				human = fmt.Sprintf("migration %s resumed and published: version schema %s.", res.Migration, res.VersionSchema)
+			}
+			if complete {
+				cres, err := e.Complete(cmd.Context())
+				if err != nil {
+					return err
+				}
+				res = cres
+				human = fmt.Sprintf("migration %s started and completed: version schema %s.", res.Migration, res.VersionSchema)
+			}
+			return printResult(cmd, asJSON, res, human)
+		},
+	}
+	cmd.Flags().BoolVar(&complete, "complete", false, "complete at once after start (for migrations no old code depends on)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	bf.add(cmd)
+	return cmd
+}
+
+func newBackfillCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var bf backfillFlags
+	cmd := &cobra.Command{
+		Use:   "backfill",
+		Short: "Resume the migration in progress (after a crash or Ctrl-C) through backfill and publish",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, bar := g.withBackfill(cmd, &bf)
+			e, err := g.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Resume(cmd.Context())
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s is published: version schema %s.", res.Migration, res.VersionSchema))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	bf.add(cmd)
+	return cmd
+}
+
+func newCompleteCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "complete",
+		Short: "Complete the migration in progress: contract, and drop the previous version schema",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Complete(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s complete in %s; version schema %s stays.", res.Migration, res.Elapsed.Round(time.Millisecond), res.VersionSchema))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Undo the migration in progress; the tables end as they were before start",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Rollback(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s rolled back in %s.", res.Migration, res.Elapsed.Round(time.Millisecond)))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the current version, the migration in progress and its progress",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			st, err := e.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), st)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "schema:          %s\nlatest version:  %s\n", st.Schema, st.Latest)
+			if m := st.InProgress; m != nil {
+				fmt.Fprintf(w, "in progress:     %s (phase %s, version schema %s, started %s)\n", m.Name, m.Phase, m.VersionSchema, m.StartedAt.Format(time.RFC3339))
+				for _, b := range m.Backfills {
+					state := "running"
+					if b.Done {
+						state = "done"
+					}
+					pct := ""
+					if b.RowsTotal > 0 {
+						pct = fmt.Sprintf(" (%.1f%%)", 100*float64(b.RowsDone)/float64(b.RowsTotal))
+					}
+					fmt.Fprintf(w, "  backfill %s: %d of ~%d rows%s, %s, last checkpoint %s\n", b.Table, b.RowsDone, b.RowsTotal, pct, state, b.UpdatedAt.Format(time.RFC3339))
+				}
+			} else {
+				fmt.Fprintln(w, "in progress:     none")
+			}
+			var done []string
+			for _, h := range st.History {
+				if h.Phase == "complete" {
+					done = append(done, h.Name)
+				}
+			}
+			fmt.Fprintf(w, "completed:       %d", len(done))
+			if len(done) > 0 {
+				fmt.Fprintf(w, " (%s)", strings.Join(done, ", "))
+			}
+			fmt.Fprintln(w)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Print what start and complete would run, phase by phase, without changing anything",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := operations.ParseFile(args[0])
+			if err != nil {
+				return err
+			}
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			p, err := e.Plan(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), p.String())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func newLatestCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "latest",
+		Short: "Print the schema of the newest version, for an application's search_path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			v, err := e.Latest(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/state"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the migration failed (and was undone) or the server refused
+	exitUsage    = 2 // bad flags or a bad migration file: nothing was touched
+	exitBusy     = 3 // another online process holds the schema, or another migration is in progress
+	exitPending  = 4 // complete refused: backfill unfinished; or nothing in progress
+	exitInterupt = 130
+)
+
+type globals struct {
+	databaseURL       string
+	schema            string
+	stateSchema       string
+	lockTimeout       time.Duration
+	lockRetryDeadline time.Duration
+	logFormat         string
+	verbose           int
+	stdout, stderr    io.Writer
+	log               zerolog.Logger
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v := os.Getenv(key); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	return report(g, err)
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "online",
+		Short: "Zero-downtime schema changes for PostgreSQL",
+		Long: `online changes the schema of a live PostgreSQL database without downtime.
+
+Each migration runs as expand / backfill / contract. While it is in progress,
+two schemas of views serve the old and the new shape of every table at once;
+an application picks its version with search_path.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       buildVersion(),
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setupLog()
+		},
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL; else the PG* variables; else "+pg.DefaultURL+")")
+	f.StringVar(&g.schema, "schema", envOr("ONLINE_SCHEMA", "public"), "schema whose tables are migrated (env ONLINE_SCHEMA)")
+	f.StringVar(&g.stateSchema, "state-schema", envOr("ONLINE_STATE_SCHEMA", "online"), "schema where online keeps its state (env ONLINE_STATE_SCHEMA)")
+	f.DurationVar(&g.lockTimeout, "lock-timeout", envDuration("ONLINE_LOCK_TIMEOUT", 500*time.Millisecond), "longest wait for a lock by any DDL statement before it is retried (env ONLINE_LOCK_TIMEOUT)")
+	f.DurationVar(&g.lockRetryDeadline, "lock-retry-deadline", envDuration("ONLINE_LOCK_RETRY_DEADLINE", 2*time.Minute), "give up retrying one statement's lock after this long (env ONLINE_LOCK_RETRY_DEADLINE)")
+	f.StringVar(&g.logFormat, "log-format", envOr("ONLINE_LOG_FORMAT", ""), "console or json (env ONLINE_LOG_FORMAT; default: console on a terminal, json otherwise)")
+	f.CountVarP(&g.verbose, "verbose", "v", "more log output (-v: debug, -vv: trace with every SQL statement)")
+
+	root.AddCommand(
+		newInitCmd(g), newStartCmd(g), newCompleteCmd(g), newRollbackCmd(g), newBackfillCmd(g),
+		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g),
+	)
+	return root
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (g *globals) setupLog() error {
+	level := zerolog.InfoLevel
+	if g.verbose == 1 {
+		level = zerolog.DebugLevel
+	} else if g.verbose > 1 {
+		level = zerolog.TraceLevel
+	}
+	format := g.logFormat
+	if format == "" {
+		format = "json"
+		if isTerminal(g.stderr) {
+			format = "console"
+		}
+	}
+	switch format {
+	case "json":
+		g.log = zerolog.New(g.stderr).Level(level).With().Timestamp().Logger()
+	case "console":
+		g.log = zerolog.New(zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: "15:04:05", NoColor: !isTerminal(g.stderr)}).Level(level).With().Timestamp().Logger()
+	default:
+		return usageError{fmt.Errorf("--log-format must be console or json, got %q", format)}
+	}
+	return nil
+}
+
+func (g *globals) config() phases.Config {
+	return phases.Config{
+		URL:               pg.ResolveURL(g.databaseURL),
+		Schema:            g.schema,
+		StateSchema:       g.stateSchema,
+		LockTimeout:       g.lockTimeout,
+		LockRetryDeadline: g.lockRetryDeadline,
+		Log:               g.log,
+	}
+}
+
+func (g *globals) open(ctx context.Context, cfg phases.Config) (*phases.Engine, error) {
+	return phases.Open(ctx, cfg)
+}
+
+func closeEngine(ctx context.Context, e *phases.Engine) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = e.Close(cctx)
+}
+
+// usageError marks bad flags or input: nothing was changed.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// report is the one place that renders errors and picks the exit code.
+func report(g *globals, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	msg := pg.Explain(err)
+	code := exitFailure
+	var opErr *operations.Error
+	var ue usageError
+	var inProg *phases.InProgressError
+	var intr *phases.InterruptedError
+	switch {
+	case errors.As(err, &opErr), errors.As(err, &ue):
+		code = exitUsage
+		msg += "\nnothing was changed in the database."
+	case errors.Is(err, state.ErrBusy), errors.As(err, &inProg):
+		code = exitBusy
+	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration):
+		code = exitPending
+	case errors.As(err, &intr), errors.Is(err, context.Canceled):
+		code = exitInterupt
+	}
+	if code == exitFailure && isCobraUsage(err) {
+		code = exitUsage
+	}
+	fmt.Fprintf(g.stderr, "online: error: %s\n", msg)
+	return code
+}
+
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

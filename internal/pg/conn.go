@@ -1,0 +1,155 @@
+package pg
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+)
+
+// DefaultURL is tried when neither DATABASE_URL nor any libpq PG* variable is set.
+const DefaultURL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+// libpqVars are the environment variables that make an empty connection
+// string meaningful to pgx (it reads them the way libpq does).
+var libpqVars = []string{"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGSSLMODE", "PGAPPNAME"}
+
+// ResolveURL picks the connection string: an explicit value first, then
+// DATABASE_URL, then the libpq PG* variables (returned as ""), then DefaultURL.
+func ResolveURL(explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if v := os.Getenv("DATABASE_URL"); v != "" {
+		return v
+	}
+	for _, k := range libpqVars {
+		if os.Getenv(k) != "" {
+			return ""
+		}
+	}
+	return DefaultURL
+}
+
+// Options are the session settings of a connection made by online. They go in
+// the startup packet (RuntimeParams), never in a SET on a shared pool, so that
+// every statement of the connection runs under them.
+type Options struct {
+	// LockTimeout bounds how long any statement may wait for a lock. Zero
+	// leaves the server default.
+	LockTimeout time.Duration
+	// StatementTimeout bounds any statement. Zero leaves the server default.
+	StatementTimeout time.Duration
+	// ApplicationName shows in pg_stat_activity; default "online".
+	ApplicationName string
+	// SearchPath, when set, is the connection's search_path.
+	SearchPath string
+}
+
+// ParseConfig builds a pgx connection config with the session settings of o,
+// and makes a cancelled context send a cancel request to the server, so that
+// Ctrl-C stops the statement there and not only in this process.
+func ParseConfig(connURL string, o Options) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(connURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse connection string %q: %w", Redact(connURL), err)
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	name := o.ApplicationName
+	if name == "" {
+		name = "online"
+	}
+	if _, set := cfg.RuntimeParams["application_name"]; !set {
+		cfg.RuntimeParams["application_name"] = name
+	}
+	if o.LockTimeout > 0 {
+		cfg.RuntimeParams["lock_timeout"] = fmt.Sprintf("%dms", o.LockTimeout.Milliseconds())
+	}
+	if o.StatementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = fmt.Sprintf("%dms", o.StatementTimeout.Milliseconds())
+	}
+	if o.SearchPath != "" {
+		cfg.RuntimeParams["search_path"] = o.SearchPath
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 2 * time.Second}
+	}
+	return cfg, nil
+}
+
+// Connect opens one dedicated connection with the settings of o.
+func Connect(ctx context.Context, connURL string, o Options) (*pgx.Conn, error) {
+	cfg, err := ParseConfig(connURL, o)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", Describe(connURL, cfg), err)
+	}
+	return conn, nil
+}
+
+// Describe names the server of a config for messages, without the password.
+func Describe(connURL string, cfg *pgx.ConnConfig) string {
+	if cfg == nil {
+		return Redact(connURL)
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// Redact hides the password of a connection URL or keyword/value string.
+func Redact(connURL string) string {
+	if u, err := url.Parse(connURL); err == nil && u.Scheme != "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	fields := strings.Fields(connURL)
+	for i, f := range fields {
+		if strings.HasPrefix(f, "password=") {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// WithDatabase returns connURL pointing at another database (URL form or
+// keyword/value form; an empty string means the PG* variables).
+func WithDatabase(connURL, db string) (string, error) {
+	if connURL == "" {
+		cfg, err := pgx.ParseConfig("")
+		if err != nil {
+			return "", err
+		}
+		u := url.URL{Scheme: "postgres", Host: fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), Path: "/" + db}
+		if cfg.Password != "" {
+			u.User = url.UserPassword(cfg.User, cfg.Password)
+		} else {
+			u.User = url.User(cfg.User)
+		}
+		if strings.HasPrefix(cfg.Host, "/") {
+			return fmt.Sprintf("host=%s port=%d user=%s dbname=%s", cfg.Host, cfg.Port, cfg.User, db), nil
+		}
+		return u.String(), nil
+	}
+	if u, err := url.Parse(connURL); err == nil && u.Scheme != "" {
+		u.Path = "/" + db
+		return u.String(), nil
+	}
+	return connURL + " dbname=" + db, nil
+}

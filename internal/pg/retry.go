@@ -1,0 +1,104 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Retry says how a statement that timed out waiting for a lock is retried.
+type Retry struct {
+	// Deadline bounds the whole retry loop; zero means one minute.
+	Deadline time.Duration
+	// Initial is the first pause; it doubles up to Max, each pause jittered.
+	Initial, Max time.Duration
+	// OnRetry, if set, is told about each failed attempt (for logging).
+	OnRetry func(attempt int, wait time.Duration, err error)
+}
+
+// LockTimeoutError is returned by Retry.Do when the deadline passed and the
+// lock was still not had. It carries how often and how long it tried.
+type LockTimeoutError struct {
+	Attempts int
+	Elapsed  time.Duration
+	Err      error
+}
+
+func (e *LockTimeoutError) Error() string {
+	return fmt.Sprintf("could not get a lock after %d attempts in %s (other sessions hold conflicting locks; find them in pg_locks/pg_stat_activity, or retry later): %v",
+		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Err)
+}
+
+func (e *LockTimeoutError) Unwrap() error { return e.Err }
+
+// IsLockTimeout reports whether err is PostgreSQL's lock_not_available (55P03),
+// the error lock_timeout raises.
+func IsLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable
+}
+
+// Do runs fn until it succeeds, fails with something other than a lock
+// timeout, ctx ends, or the deadline passes. Because each attempt gives up
+// after lock_timeout, application queries never queue behind a waiting DDL
+// statement for longer than that; the pauses in between let them through.
+func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
+	deadline := r.Deadline
+	if deadline <= 0 {
+		deadline = time.Minute
+	}
+	wait, maxWait := r.Initial, r.Max
+	if wait <= 0 {
+		wait = 50 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil || !IsLockTimeout(err) {
+			return err
+		}
+		elapsed := time.Since(start)
+		if elapsed >= deadline {
+			return &LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err}
+		}
+		// Full jitter: a random pause in [wait/2, wait) keeps several
+		// retrying processes from waking in step.
+		pause := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
+		if rest := deadline - elapsed; pause > rest {
+			pause = rest
+		}
+		if r.OnRetry != nil {
+			r.OnRetry(attempt, pause, err)
+		}
+		if err := Sleep(ctx, pause); err != nil {
+			return err
+		}
+		wait *= 2
+		if wait > maxWait {
+			wait = maxWait
+		}
+	}
+}
+
+// Sleep pauses for d or until ctx ends, whichever comes first.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,144 @@
+// Package pgtest gives each test its own PostgreSQL database on the server
+// named by DATABASE_URL (or the PG* variables, or the local default), and drops
+// it when the test ends, so tests never depend on what an earlier run left.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// ServerURL is the connection string of the server the tests use.
+func ServerURL() string { return pg.ResolveURL("") }
+
+// NewDB creates an empty database and returns its connection string. The
+// database is dropped (with any connections still open to it) at cleanup.
+func NewDB(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+	if err != nil {
+		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
+	}
+	defer admin.Close(ctx)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "online_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+		if err != nil {
+			t.Errorf("pgtest: connect to drop %s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pg.Ident(name)+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	u, err := pg.WithDatabase(ServerURL(), name)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return u
+}
+
+// Connect opens a connection to connURL, closed at cleanup.
+func Connect(t testing.TB, connURL string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pg.Connect(ctx, connURL, pg.Options{ApplicationName: "online-test"})
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// Exec runs each statement on conn and fails the test on the first error.
+func Exec(t testing.TB, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("pgtest: %s: %v", firstLine(s), err)
+		}
+	}
+}
+
+// DumpSchema returns `pg_dump --schema-only` of one schema of the database,
+// for comparing the catalog before and after an operation.
+func DumpSchema(t testing.TB, connURL, schema string) string {
+	t.Helper()
+	args := []string{"--schema-only", "--no-owner", "--no-privileges", "--schema", schema}
+	if connURL != "" {
+		args = append(args, "--dbname", connURL)
+	}
+	out, err := exec.Command("pg_dump", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgtest: pg_dump: %v\n%s", err, out)
+	}
+	// The dump names the server and client versions in comments; keep the
+	// statements only.
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-- Dumped") || strings.HasPrefix(l, "\\restrict") || strings.HasPrefix(l, "\\unrestrict") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+// QueryStrings runs a query and returns every row's columns as text, joined
+// by "|", for compact data assertions.
+func QueryStrings(t testing.TB, conn *pgx.Conn, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("pgtest: %s: %v", firstLine(sql), err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				parts[i] = "NULL"
+			} else {
+				parts[i] = strings.TrimSpace(strings.ReplaceAll(toString(v), "\n", " "))
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("pgtest: %s: %v", firstLine(sql), err)
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+package operations
+
+import (
+	"fmt"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// AddColumn adds a column to a table. Up, a SQL expression over the row's
+// old-version columns, fills rows that already exist (a backfill) and rows
+// the old version writes meanwhile.
+type AddColumn struct {
+	Table  string `yaml:"table"`
+	Column Column `yaml:"column"`
+	Up     string `yaml:"up"`
+}
+
+var _ Operation = (*AddColumn)(nil)
+
+func (op *AddColumn) Compile(c *Compiler) error {
+	t, err := c.Table("table", op.Table)
+	if err != nil {
+		return err
+	}
+	col := &op.Column
+	if err := col.validate("column"); err != nil {
+		return err
+	}
+	if t.Column(col.Name) != nil {
+		return errField("column.name", "table %q already has a column %q", t.Name, col.Name)
+	}
+	if col.PK {
+		return errField("column.pk", "adding a primary key column to an existing table is not supported; add the column, then create_constraint type primary_key")
+	}
+	if col.Generated != nil && col.Generated.Identity != nil && !t.Created {
+		return errField("column.generated.identity", "adding an identity column rewrites the whole table under an exclusive lock; add a bigint column with a sequence default instead")
+	}
+	if !col.nullable() && col.Default == nil && op.Up == "" && col.Generated == nil && !t.Created {
+		return errField("up", "a NOT NULL column without a default needs \"up\" to fill the rows that already exist")
+	}
+	phys, hidden := c.NewColumnName(t, col.Name, false)
+	table := c.Qualified(t.Physical)
+	mc := modelColumn(col, phys)
+	t.Columns = append(t.Columns, mc)
+
+	if op.Up != "" {
+		// Filled by a backfill and kept up to date by triggers: the column
+		// starts nullable without default and becomes what it was declared
+		// as at complete.
+		if err := c.addColumnUp(t, mc, col, op.Up); err != nil {
+			return err
+		}
+	} else {
+		def, err := c.definition("column", col, phys, false)
+		if err != nil {
+			return err
+		}
+		sql := []string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", table, def)}
+		if col.Comment != nil {
+			sql = append(sql, commentSQL("COLUMN", table+"."+pg.Ident(phys), col.Comment))
+		}
+		c.Expand(Step{
+			Do:   fmt.Sprintf("add column %s.%s", t.Name, col.Name),
+			SQL:  sql,
+			Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table, pg.Ident(phys))},
+			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+		})
+	}
+	if err := c.columnConstraints(t, col, phys); err != nil {
+		return err
+	}
+	if hidden {
+		c.Contract(Step{
+			Do:   fmt.Sprintf("rename column %s.%s into place", t.Name, col.Name),
+			SQL:  []string{fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, phys)), pg.Ident(col.Name))},
+			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+		})
+		c.SetColumnNow(t, phys, col.Name)
+	}
+	return nil
+}

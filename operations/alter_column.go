@@ -1,0 +1,173 @@
+package operations
+
+import (
+	"fmt"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
+)
+
+// AlterColumn changes one column: any combination of name, type, nullable,
+// default, unique, check, references and comment. Changes that the new
+// version alone must see and that need different data (type, NOT NULL, or
+// anything with "up") are made on a copy of the column filled by a backfill
+// and kept in sync by triggers; the rest take the cheapest correct path.
+type AlterColumn struct {
+	Table      string      `yaml:"table"`
+	Column     string      `yaml:"column"`
+	Name       string      `yaml:"name"`
+	Type       string      `yaml:"type"`
+	Nullable   *bool       `yaml:"nullable"`
+	Default    yaml.Node   `yaml:"default"`
+	Comment    yaml.Node   `yaml:"comment"`
+	Unique     *UniqueDef  `yaml:"unique"`
+	Check      *Check      `yaml:"check"`
+	References *ForeignKey `yaml:"references"`
+	Up         string      `yaml:"up"`
+	Down       string      `yaml:"down"`
+}
+
+// UniqueDef names the unique constraint alter_column adds.
+type UniqueDef struct {
+	Name string `yaml:"name"`
+}
+
+var _ Operation = (*AlterColumn)(nil)
+
+// nodeValue reads a field that can be absent, null (drop) or a value.
+func nodeValue(n yaml.Node) (set bool, value *string) {
+	if n.Kind == 0 {
+		return false, nil
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return true, nil
+	}
+	v := n.Value
+	return true, &v
+}
+
+func (op *AlterColumn) Compile(c *Compiler) error {
+	t, err := c.Table("table", op.Table)
+	if err != nil {
+		return err
+	}
+	col, err := c.Column("column", t, op.Column)
+	if err != nil {
+		return err
+	}
+	defSet, def := nodeValue(op.Default)
+	comSet, com := nodeValue(op.Comment)
+	if op.Default.Kind != 0 && op.Default.Kind != yaml.ScalarNode {
+		return errField("default", "must be an SQL expression (a string) or null")
+	}
+	if op.Comment.Kind != 0 && op.Comment.Kind != yaml.ScalarNode {
+		return errField("comment", "must be a string or null")
+	}
+	if op.Name == "" && op.Type == "" && op.Nullable == nil && !defSet && !comSet && op.Unique == nil && op.Check == nil && op.References == nil && op.Up == "" && op.Down == "" {
+		return errField("column", "alter_column changes nothing: give at least one of name, type, nullable, default, comment, unique, check, references")
+	}
+	if op.Check != nil && (op.Check.Name == "" || op.Check.Constraint == "") {
+		return errField("check", "needs both name and constraint")
+	}
+	if op.Unique != nil && op.Unique.Name == "" {
+		return errField("unique.name", "is required")
+	}
+	if r := op.References; r != nil {
+		tmp := Column{Name: col.Name, Type: "x", References: r}
+		if err := tmp.validate("alter"); err != nil {
+			var fe *fieldErr
+			if ok := asFieldErr(err, &fe); ok {
+				return errField(fe.field[len("alter."):], "%v", fe.err)
+			}
+			return err
+		}
+	}
+	if op.Name != "" && op.Name != col.Name && t.Column(op.Name) != nil {
+		return errField("name", "table %q already has a column %q", t.Name, op.Name)
+	}
+	for _, k := range t.PrimaryKey {
+		if k == col.Name && (op.Type != "" || op.Up != "") {
+			return errField("type", "changing the data of primary key column %q is not supported yet", col.Name)
+		}
+	}
+
+	needsRewrite := op.Type != "" || (op.Nullable != nil && !*op.Nullable && col.Nullable) || op.Up != ""
+	if needsRewrite {
+		if err := c.alterRewrite(t, col, op, defSet, def); err != nil {
+			return err
+		}
+	} else {
+		c.alterInPlace(t, col, op, defSet, def)
+	}
+	if comSet {
+		col.Comment = com
+		c.Contract(Step{
+			Do:   fmt.Sprintf("set the comment of %s.%s", t.Name, col.Name),
+			SQL:  []string{commentSQL("COLUMN", c.Qualified(c.TableNow(t))+"."+pg.Ident(c.ColumnNow(t, col.Physical)), com)},
+			Lock: "SHARE UPDATE EXCLUSIVE (instant)",
+		})
+	}
+	if op.Name != "" && op.Name != col.Name {
+		rn := &RenameColumn{Table: t.Name, From: col.Name, To: op.Name}
+		if err := rn.Compile(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alterInPlace handles changes that need no copy of the column.
+func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterColumn, defSet bool, def *string) {
+	table := c.Qualified(t.Physical)
+	if defSet {
+		// The new version's view carries the new default at once; the table
+		// keeps the old one for the old version until complete.
+		col.Default = def
+		c.overrideDefault(t, col)
+		stmt := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical)))
+		if def != nil {
+			stmt = fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical)), *def)
+		}
+		c.Contract(Step{Do: fmt.Sprintf("set the default of %s.%s", t.Name, col.Name), SQL: []string{stmt}, Lock: "ACCESS EXCLUSIVE (catalog only, instant)"})
+	}
+	if op.Nullable != nil && *op.Nullable && !col.Nullable {
+		col.Nullable = true
+		c.Expand(Step{
+			Do:   fmt.Sprintf("drop NOT NULL of %s.%s", t.Name, col.Name),
+			SQL:  []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", table, pg.Ident(col.Physical))},
+			Undo: []string{fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", table, pg.Ident(col.Physical))},
+			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+		})
+	}
+	if op.Unique != nil {
+		c.addUnique(t, op.Unique.Name, []string{col.Physical}, false)
+		col.Unique = true
+	}
+	if op.Check != nil {
+		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: col.Physical}), op.Check.NoInherit)
+	}
+	if r := op.References; r != nil {
+		fk, _ := c.fkClause("references", r)
+		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(col.Physical), fk))
+	}
+}
+
+// overrideDefault makes the new version's view give col its model default,
+// which differs from the physical column's until complete.
+func (c *Compiler) overrideDefault(t *schema.Table, col *schema.Column) {
+	if c.viewDefaults == nil {
+		c.viewDefaults = map[string]map[string]*string{}
+	}
+	if c.viewDefaults[t.Physical] == nil {
+		c.viewDefaults[t.Physical] = map[string]*string{}
+	}
+	null := "NULL"
+	d := &null
+	if col.Default != nil {
+		v := *col.Default
+		d = &v
+	}
+	c.viewDefaults[t.Physical][col.Physical] = d
+}

@@ -1,0 +1,123 @@
+package operations
+
+import (
+	"fmt"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
+)
+
+// columnConstraints adds a column's unique, check and foreign key in their
+// non-blocking forms, after any backfill: a unique index built concurrently
+// and attached as a constraint at complete; NOT VALID constraints validated
+// with only a SHARE UPDATE EXCLUSIVE lock, which lets reads and writes go on.
+// phys is the physical column; expressions name the visible column.
+func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) error {
+	if col.Unique {
+		name := ShortName(t.Name + "_" + col.Name + "_key")
+		if err := c.ReserveName("column.unique", name); err != nil {
+			return err
+		}
+		c.addUnique(t, name, []string{phys}, false)
+	}
+	if col.Check != nil {
+		if err := c.ReserveName("column.check.name", col.Check.Name); err != nil {
+			return err
+		}
+		expr := RenameIdentifiers(col.Check.Constraint, map[string]string{col.Name: phys})
+		c.addCheck(t, col.Check.Name, expr, col.Check.NoInherit)
+	}
+	if r := col.References; r != nil {
+		if err := c.ReserveName("column.references.name", r.Name); err != nil {
+			return err
+		}
+		fk, err := c.fkClause("column.references", r)
+		if err != nil {
+			return err
+		}
+		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(phys), fk))
+	}
+	return nil
+}
+
+// addUnique builds a unique index concurrently after the backfill and, at
+// complete, turns it into a constraint (an instant catalog change).
+func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nullsNotDistinct bool) {
+	nnd := ""
+	if nullsNotDistinct {
+		nnd = " NULLS NOT DISTINCT"
+	}
+	c.Finish(Step{
+		Do: fmt.Sprintf("build unique index %s on %s", name, t.Name),
+		SQL: []string{
+			// A failed concurrent build leaves an invalid index behind;
+			// dropping it first makes the step safe to run again.
+			"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
+			fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
+		},
+		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name)},
+		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+		NoTx: true,
+	})
+	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
+	c.Schema.Indexes[name] = t.Name
+	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name})
+}
+
+// addCheck adds a check constraint NOT VALID (no scan) and validates it.
+func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool) {
+	ni := ""
+	if noInherit {
+		ni = " NO INHERIT"
+	}
+	table := c.Qualified(t.Physical)
+	c.Finish(Step{
+		Do:   fmt.Sprintf("add check constraint %s on %s (NOT VALID)", name, t.Name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s)%s NOT VALID", table, pg.Ident(name), expr, ni)},
+		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(name))},
+		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+	})
+	c.Finish(Step{
+		Do:   fmt.Sprintf("validate check constraint %s", name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, pg.Ident(name))},
+		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+	})
+	t.Constraints[name] = &schema.Constraint{Name: name, Type: "c", Validated: true}
+}
+
+// addForeignKey adds a foreign key NOT VALID and validates it.
+func (c *Compiler) addForeignKey(t *schema.Table, name, def string) {
+	table := c.Qualified(t.Physical)
+	c.Finish(Step{
+		Do:   fmt.Sprintf("add foreign key %s on %s (NOT VALID)", name, t.Name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", table, pg.Ident(name), def)},
+		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(name))},
+		Lock: "SHARE ROW EXCLUSIVE on both tables (instant)",
+	})
+	c.Finish(Step{
+		Do:   fmt.Sprintf("validate foreign key %s", name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, pg.Ident(name))},
+		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+	})
+	t.Constraints[name] = &schema.Constraint{Name: name, Type: "f", Validated: true}
+}
+
+type pendingUnique struct {
+	table *schema.Table
+	name  string
+}
+
+// attachUniques turns the unique indexes built by this migration into
+// constraints at the end of the contract.
+func (c *Compiler) attachUniques() {
+	for _, u := range c.contractUnique {
+		if c.Schema.Tables[u.table.Name] != u.table {
+			continue // dropped later in the migration
+		}
+		c.plan.Contract = append(c.plan.Contract, Step{
+			Do:   fmt.Sprintf("attach unique index %s as a constraint", u.name),
+			SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s", c.Qualified(c.TableNow(u.table)), pg.Ident(u.name), pg.Ident(u.name))},
+			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+		})
+	}
+}

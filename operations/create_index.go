@@ -1,0 +1,222 @@
+package operations
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
+)
+
+// CreateIndex builds an index CONCURRENTLY, so writes go on while it builds.
+type CreateIndex struct {
+	Table             string       `yaml:"table"`
+	Name              string       `yaml:"name"`
+	Columns           IndexColumns `yaml:"columns"`
+	Method            string       `yaml:"method"`
+	Unique            bool         `yaml:"unique"`
+	Predicate         string       `yaml:"predicate"`
+	StorageParameters string       `yaml:"storage_parameters"`
+	Include           []string     `yaml:"include"`
+	NullsNotDistinct  bool         `yaml:"nulls_not_distinct"`
+}
+
+// IndexColumn is one key of an index: a column name, or with Expression an
+// SQL expression, with its options.
+type IndexColumn struct {
+	Name       string   `yaml:"-"`
+	Expression string   `yaml:"expression"`
+	Collate    string   `yaml:"collate"`
+	Sort       string   `yaml:"sort"`
+	Nulls      string   `yaml:"nulls"`
+	Opclass    *Opclass `yaml:"opclass"`
+}
+
+// Opclass names an operator class and its parameters.
+type Opclass struct {
+	Name   string            `yaml:"name"`
+	Params map[string]string `yaml:"params"`
+}
+
+// IndexColumns is the "columns" field: a list of names, or a map from name
+// to options (kept in file order).
+type IndexColumns []IndexColumn
+
+// UnmarshalYAML accepts both forms of the field.
+func (ic *IndexColumns) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			switch item.Kind {
+			case yaml.ScalarNode:
+				*ic = append(*ic, IndexColumn{Name: item.Value})
+			case yaml.MappingNode:
+				var col IndexColumn
+				if err := strictDecode(item, &col, fmt.Sprintf("columns[%d]", i)); err != nil {
+					return err
+				}
+				*ic = append(*ic, col)
+			default:
+				return fmt.Errorf("columns[%d]: must be a column name or a map with \"expression\"", i)
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			col := IndexColumn{}
+			if v := n.Content[i+1]; !(v.Kind == yaml.ScalarNode && v.Tag == "!!null") {
+				if err := strictDecode(v, &col, "columns."+n.Content[i].Value); err != nil {
+					return err
+				}
+			}
+			col.Name = n.Content[i].Value
+			*ic = append(*ic, col)
+		}
+	default:
+		return fmt.Errorf("columns: must be a list of column names or a map of column name to options")
+	}
+	return nil
+}
+
+func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
+
+func strictDecode(n *yaml.Node, out any, field string) error {
+	if err := checkNode(n, typeOf(out), field); err != nil {
+		return err
+	}
+	return n.Decode(out)
+}
+
+var _ Operation = (*CreateIndex)(nil)
+
+func (op *CreateIndex) Compile(c *Compiler) error {
+	t, err := c.Table("table", op.Table)
+	if err != nil {
+		return err
+	}
+	if err := Required("name", op.Name); err != nil {
+		return err
+	}
+	var pre []string
+	if existing, taken := c.Old.Indexes[op.Name]; taken && existing == t.Name && c.Old.Tables[t.Name] != nil && c.Old.Tables[t.Name].Indexes[op.Name] != nil && !c.Old.Tables[t.Name].Indexes[op.Name].Valid {
+		// An invalid index of this name is what a failed concurrent build
+		// leaves; it is dropped and built again.
+		pre = append(pre, "DROP INDEX CONCURRENTLY IF EXISTS "+c.Qualified(op.Name))
+		delete(c.Schema.Indexes, op.Name)
+	}
+	if err := c.ReserveName("name", op.Name); err != nil {
+		return err
+	}
+	if len(op.Columns) == 0 {
+		return errField("columns", "is required")
+	}
+	if t.Partitioned {
+		return errField("table", "table %q is partitioned; building indexes on partitioned tables is not supported yet", t.Name)
+	}
+	method := strings.ToLower(op.Method)
+	switch method {
+	case "", "btree", "hash", "gist", "spgist", "gin", "brin":
+	default:
+		return errField("method", "must be one of btree, hash, gist, spgist, gin, brin; got %q", op.Method)
+	}
+	phys := map[string]string{}
+	for _, col := range t.Columns {
+		phys[col.Name] = col.Physical
+	}
+	var keys, keyCols []string
+	for i, col := range op.Columns {
+		field := fmt.Sprintf("columns[%d]", i)
+		var k string
+		if col.Expression != "" {
+			k = "(" + RenameIdentifiers(col.Expression, phys) + ")"
+		} else {
+			mc, err := c.Column(field, t, col.Name)
+			if err != nil {
+				return err
+			}
+			k = pg.Ident(mc.Physical)
+			keyCols = append(keyCols, mc.Physical)
+		}
+		if col.Collate != "" {
+			k += " COLLATE " + pg.Ident(col.Collate)
+		}
+		if o := col.Opclass; o != nil {
+			if o.Name == "" {
+				return errField(field+".opclass.name", "is required")
+			}
+			k += " " + pg.Ident(o.Name)
+			if len(o.Params) > 0 {
+				var ps []string
+				for name, v := range o.Params {
+					ps = append(ps, pg.Ident(name)+" = "+v)
+				}
+				sort.Strings(ps)
+				k += " (" + strings.Join(ps, ", ") + ")"
+			}
+		}
+		switch s := strings.ToUpper(col.Sort); s {
+		case "":
+		case "ASC", "DESC":
+			k += " " + s
+		default:
+			return errField(field+".sort", "must be ASC or DESC, got %q", col.Sort)
+		}
+		switch nl := strings.ToUpper(col.Nulls); nl {
+		case "":
+		case "FIRST", "LAST":
+			k += " NULLS " + nl
+		default:
+			return errField(field+".nulls", "must be FIRST or LAST, got %q", col.Nulls)
+		}
+		keys = append(keys, k)
+	}
+	var b strings.Builder
+	b.WriteString("CREATE ")
+	if op.Unique {
+		b.WriteString("UNIQUE ")
+	}
+	fmt.Fprintf(&b, "INDEX CONCURRENTLY %s ON %s", pg.Ident(op.Name), c.Qualified(t.Physical))
+	if method != "" {
+		b.WriteString(" USING " + method)
+	}
+	b.WriteString(" (" + strings.Join(keys, ", ") + ")")
+	if len(op.Include) > 0 {
+		var inc []string
+		for i, name := range op.Include {
+			mc, err := c.Column(fmt.Sprintf("include[%d]", i), t, name)
+			if err != nil {
+				return err
+			}
+			inc = append(inc, mc.Physical)
+		}
+		b.WriteString(" INCLUDE (" + pg.Idents(inc) + ")")
+	}
+	if op.NullsNotDistinct {
+		if !op.Unique {
+			return errField("nulls_not_distinct", "applies to unique indexes only")
+		}
+		b.WriteString(" NULLS NOT DISTINCT")
+	}
+	if op.StorageParameters != "" {
+		b.WriteString(" WITH (" + op.StorageParameters + ")")
+	}
+	if op.Predicate != "" {
+		b.WriteString(" WHERE " + RenameIdentifiers(op.Predicate, phys))
+	}
+	c.Expand(Step{
+		Do:   fmt.Sprintf("build index %s on %s", op.Name, t.Name),
+		SQL:  append(pre, b.String()),
+		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
+		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+		NoTx: true,
+	})
+	if len(keyCols) != len(op.Columns) {
+		keyCols = nil
+	}
+	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true}
+	c.Schema.Indexes[op.Name] = t.Name
+	return nil
+}

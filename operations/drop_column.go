@@ -1,0 +1,60 @@
+package operations
+
+import (
+	"fmt"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// DropColumn hides a column from the new version at once and drops it at
+// complete. Down gives the value the old version sees in rows the new
+// version inserts.
+type DropColumn struct {
+	Table  string `yaml:"table"`
+	Column string `yaml:"column"`
+	Down   string `yaml:"down"`
+}
+
+var _ Operation = (*DropColumn)(nil)
+
+func (op *DropColumn) Compile(c *Compiler) error {
+	t, err := c.Table("table", op.Table)
+	if err != nil {
+		return err
+	}
+	col, err := c.Column("column", t, op.Column)
+	if err != nil {
+		return err
+	}
+	for _, k := range t.PrimaryKey {
+		if k == op.Column {
+			return errField("column", "column %q is part of the primary key of %q", op.Column, t.Name)
+		}
+	}
+	if op.Down == "" && !col.Nullable && col.Default == nil && col.Identity == "" && !col.Generated {
+		return errField("down", "column %q is NOT NULL without a default: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
+	}
+	if op.Down != "" {
+		if err := c.dropColumnDown(t, col, op.Down); err != nil {
+			return err
+		}
+	}
+	t.RemoveColumn(op.Column)
+	t.PrimaryKey = withoutName(t.PrimaryKey, op.Column)
+	c.Contract(Step{
+		Do:   fmt.Sprintf("drop column %s.%s", t.Name, op.Column),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical)))},
+		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+	})
+	return nil
+}
+
+func withoutName(names []string, name string) []string {
+	var out []string
+	for _, n := range names {
+		if n != name {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,36 @@
+package operations
+
+import "fmt"
+
+// DropIndex drops an index CONCURRENTLY at complete; until then the old
+// version's queries keep their plans.
+type DropIndex struct {
+	Name string `yaml:"name"`
+}
+
+var _ Operation = (*DropIndex)(nil)
+
+func (op *DropIndex) Compile(c *Compiler) error {
+	if err := Required("name", op.Name); err != nil {
+		return err
+	}
+	tableName, ok := c.Schema.Indexes[op.Name]
+	if !ok {
+		return errField("name", "index %q does not exist in schema %q", op.Name, c.Opts.Schema)
+	}
+	t := c.Schema.Tables[tableName]
+	if t != nil {
+		if ix := t.Indexes[op.Name]; ix != nil && ix.Constraint != "" {
+			return errField("name", "index %q belongs to constraint %q of table %q; drop the constraint instead", op.Name, ix.Constraint, t.Name)
+		}
+		delete(t.Indexes, op.Name)
+	}
+	delete(c.Schema.Indexes, op.Name)
+	c.Contract(Step{
+		Do:   fmt.Sprintf("drop index %s", op.Name),
+		SQL:  []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
+		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+		NoTx: true,
+	})
+	return nil
+}

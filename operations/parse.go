@@ -1,0 +1,280 @@
+package operations
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Migration is a parsed migration file.
+type Migration struct {
+	Name string
+	// VersionSchema is the suffix of the new version's schema name
+	// ("<schema>_<VersionSchema>"); the name when the file gives none.
+	VersionSchema string
+	File          string
+	Operations    []Operation
+	// Document is the file's content as JSON, kept in the state schema.
+	Document json.RawMessage
+}
+
+type document struct {
+	Name          string      `yaml:"name"`
+	VersionSchema string      `yaml:"version_schema"`
+	Operations    []yaml.Node `yaml:"operations"`
+}
+
+// ParseFile reads and parses a migration file (YAML or JSON).
+func ParseFile(path string) (*Migration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a migration document. file names it in errors and gives the
+// default migration name (its base name without extension).
+func Parse(file string, data []byte) (*Migration, error) {
+	fail := func(op int, kind, field string, err error) error {
+		return &Error{File: file, Op: op, Kind: kind, Field: field, Err: err}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fail(0, "", "", fmt.Errorf("not valid YAML or JSON: %w", err))
+	}
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil, fail(0, "", "", errors.New("the file is empty; it needs an \"operations\" list"))
+	}
+	top := root.Content[0]
+	if err := checkNode(top, reflect.TypeOf(document{}), ""); err != nil {
+		var fe *fieldErr
+		if errors.As(err, &fe) {
+			return nil, fail(0, "", fe.field, fe.err)
+		}
+		return nil, fail(0, "", "", err)
+	}
+	var doc document
+	if err := top.Decode(&doc); err != nil {
+		return nil, fail(0, "", "", err)
+	}
+	m := &Migration{Name: doc.Name, VersionSchema: doc.VersionSchema, File: file}
+	if m.Name == "" {
+		base := filepath.Base(file)
+		m.Name = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	if strings.TrimSpace(m.Name) == "" {
+		return nil, fail(0, "", "name", errors.New("the migration has no name"))
+	}
+	if m.VersionSchema == "" {
+		m.VersionSchema = m.Name
+	}
+	if len(doc.Operations) == 0 {
+		return nil, fail(0, "", "operations", errors.New("no operations: a migration needs at least one"))
+	}
+	for i := range doc.Operations {
+		pos := i + 1
+		item := &doc.Operations[i]
+		if item.Kind != yaml.MappingNode || len(item.Content) != 2 {
+			keys := mappingKeys(item)
+			return nil, fail(pos, "", "", fmt.Errorf("each operation is a map with exactly one key, the operation's name (one of %s); got %s",
+				strings.Join(Names(), ", "), describeKeys(item, keys)))
+		}
+		kind := item.Content[0].Value
+		mk, ok := registry[kind]
+		if !ok {
+			return nil, fail(pos, "", "", fmt.Errorf("unknown operation %q (known: %s)", kind, strings.Join(Names(), ", ")))
+		}
+		op := mk()
+		body := item.Content[1]
+		if body.Kind != yaml.MappingNode {
+			return nil, fail(pos, kind, "", fmt.Errorf("the operation's fields must be a map, got %s", nodeKind(body)))
+		}
+		if err := checkNode(body, reflect.TypeOf(op).Elem(), ""); err != nil {
+			var fe *fieldErr
+			if errors.As(err, &fe) {
+				return nil, fail(pos, kind, fe.field, fe.err)
+			}
+			return nil, fail(pos, kind, "", err)
+		}
+		if err := body.Decode(op); err != nil {
+			return nil, fail(pos, kind, "", cleanYAMLError(err))
+		}
+		m.Operations = append(m.Operations, op)
+	}
+	var generic any
+	if err := yaml.Unmarshal(data, &generic); err != nil {
+		return nil, fail(0, "", "", err)
+	}
+	doc2, err := json.Marshal(generic)
+	if err != nil {
+		return nil, fail(0, "", "", fmt.Errorf("convert to JSON: %w", err))
+	}
+	m.Document = doc2
+	return m, nil
+}
+
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
+
+// checkNode walks a YAML node against the Go type it will decode into and
+// reports unknown keys and wrong shapes with the field's path. yaml.v3 can
+// only be strict about unknown keys through a Decoder, and its messages name
+// lines and Go types; this names the file format's fields instead.
+func checkNode(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Kind() == reflect.Interface {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	where := func() string {
+		if path == "" {
+			return "the document"
+		}
+		return path
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return &fieldErr{field: path, err: fmt.Errorf("must be a map, got %s", nodeKind(n))}
+		}
+		fields := map[string]reflect.StructField{}
+		var known []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+			known = append(known, name)
+		}
+		sort.Strings(known)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := n.Content[i].Value
+			f, ok := fields[key]
+			if !ok {
+				return &fieldErr{field: join(path, key), err: fmt.Errorf("unknown field in %s (known: %s)", where(), strings.Join(known, ", "))}
+			}
+			if seen[key] {
+				return &fieldErr{field: join(path, key), err: errors.New("given twice")}
+			}
+			seen[key] = true
+			if err := checkNode(n.Content[i+1], f.Type, join(path, key)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return &fieldErr{field: path, err: fmt.Errorf("must be a list, got %s", nodeKind(n))}
+		}
+		for i, item := range n.Content {
+			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return &fieldErr{field: path, err: fmt.Errorf("must be a map, got %s", nodeKind(n))}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkNode(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		if n.Kind != yaml.ScalarNode {
+			return &fieldErr{field: path, err: fmt.Errorf("must be a %s, got %s", scalarName(t.Kind()), nodeKind(n))}
+		}
+		if t.Kind() == reflect.Bool && n.Tag != "!!bool" {
+			return &fieldErr{field: path, err: fmt.Errorf("must be true or false, got %q", n.Value)}
+		}
+		if (t.Kind() == reflect.Int || t.Kind() == reflect.Int64) && n.Tag != "!!int" {
+			return &fieldErr{field: path, err: fmt.Errorf("must be a whole number, got %q", n.Value)}
+		}
+	}
+	return nil
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func scalarName(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int64:
+		return "whole number"
+	case reflect.Float64:
+		return "number"
+	}
+	return "string"
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a map"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("the value %q", n.Value)
+	}
+	return "something else"
+}
+
+func mappingKeys(n *yaml.Node) []string {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	var keys []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keys = append(keys, n.Content[i].Value)
+	}
+	return keys
+}
+
+func describeKeys(n *yaml.Node, keys []string) string {
+	if n.Kind != yaml.MappingNode {
+		return nodeKind(n)
+	}
+	if len(keys) == 0 {
+		return "an empty map"
+	}
+	return fmt.Sprintf("%d keys (%s)", len(keys), strings.Join(keys, ", "))
+}
+
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return err
+}
+
+// sameType reports whether two operations are of the same Go type.
+func sameType(a, b Operation) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }

@@ -1,0 +1,190 @@
+package operations
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// Step is one unit of work of a phase. Its statements run in one transaction,
+// unless NoTx (CONCURRENTLY statements), when each runs on its own.
+type Step struct {
+	Op   int      `json:"op"` // 1-based position of the operation that made it; 0 for the engine
+	Do   string   `json:"do"` // what it does, for people
+	SQL  []string `json:"sql"`
+	Undo []string `json:"undo,omitempty"` // idempotent statements that undo it, run on rollback
+	// Lock names the strongest table lock the step takes, for plan output.
+	Lock string `json:"lock,omitempty"`
+	NoTx bool   `json:"no_tx,omitempty"`
+}
+
+// KeyColumn is a column of the key a backfill walks.
+type KeyColumn struct {
+	Name string `json:"name"` // physical
+	Type string `json:"type"`
+}
+
+// Assignment sets a physical column to an expression over physical columns.
+type Assignment struct {
+	Column string `json:"column"`
+	Expr   string `json:"expr"`
+}
+
+// Backfill rewrites every pre-existing row of one table.
+type Backfill struct {
+	Ops   []int        `json:"ops"`
+	Table string       `json:"table"` // physical
+	Key   []KeyColumn  `json:"key"`
+	Set   []Assignment `json:"set"`
+	Where string       `json:"where,omitempty"`
+}
+
+// ViewColumn is one column of a version view.
+type ViewColumn struct {
+	Name     string  `json:"name"`     // visible
+	Physical string  `json:"physical"` // column of the table
+	Default  *string `json:"default,omitempty"`
+}
+
+// View serves one table in a version schema.
+type View struct {
+	Name    string       `json:"name"`
+	Table   string       `json:"table"` // physical table
+	Columns []ViewColumn `json:"columns"`
+}
+
+// Plan is a compiled migration.
+type Plan struct {
+	Name          string `json:"name"`
+	Schema        string `json:"schema"`
+	VersionSchema string `json:"version_schema"`
+	// Parent is the version schema the previous migration published; the
+	// old version. Empty when the old version is the tables themselves.
+	Parent   string     `json:"parent,omitempty"`
+	Expand   []Step     `json:"expand"`
+	Backfill []Backfill `json:"backfill,omitempty"`
+	// Finish runs after the backfill and before publishing: constraints
+	// and indexes over the rewritten columns, validated without blocking.
+	Finish []Step `json:"finish,omitempty"`
+	// Views are those of the new version schema. For a migration of raw SQL
+	// (RawSQL), they are read from the catalog after expand instead.
+	Views    []View `json:"views"`
+	RawSQL   bool   `json:"raw_sql,omitempty"`
+	Contract []Step `json:"contract"`
+}
+
+// PublishSQL returns the statements that create the version schema and its
+// views. securityInvoker makes the views check privileges and row-level
+// security as the querying role (PostgreSQL 15 and later).
+func (p *Plan) PublishSQL(securityInvoker bool) []string {
+	return PublishViews(p.Schema, p.VersionSchema, p.Views, securityInvoker)
+}
+
+// PublishViews returns the statements creating version schema vs with views.
+func PublishViews(schema, vs string, views []View, securityInvoker bool) []string {
+	stmts := []string{"CREATE SCHEMA " + pg.Ident(vs)}
+	opts := ""
+	if securityInvoker {
+		opts = " WITH (security_invoker = true)"
+	}
+	for _, v := range views {
+		cols := make([]string, len(v.Columns))
+		for i, c := range v.Columns {
+			if c.Physical == c.Name {
+				cols[i] = pg.Ident(c.Physical)
+			} else {
+				cols[i] = pg.Ident(c.Physical) + " AS " + pg.Ident(c.Name)
+			}
+		}
+		sel := strings.Join(cols, ", ")
+		if len(cols) == 0 {
+			sel = "" // a table with no columns left still gets a view
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s%s AS SELECT %s FROM %s",
+			pg.Ident(vs, v.Name), opts, sel, pg.Ident(schema, v.Table)))
+		for _, c := range v.Columns {
+			if c.Default != nil {
+				stmts = append(stmts, fmt.Sprintf("ALTER VIEW %s ALTER COLUMN %s SET DEFAULT %s",
+					pg.Ident(vs, v.Name), pg.Ident(c.Name), *c.Default))
+			}
+		}
+	}
+	return stmts
+}
+
+// String renders the plan as annotated SQL, phase by phase.
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "-- migration %s: new version schema %s", p.Name, p.VersionSchema)
+	if p.Parent != "" {
+		fmt.Fprintf(&b, " (old version: %s)", p.Parent)
+	} else {
+		fmt.Fprintf(&b, " (old version: the tables of %s)", p.Schema)
+	}
+	b.WriteString("\n")
+	writeSteps := func(title string, steps []Step) {
+		fmt.Fprintf(&b, "\n-- == %s ==\n", title)
+		if len(steps) == 0 {
+			b.WriteString("-- (nothing)\n")
+		}
+		for _, s := range steps {
+			fmt.Fprintf(&b, "-- %s", s.Do)
+			if s.Lock != "" {
+				fmt.Fprintf(&b, " [lock: %s]", s.Lock)
+			}
+			if s.NoTx {
+				b.WriteString(" [outside a transaction]")
+			}
+			b.WriteString("\n")
+			for _, q := range s.SQL {
+				b.WriteString(q)
+				b.WriteString(";\n")
+			}
+		}
+	}
+	writeSteps("expand", p.Expand)
+	fmt.Fprintf(&b, "\n-- == backfill ==\n")
+	if len(p.Backfill) == 0 {
+		b.WriteString("-- (nothing: no row is rewritten)\n")
+	}
+	for _, bf := range p.Backfill {
+		var sets []string
+		for _, a := range bf.Set {
+			sets = append(sets, pg.Ident(a.Column)+" = "+a.Expr)
+		}
+		keys := make([]string, len(bf.Key))
+		for i, k := range bf.Key {
+			keys[i] = k.Name
+		}
+		fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), pg.Ident(p.Schema, bf.Table), strings.Join(sets, ", "))
+		if bf.Where != "" {
+			fmt.Fprintf(&b, " WHERE %s", bf.Where)
+		}
+		b.WriteString(";\n")
+	}
+	writeSteps("finish (after backfill)", p.Finish)
+	fmt.Fprintf(&b, "\n-- == publish ==\n")
+	if p.RawSQL {
+		b.WriteString("-- views are generated from the catalog after the SQL has run\n")
+	} else {
+		for _, q := range p.PublishSQL(false) {
+			b.WriteString(q)
+			b.WriteString(";\n")
+		}
+	}
+	writeSteps("contract (online complete)", p.Contract)
+	var undo []Step
+	for _, steps := range [][]Step{p.Expand, p.Finish} {
+		undo = append(undo, steps...)
+	}
+	b.WriteString("\n-- == rollback (online rollback) ==\n")
+	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE;\n", pg.Ident(p.VersionSchema))
+	for i := len(undo) - 1; i >= 0; i-- {
+		for _, q := range undo[i].Undo {
+			b.WriteString(q)
+			b.WriteString(";\n")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,46 @@
+package operations
+
+import "sort"
+
+// Operation is one entry of a migration's operations list.
+type Operation interface {
+	// Compile checks the operation against c.Schema (the new version as the
+	// operations before it left it), changes that model, and adds the steps
+	// that carry it out to c's plan.
+	Compile(c *Compiler) error
+}
+
+// registry maps each operation name of the file format to a constructor.
+// Parsing, validation messages and docs all read it, so they cannot drift.
+var registry = map[string]func() Operation{
+	"create_table":  func() Operation { return &CreateTable{} },
+	"add_column":    func() Operation { return &AddColumn{} },
+	"alter_column":  func() Operation { return &AlterColumn{} },
+	"rename_column": func() Operation { return &RenameColumn{} },
+	"drop_column":   func() Operation { return &DropColumn{} },
+	"rename_table":  func() Operation { return &RenameTable{} },
+	"drop_table":    func() Operation { return &DropTable{} },
+	"create_index":  func() Operation { return &CreateIndex{} },
+	"drop_index":    func() Operation { return &DropIndex{} },
+	"sql":           func() Operation { return &RawSQL{} },
+}
+
+// Names lists the operation names online accepts, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// kindOf returns the file-format name of an operation value.
+func kindOf(op Operation) string {
+	for name, mk := range registry {
+		if sameType(mk(), op) {
+			return name
+		}
+	}
+	return ""
+}

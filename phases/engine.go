@@ -1,0 +1,185 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/state"
+)
+
+// Config says where and how migrations run.
+type Config struct {
+	// URL is the connection string; "" uses the libpq PG* variables.
+	URL         string
+	Schema      string // default "public"
+	StateSchema string // default "online"
+	// LockTimeout bounds every lock wait of expand and contract statements
+	// (default 500ms); a statement that times out is retried.
+	LockTimeout time.Duration
+	// LockRetryDeadline bounds the retries of one statement (default 2m).
+	LockRetryDeadline time.Duration
+	// BackfillBatchTime is the target duration of one backfill batch.
+	BackfillBatchTime time.Duration
+	// BackfillRate caps backfill rows per second; 0 is unlimited.
+	BackfillRate float64
+	Log          zerolog.Logger
+	// OnProgress, if set, receives backfill progress after every batch.
+	OnProgress func(backfill.Progress)
+}
+
+// ErrNoMigration is returned by Complete and Rollback when no migration is
+// in progress.
+var ErrNoMigration = errors.New("no migration is in progress")
+
+// ErrBackfillUnfinished is returned by Complete while a backfill has rows
+// left: completing would drop source columns whose values are not all copied.
+var ErrBackfillUnfinished = errors.New("the backfill is not finished")
+
+// InProgressError is returned by Start when another migration is in progress.
+type InProgressError struct{ Name string }
+
+func (e *InProgressError) Error() string {
+	return fmt.Sprintf("migration %q is in progress: complete it (online complete) or roll it back (online rollback) first", e.Name)
+}
+
+// Engine runs migrations over one dedicated connection.
+type Engine struct {
+	cfg   Config
+	conn  *pgx.Conn
+	store state.Store
+	log   zerolog.Logger
+	retry pg.Retry
+}
+
+// Open connects. The connection carries lock_timeout from its startup
+// packet, so every statement of the engine is bounded.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Schema == "" {
+		cfg.Schema = "public"
+	}
+	if cfg.StateSchema == "" {
+		cfg.StateSchema = "online"
+	}
+	if cfg.LockTimeout <= 0 {
+		cfg.LockTimeout = 500 * time.Millisecond
+	}
+	if cfg.LockRetryDeadline <= 0 {
+		cfg.LockRetryDeadline = 2 * time.Minute
+	}
+	if cfg.Schema == cfg.StateSchema {
+		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)
+	}
+	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online"})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log}
+	e.retry = pg.Retry{
+		Deadline: cfg.LockRetryDeadline,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			e.log.Warn().Str(keyEvent, evLockRetry).Int(keyAttempt, attempt).Dur(keyWait, wait).Msg("lock not available in time; retrying")
+		},
+	}
+	return e, nil
+}
+
+// Close closes the connection (and with it the advisory lock, if held).
+func (e *Engine) Close(ctx context.Context) error { return e.conn.Close(ctx) }
+
+// Conn is the engine's connection, for callers that read along (tests, demo).
+func (e *Engine) Conn() *pgx.Conn { return e.conn }
+
+// Init creates the state schema when missing.
+func (e *Engine) Init(ctx context.Context) error { return e.store.Init(ctx, e.conn) }
+
+// locked runs fn holding the schema's advisory lock, after init. The
+// unlock runs even after a cancel, on a context of its own.
+func (e *Engine) locked(ctx context.Context, fn func() error) (err error) {
+	if err := e.Init(ctx); err != nil {
+		return err
+	}
+	unlock, err := e.store.Lock(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if !e.conn.IsClosed() {
+			if uerr := unlock(cctx); uerr != nil && err == nil {
+				err = fmt.Errorf("release the migration lock: %w", uerr)
+			}
+		}
+	}()
+	return fn()
+}
+
+// parent returns the version schema of the latest completed migration,
+// when it still exists: the schema the old version reads through.
+func (e *Engine) parent(ctx context.Context) (string, error) {
+	rec, err := e.store.LatestComplete(ctx, e.conn, e.cfg.Schema)
+	if err != nil || rec == nil {
+		return "", err
+	}
+	ok, err := e.schemaExists(ctx, rec.VersionSchema)
+	if err != nil || !ok {
+		return "", err
+	}
+	return rec.VersionSchema, nil
+}
+
+func (e *Engine) schemaExists(ctx context.Context, name string) (bool, error) {
+	var ok bool
+	err := e.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", name).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look up schema %s: %w", name, err)
+	}
+	return ok, nil
+}
+
+// Plan compiles m against the live catalog without changing anything.
+func (e *Engine) Plan(ctx context.Context, m *operations.Migration) (*operations.Plan, error) {
+	cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	parent, err := e.parent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema); err != nil {
+		return nil, err
+	} else if rec != nil && rec.Name != m.Name {
+		return nil, &InProgressError{Name: rec.Name}
+	}
+	plan, _, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
+	return plan, err
+}
+
+// Result says what a command did.
+type Result struct {
+	Migration     string `json:"migration"`
+	VersionSchema string `json:"version_schema"`
+	Phase         string `json:"phase"`
+	// Resumed is true when Start carried on a migration a previous process left.
+	Resumed bool          `json:"resumed,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+func decodePlan(rec *state.Record) (*operations.Plan, error) {
+	var p operations.Plan
+	if err := json.Unmarshal(rec.Plan, &p); err != nil {
+		return nil, fmt.Errorf("read the stored plan of migration %s: %w", rec.Name, err)
+	}
+	return &p, nil
+}

@@ -1,0 +1,24 @@
+package phases
+
+// Field keys and event names of the engine's log lines, in one place so
+// that JSON logs stay stable for machines reading them.
+const (
+	keyEvent     = "event"
+	keyMigration = "migration"
+	keyPhase     = "phase"
+	keyStep      = "step"
+	keySQL       = "sql"
+	keyAttempt   = "attempt"
+	keyWait      = "wait"
+	keyVersion   = "version_schema"
+	keyTable     = "table"
+
+	evPhaseStarted   = "phase_started"
+	evPhaseFinished  = "phase_finished"
+	evStep           = "step"
+	evLockRetry      = "lock_retry"
+	evPublished      = "version_published"
+	evRolledBack     = "rolled_back"
+	evCompleted      = "completed"
+	evBackfillResume = "backfill_resumed"
+)

@@ -1,0 +1,299 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/state"
+)
+
+// backfillSetting is set transaction-locally by every backfill batch; the
+// sync triggers skip their UPDATE work while it is on.
+const backfillSetting = "online.backfill"
+
+// Start runs a migration's expand, backfill and finish phases and publishes
+// the new version. When the same migration was left unfinished by a process
+// that died, Start carries it on from its last recorded step.
+//
+// If a step fails, what was done is undone and the error returned; if the
+// connection is lost or ctx is cancelled, the state is kept so that Start
+// again resumes, or Rollback undoes.
+func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, error) {
+	began := time.Now()
+	var res *Result
+	err := e.locked(ctx, func() error {
+		rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			if rec.Name != m.Name {
+				return &InProgressError{Name: rec.Name}
+			}
+			res = &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Resumed: true}
+			if rec.Phase == state.Active {
+				res.Phase = string(rec.Phase)
+				e.log.Info().Str(keyMigration, rec.Name).Msg("migration already started; nothing to do")
+				return nil
+			}
+			if rec.Phase == state.Completing || rec.Phase == state.RollingBack {
+				return fmt.Errorf("migration %q is %s; run online %s", rec.Name, rec.Phase, map[state.Phase]string{state.Completing: "complete", state.RollingBack: "rollback"}[rec.Phase])
+			}
+			return e.carryOn(ctx, rec, res)
+		}
+		if done, err := e.store.Get(ctx, e.conn, e.cfg.Schema, m.Name); err != nil {
+			return err
+		} else if done != nil {
+			return fmt.Errorf("migration %q was already applied on %s", m.Name, done.UpdatedAt.Format(time.RFC3339))
+		}
+		cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
+		if err != nil {
+			return err
+		}
+		parent, err := e.parent(ctx)
+		if err != nil {
+			return err
+		}
+		plan, _, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
+		if err != nil {
+			return err
+		}
+		if exists, err := e.schemaExists(ctx, plan.VersionSchema); err != nil {
+			return err
+		} else if exists {
+			return fmt.Errorf("migration %q: its version schema %q already exists; choose another name or version_schema", m.Name, plan.VersionSchema)
+		}
+		planJSON, err := json.Marshal(plan)
+		if err != nil {
+			return fmt.Errorf("encode plan: %w", err)
+		}
+		rec = &state.Record{Schema: e.cfg.Schema, Name: m.Name, VersionSchema: plan.VersionSchema, Parent: parent, Document: m.Document, Plan: planJSON, Phase: state.Expanding}
+		if err := e.store.Insert(ctx, e.conn, rec); err != nil {
+			return err
+		}
+		res = &Result{Migration: m.Name, VersionSchema: plan.VersionSchema}
+		return e.carryOn(ctx, rec, res)
+	})
+	if res != nil {
+		res.Elapsed = time.Since(began)
+	}
+	return res, err
+}
+
+// Resume carries on the migration in progress (after a crash or Ctrl-C)
+// through backfill and publish, without needing its file.
+func (e *Engine) Resume(ctx context.Context) (*Result, error) {
+	began := time.Now()
+	var res *Result
+	err := e.locked(ctx, func() error {
+		rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			return ErrNoMigration
+		}
+		res = &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(rec.Phase), Resumed: true}
+		switch rec.Phase {
+		case state.Expanding, state.Backfilling, state.Finishing:
+			return e.carryOn(ctx, rec, res)
+		case state.Active:
+			return nil
+		default:
+			return fmt.Errorf("migration %q is %s; run online %s", rec.Name, rec.Phase, map[state.Phase]string{state.Completing: "complete", state.RollingBack: "rollback"}[rec.Phase])
+		}
+	})
+	if res != nil {
+		res.Elapsed = time.Since(began)
+	}
+	return res, err
+}
+
+// carryOn runs the plan from where rec says it stands to publication. On a
+// failure that is not a lost connection or a cancel, it rolls back.
+func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result) error {
+	plan, err := decodePlan(rec)
+	if err != nil {
+		return err
+	}
+	err = e.advance(ctx, rec, plan)
+	if err == nil {
+		res.Phase = string(state.Active)
+		return nil
+	}
+	if e.connLost(err) {
+		return &InterruptedError{Migration: rec.Name, Err: err}
+	}
+	e.log.Error().Err(err).Str(keyMigration, rec.Name).Msg("start failed; undoing what it did")
+	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
+		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
+	}
+	return fmt.Errorf("%w (everything start did was undone)", err)
+}
+
+// InterruptedError is returned when a migration stopped midway without
+// being undone: the connection was lost or the process was told to stop.
+type InterruptedError struct {
+	Migration string
+	Err       error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("migration %q interrupted: %v; its progress is saved: run `online start` with the same file (or `online backfill`) to resume, or `online rollback` to undo it", e.Migration, e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	steps := append(append([]operations.Step{}, plan.Expand...), plan.Finish...)
+	nExpand := len(plan.Expand)
+	setPhase := func(p state.Phase) error {
+		if rec.Phase == p {
+			return nil
+		}
+		if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, p); err != nil {
+			return err
+		}
+		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, string(p)).Msgf("phase %s", p)
+		rec.Phase = p
+		return nil
+	}
+	runSteps := func(from, to int) error {
+		for i := from; i < to; i++ {
+			n := i + 1
+			err := e.runStep(ctx, steps[i], func(tx pgx.Tx) error {
+				return e.store.SetStepsDone(ctx, tx, rec.Schema, rec.Name, n)
+			})
+			if err != nil {
+				return err
+			}
+			rec.StepsDone = n
+		}
+		return nil
+	}
+	if rec.Phase == state.Expanding {
+		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, string(state.Expanding)).Msg("phase expanding")
+		if err := runSteps(rec.StepsDone, nExpand); err != nil {
+			return err
+		}
+		if err := setPhase(state.Backfilling); err != nil {
+			return err
+		}
+	}
+	if rec.Phase == state.Backfilling {
+		if err := e.runBackfills(ctx, rec, plan); err != nil {
+			return err
+		}
+		if err := setPhase(state.Finishing); err != nil {
+			return err
+		}
+	}
+	if rec.Phase == state.Finishing {
+		if err := runSteps(max(rec.StepsDone, nExpand), len(steps)); err != nil {
+			return err
+		}
+		return e.publish(ctx, rec, plan)
+	}
+	return nil
+}
+
+func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	if len(plan.Backfill) == 0 {
+		return nil
+	}
+	cps, err := e.store.Backfills(ctx, e.conn, rec.Schema, rec.Name)
+	if err != nil {
+		return err
+	}
+	for i, bf := range plan.Backfill {
+		cp, seen := cps[i]
+		if seen && cp.Done {
+			continue
+		}
+		task := backfill.Task{Schema: plan.Schema, Table: bf.Table, Where: bf.Where}
+		for _, k := range bf.Key {
+			task.Key = append(task.Key, backfill.Column{Name: k.Name, Type: k.Type})
+		}
+		for _, a := range bf.Set {
+			task.Set = append(task.Set, backfill.Assignment{Column: a.Column, Expr: a.Expr})
+		}
+		var total int64
+		opts := backfill.Options{
+			BatchTime: e.cfg.BackfillBatchTime,
+			Rate:      e.cfg.BackfillRate,
+			Settings:  map[string]string{backfillSetting: "on"},
+			Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
+				return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
+			},
+			Progress: func(p backfill.Progress) {
+				total = p.RowsTotal
+				if e.cfg.OnProgress != nil {
+					e.cfg.OnProgress(p)
+				}
+			},
+		}
+		if seen {
+			opts.Resume = &backfill.Checkpoint{LastKey: cp.LastKey, RowsDone: cp.RowsDone}
+			e.log.Info().Str(keyEvent, evBackfillResume).Str(keyTable, bf.Table).Int64("rows_done", cp.RowsDone).Msg("resuming backfill from its checkpoint")
+		}
+		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
+		final, err := backfill.Run(ctx, e.conn, task, opts)
+		if err != nil {
+			return fmt.Errorf("backfill %s: %w", bf.Table, err)
+		}
+		// Record completion even when the table was empty and no batch ran.
+		if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: final.LastKey, RowsDone: final.RowsDone, RowsTotal: max(total, final.RowsDone), Done: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish creates the new version schema and its views in one transaction
+// with the phase change, so the version appears exactly when it is ready.
+func (e *Engine) publish(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	views := plan.Views
+	if plan.RawSQL {
+		cur, err := schema.Read(ctx, e.conn, plan.Schema)
+		if err != nil {
+			return err
+		}
+		views = nil
+		for _, name := range cur.TableNames() {
+			t := cur.Tables[name]
+			v := operations.View{Name: t.Name, Table: t.Physical}
+			for _, c := range t.Columns {
+				v.Columns = append(v.Columns, operations.ViewColumn{Name: c.Name, Physical: c.Physical})
+			}
+			views = append(views, v)
+		}
+	}
+	var sv int
+	if err := e.conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&sv); err != nil {
+		return fmt.Errorf("read server version: %w", err)
+	}
+	stmts := operations.PublishViews(plan.Schema, plan.VersionSchema, views, sv >= 150000)
+	grants, err := e.grants(ctx, plan.Schema, plan.VersionSchema, views)
+	if err != nil {
+		return err
+	}
+	stmts = append(stmts, grants...)
+	step := operations.Step{Do: fmt.Sprintf("publish version schema %s", plan.VersionSchema), SQL: stmts}
+	err = e.runStep(ctx, step, func(tx pgx.Tx) error {
+		return e.store.SetPhase(ctx, tx, rec.Schema, rec.Name, state.Active)
+	})
+	if err != nil {
+		return err
+	}
+	rec.Phase = state.Active
+	e.log.Info().Str(keyEvent, evPublished).Str(keyMigration, rec.Name).Str(keyVersion, plan.VersionSchema).Msgf("new version published: set search_path to %s", plan.VersionSchema)
+	return nil
+}

@@ -1,0 +1,83 @@
+package phases
+
+import (
+	"context"
+	"time"
+
+	"github.com/onlinepg/online/state"
+)
+
+// Status is what `online status` shows.
+type Status struct {
+	Schema string `json:"schema"`
+	// Latest is the schema of the newest published version: what an
+	// application's search_path should name. The migrated schema itself
+	// when no migration was ever published.
+	Latest     string            `json:"latest"`
+	InProgress *MigrationStatus  `json:"in_progress,omitempty"`
+	History    []MigrationStatus `json:"history"`
+}
+
+// MigrationStatus describes one migration.
+type MigrationStatus struct {
+	Name          string           `json:"name"`
+	VersionSchema string           `json:"version_schema"`
+	Parent        string           `json:"parent,omitempty"`
+	Phase         string           `json:"phase"`
+	StartedAt     time.Time        `json:"started_at"`
+	UpdatedAt     time.Time        `json:"updated_at"`
+	CompletedAt   *time.Time       `json:"completed_at,omitempty"`
+	Backfills     []state.Backfill `json:"backfills,omitempty"`
+}
+
+// Status reads the state schema. It changes nothing, not even creating the
+// state schema.
+func (e *Engine) Status(ctx context.Context) (*Status, error) {
+	st := &Status{Schema: e.cfg.Schema, Latest: e.cfg.Schema, History: []MigrationStatus{}}
+	hist, err := e.store.History(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range hist {
+		ms := MigrationStatus{Name: r.Name, VersionSchema: r.VersionSchema, Parent: r.Parent, Phase: string(r.Phase), StartedAt: r.StartedAt, UpdatedAt: r.UpdatedAt, CompletedAt: r.CompletedAt}
+		if r.Phase != state.Complete {
+			cps, err := e.store.Backfills(ctx, e.conn, r.Schema, r.Name)
+			if err != nil {
+				return nil, err
+			}
+			for i := 0; i < len(cps)+16 && len(ms.Backfills) < len(cps); i++ {
+				if cp, ok := cps[i]; ok {
+					ms.Backfills = append(ms.Backfills, cp)
+				}
+			}
+			m := ms
+			st.InProgress = &m
+		}
+		st.History = append(st.History, ms)
+	}
+	latest, err := e.Latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Latest = latest
+	return st, nil
+}
+
+// Latest returns the schema of the newest published version.
+func (e *Engine) Latest(ctx context.Context) (string, error) {
+	rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return "", err
+	}
+	if rec != nil && (rec.Phase == state.Active || rec.Phase == state.Completing) {
+		return rec.VersionSchema, nil
+	}
+	p, err := e.parent(ctx)
+	if err != nil {
+		return "", err
+	}
+	if p != "" {
+		return p, nil
+	}
+	return e.cfg.Schema, nil
+}

@@ -1,0 +1,83 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/operations"
+)
+
+// runStep runs one step under the retry policy. Transactional steps run with
+// their progress record (after) in one transaction, so a crash never leaves
+// a step done but unrecorded. A NoTx step (CONCURRENTLY) runs statement by
+// statement and is recorded after; its statements are written to be safe to
+// run again.
+func (e *Engine) runStep(ctx context.Context, s operations.Step, after func(pgx.Tx) error) error {
+	e.log.Info().Str(keyEvent, evStep).Str(keyStep, s.Do).Msg(s.Do)
+	if s.NoTx {
+		// A concurrent build waits for transactions that started before
+		// it; that wait blocks no application query (it holds only SHARE
+		// UPDATE EXCLUSIVE), so it is not cut short by lock_timeout.
+		if _, err := e.conn.Exec(ctx, "SET lock_timeout = 0"); err != nil {
+			return fmt.Errorf("%s: %w", s.Do, err)
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+			defer cancel()
+			_, _ = e.conn.Exec(rctx, fmt.Sprintf("SET lock_timeout = '%dms'", e.cfg.LockTimeout.Milliseconds()))
+		}()
+		for _, stmt := range s.SQL {
+			e.log.Debug().Str(keySQL, stmt).Msg("exec")
+			err := e.retry.Do(ctx, func(ctx context.Context) error {
+				_, err := e.conn.Exec(ctx, stmt)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.Do, pg.WithSQL(err, stmt))
+			}
+		}
+		if after == nil {
+			return nil
+		}
+		return pgx.BeginFunc(ctx, e.conn, after)
+	}
+	var failed string
+	err := e.retry.Do(ctx, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error {
+			for _, stmt := range s.SQL {
+				e.log.Debug().Str(keySQL, stmt).Msg("exec")
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					failed = stmt
+					return err
+				}
+			}
+			if after != nil {
+				return after(tx)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Do, pg.WithSQL(err, failed))
+	}
+	return nil
+}
+
+// runUndo runs a step's undo statements; they are idempotent.
+func (e *Engine) runUndo(ctx context.Context, s operations.Step) error {
+	if len(s.Undo) == 0 {
+		return nil
+	}
+	u := operations.Step{Do: "undo: " + s.Do, SQL: s.Undo, NoTx: s.NoTx}
+	return e.runStep(ctx, u, nil)
+}
+
+// connLost reports whether the connection is gone, so that nothing more can
+// be done from this process: the state stays for a later resume or rollback.
+func (e *Engine) connLost(err error) bool {
+	return e.conn.IsClosed() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

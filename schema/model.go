@@ -1,0 +1,216 @@
+package schema
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Schema is one version of a schema's tables.
+type Schema struct {
+	Name   string
+	Tables map[string]*Table // by visible name
+	// Indexes lists every index name of the schema (names are per schema in
+	// PostgreSQL) with the visible name of its table.
+	Indexes map[string]string
+	// Enums maps enum type names of the schema to their labels.
+	Enums map[string][]string
+	// ServerVersion is server_version_num, e.g. 150004.
+	ServerVersion int
+}
+
+// Table is a table as one version sees it.
+type Table struct {
+	Name        string // visible name
+	Physical    string // physical table name
+	OID         uint32 // 0 for a table created by this migration
+	Partitioned bool
+	Columns     []*Column
+	PrimaryKey  []string // visible column names
+	Indexes     map[string]*Index
+	Constraints map[string]*Constraint
+	Comment     *string
+	// Created is true for a table the migration in compilation creates.
+	Created bool
+	// ReplicaIdentity is the relreplident letter: d, n, f or i.
+	ReplicaIdentity string
+}
+
+// Column is a column as one version sees it.
+type Column struct {
+	Name      string // visible name
+	Physical  string // physical column name
+	Type      string // format_type text
+	Nullable  bool
+	Default   *string
+	Identity  string // "", "a" (ALWAYS) or "d" (BY DEFAULT)
+	Generated bool   // a stored generated column
+	Comment   *string
+	Unique    bool // covered by a single-column unique index or constraint
+}
+
+// Index is an index of a table.
+type Index struct {
+	Name       string
+	Columns    []string // physical column names; empty for an expression index
+	Unique     bool
+	Primary    bool
+	Valid      bool
+	Definition string
+	// Constraint is the unique or primary key constraint that owns the index.
+	Constraint string
+}
+
+// Constraint is a table constraint.
+type Constraint struct {
+	Name       string
+	Type       string   // c, f, p, u, x
+	Columns    []string // physical column names
+	Definition string
+	Validated  bool
+	// RefTable is the referenced table of a foreign key, schema-qualified as
+	// PostgreSQL prints it.
+	RefTable string
+}
+
+// Table returns the table of this version with the visible name, or nil.
+func (s *Schema) Table(name string) *Table { return s.Tables[name] }
+
+// TableNames returns the visible table names, sorted.
+func (s *Schema) TableNames() []string {
+	names := make([]string, 0, len(s.Tables))
+	for n := range s.Tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Column returns the column with the visible name, or nil.
+func (t *Table) Column(name string) *Column {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// ColumnByPhysical returns the column served by a physical column, or nil.
+func (t *Table) ColumnByPhysical(name string) *Column {
+	for _, c := range t.Columns {
+		if c.Physical == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// ColumnNames returns the visible column names in order.
+func (t *Table) ColumnNames() []string {
+	out := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		out[i] = c.Name
+	}
+	return out
+}
+
+// RemoveColumn hides a column from this version.
+func (t *Table) RemoveColumn(name string) {
+	t.Columns = slices.DeleteFunc(t.Columns, func(c *Column) bool { return c.Name == name })
+}
+
+// KeyColumns returns the visible names of the columns that identify a row: the
+// primary key, else the first unique index over not-null columns.
+func (t *Table) KeyColumns() []string {
+	if len(t.PrimaryKey) > 0 {
+		return t.PrimaryKey
+	}
+	var names []string
+	for n := range t.Indexes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ix := t.Indexes[n]
+		if !ix.Unique || !ix.Valid || len(ix.Columns) == 0 || strings.Contains(ix.Definition, " WHERE ") {
+			continue
+		}
+		ok := true
+		var vis []string
+		for _, p := range ix.Columns {
+			c := t.ColumnByPhysical(p)
+			if c == nil || c.Nullable {
+				ok = false
+				break
+			}
+			vis = append(vis, c.Name)
+		}
+		if ok {
+			return vis
+		}
+	}
+	return nil
+}
+
+// PhysicalColumnTaken reports whether the physical table already has (or the
+// migration has planned) a column of that name, visible or not.
+func (t *Table) PhysicalColumnTaken(name string, planned map[string]bool) bool {
+	if planned[name] {
+		return true
+	}
+	return t.ColumnByPhysical(name) != nil
+}
+
+// Clone returns a deep copy, so a compile can change it freely.
+func (s *Schema) Clone() *Schema {
+	out := &Schema{Name: s.Name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{}, ServerVersion: s.ServerVersion}
+	for k, t := range s.Tables {
+		out.Tables[k] = t.Clone()
+	}
+	for k, v := range s.Indexes {
+		out.Indexes[k] = v
+	}
+	for k, v := range s.Enums {
+		out.Enums[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// Clone returns a deep copy of the table.
+func (t *Table) Clone() *Table {
+	c := *t
+	c.Columns = make([]*Column, len(t.Columns))
+	for i, col := range t.Columns {
+		cc := *col
+		c.Columns[i] = &cc
+	}
+	c.PrimaryKey = slices.Clone(t.PrimaryKey)
+	c.Indexes = map[string]*Index{}
+	for k, ix := range t.Indexes {
+		ic := *ix
+		ic.Columns = slices.Clone(ix.Columns)
+		c.Indexes[k] = &ic
+	}
+	c.Constraints = map[string]*Constraint{}
+	for k, con := range t.Constraints {
+		cc := *con
+		cc.Columns = slices.Clone(con.Columns)
+		c.Constraints[k] = &cc
+	}
+	return &c
+}
+
+// NotFoundError says a table, column, index or constraint is missing from a
+// version.
+type NotFoundError struct {
+	Kind, Name, Table string
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Table != "" {
+		return fmt.Sprintf("%s %q does not exist in table %q", e.Kind, e.Name, e.Table)
+	}
+	return fmt.Sprintf("%s %q does not exist", e.Kind, e.Name)
+}

@@ -1,0 +1,183 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Querier is what Read needs of a connection or transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Read loads the tables of schema name from the catalog. Partitions are left
+// out (their parent stands for them); so are views, which online does not
+// migrate. A schema that does not exist reads as empty.
+func Read(ctx context.Context, q Querier, name string) (*Schema, error) {
+	s := &Schema{Name: name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{}}
+	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&s.ServerVersion); err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	byOID := map[uint32]*Table{}
+
+	rows, err := q.Query(ctx, `
+SELECT c.oid, c.relname, c.relkind = 'p', obj_description(c.oid, 'pg_class'), c.relreplident::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read tables of schema %q: %w", name, err)
+	}
+	for rows.Next() {
+		t := &Table{Indexes: map[string]*Index{}, Constraints: map[string]*Constraint{}}
+		if err := rows.Scan(&t.OID, &t.Name, &t.Partitioned, &t.Comment, &t.ReplicaIdentity); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read tables of schema %q: %w", name, err)
+		}
+		t.Physical = t.Name
+		s.Tables[t.Name] = t
+		byOID[t.OID] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read tables of schema %q: %w", name, err)
+	}
+
+	rows, err = q.Query(ctx, `
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated <> '', col_description(a.attrelid, a.attnum)
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of schema %q: %w", name, err)
+	}
+	for rows.Next() {
+		var oid uint32
+		col := &Column{}
+		var def *string
+		if err := rows.Scan(&oid, &col.Name, &col.Type, &col.Nullable, &def, &col.Identity, &col.Generated, &col.Comment); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read columns of schema %q: %w", name, err)
+		}
+		col.Physical = col.Name
+		if !col.Generated {
+			col.Default = def
+		}
+		if t := byOID[oid]; t != nil {
+			t.Columns = append(t.Columns, col)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read columns of schema %q: %w", name, err)
+	}
+
+	rows, err = q.Query(ctx, `
+SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary, i.indisvalid, pg_get_indexdef(i.indexrelid),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                 WHERE k.ord <= i.indnkeyatts), '{}'),
+       0 = ANY (i.indkey::int2[]) OR i.indexprs IS NOT NULL,
+       coalesce((SELECT conname FROM pg_constraint WHERE conindid = i.indexrelid AND contype IN ('p', 'u', 'x') LIMIT 1), '')
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = ic.relnamespace
+WHERE n.nspname = $1
+ORDER BY ic.relname`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of schema %q: %w", name, err)
+	}
+	for rows.Next() {
+		var oid uint32
+		ix := &Index{}
+		var expr bool
+		if err := rows.Scan(&oid, &ix.Name, &ix.Unique, &ix.Primary, &ix.Valid, &ix.Definition, &ix.Columns, &expr, &ix.Constraint); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read indexes of schema %q: %w", name, err)
+		}
+		if expr {
+			ix.Columns = nil
+		}
+		t := byOID[oid]
+		if t == nil {
+			s.Indexes[ix.Name] = "" // an index of a partition or another relation: the name is still taken
+			continue
+		}
+		t.Indexes[ix.Name] = ix
+		s.Indexes[ix.Name] = t.Name
+		if ix.Primary {
+			t.PrimaryKey = ix.Columns
+		}
+		if ix.Unique && ix.Valid && len(ix.Columns) == 1 && !containsWhere(ix.Definition) {
+			if c := t.ColumnByPhysical(ix.Columns[0]); c != nil {
+				c.Unique = true
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read indexes of schema %q: %w", name, err)
+	}
+
+	rows, err = q.Query(ctx, `
+SELECT co.conrelid, co.conname, co.contype::text, pg_get_constraintdef(co.oid), co.convalidated,
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(co.conkey) WITH ORDINALITY k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum), '{}'),
+       coalesce(co.confrelid::regclass::text, '')
+FROM pg_constraint co
+JOIN pg_namespace n ON n.oid = co.connamespace
+WHERE n.nspname = $1 AND co.conrelid <> 0
+ORDER BY co.conname`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read constraints of schema %q: %w", name, err)
+	}
+	for rows.Next() {
+		var oid uint32
+		con := &Constraint{}
+		if err := rows.Scan(&oid, &con.Name, &con.Type, &con.Definition, &con.Validated, &con.Columns, &con.RefTable); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read constraints of schema %q: %w", name, err)
+		}
+		if t := byOID[oid]; t != nil {
+			t.Constraints[con.Name] = con
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read constraints of schema %q: %w", name, err)
+	}
+
+	rows, err = q.Query(ctx, `
+SELECT t.typname, coalesce(array_agg(e.enumlabel ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL), '{}')
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_enum e ON e.enumtypid = t.oid
+WHERE n.nspname = $1 AND t.typtype = 'e'
+GROUP BY t.typname`, name)
+	if err != nil {
+		return nil, fmt.Errorf("read enums of schema %q: %w", name, err)
+	}
+	for rows.Next() {
+		var n string
+		var labels []string
+		if err := rows.Scan(&n, &labels); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read enums of schema %q: %w", name, err)
+		}
+		s.Enums[n] = labels
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read enums of schema %q: %w", name, err)
+	}
+	return s, nil
+}
+
+func containsWhere(def string) bool {
+	for i := 0; i+7 <= len(def); i++ {
+		if def[i:i+7] == " WHERE " {
+			return true
+		}
+	}
+	return false
+}

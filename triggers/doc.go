@@ -1,0 +1,109 @@
+// Package triggers generates the SQL of the sync triggers that keep an old and
+// a new physical column of a table equal in both directions while a migration
+// is in progress (between expand and contract). It is pure SQL generation: it
+// takes plain data, talks to no server, and imports nothing of this module but
+// internal/pg (for quoting).
+//
+// # What a Rewrite means
+//
+// A Rewrite pairs the physical column the old version of the schema reads and
+// writes (OldColumn) with the one the new version reads and writes
+// (NewColumn). Up computes NewColumn for a row written by the old version;
+// Down computes OldColumn for a row written by the new version. OldColumn is
+// "" for add_column (the old version has no such column) and NewColumn is ""
+// for drop_column.
+//
+// # How the direction of a write is told
+//
+// Never from search_path or any other session setting of the application: a
+// connection pool, a function with its own search_path or a tool that sets
+// nothing would all defeat that. The direction is told from which physical
+// columns the write touched, because each version can only name its own
+// columns (the other version's column is hidden from its views):
+//
+//   - Up, when NewColumn != "" and Up != nil:
+//     BEFORE INSERT WHEN (NEW.new IS NULL) sets NEW.new := up. An old-version
+//     insert cannot name the hidden new column, so it arrives NULL; the table
+//     must give the new column no default (a default for the new version
+//     belongs on its view).
+//     BEFORE UPDATE OF <OldColumn, UpWatch..., Key...> sets NEW.new := up when
+//     the write left the new column as it was, the backfill setting is not
+//     'on', and either an input (OldColumn or an UpWatch column) really
+//     changed or the new column is still NULL. Key columns are listed so that
+//     a primary-key change of a row the backfill has not reached yet (it walks
+//     the key) is still converted. The trigger is skipped when its column list
+//     would be empty.
+//   - Down, when OldColumn != "" and Down != nil:
+//     with a NewColumn, BEFORE INSERT WHEN (NEW.new IS NOT NULL) and
+//     BEFORE UPDATE OF <NewColumn, DownWatch...> when the write left the old
+//     column as it was, the backfill setting is not 'on' and the new column or
+//     a DownWatch column really changed, set NEW.old := down.
+//     Without a NewColumn (drop_column), only BEFORE INSERT WHEN
+//     (NEW.old IS NULL) sets NEW.old := down; DownWatch is then unused, since
+//     a write of a column both versions share cannot be attributed to either.
+//
+// "Really changed" and "left as it was" compare binary images
+// (pg_catalog.record_image_eq over ROW(...)), NULL equal to NULL. Unlike
+// IS [NOT] DISTINCT FROM this works for types without an equality operator
+// (json, xml, point) and does not call different values equal (box, citext).
+// The function form is used rather than the *= operator because
+// pg_get_triggerdef prints ROW(a) *= ROW(b) without the cast that keeps the
+// parser from expanding it column by column, and pg_dump output must restore.
+//
+// Requiring a real change is stricter than UPDATE OF alone: an ORM that writes
+// every column of its version on each save (Django, many hand-written DAOs)
+// would otherwise recompute the other version's column on every save and so
+// overwrite what the other version wrote whenever the conversion does not
+// round-trip (lower(email), or an add_column whose value the new version
+// chose). Likewise a key change recomputes only rows whose new column is still
+// NULL, which is exactly the not-yet-backfilled rows.
+//
+// Down triggers fire before up triggers (trigger names sort that way, and
+// PostgreSQL fires triggers of one event in name order). A BEFORE trigger's
+// WHEN sees the row as changed by the triggers before it, so on a new-version
+// insert the down trigger fills the old column and the up trigger, seeing the
+// new column set, stays quiet; the reverse order would convert the value
+// there and back.
+//
+// # The backfill
+//
+// The backfill sets BackfillSetting to 'on' transaction-locally
+// (set_config('online.backfill', 'on', true)) in each of its batch
+// transactions and writes NewColumn = BackfillExpr(up). UPDATE triggers do not
+// fire while it is 'on', so the backfill never runs the reverse conversion.
+// BackfillExpr computes the same value as the trigger function from the
+// physical columns of the row.
+//
+// # Cost on the application's writes
+//
+// An UPDATE whose SET list names none of a trigger's columns does not fire
+// that trigger at all: PostgreSQL checks the UPDATE OF list before it even
+// evaluates WHEN. The WHEN clauses keep the function from being called when
+// there is nothing to do, and the function bodies do no catalog lookups.
+//
+// # Functions and names
+//
+// Each rewrite gets up to two plpgsql functions in Table.FuncSchema, named
+// _online_<ID>_up and _online_<ID>_down, and up to four triggers named
+// _online_<ID>_1_down_ins, _online_<ID>_1_down_upd, _online_<ID>_2_up_ins and
+// _online_<ID>_2_up_upd. A function declares every input as a variable
+// (#variable_conflict use_variable, so a variable wins over a same-named
+// column of a subquery), evaluates the steps in nested blocks (so a later
+// step can re-bind a name with another type), assigns the last result to the
+// target column and returns the row. Functions run with
+// SET search_path = <table schema>, pg_temp, so an expression written against
+// the table's schema resolves the same whatever the application's search_path.
+//
+// Create also creates and at once drops a throwaway SQL function
+// _online_<ID>_check whose body is UPDATE ... SET target = BackfillExpr(...)
+// WHERE false. PostgreSQL parses and analyses a SQL function body (under the
+// function's search_path) when it is created, while plpgsql only parses its
+// expressions on first call, so this makes a misspelt column or function, or
+// a result of the wrong type, fail Create instead of the application's first
+// write after the migration starts.
+//
+// Every identifier is quoted with pg.Ident; types (Var.Type, Step.Type) are
+// format_type text and used verbatim; expressions are used verbatim, wrapped
+// in parentheses (with a line break before the closing one when they contain
+// "--", so a trailing comment cannot swallow it).
+package triggers
