@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
 
 	"github.com/onlinepg/online/internal/pg"
 )
@@ -82,9 +82,8 @@ type Options struct {
 	// Progress is called after each batch, from Run's goroutine.
 	Progress func(Progress)
 	// Logger gets debug lines only, and none per batch: the start, the end,
-	// retries and pauses. nil discards them. (A zerolog logger plugs in with
-	// slog.New(zerolog.NewSlogHandler(zl)).)
-	Logger *slog.Logger
+	// retries and pauses. The zero value, like zerolog.Nop(), discards them.
+	Logger zerolog.Logger
 
 	// LockRetries bounds the attempts at one batch that fails because of a
 	// lock timeout (55P03), a deadlock or a serialization failure; default
@@ -97,8 +96,9 @@ type Options struct {
 	// transaction; zero keeps the connection's own.
 	LockTimeout time.Duration
 	// WaiterPause is how long Run pauses before a batch while other sessions
-	// wait for a lock on the table (checked in pg_locks), at most ten times
-	// in a row; default BatchTime, negative turns the check off.
+	// wait for the table's lock (a pending DDL statement or LOCK TABLE, as
+	// pg_locks shows), at most ten times in a row; default BatchTime,
+	// negative turns the check off.
 	WaiterPause time.Duration
 	// CancelGrace is how long a batch already running may go on once ctx
 	// is cancelled before its statement is cancelled too; default 5s.
@@ -162,9 +162,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CancelGrace <= 0 {
 		o.CancelGrace = defaultGrace
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
 	for k := range o.Settings {
 		if k == "" {
 			return o, errors.New("empty setting name in Settings")
@@ -224,7 +221,7 @@ type runner struct {
 	conn           *pgx.Conn
 	t              Task
 	o              Options
-	log            *slog.Logger
+	log            zerolog.Logger
 	q              queries
 	setKeys, setVs []string
 	oid            uint32
@@ -278,7 +275,8 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 	if err := r.retry(ctx, func() error { return r.prepare(ctx) }); err != nil {
 		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
 	}
-	r.log.Debug("backfill start", "table", t.name(), "rows_estimate", r.total, "rows_done", cp.RowsDone, "resume", cp.LastKey != nil)
+	r.log.Debug().Str("table", t.name()).Int64("rows_estimate", r.total).Int64("rows_done", cp.RowsDone).
+		Bool("resume", cp.LastKey != nil).Msg("backfill start")
 
 	started := time.Now()
 	lastEnd := started
@@ -313,7 +311,7 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		}
 		r.report(cp)
 		if cp.Done {
-			r.log.Debug("backfill done", "table", t.name(), "rows_done", cp.RowsDone, "elapsed", time.Since(started))
+			r.log.Debug().Str("table", t.name()).Int64("rows_done", cp.RowsDone).Dur("elapsed", time.Since(started)).Msg("backfill done")
 			return cp, nil
 		}
 
@@ -322,7 +320,8 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 			// The server took far longer than usual: give the
 			// application the same time back before going on.
 			pause = min(st.took, maxSlowPause)
-			r.log.Debug("backfill slow batch, pausing", "table", t.name(), "took", st.took, "pause", pause, "next_batch", r.size)
+			r.log.Debug().Str("table", t.name()).Dur("took", st.took).Dur("pause", pause).Int("next_batch", r.size).
+				Msg("backfill batch much slower than its target; pausing")
 		}
 		if o.Rate > 0 {
 			due := time.Duration(float64(walked) / o.Rate * float64(time.Second))
@@ -364,10 +363,19 @@ func (r *runner) begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, r.q.settings, r.setKeys, r.setVs); err != nil {
-		_ = tx.Rollback(ctx)
+		r.rollback(tx)
 		return nil, pg.WithSQL(err, r.q.settings)
 	}
 	return tx, nil
+}
+
+// rollback ends tx if it is still open. It has a context of its own: the
+// statement context may be the one that was just cancelled, and pgx closes
+// the connection when a ROLLBACK cannot be sent.
+func (r *runner) rollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.o.CancelGrace)
+	defer cancel()
+	_ = tx.Rollback(ctx)
 }
 
 // prepare looks the table up, checks the key, and takes the end of the walk
@@ -379,7 +387,7 @@ func (r *runner) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
+	defer r.rollback(tx)
 
 	var oid *uint32
 	if err := tx.QueryRow(ctx, `SELECT to_regclass($1)::oid`, r.t.name()).Scan(&oid); err != nil {
@@ -435,13 +443,13 @@ func (r *runner) count(ctx context.Context) int64 {
 	if err != nil {
 		return 0
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
+	defer r.rollback(tx)
 	var n int64
 	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, countTimeout); err != nil {
 		return 0
 	}
 	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+r.t.name()).Scan(&n); err != nil {
-		r.log.Debug("backfill row count gave up", "table", r.t.name(), "err", err)
+		r.log.Debug().Str("table", r.t.name()).Err(err).Msg("backfill row count gave up; total unknown")
 		return 0
 	}
 	return n
@@ -531,7 +539,7 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 	if err != nil {
 		return prev, st, err
 	}
-	defer func() { _ = tx.Rollback(ctx) }() // a no-op once committed
+	defer r.rollback(tx) // a no-op once committed
 
 	lo := prev.LastKey
 	v := variant(lo)
@@ -596,7 +604,8 @@ func (r *runner) retry(ctx context.Context, fn func() error) error {
 		// A smaller batch holds fewer row locks and may stop short of
 		// the row someone else holds.
 		r.size = max(r.o.MinBatch, r.size/2)
-		r.log.Debug("backfill batch retry", "table", r.t.name(), "attempt", attempt, "pause", pause, "next_batch", r.size, "err", err)
+		r.log.Debug().Str("table", r.t.name()).Int("attempt", attempt).Dur("pause", pause).Int("next_batch", r.size).Err(err).
+			Msg("backfill batch retry")
 		if err := pg.Sleep(ctx, pause); err != nil {
 			return err
 		}
@@ -617,8 +626,9 @@ func retryable(err error) bool {
 }
 
 // waitForWaiters pauses while other sessions wait for a lock on the table, up
-// to maxWaiterPauses times: between batches we hold no lock, so whoever
-// queues (a DDL statement, a burst of writers) gets through first.
+// to maxWaiterPauses times: between batches we hold no lock, and a batch
+// started now would queue behind the waiter (and hold up everyone queued
+// behind itself), so letting the waiter through first is cheaper for all.
 func (r *runner) waitForWaiters(ctx context.Context) error {
 	if r.o.WaiterPause < 0 {
 		return nil
@@ -626,20 +636,24 @@ func (r *runner) waitForWaiters(ctx context.Context) error {
 	for i := 0; i < maxWaiterPauses; i++ {
 		qctx, cancel := detach(ctx, r.o.CancelGrace)
 		var waiting bool
+		// Only waits for the table lock itself count (a DDL statement or a
+		// LOCK TABLE queued behind someone): the application's sessions
+		// waiting for each other's row locks are no sign of us being in
+		// the way, and pausing for them could stall the backfill for good.
 		err := r.conn.QueryRow(qctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
-			WHERE NOT granted AND relation = $1
+			WHERE locktype = 'relation' AND NOT granted AND relation = $1
 			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, r.oid).Scan(&waiting)
 		cancel()
 		if err != nil {
 			// The check is advice; a failure of it is no reason to stop.
-			r.log.Debug("backfill lock waiter check failed; turning it off", "table", r.t.name(), "err", err)
+			r.log.Debug().Str("table", r.t.name()).Err(err).Msg("backfill lock waiter check failed; turning it off")
 			r.o.WaiterPause = -1
 			return ctx.Err()
 		}
 		if !waiting {
 			return nil
 		}
-		r.log.Debug("backfill pausing for lock waiters", "table", r.t.name(), "pause", r.o.WaiterPause)
+		r.log.Debug().Str("table", r.t.name()).Dur("pause", r.o.WaiterPause).Msg("backfill pausing for lock waiters")
 		if err := pg.Sleep(ctx, r.o.WaiterPause); err != nil {
 			return err
 		}
