@@ -338,8 +338,8 @@ func TestCancel(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
-		// at is the batch whose Checkpoint (inside) or Progress (after)
-		// callback cancels.
+		// inside: the third batch's Checkpoint callback cancels, within
+		// the batch; otherwise its Progress callback, after the batch.
 		inside bool
 	}{
 		{"between batches", false},
@@ -474,8 +474,15 @@ func TestConcurrentWriters(t *testing.T) {
 			}
 		}()
 	}
+	// After each batch, wait (a little) for some writes, so that they
+	// really interleave with the walk.
+	waitForWrites := func(Progress) {
+		for seen, deadline := writes.Load(), time.Now().Add(time.Second); writes.Load() < seen+3 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	got, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert},
-		Options{InitialBatch: 200, MinBatch: 100, MaxBatch: 500})
+		Options{InitialBatch: 200, MinBatch: 100, MaxBatch: 500, Progress: waitForWrites})
 	stop()
 	wg.Wait()
 	close(errs)
@@ -505,7 +512,7 @@ func TestRateLimit(t *testing.T) {
 	pgtest.Exec(t, conn,
 		`CREATE TABLE t (id bigint PRIMARY KEY, src text, dst text, n int NOT NULL DEFAULT 0)`,
 		`INSERT INTO t (id, src) SELECT g, 's' || g FROM generate_series(1, 50000) g`)
-	const rate, window = 2000.0, time.Second
+	const rate, window = 2000.0, 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), window)
 	defer cancel()
 	var batchMax int
@@ -514,9 +521,8 @@ func TestRateLimit(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("want the deadline to stop it, got %+v, %v", got, err)
 	}
-	// Unlimited, this machine does 50000 rows in well under a second. At
-	// 2000 rows/s it may do one second's worth, plus one batch of at
-	// most a second's worth.
+	// Unlimited, 50000 rows take well under a second. At 2000 rows/s it
+	// may do two seconds' worth, plus one batch of at most a second's.
 	if got.RowsDone == 0 || got.RowsDone > int64(rate*window.Seconds()+rate) {
 		t.Fatalf("%d rows in %s at %g rows/s", got.RowsDone, window, rate)
 	}
@@ -684,7 +690,7 @@ func TestPauses(t *testing.T) {
 		pgtest.Exec(t, holder, setup...)
 		conn := lockTimeoutConn(t, url, 50*time.Millisecond)
 		var log lockBuffer
-		ddlDone := make(chan error, 1)
+		ddlDone, released := make(chan error, 1), make(chan struct{})
 		batches := 0
 		got, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert}, Options{
 			InitialBatch: 10, MinBatch: 10, MaxBatch: 10, Logger: debugLogger(&log),
@@ -701,11 +707,16 @@ func TestPauses(t *testing.T) {
 				for count(t, holder, `SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted AND relation = 't'::regclass`) == 0 {
 					time.Sleep(10 * time.Millisecond)
 				}
-				time.AfterFunc(300*time.Millisecond, func() { _, _ = holder.Exec(context.Background(), `COMMIT`) })
+				go func() {
+					defer close(released)
+					time.Sleep(300 * time.Millisecond)
+					_, _ = holder.Exec(context.Background(), `COMMIT`)
+				}()
 			}})
 		if err != nil || !got.Done || got.RowsDone != 200 {
 			t.Fatalf("Run: %+v, %v", got, err)
 		}
+		<-released
 		if err := <-ddlDone; err != nil {
 			t.Fatalf("the ALTER failed: %v", err)
 		}

@@ -41,9 +41,10 @@ func (op *DropColumn) Compile(c *Compiler) error {
 	}
 	t.RemoveColumn(op.Column)
 	t.PrimaryKey = withoutName(t.PrimaryKey, op.Column)
+	sql := append(c.dropTriggers[t.Physical+"\x00"+col.Physical], fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical))))
 	c.Contract(Step{
 		Do:   fmt.Sprintf("drop column %s.%s", t.Name, op.Column),
-		SQL:  []string{fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical)))},
+		SQL:  sql,
 		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 	})
 	return nil

@@ -1,9 +1,11 @@
 package operations
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,11 +49,27 @@ func Parse(file string, data []byte) (*Migration, error) {
 		return &Error{File: file, Op: op, Kind: kind, Field: field, Err: err}
 	}
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil && err != io.EOF {
 		return nil, fail(0, "", "", fmt.Errorf("not valid YAML or JSON: %w", err))
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
 		return nil, fail(0, "", "", errors.New("the file is empty; it needs an \"operations\" list"))
+	}
+	// yaml.Unmarshal would read the first document only and silently drop
+	// the operations of any other.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fail(0, "", "", fmt.Errorf("not valid YAML or JSON: %w", err))
+		}
+		if len(more.Content) > 0 && !isNull(more.Content[0]) {
+			return nil, fail(0, "", "", fmt.Errorf("line %d: the file holds more than one YAML document; a migration is one document", more.Line))
+		}
 	}
 	top := root.Content[0]
 	if err := checkNode(top, reflect.TypeOf(document{}), ""); err != nil {
@@ -81,19 +99,19 @@ func Parse(file string, data []byte) (*Migration, error) {
 	}
 	for i := range doc.Operations {
 		pos := i + 1
-		item := &doc.Operations[i]
+		item := resolve(&doc.Operations[i])
 		if item.Kind != yaml.MappingNode || len(item.Content) != 2 {
 			keys := mappingKeys(item)
 			return nil, fail(pos, "", "", fmt.Errorf("each operation is a map with exactly one key, the operation's name (one of %s); got %s",
 				strings.Join(Names(), ", "), describeKeys(item, keys)))
 		}
-		kind := item.Content[0].Value
+		kind := resolve(item.Content[0]).Value
 		mk, ok := registry[kind]
 		if !ok {
 			return nil, fail(pos, "", "", fmt.Errorf("unknown operation %q (known: %s)", kind, strings.Join(Names(), ", ")))
 		}
 		op := mk()
-		body := item.Content[1]
+		body := resolve(item.Content[1])
 		if body.Kind != yaml.MappingNode {
 			return nil, fail(pos, kind, "", fmt.Errorf("the operation's fields must be a map, got %s", nodeKind(body)))
 		}
@@ -105,20 +123,114 @@ func Parse(file string, data []byte) (*Migration, error) {
 			return nil, fail(pos, kind, "", err)
 		}
 		if err := body.Decode(op); err != nil {
+			var fe *fieldErr
+			if errors.As(err, &fe) {
+				return nil, fail(pos, kind, fe.field, fe.err)
+			}
 			return nil, fail(pos, kind, "", cleanYAMLError(err))
 		}
 		m.Operations = append(m.Operations, op)
 	}
+	// Decoding into any checks what checkNode leaves alone (the content of
+	// yaml.Node fields: duplicate keys, excessive aliasing); the JSON is
+	// then built from the nodes, keeping the file's key order and the text
+	// of its scalars (a generic decode sorts map keys, turns 2024-01-01 into
+	// a timestamp and cannot marshal .nan).
 	var generic any
-	if err := yaml.Unmarshal(data, &generic); err != nil {
-		return nil, fail(0, "", "", err)
+	if err := top.Decode(&generic); err != nil {
+		return nil, fail(0, "", "", cleanYAMLError(err))
 	}
-	doc2, err := json.Marshal(generic)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := nodeJSON(&buf, top); err != nil {
 		return nil, fail(0, "", "", fmt.Errorf("convert to JSON: %w", err))
 	}
-	m.Document = doc2
+	m.Document = json.RawMessage(buf.Bytes())
 	return m, nil
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = resolve(n)
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// nodeJSON writes a YAML node as JSON: maps in file order, strings with
+// their text as written.
+func nodeJSON(b *bytes.Buffer, n *yaml.Node) error {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			b.WriteString("null")
+			return nil
+		}
+		return nodeJSON(b, n.Content[0])
+	case yaml.MappingNode:
+		b.WriteByte('{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k := resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: a map key must be a string, got %s", k.Line, nodeKind(k))
+			}
+			writeJSONString(b, k.Value)
+			b.WriteByte(':')
+			if err := nodeJSON(b, n.Content[i+1]); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case yaml.SequenceNode:
+		b.WriteByte('[')
+		for i, item := range n.Content {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := nodeJSON(b, item); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			b.WriteString("null")
+		case "!!bool", "!!int", "!!float":
+			var v any
+			if err := n.Decode(&v); err == nil {
+				if out, err := json.Marshal(v); err == nil {
+					b.Write(out)
+					return nil
+				}
+			}
+			writeJSONString(b, n.Value) // .nan, .inf, integers beyond 64 bits
+		case "!!binary":
+			var s string
+			if err := n.Decode(&s); err != nil {
+				return fmt.Errorf("line %d: %w", n.Line, cleanYAMLError(err))
+			}
+			writeJSONString(b, s)
+		default:
+			writeJSONString(b, n.Value)
+		}
+	default:
+		return fmt.Errorf("line %d: unexpected YAML node", n.Line)
+	}
+	return nil
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	out, _ := json.Marshal(s) // a string always marshals
+	b.Write(out)
 }
 
 var (
@@ -134,13 +246,17 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if t == nodeType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Kind() == reflect.Interface {
+	n = resolve(n)
+	if t == nodeType || t.Kind() == reflect.Interface {
 		return nil
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if t == indexColumnsType {
+		return checkIndexColumns(n, path)
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
 	}
 	where := func() string {
@@ -168,7 +284,7 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		sort.Strings(known)
 		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
+			key := resolve(n.Content[i]).Value
 			f, ok := fields[key]
 			if !ok {
 				return &fieldErr{field: join(path, key), err: fmt.Errorf("unknown field in %s (known: %s)", where(), strings.Join(known, ", "))}
@@ -194,8 +310,17 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		if n.Kind != yaml.MappingNode {
 			return &fieldErr{field: path, err: fmt.Errorf("must be a map, got %s", nodeKind(n))}
 		}
+		seen := map[string]bool{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkNode(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+			k := resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode {
+				return &fieldErr{field: path, err: fmt.Errorf("keys must be names, got %s", nodeKind(k))}
+			}
+			if seen[k.Value] {
+				return &fieldErr{field: join(path, k.Value), err: errors.New("given twice")}
+			}
+			seen[k.Value] = true
+			if err := checkNode(n.Content[i+1], t.Elem(), join(path, k.Value)); err != nil {
 				return err
 			}
 		}
@@ -209,6 +334,49 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 		if (t.Kind() == reflect.Int || t.Kind() == reflect.Int64) && n.Tag != "!!int" {
 			return &fieldErr{field: path, err: fmt.Errorf("must be a whole number, got %q", n.Value)}
 		}
+	}
+	return nil
+}
+
+var indexColumnsType = reflect.TypeOf(IndexColumns(nil))
+
+// checkIndexColumns checks create_index's "columns", which IndexColumns
+// decodes itself: a list of names or {expression: ...} maps, or a map of
+// name to options (or null).
+func checkIndexColumns(n *yaml.Node, path string) error {
+	colType := reflect.TypeOf(IndexColumn{})
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			item = resolve(item)
+			field := fmt.Sprintf("%s[%d]", path, i)
+			switch item.Kind {
+			case yaml.ScalarNode:
+			case yaml.MappingNode:
+				if err := checkNode(item, colType, field); err != nil {
+					return err
+				}
+			default:
+				return &fieldErr{field: field, err: fmt.Errorf("must be a column name or a map with \"expression\", got %s", nodeKind(item))}
+			}
+		}
+	case yaml.MappingNode:
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := resolve(n.Content[i])
+			if k.Kind != yaml.ScalarNode {
+				return &fieldErr{field: path, err: fmt.Errorf("keys must be column names, got %s", nodeKind(k))}
+			}
+			if seen[k.Value] {
+				return &fieldErr{field: join(path, k.Value), err: errors.New("given twice")}
+			}
+			seen[k.Value] = true
+			if err := checkNode(n.Content[i+1], colType, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	default:
+		return &fieldErr{field: path, err: fmt.Errorf("must be a list of column names or a map of column name to options, got %s", nodeKind(n))}
 	}
 	return nil
 }

@@ -1,166 +1,487 @@
 package operations
 
 import (
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/onlinepg/online/internal/pg"
 )
 
+// tokenKind classifies a token of a SQL expression.
+type tokenKind int
+
+const (
+	tokOther   tokenKind = iota // an operator or punctuation
+	tokIdent                    // an identifier, quoted or not
+	tokString                   // a string literal of any form
+	tokNumber                   // a numeric literal
+	tokParam                    // $1
+	tokSpace                    // white space
+	tokComment                  // -- or /* */
+)
+
 // token is a piece of a SQL expression as far as names are concerned.
 type token struct {
-	text  string
-	ident string // the identifier it denotes ("" when not an identifier)
-	isID  bool
+	text   string
+	ident  string // the identifier it denotes ("" when not an identifier)
+	isID   bool
+	quoted bool // a "quoted" or U&"quoted" identifier: never a keyword
+	kind   tokenKind
 }
+
+// significant reports whether a token takes part in the syntax.
+func (t token) significant() bool { return t.kind != tokSpace && t.kind != tokComment }
+
+// keyword reports whether t is the unquoted keyword kw (lower case).
+func (t token) keyword(kw string) bool { return t.isID && !t.quoted && t.ident == kw }
 
 // lex splits a SQL expression into identifiers and everything else, keeping
 // string literals, dollar-quoted strings and comments intact. It is not a SQL
 // parser: it knows just enough to find the column names an expression uses.
+// Concatenating the tokens' text gives back expr.
 func lex(expr string) []token {
 	var out []token
 	r := []rune(expr)
+	n := len(r)
 	i := 0
-	emit := func(from, to int, ident string, isID bool) {
-		out = append(out, token{text: string(r[from:to]), ident: ident, isID: isID})
+	emit := func(from, to int, kind tokenKind) *token {
+		out = append(out, token{text: string(r[from:to]), kind: kind})
+		return &out[len(out)-1]
 	}
-	for i < len(r) {
+	at := func(j int, s string) bool { // r[j:] starts with s, ASCII case-insensitively
+		for _, c := range s {
+			if j >= n || lowerASCII(r[j]) != c {
+				return false
+			}
+			j++
+		}
+		return true
+	}
+	for i < n {
 		ch := r[i]
 		switch {
-		case ch == '\'' || (ch == 'E' || ch == 'e') && i+1 < len(r) && r[i+1] == '\'':
+		case isSpace(ch):
 			start := i
-			if ch != '\'' {
+			for i < n && isSpace(r[i]) {
 				i++
 			}
-			i++
-			for i < len(r) {
-				if r[i] == '\\' && ch != '\'' {
+			emit(start, i, tokSpace)
+		case ch == '-' && at(i, "--"):
+			start := i
+			for i < n && r[i] != '\n' {
+				i++
+			}
+			emit(start, i, tokComment)
+		case ch == '/' && at(i, "/*"):
+			// Block comments nest in PostgreSQL.
+			start := i
+			depth := 0
+			for i < n {
+				if at(i, "/*") {
+					depth++
 					i += 2
-					continue
-				}
-				if r[i] == '\'' {
-					if i+1 < len(r) && r[i+1] == '\'' {
-						i += 2
-						continue
+				} else if at(i, "*/") {
+					depth--
+					i += 2
+					if depth == 0 {
+						break
 					}
+				} else {
 					i++
-					break
 				}
-				i++
 			}
-			emit(start, min(i, len(r)), "", false)
+			emit(start, i, tokComment)
+		case ch == '\'':
+			start := i
+			i = endOfString(r, i+1, false)
+			emit(start, i, tokString)
+		case (ch == 'E' || ch == 'e') && at(i+1, "'"):
+			start := i
+			i = endOfString(r, i+2, true)
+			emit(start, i, tokString)
+		case (ch == 'B' || ch == 'b' || ch == 'X' || ch == 'x' || ch == 'N' || ch == 'n') && at(i+1, "'"):
+			// Bit string, hex bit string, national character string.
+			start := i
+			i = endOfString(r, i+2, false)
+			emit(start, i, tokString)
+		case (ch == 'U' || ch == 'u') && at(i+1, "&'"):
+			start := i
+			i = endOfString(r, i+3, false)
+			i = uescape(r, i, nil)
+			emit(start, i, tokString)
+		case (ch == 'U' || ch == 'u') && at(i+1, "&\""):
+			start := i
+			end, raw := endOfQuoted(r, i+2)
+			esc := '\\'
+			end = uescape(r, end, &esc)
+			t := emit(start, end, tokIdent)
+			t.isID, t.quoted = true, true
+			if s, ok := decodeUnicodeEscapes(raw, esc); ok {
+				t.ident = s
+			} else {
+				t.ident = raw
+			}
+			i = end
 		case ch == '"':
 			start := i
-			i++
-			var b strings.Builder
-			for i < len(r) {
-				if r[i] == '"' {
-					if i+1 < len(r) && r[i+1] == '"' {
-						b.WriteRune('"')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteRune(r[i])
-				i++
-			}
-			emit(start, i, b.String(), true)
-		case ch == '-' && i+1 < len(r) && r[i+1] == '-':
-			start := i
-			for i < len(r) && r[i] != '\n' {
-				i++
-			}
-			emit(start, i, "", false)
-		case ch == '/' && i+1 < len(r) && r[i+1] == '*':
-			start := i
-			i += 2
-			for i+1 < len(r) && !(r[i] == '*' && r[i+1] == '/') {
-				i++
-			}
-			i = min(i+2, len(r))
-			emit(start, i, "", false)
+			end, name := endOfQuoted(r, i)
+			t := emit(start, end, tokIdent)
+			t.ident, t.isID, t.quoted = name, true, true
+			i = end
 		case ch == '$':
-			// $tag$...$tag$ or a parameter such as $1.
 			start := i
+			// $tag$...$tag$: a tag is an identifier without "$" that does
+			// not start with a digit; $$ has an empty tag.
 			j := i + 1
-			for j < len(r) && (isIdentRune(r[j]) && !(r[j] >= '0' && r[j] <= '9' && j == i+1)) {
-				j++
-			}
-			if j < len(r) && r[j] == '$' {
-				tag := string(r[i : j+1])
-				end := strings.Index(string(r[j+1:]), tag)
-				if end >= 0 {
-					i = j + 1 + len([]rune(string(r[j+1:])[:end])) + len([]rune(tag))
-				} else {
-					i = len(r)
+			if j < n && isIdentStart(r[j]) {
+				for j < n && isIdentRune(r[j]) && r[j] != '$' {
+					j++
 				}
-				emit(start, i, "", false)
+			}
+			if j < n && r[j] == '$' {
+				tag := string(r[i : j+1])
+				body := string(r[j+1:])
+				if end := strings.Index(body, tag); end >= 0 {
+					i = j + 1 + utf8.RuneCountInString(body[:end]) + utf8.RuneCountInString(tag)
+				} else {
+					i = n
+				}
+				emit(start, i, tokString)
 				continue
 			}
 			i++
-			for i < len(r) && r[i] >= '0' && r[i] <= '9' {
+			for i < n && isDigit(r[i]) {
 				i++
 			}
-			emit(start, i, "", false)
+			emit(start, i, tokParam)
+		case isDigit(ch) || ch == '.' && i+1 < n && isDigit(r[i+1]):
+			start := i
+			i = endOfNumber(r, i)
+			emit(start, i, tokNumber)
 		case isIdentStart(ch):
 			start := i
-			for i < len(r) && isIdentRune(r[i]) {
+			for i < n && isIdentRune(r[i]) {
 				i++
 			}
-			emit(start, i, strings.ToLower(string(r[start:i])), true)
+			t := emit(start, i, tokIdent)
+			t.ident, t.isID = downcase(string(r[start:i])), true
+		case ch == ':' && at(i, "::"):
+			emit(i, i+2, tokOther)
+			i += 2
 		default:
-			start := i
+			emit(i, i+1, tokOther)
 			i++
-			emit(start, i, "", false)
 		}
 	}
 	return out
 }
 
+// endOfString returns the index just past a string literal whose body starts
+// at i; backslash escapes a character in escape strings (E'...') only.
+func endOfString(r []rune, i int, backslash bool) int {
+	for i < len(r) {
+		switch {
+		case backslash && r[i] == '\\':
+			i += 2
+		case r[i] == '\'':
+			if i+1 < len(r) && r[i+1] == '\'' {
+				i += 2
+				continue
+			}
+			return i + 1
+		default:
+			i++
+		}
+	}
+	return len(r)
+}
+
+// endOfQuoted reads a quoted identifier whose opening quote is at i and
+// returns the index past it and the name ("" doubled to ").
+func endOfQuoted(r []rune, i int) (int, string) {
+	var b strings.Builder
+	i++
+	for i < len(r) {
+		if r[i] == '"' {
+			if i+1 < len(r) && r[i+1] == '"' {
+				b.WriteRune('"')
+				i += 2
+				continue
+			}
+			return i + 1, b.String()
+		}
+		b.WriteRune(r[i])
+		i++
+	}
+	return len(r), b.String()
+}
+
+// uescape reads an optional UESCAPE 'c' clause after a U& literal ending at
+// i and returns where the clause ends (i when there is none). It sets *esc to
+// the escape character it names.
+func uescape(r []rune, i int, esc *rune) int {
+	j := i
+	for j < len(r) && isSpace(r[j]) {
+		j++
+	}
+	if j+7 > len(r) || downcase(string(r[j:j+7])) != "uescape" || j+7 < len(r) && isIdentRune(r[j+7]) {
+		return i
+	}
+	j += 7
+	for j < len(r) && isSpace(r[j]) {
+		j++
+	}
+	if j+2 < len(r) && r[j] == '\'' && r[j+2] == '\'' {
+		if esc != nil {
+			*esc = r[j+1]
+		}
+		return j + 3
+	}
+	return i
+}
+
+// decodeUnicodeEscapes decodes the body of a U&"" identifier: escXXXX,
+// esc+XXXXXX and esc esc.
+func decodeUnicodeEscapes(s string, esc rune) (string, bool) {
+	r := []rune(s)
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		if r[i] != esc {
+			b.WriteRune(r[i])
+			continue
+		}
+		switch {
+		case i+1 < len(r) && r[i+1] == esc:
+			b.WriteRune(esc)
+			i++
+		case i+7 < len(r) && r[i+1] == '+':
+			v, err := strconv.ParseUint(string(r[i+2:i+8]), 16, 32)
+			if err != nil || !utf8.ValidRune(rune(v)) {
+				return "", false
+			}
+			b.WriteRune(rune(v))
+			i += 7
+		case i+4 < len(r):
+			v, err := strconv.ParseUint(string(r[i+1:i+5]), 16, 32)
+			if err != nil || !utf8.ValidRune(rune(v)) {
+				return "", false
+			}
+			b.WriteRune(rune(v))
+			i += 4
+		default:
+			return "", false
+		}
+	}
+	return b.String(), true
+}
+
+// endOfNumber returns the index past a numeric literal starting at i:
+// 42, 4.2, .42, 4e2, 4.2E-1, 0x2A, 1_000.
+func endOfNumber(r []rune, i int) int {
+	n := len(r)
+	if r[i] == '0' && i+1 < n && strings.ContainsRune("xXoObB", r[i+1]) {
+		i += 2
+		for i < n && (isIdentRune(r[i]) && r[i] != '$') {
+			i++
+		}
+		return i
+	}
+	digits := func() {
+		for i < n && (isDigit(r[i]) || r[i] == '_') {
+			i++
+		}
+	}
+	digits()
+	if i < n && r[i] == '.' && !(i+1 < n && r[i+1] == '.') {
+		i++
+		digits()
+	}
+	if i < n && (r[i] == 'e' || r[i] == 'E') {
+		j := i + 1
+		if j < n && (r[j] == '+' || r[j] == '-') {
+			j++
+		}
+		if j < n && isDigit(r[j]) {
+			i = j
+			digits()
+		}
+	}
+	return i
+}
+
+func isSpace(ch rune) bool {
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'
+}
+
+func isDigit(ch rune) bool { return ch >= '0' && ch <= '9' }
+
 func isIdentStart(ch rune) bool {
 	return ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch > 127
 }
 
-func isIdentRune(ch rune) bool { return isIdentStart(ch) || ch >= '0' && ch <= '9' || ch == '$' }
+func isIdentRune(ch rune) bool { return isIdentStart(ch) || isDigit(ch) || ch == '$' }
+
+func lowerASCII(ch rune) rune {
+	if ch >= 'A' && ch <= 'Z' {
+		return ch + 'a' - 'A'
+	}
+	return ch
+}
+
+// downcase folds an unquoted identifier as PostgreSQL does in a UTF-8
+// database: ASCII letters only ("Äpfel" stays "Äpfel").
+func downcase(s string) string {
+	return strings.Map(lowerASCII, s)
+}
+
+// reservedWords are PostgreSQL's reserved keywords (categories R and T of
+// pg_get_keywords()): unquoted, they never name a column.
+var reservedWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`all analyse analyze and any array as asc asymmetric both case cast check
+		collate column constraint create current_catalog current_date current_role current_time
+		current_timestamp current_user default deferrable desc distinct do else end except false fetch for
+		foreign from grant group having in initially intersect into lateral leading limit localtime
+		localtimestamp not null offset on only or order placing primary references returning select
+		session_user some symmetric table then to trailing true union unique user using variadic when
+		where window with
+		authorization binary collation concurrently cross current_schema freeze full ilike inner is isnull
+		join left like natural notnull outer overlaps right similar tablesample verbose`) {
+		reservedWords[w] = true
+	}
+}
+
+// typeWords continue a type name after its first word: character varying,
+// double precision, timestamp with time zone, interval day to second.
+var typeWords = map[string]bool{
+	"varying": true, "precision": true, "with": true, "without": true, "time": true, "zone": true,
+	"to": true, "year": true, "month": true, "day": true, "hour": true, "minute": true, "second": true,
+}
+
+// intervalFields are the words of an interval's field specification.
+var intervalFields = map[string]bool{"year": true, "month": true, "day": true, "hour": true, "minute": true, "second": true}
 
 // columnRefs reports, for each token, whether it is an identifier in a
-// position where it can name a column: not a function name (followed by
-// "("), not after "." (a qualified name's later part) or "::" (a type).
+// position where it can name a column. Not a column: a reserved keyword; a
+// function name (followed by "("); a qualifier (followed by "."), though the
+// last part of a qualified name is a column; a field of a composite value
+// ("(x).f"); a type (after "::", after AS in CAST, or before a string
+// literal as in date '2024-01-01'); a collation; AT TIME ZONE; the fields of
+// an interval ('1' day to second); the field of EXTRACT.
 func columnRefs(toks []token) []bool {
 	refs := make([]bool, len(toks))
-	prev := func(i int) string {
-		for j := i - 1; j >= 0; j-- {
-			if t := strings.TrimSpace(toks[j].text); t != "" {
-				return t
-			}
-		}
-		return ""
-	}
-	next := func(i int) string {
+	notRef := make([]bool, len(toks))
+	next := func(i int) int {
 		for j := i + 1; j < len(toks); j++ {
-			if t := strings.TrimSpace(toks[j].text); t != "" {
-				return t
+			if toks[j].significant() {
+				return j
 			}
 		}
-		return ""
+		return -1
 	}
-	for i, t := range toks {
-		if !t.isID {
+	prev := func(i int) int {
+		for j := i - 1; j >= 0; j-- {
+			if toks[j].significant() {
+				return j
+			}
+		}
+		return -1
+	}
+	is := func(j int, text string) bool { return j >= 0 && toks[j].kind == tokOther && toks[j].text == text }
+	isKw := func(j int, kw string) bool { return j >= 0 && toks[j].keyword(kw) }
+	isWordIn := func(j int, set map[string]bool) bool {
+		return j >= 0 && toks[j].isID && !toks[j].quoted && set[toks[j].ident]
+	}
+	// skipTypeTail marks the words of a type that follow its head, the
+	// chain ending at token last: character varying, double precision,
+	// timestamp(3) with time zone, interval day to second, int[].
+	skipTypeTail := func(last int) {
+		for j := next(last); j >= 0; j = next(j) {
+			switch {
+			case is(j, "(") || is(j, "["):
+				depth := 0
+				for ; j < len(toks); j++ {
+					if is(j, "(") || is(j, "[") {
+						depth++
+					} else if is(j, ")") || is(j, "]") {
+						if depth--; depth == 0 {
+							break
+						}
+					}
+				}
+				if j >= len(toks) {
+					return
+				}
+			case isWordIn(j, typeWords):
+				notRef[j] = true
+			default:
+				return
+			}
+		}
+	}
+	for i := 0; i < len(toks); i++ {
+		if !toks[i].isID || notRef[i] {
 			continue
 		}
-		p := prev(i)
-		if next(i) == "(" || p == "." || (p == ":" && i >= 2 && strings.TrimSpace(toks[i-2].text) == ":") {
-			continue
+		// The chain a.b.c starting here.
+		chain := []int{i}
+		for {
+			dot := next(chain[len(chain)-1])
+			if !is(dot, ".") {
+				break
+			}
+			id := next(dot)
+			if id < 0 || !toks[id].isID {
+				break
+			}
+			chain = append(chain, id)
 		}
-		refs[i] = true
+		last := chain[len(chain)-1]
+		p, nx := prev(i), next(last)
+		tok := toks[i]
+		i = last
+		single := len(chain) == 1
+		word := single && !tok.quoted // may be a keyword
+		switch {
+		case word && tok.ident == "at" && isKw(nx, "time"):
+			notRef[nx] = true
+			if z := next(nx); isKw(z, "zone") {
+				notRef[z] = true
+			}
+			continue
+		case word && tok.ident == "to" && isWordIn(p, intervalFields) && isWordIn(nx, intervalFields):
+			notRef[nx] = true
+			continue
+		case word && reservedWords[tok.ident]:
+			continue
+		case is(p, "::") || isKw(p, "as"):
+			skipTypeTail(last)
+			continue
+		case is(nx, "("):
+			continue // a function
+		case single && is(p, "."):
+			continue // a field of a composite value: (x).f
+		case isKw(p, "collate"):
+			continue
+		case nx >= 0 && toks[nx].kind == tokString:
+			continue // a typed literal: date '2024-01-01'
+		case word && p >= 0 && toks[p].kind == tokString:
+			continue // a keyword after a literal: interval '1' day
+		case single && is(p, "(") && isKw(prev(p), "extract"):
+			continue // EXTRACT(field FROM ...)
+		case single && is(nx, "."):
+			continue // a qualifier of something that is not a name: t.*
+		}
+		refs[last] = true
 	}
 	return refs
 }
 
 // ReferencedColumns returns which of names the expression mentions as a
 // column. It may over-report (a name that is also a keyword), never under-report
-// a plain or quoted reference.
+// a plain, quoted or qualified reference.
 func ReferencedColumns(expr string, names []string) []string {
 	toks := lex(expr)
 	refs := columnRefs(toks)
