@@ -271,6 +271,9 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		// Our COMMITs would end the caller's transaction.
 		return cp, fmt.Errorf("backfill %s: the connection is inside a transaction", t.name())
 	}
+	if err := ctx.Err(); err != nil {
+		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
+	}
 	r.settings()
 	if err := r.retry(ctx, func() error { return r.prepare(ctx) }); err != nil {
 		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
@@ -280,13 +283,17 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 
 	started := time.Now()
 	lastEnd := started
-	var walked int64 // this Run's keys, for the rate limit
+	var updated int64
+	stopped := func(err error) (Checkpoint, error) {
+		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return cp, err
+			return stopped(err)
 		}
+		batchStart := time.Now()
 		if err := r.waitForWaiters(ctx); err != nil {
-			return cp, err
+			return stopped(err)
 		}
 		var next Checkpoint
 		var st batchStats
@@ -299,10 +306,10 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 			if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 				err = fmt.Errorf("%w (%v)", ctxErr, err)
 			}
-			return cp, fmt.Errorf("backfill %s: batch after key %v: %w", t.name(), cp.LastKey, err)
+			return stopped(fmt.Errorf("batch after key %v: %w", cp.LastKey, err))
 		}
 		cp = next
-		walked += st.walked
+		updated += st.updated
 		now := time.Now()
 		r.win.add(st.walked, now.Sub(lastEnd))
 		lastEnd = now
@@ -311,7 +318,8 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		}
 		r.report(cp)
 		if cp.Done {
-			r.log.Debug().Str("table", t.name()).Int64("rows_done", cp.RowsDone).Dur("elapsed", time.Since(started)).Msg("backfill done")
+			r.log.Debug().Str("table", t.name()).Int64("rows_done", cp.RowsDone).Int64("rows_updated", updated).
+				Dur("elapsed", time.Since(started)).Msg("backfill done")
 			return cp, nil
 		}
 
@@ -324,11 +332,13 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 				Msg("backfill batch much slower than its target; pausing")
 		}
 		if o.Rate > 0 {
-			due := time.Duration(float64(walked) / o.Rate * float64(time.Second))
-			pause = max(pause, due-time.Since(started))
+			// Pace each batch on its own: a run that fell behind (lock
+			// retries, pauses) does not catch up in a burst above Rate.
+			interval := time.Duration(float64(st.walked) / o.Rate * float64(time.Second))
+			pause = max(pause, interval-time.Since(batchStart))
 		}
 		if err := pg.Sleep(ctx, pause); err != nil {
-			return cp, err
+			return stopped(err)
 		}
 	}
 }

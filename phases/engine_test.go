@@ -193,7 +193,10 @@ func TestLockRetryDeadline(t *testing.T) {
 	if _, err := tx.Exec(ctx(), "SELECT count(*) FROM users"); err != nil {
 		t.Fatal(err)
 	}
-	eng := e.engine(func(c *phases.Config) { c.LockTimeout = 50 * time.Millisecond; c.LockRetryDeadline = 700 * time.Millisecond })
+	eng := e.engine(func(c *phases.Config) {
+		c.LockTimeout = 50 * time.Millisecond
+		c.LockRetryDeadline = 700 * time.Millisecond
+	})
 	_, err = eng.Start(ctx(), parse(t, "addcol", `operations: [ { add_column: { table: users, column: { name: extra, type: text } } } ]`))
 	var lte *pg.LockTimeoutError
 	if !errors.As(err, &lte) || lte.Attempts < 2 {

@@ -86,7 +86,10 @@
 // Each rewrite gets up to two plpgsql functions in Table.FuncSchema, named
 // _online_<ID>_up and _online_<ID>_down, and up to four triggers named
 // _online_<ID>_1_down_ins, _online_<ID>_1_down_upd, _online_<ID>_2_up_ins and
-// _online_<ID>_2_up_upd. A function declares every input as a variable
+// _online_<ID>_2_up_upd. Create uses plain CREATE FUNCTION and CREATE
+// TRIGGER, so it fails if they exist already: the names come from the ID
+// alone, so IDs must be unique within a FuncSchema, and re-installing means
+// Drop first. A function declares every input as a variable
 // (#variable_conflict use_variable, so a variable wins over a same-named
 // column of a subquery), evaluates the steps in nested blocks (so a later
 // step can re-bind a name with another type), assigns the last result to the

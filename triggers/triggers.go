@@ -357,7 +357,11 @@ func function(name, path string, c Conversion, target string) string {
 	}
 	fmt.Fprintf(&b, "    RETURN %s;\nEND\n", rowRef)
 
-	return "CREATE OR REPLACE FUNCTION " + name + "() RETURNS trigger LANGUAGE plpgsql\n" + path + "\nAS " + dollarQuote(b.String())
+	// Plain CREATE, not CREATE OR REPLACE: the name is made from the ID
+	// alone, and replacing a function of the same name would silently
+	// re-point another table's triggers (an ID reused in one FuncSchema, or
+	// a migration that was never dropped) at this body.
+	return "CREATE FUNCTION " + name + "() RETURNS trigger LANGUAGE plpgsql\n" + path + "\nAS " + dollarQuote(b.String())
 }
 
 func taken(c Conversion, name string) bool {

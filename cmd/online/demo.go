@@ -25,9 +25,9 @@ each through its own version of the schema (chosen with search_path).
 
 It works in a scratch database it creates on the server (--database-url,
 DATABASE_URL, the PG* variables, or ` + pg.DefaultURL + `)
-and drops at the end. When no server answers there and PostgreSQL's server programs are installed, it starts
-a throwaway server instead, and removes it at the end. Existing data is never
-touched.
+and drops at the end. When no server answers there and PostgreSQL's server
+programs are installed, it starts a throwaway server instead, and removes it
+at the end. Existing data is never touched.
 
 It reports how long start and complete took, and for each application its
 queries, errors (expected: none) and throughput; it exits non-zero when any

@@ -124,7 +124,7 @@ type run struct {
 
 // Run runs the demo. It returns the report (also when the demo failed
 // midway, with what was measured) and an error wrapping ErrFailed when the
-// applications saw errors, ctx.Err() when ctx was cancelled, or what
+// applications saw errors, one wrapping ctx.Err() when ctx was cancelled, or what
 // stopped it. The scratch database and any throwaway server are removed
 // before it returns, unless Config.Keep.
 func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
@@ -143,10 +143,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		cerr := r.cleanup(ctx)
 		r.rep.Total = time.Since(began)
 		r.verdict(cerr)
-		err = errors.Join(err, cerr)
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = errors.Join(fmt.Errorf("demo interrupted: %w", ctx.Err()), err)
+		if ctx.Err() != nil {
+			// Whatever step was cut short failed only because of the
+			// interruption; saying so is the useful part.
+			err = fmt.Errorf("demo interrupted (%w); traffic stopped and the clean-up above ran", ctx.Err())
 		}
+		err = errors.Join(err, cerr)
 	}()
 	return r.rep, r.run(ctx)
 }

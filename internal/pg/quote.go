@@ -27,7 +27,7 @@ func Idents(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// Literal quotes s as a SQL string literal. Backslashes force the E'' form so
+// Literal quotes s as a SQL string literal. Backslashes force the E” form so
 // the result means the same whatever standard_conforming_strings says.
 func Literal(s string) string {
 	s = strings.ReplaceAll(s, "'", "''")

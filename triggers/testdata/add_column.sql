@@ -7,7 +7,7 @@ $online$;
 
 DROP FUNCTION "public"."_online_status_check"();
 
-CREATE OR REPLACE FUNCTION "public"."_online_status_up"() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION "public"."_online_status_up"() RETURNS trigger LANGUAGE plpgsql
 SET search_path = "public", pg_temp
 AS $online$
 #variable_conflict use_variable

@@ -9,7 +9,7 @@ $online1$;
 
 DROP FUNCTION "fn sch"."_online_h0_x_check"();
 
-CREATE OR REPLACE FUNCTION "fn sch"."_online_h0_x_down"() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION "fn sch"."_online_h0_x_down"() RETURNS trigger LANGUAGE plpgsql
 SET search_path = "My ""Sch"" ü", pg_temp
 AS $online1$
 #variable_conflict use_variable
@@ -22,7 +22,7 @@ BEGIN
 END
 $online1$;
 
-CREATE OR REPLACE FUNCTION "fn sch"."_online_h0_x_up"() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION "fn sch"."_online_h0_x_up"() RETURNS trigger LANGUAGE plpgsql
 SET search_path = "My ""Sch"" ü", pg_temp
 AS $online1$
 #variable_conflict use_variable

@@ -8,7 +8,7 @@ $online$;
 
 DROP FUNCTION "public"."_online_email_check"();
 
-CREATE OR REPLACE FUNCTION "public"."_online_email_down"() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION "public"."_online_email_down"() RETURNS trigger LANGUAGE plpgsql
 SET search_path = "public", pg_temp
 AS $online$
 #variable_conflict use_variable
@@ -21,7 +21,7 @@ BEGIN
 END
 $online$;
 
-CREATE OR REPLACE FUNCTION "public"."_online_email_up"() RETURNS trigger LANGUAGE plpgsql
+CREATE FUNCTION "public"."_online_email_up"() RETURNS trigger LANGUAGE plpgsql
 SET search_path = "public", pg_temp
 AS $online$
 #variable_conflict use_variable

@@ -1,0 +1,297 @@
+package phases_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/state"
+)
+
+const accountsTable = `CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL, balance int NOT NULL DEFAULT 0)`
+
+func accountsRows(n int) string {
+	return fmt.Sprintf("INSERT INTO accounts (email, balance) SELECT 'User' || g || '@Example.COM', g %% 1000 FROM generate_series(1, %d) g", n)
+}
+
+// The migration under test: a conversion (lower) and a type change on one table.
+const lowerEmail = `
+operations:
+  - alter_column: { table: accounts, column: email, up: "lower(email)", down: "email" }
+  - alter_column: { table: accounts, column: balance, type: bigint }
+`
+
+// tableDigest summarises a table's data, to prove a rollback changed none.
+func (e *env) tableDigest(table string) string {
+	e.t.Helper()
+	var d string
+	if err := e.db.QueryRow(ctx(), fmt.Sprintf("SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM %s t", pg.Ident("public", table))).Scan(&d); err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+func (e *env) backfillDone() int64 {
+	var n int64
+	_ = e.db.QueryRow(ctx(), "SELECT coalesce(sum(rows_done), 0) FROM online.backfills").Scan(&n)
+	return n
+}
+
+// TestWritersDuringBackfill writes through the old version before, during
+// and after the backfill, and through the new version from the moment it is
+// published until after complete. No write may fail, and every row must end
+// holding exactly what the migration defines.
+func TestWritersDuringBackfill(t *testing.T) {
+	t.Parallel()
+	const rows, writers = 60000, 4
+	e := newEnv(t, accountsTable, accountsRows(rows))
+	vs := "public_lower"
+
+	var (
+		mu       sync.Mutex
+		expected = map[int64][2]string{} // id → email, balance as the new version must show them
+		failures atomic.Int64
+		writes   atomic.Int64
+		firstErr atomic.Value
+	)
+	record := func(id int64, email string, balance int64) {
+		mu.Lock()
+		expected[id] = [2]string{email, fmt.Sprint(balance)}
+		mu.Unlock()
+	}
+	fail := func(err error) {
+		failures.Add(1)
+		firstErr.CompareAndSwap(nil, err)
+	}
+	stopOld, stopNew := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(2)
+		// Old version: mixed-case emails, owned rows (id % writers == w) so
+		// that the expected value of a row is known.
+		go func() {
+			defer wg.Done()
+			conn := e.version("public")
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for {
+				select {
+				case <-stopOld:
+					return
+				default:
+				}
+				id := int64(rng.IntN(rows/writers))*writers + int64(w) + 1
+				email := fmt.Sprintf("Old%d@Mixed.Case", rng.IntN(1e6))
+				bal := int64(rng.IntN(1e6))
+				if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
+					fail(err)
+					continue
+				}
+				record(id, strings.ToLower(email), bal)
+				var nid int64
+				if err := conn.QueryRow(ctx(), "INSERT INTO accounts (email, balance) VALUES ($1, 1) RETURNING id", "Ins"+email).Scan(&nid); err != nil {
+					fail(err)
+					continue
+				}
+				record(nid, strings.ToLower("Ins"+email), 1)
+				writes.Add(2)
+			}
+		}()
+		// New version: starts once published; writes lower-case emails.
+		go func() {
+			defer wg.Done()
+			conn := e.version(vs + ", public")
+			for {
+				var published bool
+				if err := conn.QueryRow(ctx(), "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", vs).Scan(&published); err != nil {
+					fail(err)
+					return
+				}
+				if published {
+					break
+				}
+				select {
+				case <-stopNew:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			for {
+				select {
+				case <-stopNew:
+					return
+				default:
+				}
+				id := int64(rng.IntN(rows/writers))*writers + int64(w) + 1
+				email := fmt.Sprintf("new%d@lower.case", rng.IntN(1e6))
+				// Balances fit the old version's int, or down's cast would
+				// (rightly) refuse them.
+				bal := int64(2e9) + int64(rng.IntN(1000))
+				if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
+					fail(err)
+					continue
+				}
+				record(id, email, bal)
+				writes.Add(1)
+			}
+		}()
+	}
+	_ = writers
+	time.Sleep(300 * time.Millisecond)
+	eng := e.engine(func(c *phases.Config) { c.BackfillBatchTime = 20 * time.Millisecond })
+	if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
+		close(stopOld)
+		close(stopNew)
+		wg.Wait()
+		t.Fatalf("start: %s", pg.Explain(err))
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stopOld)
+	time.Sleep(200 * time.Millisecond)
+	e.complete()
+	time.Sleep(200 * time.Millisecond)
+	close(stopNew)
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d of %d writes failed; first: %v", n, writes.Load(), firstErr.Load())
+	}
+	got := map[int64][2]string{}
+	for _, r := range e.rows(e.db, "SELECT id, email, balance FROM accounts") {
+		var id int64
+		parts := strings.Split(r, "|")
+		fmt.Sscan(parts[0], &id)
+		got[id] = [2]string{parts[1], parts[2]}
+	}
+	bad := 0
+	for id, v := range got {
+		want, touched := expected[id]
+		if !touched {
+			want = [2]string{fmt.Sprintf("user%d@example.com", id), fmt.Sprint(id % 1000)}
+		}
+		if v != want {
+			if bad < 5 {
+				t.Errorf("row %d = %v, want %v", id, v, want)
+			}
+			bad++
+		}
+	}
+	if bad > 0 || len(got) < rows {
+		t.Fatalf("%d wrong rows of %d (writes: %d)", bad, len(got), writes.Load())
+	}
+	t.Logf("%d rows checked, %d concurrent writes, 0 failures", len(got), writes.Load())
+}
+
+func TestRollbackDuringBackfill(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, accountsTable, accountsRows(40000))
+	schemaBefore, dataBefore := e.dump(), e.tableDigest("accounts")
+	eng := e.engine(func(c *phases.Config) { c.BackfillRate = 10000 })
+	c, cancel := context.WithCancel(ctx())
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Start(c, parse(t, "lower", lowerEmail))
+		done <- err
+	}()
+	for e.backfillDone() == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Complete must refuse: the source columns are not all copied.
+	// Complete must refuse: the source columns are not all copied. While
+	// start runs, its lock turns complete away first.
+	if _, err := e.engine().Complete(ctx()); !errors.Is(err, state.ErrBusy) && !errors.Is(err, phases.ErrBackfillUnfinished) {
+		t.Fatalf("complete during the backfill: %v", err)
+	}
+	cancel()
+	var intr *phases.InterruptedError
+	if err := <-done; !errors.As(err, &intr) {
+		t.Fatalf("cancelled start: %v, want an InterruptedError", err)
+	}
+	if _, err := e.engine().Complete(ctx()); !errors.Is(err, phases.ErrBackfillUnfinished) {
+		t.Fatalf("complete after an interrupted backfill: %v, want ErrBackfillUnfinished", err)
+	}
+	e.rollback()
+	if got := e.dump(); got != schemaBefore {
+		t.Fatalf("rollback during backfill changed the schema:\n%s", got)
+	}
+	if got := e.tableDigest("accounts"); got != dataBefore {
+		t.Fatal("rollback during backfill changed the data")
+	}
+	// And after the backfill, once published.
+	e.start("lower", lowerEmail)
+	e.rollback()
+	if got := e.dump(); got != schemaBefore {
+		t.Fatalf("rollback after backfill changed the schema:\n%s", got)
+	}
+	if got := e.tableDigest("accounts"); got != dataBefore {
+		t.Fatal("rollback after backfill changed the data")
+	}
+}
+
+// TestKilledBackfillResumes runs start in a child process, kills it with
+// SIGKILL midway through the backfill, then resumes and completes.
+func TestKilledBackfillResumes(t *testing.T) {
+	if os.Getenv("ONLINE_TEST_CHILD_URL") != "" {
+		return // in the child, TestMain's hook does the work
+	}
+	t.Parallel()
+	const rows = 50000
+	e := newEnv(t, accountsTable, accountsRows(rows))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildStart$")
+	cmd.Env = append(os.Environ(), "ONLINE_TEST_CHILD_URL="+e.url)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for e.backfillDone() < rows/5 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("the child made no backfill progress")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	killedAt := e.backfillDone()
+	if killedAt >= rows {
+		t.Fatalf("the backfill finished (%d rows) before the kill", killedAt)
+	}
+	if _, err := e.engine().Complete(ctx()); !errors.Is(err, phases.ErrBackfillUnfinished) {
+		t.Fatalf("complete after the kill: %v, want ErrBackfillUnfinished", err)
+	}
+	res := e.start("lower", lowerEmail)
+	if !res.Resumed {
+		t.Fatal("start after the kill did not resume")
+	}
+	e.complete()
+	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM accounts WHERE email <> lower('User' || id || '@Example.COM') OR balance <> id % 1000")
+	e.expectRows(e.db, []string{fmt.Sprint(rows)}, "SELECT count(*) FROM accounts")
+	t.Logf("killed at %d of %d rows; resumed and completed", killedAt, rows)
+}
+
+// TestChildStart is the child process of TestKilledBackfillResumes.
+func TestChildStart(t *testing.T) {
+	url := os.Getenv("ONLINE_TEST_CHILD_URL")
+	if url == "" {
+		t.Skip("only runs as the child of TestKilledBackfillResumes")
+	}
+	eng, err := phases.Open(ctx(), phases.Config{URL: url, BackfillRate: 20000, BackfillBatchTime: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = eng.Start(ctx(), parse(t, "lower", lowerEmail))
+	t.Fatalf("the child should have been killed; start returned %v", err)
+}
