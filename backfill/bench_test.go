@@ -24,6 +24,8 @@ var (
 		plain, backfill  float64 // rows per second
 		batches          int
 		sizes            string
+		slowPauses       int
+		retries          int
 		plainD, backfilD time.Duration
 		err              error
 	}
@@ -43,6 +45,7 @@ func BenchmarkBackfill(b *testing.B) {
 	b.Logf("backfill.Run: %s, %.0f rows/s in %d batches", res.backfilD.Round(time.Millisecond), res.backfill, res.batches)
 	b.Logf("ratio backfill/plain: %.2f (target >= 0.70)", ratio)
 	b.Logf("batch sizes: %s", res.sizes)
+	b.Logf("pauses after a slow batch: %d, lock retries: %d", res.slowPauses, res.retries)
 	b.ReportMetric(res.plain, "plain_rows/s")
 	b.ReportMetric(res.backfill, "backfill_rows/s")
 	b.ReportMetric(ratio, "ratio")
@@ -115,6 +118,7 @@ func measure(b *testing.B) {
 	}
 
 	var sizes []int
+	var log lockBuffer // the debug log tells how often Run paused or retried
 	t0 = time.Now()
 	cp, err := Run(ctx, conn, Task{
 		Schema: "public", Table: "bench",
@@ -123,6 +127,7 @@ func measure(b *testing.B) {
 	}, Options{
 		Settings: map[string]string{"online.backfill": "on"}, // as the engine does
 		Progress: func(p Progress) { sizes = append(sizes, p.BatchSize) },
+		Logger:   debugLogger(&log),
 	})
 	res.backfilD = time.Since(t0)
 	if err != nil {
@@ -138,6 +143,8 @@ func measure(b *testing.B) {
 	res.backfill = float64(rows) / res.backfilD.Seconds()
 	res.batches = len(sizes)
 	res.sizes = summarizeSizes(sizes)
+	res.slowPauses = strings.Count(log.String(), "much slower than its target")
+	res.retries = strings.Count(log.String(), "batch retry")
 }
 
 // summarizeSizes shows the ramp-up and where the size settled.

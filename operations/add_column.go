@@ -66,10 +66,11 @@ func (op *AddColumn) Compile(c *Compiler) error {
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
 	}
-	if err := c.columnConstraints(t, col, phys); err != nil {
+	// up may have moved the column to a hidden name.
+	if err := c.columnConstraints(t, col, mc.Physical); err != nil {
 		return err
 	}
-	if hidden {
+	if hidden && op.Up == "" {
 		c.Contract(Step{
 			Do:   fmt.Sprintf("rename column %s.%s into place", t.Name, col.Name),
 			SQL:  []string{fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, phys)), pg.Ident(col.Name))},

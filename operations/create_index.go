@@ -100,11 +100,12 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	if err := Required("name", op.Name); err != nil {
 		return err
 	}
-	var pre []string
+	// A failed concurrent build leaves an invalid index of the name; the
+	// drop makes the step safe to run again after a crash.
+	pre := []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)}
 	if existing, taken := c.Old.Indexes[op.Name]; taken && existing == t.Name && c.Old.Tables[t.Name] != nil && c.Old.Tables[t.Name].Indexes[op.Name] != nil && !c.Old.Tables[t.Name].Indexes[op.Name].Valid {
 		// An invalid index of this name is what a failed concurrent build
 		// leaves; it is dropped and built again.
-		pre = append(pre, "DROP INDEX CONCURRENTLY IF EXISTS "+c.Qualified(op.Name))
 		delete(c.Schema.Indexes, op.Name)
 	}
 	if err := c.ReserveName("name", op.Name); err != nil {
@@ -206,13 +207,25 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	if op.Predicate != "" {
 		b.WriteString(" WHERE " + RenameIdentifiers(op.Predicate, phys))
 	}
-	c.Expand(Step{
+	step := Step{
 		Do:   fmt.Sprintf("build index %s on %s", op.Name, t.Name),
 		SQL:  append(pre, b.String()),
 		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
 		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 		NoTx: true,
-	})
+	}
+	// An index over a column this migration rewrites is built after the
+	// backfill: the column does not exist before expand's last step, and
+	// maintaining an index during the backfill would slow it down.
+	rewritten := false
+	for _, p := range keyCols {
+		rewritten = rewritten || c.IsHidden(t.Physical, p)
+	}
+	if rewritten {
+		c.Finish(step)
+	} else {
+		c.Expand(step)
+	}
 	if len(keyCols) != len(op.Columns) {
 		keyCols = nil
 	}
