@@ -417,14 +417,29 @@ func TestCancelStuckBatch(t *testing.T) {
 	conn := pgtest.Connect(t, url)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	time.AfterFunc(300*time.Millisecond, cancel)
+	// Cancel once the backfill waits for the row lock.
+	mon := pgtest.Connect(t, url)
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		defer cancel()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			var n int
+			err := mon.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+			if err != nil || n > 0 {
+				return
+			}
+		}
+	}()
+	defer func() { <-waited }()
 	start := time.Now()
 	got, err := Run(ctx, conn, Task{Table: "t", Key: bigintKey(), Set: convert},
 		Options{InitialBatch: 100, MinBatch: 100, MaxBatch: 100, CancelGrace: 200 * time.Millisecond})
 	if !errors.Is(err, context.Canceled) || got.RowsDone != 100 {
 		t.Fatalf("want context.Canceled after 100 rows, got %+v, %v", got, err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
+	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("took %s to give up", took)
 	}
 	if n := count(t, conn, `SELECT count(*) FROM t WHERE n = 1`); n != 100 || conn.PgConn().TxStatus() != 'I' {

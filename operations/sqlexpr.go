@@ -39,41 +39,39 @@ func (t token) keyword(kw string) bool { return t.isID && !t.quoted && t.ident =
 // lex splits a SQL expression into identifiers and everything else, keeping
 // string literals, dollar-quoted strings and comments intact. It is not a SQL
 // parser: it knows just enough to find the column names an expression uses.
-// Concatenating the tokens' text gives back expr.
+// Concatenating the tokens' text gives back expr, byte for byte. Like
+// PostgreSQL's scanner it works on bytes: every byte of a multi-byte
+// character is an identifier byte.
 func lex(expr string) []token {
 	var out []token
-	r := []rune(expr)
-	n := len(r)
+	s := expr
+	n := len(s)
 	i := 0
 	emit := func(from, to int, kind tokenKind) *token {
-		out = append(out, token{text: string(r[from:to]), kind: kind})
+		out = append(out, token{text: s[from:to], kind: kind})
 		return &out[len(out)-1]
 	}
-	at := func(j int, s string) bool { // r[j:] starts with s, ASCII case-insensitively
-		for _, c := range s {
-			if j >= n || lowerASCII(r[j]) != c {
-				return false
-			}
-			j++
-		}
-		return true
+	at := func(j int, prefix string) bool { // s[j:] starts with prefix, ASCII case-insensitively
+		return j >= 0 && j+len(prefix) <= n && strings.EqualFold(s[j:j+len(prefix)], prefix)
 	}
 	for i < n {
-		ch := r[i]
+		ch := s[i]
 		switch {
 		case isSpace(ch):
 			start := i
-			for i < n && isSpace(r[i]) {
+			for i < n && isSpace(s[i]) {
 				i++
 			}
 			emit(start, i, tokSpace)
-		case ch == '-' && at(i, "--"):
+		case at(i, "--"):
 			start := i
-			for i < n && r[i] != '\n' {
-				i++
+			if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
+				i += j
+			} else {
+				i = n
 			}
 			emit(start, i, tokComment)
-		case ch == '/' && at(i, "/*"):
+		case at(i, "/*"):
 			// Block comments nest in PostgreSQL.
 			start := i
 			depth := 0
@@ -82,9 +80,8 @@ func lex(expr string) []token {
 					depth++
 					i += 2
 				} else if at(i, "*/") {
-					depth--
 					i += 2
-					if depth == 0 {
+					if depth--; depth == 0 {
 						break
 					}
 				} else {
@@ -94,38 +91,37 @@ func lex(expr string) []token {
 			emit(start, i, tokComment)
 		case ch == '\'':
 			start := i
-			i = endOfString(r, i+1, false)
+			i = endOfString(s, i+1, false)
 			emit(start, i, tokString)
 		case (ch == 'E' || ch == 'e') && at(i+1, "'"):
 			start := i
-			i = endOfString(r, i+2, true)
+			i = endOfString(s, i+2, true)
 			emit(start, i, tokString)
-		case (ch == 'B' || ch == 'b' || ch == 'X' || ch == 'x' || ch == 'N' || ch == 'n') && at(i+1, "'"):
+		case strings.IndexByte("BbXxNn", ch) >= 0 && at(i+1, "'"):
 			// Bit string, hex bit string, national character string.
 			start := i
-			i = endOfString(r, i+2, false)
+			i = endOfString(s, i+2, false)
 			emit(start, i, tokString)
 		case (ch == 'U' || ch == 'u') && at(i+1, "&'"):
 			start := i
-			i = endOfString(r, i+3, false)
-			i = uescape(r, i, nil)
+			i = endOfString(s, i+3, false)
+			i, _ = uescape(s, i)
 			emit(start, i, tokString)
 		case (ch == 'U' || ch == 'u') && at(i+1, "&\""):
 			start := i
-			end, raw := endOfQuoted(r, i+2)
-			esc := '\\'
-			end = uescape(r, end, &esc)
+			end, raw := endOfQuoted(s, i+2)
+			end, esc := uescape(s, end)
 			t := emit(start, end, tokIdent)
 			t.isID, t.quoted = true, true
-			if s, ok := decodeUnicodeEscapes(raw, esc); ok {
-				t.ident = s
+			if name, ok := decodeUnicodeEscapes(raw, esc); ok {
+				t.ident = name
 			} else {
 				t.ident = raw
 			}
 			i = end
 		case ch == '"':
 			start := i
-			end, name := endOfQuoted(r, i)
+			end, name := endOfQuoted(s, i)
 			t := emit(start, end, tokIdent)
 			t.ident, t.isID, t.quoted = name, true, true
 			i = end
@@ -134,16 +130,15 @@ func lex(expr string) []token {
 			// $tag$...$tag$: a tag is an identifier without "$" that does
 			// not start with a digit; $$ has an empty tag.
 			j := i + 1
-			if j < n && isIdentStart(r[j]) {
-				for j < n && isIdentRune(r[j]) && r[j] != '$' {
+			if j < n && isIdentStart(s[j]) {
+				for j < n && isIdentByte(s[j]) && s[j] != '$' {
 					j++
 				}
 			}
-			if j < n && r[j] == '$' {
-				tag := string(r[i : j+1])
-				body := string(r[j+1:])
-				if end := strings.Index(body, tag); end >= 0 {
-					i = j + 1 + utf8.RuneCountInString(body[:end]) + utf8.RuneCountInString(tag)
+			if j < n && s[j] == '$' {
+				tag := s[i : j+1]
+				if end := strings.Index(s[j+1:], tag); end >= 0 {
+					i = j + 1 + end + len(tag)
 				} else {
 					i = n
 				}
@@ -151,22 +146,22 @@ func lex(expr string) []token {
 				continue
 			}
 			i++
-			for i < n && isDigit(r[i]) {
+			for i < n && isDigit(s[i]) {
 				i++
 			}
 			emit(start, i, tokParam)
-		case isDigit(ch) || ch == '.' && i+1 < n && isDigit(r[i+1]):
+		case isDigit(ch) || ch == '.' && i+1 < n && isDigit(s[i+1]):
 			start := i
-			i = endOfNumber(r, i)
+			i = endOfNumber(s, i)
 			emit(start, i, tokNumber)
 		case isIdentStart(ch):
 			start := i
-			for i < n && isIdentRune(r[i]) {
+			for i < n && isIdentByte(s[i]) {
 				i++
 			}
 			t := emit(start, i, tokIdent)
-			t.ident, t.isID = downcase(string(r[start:i])), true
-		case ch == ':' && at(i, "::"):
+			t.ident, t.isID = downcase(s[start:i]), true
+		case at(i, "::"):
 			emit(i, i+2, tokOther)
 			i += 2
 		default:
@@ -179,13 +174,13 @@ func lex(expr string) []token {
 
 // endOfString returns the index just past a string literal whose body starts
 // at i; backslash escapes a character in escape strings (E'...') only.
-func endOfString(r []rune, i int, backslash bool) int {
-	for i < len(r) {
+func endOfString(s string, i int, backslash bool) int {
+	for i < len(s) {
 		switch {
-		case backslash && r[i] == '\\':
+		case backslash && s[i] == '\\':
 			i += 2
-		case r[i] == '\'':
-			if i+1 < len(r) && r[i+1] == '\'' {
+		case s[i] == '\'':
+			if i+1 < len(s) && s[i+1] == '\'' {
 				i += 2
 				continue
 			}
@@ -194,115 +189,110 @@ func endOfString(r []rune, i int, backslash bool) int {
 			i++
 		}
 	}
-	return len(r)
+	return len(s)
 }
 
 // endOfQuoted reads a quoted identifier whose opening quote is at i and
 // returns the index past it and the name ("" doubled to ").
-func endOfQuoted(r []rune, i int) (int, string) {
+func endOfQuoted(s string, i int) (int, string) {
 	var b strings.Builder
 	i++
-	for i < len(r) {
-		if r[i] == '"' {
-			if i+1 < len(r) && r[i+1] == '"' {
-				b.WriteRune('"')
+	for i < len(s) {
+		if s[i] == '"' {
+			if i+1 < len(s) && s[i+1] == '"' {
+				b.WriteByte('"')
 				i += 2
 				continue
 			}
 			return i + 1, b.String()
 		}
-		b.WriteRune(r[i])
+		b.WriteByte(s[i])
 		i++
 	}
-	return len(r), b.String()
+	return len(s), b.String()
 }
 
 // uescape reads an optional UESCAPE 'c' clause after a U& literal ending at
-// i and returns where the clause ends (i when there is none). It sets *esc to
-// the escape character it names.
-func uescape(r []rune, i int, esc *rune) int {
+// i. It returns where the clause ends (i when there is none) and the escape
+// character (backslash when there is none).
+func uescape(s string, i int) (int, byte) {
 	j := i
-	for j < len(r) && isSpace(r[j]) {
+	for j < len(s) && isSpace(s[j]) {
 		j++
 	}
-	if j+7 > len(r) || downcase(string(r[j:j+7])) != "uescape" || j+7 < len(r) && isIdentRune(r[j+7]) {
-		return i
+	if j+7 > len(s) || !strings.EqualFold(s[j:j+7], "uescape") || j+7 < len(s) && isIdentByte(s[j+7]) {
+		return i, '\\'
 	}
 	j += 7
-	for j < len(r) && isSpace(r[j]) {
+	for j < len(s) && isSpace(s[j]) {
 		j++
 	}
-	if j+2 < len(r) && r[j] == '\'' && r[j+2] == '\'' {
-		if esc != nil {
-			*esc = r[j+1]
-		}
-		return j + 3
+	if j+2 < len(s) && s[j] == '\'' && s[j+2] == '\'' {
+		return j + 3, s[j+1]
 	}
-	return i
+	return i, '\\'
 }
 
-// decodeUnicodeEscapes decodes the body of a U&"" identifier: escXXXX,
+// decodeUnicodeEscapes decodes the body of a U&"..." identifier: escXXXX,
 // esc+XXXXXX and esc esc.
-func decodeUnicodeEscapes(s string, esc rune) (string, bool) {
-	r := []rune(s)
+func decodeUnicodeEscapes(s string, esc byte) (string, bool) {
 	var b strings.Builder
-	for i := 0; i < len(r); i++ {
-		if r[i] != esc {
-			b.WriteRune(r[i])
+	for i := 0; i < len(s); i++ {
+		if s[i] != esc {
+			b.WriteByte(s[i])
 			continue
 		}
+		var hex string
 		switch {
-		case i+1 < len(r) && r[i+1] == esc:
-			b.WriteRune(esc)
+		case i+1 < len(s) && s[i+1] == esc:
+			b.WriteByte(esc)
 			i++
-		case i+7 < len(r) && r[i+1] == '+':
-			v, err := strconv.ParseUint(string(r[i+2:i+8]), 16, 32)
-			if err != nil || !utf8.ValidRune(rune(v)) {
-				return "", false
-			}
-			b.WriteRune(rune(v))
+			continue
+		case i+7 < len(s) && s[i+1] == '+':
+			hex = s[i+2 : i+8]
 			i += 7
-		case i+4 < len(r):
-			v, err := strconv.ParseUint(string(r[i+1:i+5]), 16, 32)
-			if err != nil || !utf8.ValidRune(rune(v)) {
-				return "", false
-			}
-			b.WriteRune(rune(v))
+		case i+4 < len(s):
+			hex = s[i+1 : i+5]
 			i += 4
 		default:
 			return "", false
 		}
+		v, err := strconv.ParseUint(hex, 16, 32)
+		if err != nil || !utf8.ValidRune(rune(v)) {
+			return "", false
+		}
+		b.WriteRune(rune(v))
 	}
 	return b.String(), true
 }
 
 // endOfNumber returns the index past a numeric literal starting at i:
 // 42, 4.2, .42, 4e2, 4.2E-1, 0x2A, 1_000.
-func endOfNumber(r []rune, i int) int {
-	n := len(r)
-	if r[i] == '0' && i+1 < n && strings.ContainsRune("xXoObB", r[i+1]) {
+func endOfNumber(s string, i int) int {
+	n := len(s)
+	if s[i] == '0' && i+1 < n && strings.IndexByte("xXoObB", s[i+1]) >= 0 {
 		i += 2
-		for i < n && (isIdentRune(r[i]) && r[i] != '$') {
+		for i < n && isIdentByte(s[i]) && s[i] != '$' {
 			i++
 		}
 		return i
 	}
 	digits := func() {
-		for i < n && (isDigit(r[i]) || r[i] == '_') {
+		for i < n && (isDigit(s[i]) || s[i] == '_') {
 			i++
 		}
 	}
 	digits()
-	if i < n && r[i] == '.' && !(i+1 < n && r[i+1] == '.') {
+	if i < n && s[i] == '.' && !(i+1 < n && s[i+1] == '.') {
 		i++
 		digits()
 	}
-	if i < n && (r[i] == 'e' || r[i] == 'E') {
+	if i < n && (s[i] == 'e' || s[i] == 'E') {
 		j := i + 1
-		if j < n && (r[j] == '+' || r[j] == '-') {
+		if j < n && (s[j] == '+' || s[j] == '-') {
 			j++
 		}
-		if j < n && isDigit(r[j]) {
+		if j < n && isDigit(s[j]) {
 			i = j
 			digits()
 		}
@@ -310,29 +300,28 @@ func endOfNumber(r []rune, i int) int {
 	return i
 }
 
-func isSpace(ch rune) bool {
+func isSpace(ch byte) bool {
 	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'
 }
 
-func isDigit(ch rune) bool { return ch >= '0' && ch <= '9' }
+func isDigit(ch byte) bool { return ch >= '0' && ch <= '9' }
 
-func isIdentStart(ch rune) bool {
-	return ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch > 127
+func isIdentStart(ch byte) bool {
+	return ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= 0x80
 }
 
-func isIdentRune(ch rune) bool { return isIdentStart(ch) || isDigit(ch) || ch == '$' }
-
-func lowerASCII(ch rune) rune {
-	if ch >= 'A' && ch <= 'Z' {
-		return ch + 'a' - 'A'
-	}
-	return ch
-}
+func isIdentByte(ch byte) bool { return isIdentStart(ch) || isDigit(ch) || ch == '$' }
 
 // downcase folds an unquoted identifier as PostgreSQL does in a UTF-8
 // database: ASCII letters only ("Äpfel" stays "Äpfel").
 func downcase(s string) string {
-	return strings.Map(lowerASCII, s)
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // reservedWords are PostgreSQL's reserved keywords (categories R and T of
@@ -394,6 +383,19 @@ func columnRefs(toks []token) []bool {
 	isWordIn := func(j int, set map[string]bool) bool {
 		return j >= 0 && toks[j].isID && !toks[j].quoted && set[toks[j].ident]
 	}
+	// closer[i] is the index of the bracket closing the one at i, or -1.
+	closer := make([]int, len(toks))
+	var open []int
+	for i := range toks {
+		closer[i] = -1
+		switch {
+		case is(i, "(") || is(i, "["):
+			open = append(open, i)
+		case (is(i, ")") || is(i, "]")) && len(open) > 0:
+			closer[open[len(open)-1]] = i
+			open = open[:len(open)-1]
+		}
+	}
 	// skipTypeTail marks the words of a type that follow its head, the
 	// chain ending at token last: character varying, double precision,
 	// timestamp(3) with time zone, interval day to second, int[].
@@ -401,17 +403,7 @@ func columnRefs(toks []token) []bool {
 		for j := next(last); j >= 0; j = next(j) {
 			switch {
 			case is(j, "(") || is(j, "["):
-				depth := 0
-				for ; j < len(toks); j++ {
-					if is(j, "(") || is(j, "[") {
-						depth++
-					} else if is(j, ")") || is(j, "]") {
-						if depth--; depth == 0 {
-							break
-						}
-					}
-				}
-				if j >= len(toks) {
+				if j = closer[j]; j < 0 {
 					return
 				}
 			case isWordIn(j, typeWords):
