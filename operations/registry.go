@@ -1,6 +1,9 @@
 package operations
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+)
 
 // Operation is one entry of a migration's operations list.
 type Operation interface {
@@ -43,4 +46,9 @@ func kindOf(op Operation) string {
 		}
 	}
 	return ""
+}
+
+// errNotBuilt rejects an operation of the format that online does not run yet.
+func errNotBuilt(kind string) error {
+	return fmt.Errorf("operation %q is part of the file format but not supported by this version of online yet", kind)
 }
