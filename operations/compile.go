@@ -52,24 +52,29 @@ type Compiler struct {
 	// dropTriggers holds, per table and column, the statements that drop
 	// a drop_column's down trigger; they run just before the column goes.
 	dropTriggers map[string][]string
-	rawSQL       int
-	others       int
+	// skipDependents names constraints a drop_constraint removes: the
+	// rewrite of their columns does not rebuild them.
+	skipDependents map[string]bool
+	pendingPK      []pendingPK
+	rawSQL         int
+	others         int
 }
 
 // Compile checks every operation of m against the current schema and returns
 // the plan and the model of the new version. Nothing touches the database.
 func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Schema, error) {
 	c := &Compiler{
-		Schema:       current.Clone(),
-		Old:          current,
-		Opts:         o,
-		file:         m.File,
-		planned:      map[string]map[string]bool{},
-		hidden:       map[string]map[string]bool{},
-		names:        map[string]bool{},
-		nowTable:     map[string]string{},
-		nowCol:       map[string]string{},
-		dropTriggers: map[string][]string{},
+		Schema:         current.Clone(),
+		Old:            current,
+		Opts:           o,
+		file:           m.File,
+		planned:        map[string]map[string]bool{},
+		hidden:         map[string]map[string]bool{},
+		names:          map[string]bool{},
+		nowTable:       map[string]string{},
+		nowCol:         map[string]string{},
+		dropTriggers:   map[string][]string{},
+		skipDependents: map[string]bool{},
 	}
 	c.plan = &Plan{
 		Name:          m.Name,

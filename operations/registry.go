@@ -16,16 +16,24 @@ type Operation interface {
 // registry maps each operation name of the file format to a constructor.
 // Parsing, validation messages and docs all read it, so they cannot drift.
 var registry = map[string]func() Operation{
-	"create_table":  func() Operation { return &CreateTable{} },
-	"add_column":    func() Operation { return &AddColumn{} },
-	"alter_column":  func() Operation { return &AlterColumn{} },
-	"rename_column": func() Operation { return &RenameColumn{} },
-	"drop_column":   func() Operation { return &DropColumn{} },
-	"rename_table":  func() Operation { return &RenameTable{} },
-	"drop_table":    func() Operation { return &DropTable{} },
-	"create_index":  func() Operation { return &CreateIndex{} },
-	"drop_index":    func() Operation { return &DropIndex{} },
-	"sql":           func() Operation { return &RawSQL{} },
+	"create_table":                func() Operation { return &CreateTable{} },
+	"add_column":                  func() Operation { return &AddColumn{} },
+	"alter_column":                func() Operation { return &AlterColumn{} },
+	"rename_column":               func() Operation { return &RenameColumn{} },
+	"drop_column":                 func() Operation { return &DropColumn{} },
+	"rename_table":                func() Operation { return &RenameTable{} },
+	"drop_table":                  func() Operation { return &DropTable{} },
+	"create_index":                func() Operation { return &CreateIndex{} },
+	"drop_index":                  func() Operation { return &DropIndex{} },
+	"sql":                         func() Operation { return &RawSQL{} },
+	"create_constraint":           func() Operation { return &CreateConstraint{} },
+	"drop_constraint":             func() Operation { return &DropConstraint{} },
+	"drop_multicolumn_constraint": func() Operation { return &DropMultiColumnConstraint{} },
+	"rename_constraint":           func() Operation { return &RenameConstraint{} },
+	"set_replica_identity":        func() Operation { return &SetReplicaIdentity{} },
+	"create_enum":                 func() Operation { return &CreateEnum{} },
+	"add_enum_value":              func() Operation { return &AddEnumValue{} },
+	"drop_enum":                   func() Operation { return &DropEnum{} },
 }
 
 // Names lists the operation names online accepts, sorted.

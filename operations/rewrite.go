@@ -196,7 +196,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 	sort.Strings(names)
 	for _, n := range names {
 		ix := t.Indexes[n]
-		if ix.Primary || ix.Definition == "" || !indexUses(ix, col.Physical) {
+		if ix.Primary || ix.Definition == "" || !indexUses(ix, col.Physical) || c.skipDependents[ix.Name] || c.skipDependents[ix.Constraint] {
 			continue
 		}
 		tmp := ShortName("_online_" + n)
@@ -225,7 +225,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 	}
 	var cons []string
 	for n, con := range t.Constraints {
-		if (con.Type == "c" || con.Type == "f") && containsString(con.Columns, col.Physical) {
+		if (con.Type == "c" || con.Type == "f") && containsString(con.Columns, col.Physical) && !c.skipDependents[n] {
 			cons = append(cons, n)
 		}
 	}
@@ -419,6 +419,7 @@ func (c *Compiler) finishRewrites() error {
 		c.plan.Backfill = append(c.plan.Backfill, bf)
 	}
 	c.attachUniques()
+	c.attachPrimaryKeys()
 	return nil
 }
 

@@ -1,0 +1,101 @@
+package operations
+
+import (
+	"sort"
+
+	"github.com/onlinepg/online/schema"
+)
+
+// DropConstraint is the older single-column form of dropping a constraint.
+// The column is rewritten without the constraint: the new version writes
+// values the constraint would refuse, and the old version reads down(value).
+type DropConstraint struct {
+	Table string `yaml:"table"`
+	Name  string `yaml:"name"`
+	Up    string `yaml:"up"`
+	Down  string `yaml:"down"`
+}
+
+var _ Operation = (*DropConstraint)(nil)
+
+func (op *DropConstraint) Compile(c *Compiler) error {
+	t, con, err := c.constraintOf(op.Table, op.Name)
+	if err != nil {
+		return err
+	}
+	if len(con.Columns) != 1 {
+		return errField("name", "constraint %q spans %d columns; use drop_multicolumn_constraint", op.Name, len(con.Columns))
+	}
+	col := t.ColumnByPhysical(con.Columns[0])
+	return c.dropConstraint(t, op.Name, map[string]string{col.Name: op.Up}, map[string]string{col.Name: op.Down})
+}
+
+// DropMultiColumnConstraint drops a constraint over several columns, each
+// rewritten with its up and down.
+type DropMultiColumnConstraint struct {
+	Table string            `yaml:"table"`
+	Name  string            `yaml:"name"`
+	Up    map[string]string `yaml:"up"`
+	Down  map[string]string `yaml:"down"`
+}
+
+var _ Operation = (*DropMultiColumnConstraint)(nil)
+
+func (op *DropMultiColumnConstraint) Compile(c *Compiler) error {
+	t, _, err := c.constraintOf(op.Table, op.Name)
+	if err != nil {
+		return err
+	}
+	return c.dropConstraint(t, op.Name, op.Up, op.Down)
+}
+
+func (c *Compiler) constraintOf(table, name string) (*schema.Table, *schema.Constraint, error) {
+	t, err := c.Table("table", table)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Required("name", name); err != nil {
+		return nil, nil, err
+	}
+	con := t.Constraints[name]
+	if con == nil {
+		return nil, nil, errField("name", "table %q has no constraint %q", t.Name, name)
+	}
+	if con.Type == "p" {
+		return nil, nil, errField("name", "%q is the primary key of %q; dropping a primary key is not supported", name, t.Name)
+	}
+	if len(con.Columns) == 0 {
+		return nil, nil, errField("name", "constraint %q names no column", name)
+	}
+	return t, con, nil
+}
+
+func (c *Compiler) dropConstraint(t *schema.Table, name string, up, down map[string]string) error {
+	con := t.Constraints[name]
+	c.skipDependents[name] = true
+	var cols []string
+	for _, p := range con.Columns {
+		cols = append(cols, t.ColumnByPhysical(p).Name)
+	}
+	sort.Strings(cols)
+	for field, m := range map[string]map[string]string{"up": up, "down": down} {
+		for col := range m {
+			if !containsString(cols, col) {
+				return errField(field+"."+col, "column %q is not one of constraint %q's columns (%v)", col, name, cols)
+			}
+		}
+	}
+	for _, name := range cols {
+		col := t.Column(name)
+		ac := &AlterColumn{Table: t.Name, Column: name, Up: identityOr(up[name], name), Down: identityOr(down[name], name)}
+		if err := c.alterRewrite(t, col, ac, false, nil); err != nil {
+			return err
+		}
+	}
+	delete(t.Constraints, name)
+	if ix := t.Indexes[name]; ix != nil {
+		delete(t.Indexes, name)
+		delete(c.Schema.Indexes, name)
+	}
+	return nil
+}
