@@ -481,6 +481,11 @@ func TestConcurrentWriters(t *testing.T) {
 				default:
 					_, err = wconn.Exec(ctx, `UPDATE t SET touched = touched + 1 WHERE id BETWEEN $1 AND $1 + 50`, 1+rand.Int64N(rows))
 				}
+				if retryable(err) {
+					// A deadlock with the backfill's batch is the
+					// application's to retry, as it would anywhere.
+					continue
+				}
 				if err != nil && ctx.Err() == nil {
 					errs <- err
 					return
@@ -763,4 +768,30 @@ func TestPauses(t *testing.T) {
 			t.Fatalf("%d rows wrong", n)
 		}
 	})
+}
+
+// Settings reach every batch transaction (here a trigger reads one, as the
+// engine's sync triggers do) and end with it.
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, conn,
+		`CREATE TABLE t (id int PRIMARY KEY, src text, dst text, n int NOT NULL DEFAULT 0, seen text)`,
+		`INSERT INTO t (id, src) SELECT g, 's' || g FROM generate_series(1, 100) g`,
+		`CREATE FUNCTION seen() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN NEW.seen := current_setting('online.backfill', true) || '/' || current_setting('work_mem'); RETURN NEW; END $$`,
+		`CREATE TRIGGER seen BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION seen()`)
+	const session = `SELECT coalesce(current_setting('online.backfill', true), ''), current_setting('enable_seqscan'), current_setting('work_mem')`
+	before := pgtest.QueryStrings(t, conn, session)
+	_, err := Run(context.Background(), conn, Task{Table: "t", Key: []Column{{"id", "integer"}}, Set: convert},
+		Options{MinBatch: 10, MaxBatch: 10, Settings: map[string]string{"online.backfill": "on", "work_mem": "7MB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, conn, wrongRows+` OR seen IS DISTINCT FROM 'on/7MB'`); n != 0 {
+		t.Fatalf("%d rows without the settings: %v", n, pgtest.QueryStrings(t, conn, `SELECT DISTINCT seen FROM t`))
+	}
+	if after := pgtest.QueryStrings(t, conn, session); after[0] != before[0] {
+		t.Fatalf("settings outlived the batches: %s, before %s", after[0], before[0])
+	}
 }

@@ -14,11 +14,20 @@
 //  4. calls Options.Checkpoint with the new checkpoint, inside the transaction;
 //  5. commits.
 //
+// The last batch (fewer than n keys left) runs up to max and counts its keys
+// with count(*) instead; an empty table gets one transaction that only
+// records the final checkpoint, so the caller's store always ends up Done.
+//
 // Because the checkpoint is written by the same transaction as the batch, a
 // process killed at any moment loses nothing and repeats nothing: resuming
 // from the last stored checkpoint starts exactly after the last committed
 // batch. A checkpoint callback that returns an error rolls its batch back and
-// Run returns the previous checkpoint with the error.
+// Run returns the previous checkpoint with the error. The stored checkpoint
+// is the one to trust: if the connection breaks during COMMIT, Run cannot
+// know whether the batch committed and returns the one before.
+//
+// Checkpoint.RowsDone and Progress.RowsDone count keys walked, rows that the
+// Where filter left alone included, so that they compare with RowsTotal.
 //
 // The walk ends at the largest key that existed when Run started (max above),
 // so a steady stream of inserts cannot keep it going forever. Rows inserted

@@ -247,7 +247,7 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
 		final, err := backfill.Run(ctx, e.conn, task, opts)
 		if err != nil {
-			return fmt.Errorf("backfill %s: %w", bf.Table, err)
+			return err // Run names the table
 		}
 		// Record completion even when the table was empty and no batch ran.
 		if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: final.LastKey, RowsDone: final.RowsDone, RowsTotal: max(total, final.RowsDone), Done: true}); err != nil {
