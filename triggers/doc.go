@@ -56,7 +56,8 @@
 // overwrite what the other version wrote whenever the conversion does not
 // round-trip (lower(email), or an add_column whose value the new version
 // chose). Likewise a key change recomputes only rows whose new column is still
-// NULL, which is exactly the not-yet-backfilled rows.
+// NULL: the rows the backfill has not reached, and rows whose converted value
+// is NULL, for which recomputing changes nothing.
 //
 // Down triggers fire before up triggers (trigger names sort that way, and
 // PostgreSQL fires triggers of one event in name order). A BEFORE trigger's
@@ -81,6 +82,14 @@
 // evaluates WHEN. The WHEN clauses keep the function from being called when
 // there is nothing to do, and the function bodies do no catalog lookups.
 //
+// Two costs remain that no column list can remove. While any BEFORE UPDATE
+// row trigger exists on a table, PostgreSQL locks every row an UPDATE
+// touches before it looks at the triggers' column lists (ExecBRUpdateTriggers
+// fetches the old row with GetTupleForTrigger), so each updated row costs
+// one more WAL record (about 54 bytes; +15% WAL for a narrow table). And COPY
+// into a table with BEFORE INSERT row triggers inserts row by row instead of
+// in batches.
+//
 // # Functions and names
 //
 // Each rewrite gets up to two plpgsql functions in Table.FuncSchema, named
@@ -104,6 +113,42 @@
 // expressions on first call, so this makes a misspelt column or function, or
 // a result of the wrong type, fail Create instead of the application's first
 // write after the migration starts.
+//
+// # What the caller must do
+//
+//   - Add NewColumn without a default, in the transaction that runs Create's
+//     statements and before them (the triggers and the check name it). A
+//     default for the new version belongs on its view.
+//   - Backfill with BackfillSetting 'on' and only rows whose NewColumn IS
+//     NULL: a row with a value was written (or converted) since Create, and
+//     recomputing it would overwrite what the new version wrote whenever the
+//     conversion does not round-trip. Run it with search_path set to the
+//     table's schema, as the functions are, so both resolve names alike.
+//   - Drop before dropping either column (the triggers depend on them);
+//     DROP TRIGGER takes an ACCESS EXCLUSIVE lock, so bound it with
+//     lock_timeout.
+//   - Give each rewrite an ID unique in its FuncSchema.
+//
+// Limits of telling the direction from the columns, which the caller should
+// know when it plans a migration:
+//
+//   - A new-version insert that leaves the new column NULL looks like an
+//     old-version insert: the up trigger fills it from the old column, which
+//     then holds that column's default (or NULL).
+//   - The old column's default applies to new-version inserts. For a
+//     drop_column down (WHEN old IS NULL) a default on the old column keeps
+//     the trigger from ever firing: drop it, or move it to the old view.
+//   - A write of a column both versions share (an UpWatch column other than
+//     OldColumn) recomputes the new column whichever version wrote it.
+//   - The triggers of several rewrites of one table fire in order of ID
+//     (down before up holds within one rewrite): a conversion should not
+//     read another rewrite's target column.
+//   - In the trigger a variable wins over a same-named column of a subquery
+//     in an expression; in BackfillExpr the subquery's column wins. Qualify
+//     columns inside subqueries.
+//   - The check at Create catches what parse analysis catches; an error that
+//     depends on a value (a failing cast) still surfaces in the write that
+//     meets it.
 //
 // Every identifier is quoted with pg.Ident; types (Var.Type, Step.Type) are
 // format_type text and used verbatim; expressions are used verbatim, wrapped
