@@ -304,17 +304,19 @@ func (c *Compiler) dropColumnDown(t *schema.Table, col *schema.Column, down stri
 	if ot == nil {
 		return errField("table", "table %q is created by this migration; remove down", t.Name)
 	}
-	var inputs []triggers.Var
+	var vars []triggers.Var
 	for _, other := range t.Columns {
 		if other != col {
-			inputs = append(inputs, triggers.Var{Name: other.Name, Type: other.Type, Physical: other.Physical})
+			vars = append(vars, triggers.Var{Name: other.Name, Type: other.Type, Physical: other.Physical})
 		}
 	}
+	steps := []triggers.Step{{Expr: down, Name: col.Name, Type: col.Type}}
+	inputs, _ := usedVars(steps, vars, "")
 	tt := triggers.Table{Schema: c.Opts.Schema, Name: t.Physical, FuncSchema: c.Opts.StateSchema, Key: physicalKey(t)}
 	rw := triggers.Rewrite{
 		ID:        rewriteID(t.Physical, col.Physical),
 		OldColumn: col.Physical,
-		Down:      &triggers.Conversion{Inputs: inputs, Steps: []triggers.Step{{Expr: down, Name: col.Name, Type: col.Type}}},
+		Down:      &triggers.Conversion{Inputs: inputs, Steps: steps},
 	}
 	if err := triggers.Validate(rw); err != nil {
 		return errField("down", "%v", err)
@@ -368,7 +370,7 @@ func (c *Compiler) finishRewrites() error {
 		for _, col := range t.Columns {
 			newVars = append(newVars, triggers.Var{Name: col.Name, Type: col.Type, Physical: col.Physical})
 		}
-		var expand, undo []string
+		var expand, undo, nulls []string
 		bf := Backfill{Table: t.Physical}
 		for _, k := range tt.Key {
 			kc := ot.ColumnByPhysical(k)
@@ -404,6 +406,7 @@ func (c *Compiler) finishRewrites() error {
 			expand = append(expand, triggers.Create(tt, rw)...)
 			undo = append(append(undo, triggers.Drop(tt, rw)...), fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", c.Qualified(t.Physical), pg.Ident(r.newPhys)))
 			bf.Set = append(bf.Set, Assignment{Column: r.newPhys, Expr: triggers.BackfillExpr(*rw.Up)})
+			nulls = append(nulls, pg.Ident(r.newPhys)+" IS NULL")
 			if r.notNull != "" {
 				c.names[r.notNull] = true
 				c.addCheck(t, r.notNull, pg.Ident(r.newPhys)+" IS NOT NULL", false)
@@ -416,6 +419,9 @@ func (c *Compiler) finishRewrites() error {
 			Undo: undo,
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
+		// Only rows no trigger has converted yet: defence in depth, as the
+		// new version is published only after the backfill.
+		bf.Where = strings.Join(nulls, " OR ")
 		c.plan.Backfill = append(c.plan.Backfill, bf)
 	}
 	c.attachUniques()

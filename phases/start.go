@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/schema"
 	"github.com/onlinepg/online/state"
@@ -229,7 +230,9 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		opts := backfill.Options{
 			BatchTime: e.cfg.BackfillBatchTime,
 			Rate:      e.cfg.BackfillRate,
-			Settings:  map[string]string{backfillSetting: "on"},
+			// The backfill resolves names in up expressions as the sync
+			// triggers do: in the migrated schema.
+			Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},
 			Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
 				return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
 			},
