@@ -230,6 +230,7 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		opts := backfill.Options{
 			BatchTime: e.cfg.BackfillBatchTime,
 			Rate:      e.cfg.BackfillRate,
+			Logger:    e.log,
 			// The backfill resolves names in up expressions as the sync
 			// triggers do: in the migrated schema.
 			Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},

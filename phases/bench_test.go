@@ -1,0 +1,147 @@
+package phases_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/phases"
+)
+
+func envInt(key string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(key)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// BenchmarkRewrite measures, in one run on one table of 1M rows (never
+// ANALYZEd), the four figures of a column rewrite against plain PostgreSQL:
+//
+//  1. one plain UPDATE ... SET new = expr over the whole table (the ceiling)
+//  2. online's backfill of the same change, through the engine (rows/s)
+//  3. one UPDATE of every row's score, plain and with the migration's triggers
+//  4. OLTP (INSERT + UPDATE by key per transaction, 4 clients), plain and with triggers
+//
+// Run: go test -bench Rewrite -benchtime 1x -run '^$' ./phases
+// (ONLINE_BENCH_ROWS, ONLINE_BENCH_SECONDS override the size and OLTP time).
+func BenchmarkRewrite(b *testing.B) {
+	rows := envInt("ONLINE_BENCH_ROWS", 1_000_000)
+	oltpTime := time.Duration(envInt("ONLINE_BENCH_SECONDS", 5)) * time.Second
+	for i := 0; i < b.N; i++ {
+		e := newEnv(b,
+			"CREATE TABLE bench (id bigserial PRIMARY KEY, name text, email text, score int)",
+			fmt.Sprintf("INSERT INTO bench (name, email, score) SELECT 'name ' || g, 'User' || g || '@Example.COM', g %% 1000 FROM generate_series(1, %d) g", rows),
+			"VACUUM bench", "CHECKPOINT")
+		reset := func() { e.exec(e.db, "VACUUM bench"); e.exec(e.db, "CHECKPOINT") }
+
+		// 1. The ceiling: one UPDATE of the whole table.
+		e.exec(e.db, "ALTER TABLE bench ADD COLUMN email_new text")
+		began := time.Now()
+		e.exec(e.db, "UPDATE bench SET email_new = lower(email)")
+		plainUpdate := time.Since(began)
+		e.exec(e.db, "ALTER TABLE bench DROP COLUMN email_new")
+		e.exec(e.db, "VACUUM FULL bench")
+		reset()
+
+		// 3a and 4a: plain writes, before any migration.
+		bulkPlain := timeExec(e, "UPDATE bench SET score = score + 1")
+		reset()
+		oltpPlain := oltp(b, e, oltpTime, rows)
+		e.exec(e.db, "VACUUM FULL bench")
+		reset()
+
+		// 2. online's backfill of the same change, timed conservatively as
+		// the whole start: expand, backfill and publish.
+		var done, present int64
+		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM bench").Scan(&present); err != nil {
+			b.Fatal(err)
+		}
+		eng := e.engine(func(c *phases.Config) {
+			c.OnProgress = func(p backfill.Progress) { done = p.RowsDone }
+		})
+		began = time.Now()
+		if _, err := eng.Start(context.Background(), parse(b, "lower_email", `
+operations:
+  - alter_column: { table: bench, column: email, up: "lower(email)", down: "email" }
+`)); err != nil {
+			b.Fatalf("start: %s", pg.Explain(err))
+		}
+		backfillTime := time.Since(began)
+		if done != present {
+			b.Fatalf("backfill reported %d rows done, the table holds %d", done, present)
+		}
+		var analyzed int
+		_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stats WHERE tablename = 'bench'").Scan(&analyzed)
+		reset()
+
+		// 3b and 4b: the same writes with the migration's triggers in place.
+		bulkTrig := timeExec(e, "UPDATE bench SET score = score + 1")
+		reset()
+		oltpTrig := oltp(b, e, oltpTime, rows)
+		e.rollback()
+
+		ceiling := float64(rows) / plainUpdate.Seconds()
+		rate := float64(present) / backfillTime.Seconds()
+		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
+		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling)", plainUpdate.Round(time.Millisecond), ceiling)
+		b.Logf("2. online start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f (target >= 0.70)", backfillTime.Round(time.Millisecond), rate, rate/ceiling)
+		b.Logf("3. bulk UPDATE score of every row: plain %s, with triggers %s, ratio %.2f (target >= 0.80)", bulkPlain.Round(time.Millisecond), bulkTrig.Round(time.Millisecond), bulkPlain.Seconds()/bulkTrig.Seconds())
+		b.Logf("4. OLTP, 4 clients, INSERT + UPDATE by key: plain %.0f tx/s, with triggers %.0f tx/s, ratio %.2f (target >= 0.95)", oltpPlain, oltpTrig, oltpTrig/oltpPlain)
+		b.ReportMetric(rate/ceiling, "backfill/update")
+		b.ReportMetric(bulkPlain.Seconds()/bulkTrig.Seconds(), "bulk-ratio")
+		b.ReportMetric(oltpTrig/oltpPlain, "oltp-ratio")
+	}
+}
+
+func timeExec(e *env, sql string) time.Duration {
+	began := time.Now()
+	e.exec(e.db, sql)
+	return time.Since(began)
+}
+
+// oltp runs 4 clients, each transaction one INSERT and one UPDATE by
+// primary key, through the old version, and returns transactions/s.
+func oltp(b *testing.B, e *env, d time.Duration, rows int) float64 {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		conn := e.version("public")
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 9))
+			for time.Now().Before(stop) {
+				tx, err := conn.Begin(context.Background())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := tx.Exec(context.Background(), "INSERT INTO bench (name, email, score) VALUES ('n', 'New@X.io', 1)"); err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := tx.Exec(context.Background(), "UPDATE bench SET score = score + 1 WHERE id = $1", rng.IntN(rows)+1); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := tx.Commit(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds()
+}
