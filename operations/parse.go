@@ -71,7 +71,10 @@ func Parse(file string, data []byte) (*Migration, error) {
 			return nil, fail(0, "", "", fmt.Errorf("line %d: the file holds more than one YAML document; a migration is one document", more.Line))
 		}
 	}
-	top := root.Content[0]
+	top := resolve(root.Content[0])
+	if top.Kind != yaml.MappingNode && !isNull(top) {
+		return nil, fail(0, "", "", fmt.Errorf("the file must be a map with an \"operations\" list, got %s", nodeKind(top)))
+	}
 	if err := checkNode(top, reflect.TypeOf(document{}), ""); err != nil {
 		var fe *fieldErr
 		if errors.As(err, &fe) {
@@ -229,8 +232,10 @@ func nodeJSON(b *bytes.Buffer, n *yaml.Node) error {
 }
 
 func writeJSONString(b *bytes.Buffer, s string) {
-	out, _ := json.Marshal(s) // a string always marshals
-	b.Write(out)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false) // keep "a < b" readable in the stored document
+	_ = enc.Encode(s)        // a string always encodes
+	b.Truncate(b.Len() - 1)  // Encode ends with a newline
 }
 
 var (

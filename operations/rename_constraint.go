@@ -1,6 +1,15 @@
 package operations
 
-// RenameConstraint is the rename_constraint operation. Not built yet: it is rejected at compile.
+import (
+	"fmt"
+
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// RenameConstraint renames a constraint of a table. Constraint names are not
+// part of what a version's views serve, so the old version keeps the old
+// name until complete, when the rename happens (an instant catalog change).
+// A unique, primary key or exclusion constraint's index is renamed with it.
 type RenameConstraint struct {
 	Table string `yaml:"table"`
 	From  string `yaml:"from"`
@@ -10,5 +19,69 @@ type RenameConstraint struct {
 var _ Operation = (*RenameConstraint)(nil)
 
 func (op *RenameConstraint) Compile(c *Compiler) error {
-	return errNotBuilt("rename_constraint")
+	t, err := c.Table("table", op.Table)
+	if err != nil {
+		return err
+	}
+	if err := Required("from", op.From); err != nil {
+		return err
+	}
+	con := t.Constraints[op.From]
+	if con == nil {
+		return errField("from", "table %q has no constraint %q", t.Name, op.From)
+	}
+	if err := Required("to", op.To); err != nil {
+		return err
+	}
+	if op.To == op.From {
+		return errField("to", "is the constraint's current name")
+	}
+	if len(op.To) > 63 {
+		return errField("to", "%q is longer than PostgreSQL's 63-byte limit for names", op.To)
+	}
+	if t.Constraints[op.To] != nil {
+		return errField("to", "table %q already has a constraint %q", t.Name, op.To)
+	}
+	// A constraint with an index gives the index its name, and index names
+	// are per schema; ReserveName checks those and the names this
+	// migration has planned.
+	if err := c.ReserveName("to", op.To); err != nil {
+		return err
+	}
+	// A column rewrite rebuilds the constraints of the old column under
+	// temporary names and, at the end of complete, gives them the names
+	// they had when it was compiled: a later rename would be undone.
+	for _, r := range c.rewrites {
+		if r.table == t && !r.added && containsString(con.Columns, r.oldPhys) {
+			return errField("from", "constraint %q is on column %q, which an earlier operation of this migration rewrites; rename the constraint before that operation, or in another migration", op.From, r.col.Name)
+		}
+	}
+
+	c.Contract(Step{
+		Do:   fmt.Sprintf("rename constraint %s of %s to %s", op.From, t.Name, op.To),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s", c.Qualified(c.TableNow(t)), pg.Ident(op.From), pg.Ident(op.To))},
+		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+	})
+
+	delete(t.Constraints, op.From)
+	con.Name = op.To
+	t.Constraints[op.To] = con
+	// The old name stays taken until complete renames it.
+	c.names[op.From] = true
+	for key, ix := range t.Indexes {
+		if ix.Constraint != op.From {
+			continue
+		}
+		// PostgreSQL renames the constraint's index along with it; until
+		// complete the index keeps its name in the database.
+		if ix.Physical == "" {
+			ix.Physical = ix.Name
+		}
+		delete(t.Indexes, key)
+		delete(c.Schema.Indexes, key)
+		ix.Name, ix.Constraint = op.To, op.To
+		t.Indexes[op.To] = ix
+		c.Schema.Indexes[op.To] = t.Name
+	}
+	return nil
 }

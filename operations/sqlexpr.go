@@ -358,7 +358,10 @@ var intervalFields = map[string]bool{"year": true, "month": true, "day": true, "
 // last part of a qualified name is a column; a field of a composite value
 // ("(x).f"); a type (after "::", after AS in CAST, or before a string
 // literal as in date '2024-01-01'); a collation; AT TIME ZONE; the fields of
-// an interval ('1' day to second); the field of EXTRACT.
+// an interval ('1' day to second); the field of EXTRACT; NULLS FIRST/LAST; a
+// table before USING, as in the text of an index definition
+// ("public.t USING btree (c)"), which callers rename too; the columns of
+// the other table in a foreign key's "REFERENCES t (c)".
 func columnRefs(toks []token) []bool {
 	refs := make([]bool, len(toks))
 	notRef := make([]bool, len(toks))
@@ -446,13 +449,24 @@ func columnRefs(toks []token) []bool {
 		case word && tok.ident == "to" && isWordIn(p, intervalFields) && isWordIn(nx, intervalFields):
 			notRef[nx] = true
 			continue
+		case word && tok.ident == "nulls" && (isKw(nx, "first") || isKw(nx, "last")):
+			notRef[nx] = true
+			continue
 		case word && reservedWords[tok.ident]:
 			continue
+		case isKw(nx, "using"):
+			continue // a table: ON public.t USING btree (...), JOIN t USING (...)
 		case is(p, "::") || isKw(p, "as"):
 			skipTypeTail(last)
 			continue
 		case is(nx, "("):
-			continue // a function
+			if isKw(p, "references") && closer[nx] > nx {
+				// REFERENCES t (a, b): columns of the other table.
+				for j := nx; j < closer[nx]; j++ {
+					notRef[j] = true
+				}
+			}
+			continue // a function, or the table of a foreign key
 		case single && is(p, "."):
 			continue // a field of a composite value: (x).f
 		case isKw(p, "collate"):
