@@ -2,6 +2,7 @@ package operations
 
 import (
 	"fmt"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -84,6 +85,14 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 			return err
 		}
 	}
+	if op.Name != "" {
+		if err := ValidName("name", op.Name); err != nil {
+			return err
+		}
+	}
+	if defSet && def != nil && strings.TrimSpace(*def) == "" {
+		return errField("default", "is empty; give an SQL expression, or null to drop the default")
+	}
 	if op.Name != "" && op.Name != col.Name && t.Column(op.Name) != nil {
 		return errField("name", "table %q already has a column %q", t.Name, op.Name)
 	}
@@ -98,8 +107,8 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 		if err := c.alterRewrite(t, col, op, defSet, def); err != nil {
 			return err
 		}
-	} else {
-		c.alterInPlace(t, col, op, defSet, def)
+	} else if err := c.alterInPlace(t, col, op, defSet, def); err != nil {
+		return err
 	}
 	if comSet {
 		col.Comment = com
@@ -119,7 +128,7 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 }
 
 // alterInPlace handles changes that need no copy of the column.
-func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterColumn, defSet bool, def *string) {
+func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterColumn, defSet bool, def *string) error {
 	table := c.Qualified(t.Physical)
 	if defSet {
 		// The new version's view carries the new default at once; the table
@@ -142,16 +151,29 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		})
 	}
 	if op.Unique != nil {
+		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
+			return err
+		}
 		c.addUnique(t, op.Unique.Name, []string{col.Physical}, false)
 		col.Unique = true
 	}
 	if op.Check != nil {
+		if err := c.ReserveName("check.name", op.Check.Name); err != nil {
+			return err
+		}
 		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: col.Physical}), op.Check.NoInherit)
 	}
 	if r := op.References; r != nil {
-		fk, _ := c.fkClause("references", r)
+		if err := c.ReserveName("references.name", r.Name); err != nil {
+			return err
+		}
+		fk, err := c.fkClause("references", r)
+		if err != nil {
+			return err
+		}
 		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(col.Physical), fk))
 	}
+	return nil
 }
 
 // overrideDefault makes the new version's view give col its model default,

@@ -57,8 +57,11 @@ func (col *Column) nullable() bool { return col.Nullable == nil || *col.Nullable
 
 // validate checks the fields that need no catalog; field is the path prefix.
 func (col *Column) validate(field string) error {
-	if col.Name == "" {
-		return errField(field+".name", "is required")
+	if err := ValidName(field+".name", col.Name); err != nil {
+		return err
+	}
+	if col.Default != nil && strings.TrimSpace(*col.Default) == "" {
+		return errField(field+".default", "is empty; give an SQL expression, or leave the field out")
 	}
 	if strings.TrimSpace(col.Type) == "" {
 		return errField(field+".type", "is required")

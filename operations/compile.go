@@ -222,10 +222,30 @@ func (c *Compiler) IsHidden(table, col string) bool { return c.hidden[table][col
 // ReserveName claims a schema-wide relation name (index, constraint) or
 // returns a field error when it is taken.
 func (c *Compiler) ReserveName(field, name string) error {
+	if err := ValidName(field, name); err != nil {
+		return err
+	}
 	if _, taken := c.Schema.Indexes[name]; taken || c.names[name] {
 		return errField(field, "the name %q is already used by an index or constraint of schema %q", name, c.Opts.Schema)
 	}
+	// Relation names share one namespace: a name the old version still
+	// uses (a table, a sequence, an index dropped only at complete) is taken.
+	if c.Old.Relations[name] {
+		return errField(field, "the name %q is already used by a relation of schema %q (until complete, for one this migration drops)", name, c.Opts.Schema)
+	}
 	c.names[name] = true
+	return nil
+}
+
+// ValidName refuses a name PostgreSQL would silently truncate, which would
+// make the model and the catalog disagree.
+func ValidName(field, name string) error {
+	if name == "" {
+		return errField(field, "is required")
+	}
+	if len(name) > 63 {
+		return errField(field, "%q is %d bytes long; PostgreSQL identifiers are at most 63 bytes", name, len(name))
+	}
 	return nil
 }
 

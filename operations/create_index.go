@@ -107,8 +107,11 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		// An invalid index of this name is what a failed concurrent build
 		// leaves; it is dropped and built again.
 		delete(c.Schema.Indexes, op.Name)
-	}
-	if err := c.ReserveName("name", op.Name); err != nil {
+		if c.names[op.Name] {
+			return errField("name", "the name %q is already used in this migration", op.Name)
+		}
+		c.names[op.Name] = true
+	} else if err := c.ReserveName("name", op.Name); err != nil {
 		return err
 	}
 	if len(op.Columns) == 0 {

@@ -59,7 +59,7 @@ type IndexParameters struct {
 var _ Operation = (*CreateTable)(nil)
 
 func (op *CreateTable) Compile(c *Compiler) error {
-	if err := Required("name", op.Name); err != nil {
+	if err := ValidName("name", op.Name); err != nil {
 		return err
 	}
 	if c.Schema.Table(op.Name) != nil {
@@ -69,6 +69,9 @@ func (op *CreateTable) Compile(c *Compiler) error {
 		if t.Physical == op.Name {
 			return errField("name", "a table named %q still exists for the old version (renamed or dropped by this migration, it goes at complete); create the table in a later migration", op.Name)
 		}
+	}
+	if c.Old.Relations[op.Name] {
+		return errField("name", "the name %q is already used by a relation of schema %q", op.Name, c.Opts.Schema)
 	}
 	if len(op.Columns) == 0 {
 		return errField("columns", "a table needs at least one column")
@@ -86,6 +89,16 @@ func (op *CreateTable) Compile(c *Compiler) error {
 		}
 		if seen[col.Name] {
 			return errField(field+".name", "column %q is defined twice", col.Name)
+		}
+		if col.Check != nil {
+			if err := c.ReserveName(field+".check.name", col.Check.Name); err != nil {
+				return err
+			}
+		}
+		if col.References != nil {
+			if err := c.ReserveName(field+".references.name", col.References.Name); err != nil {
+				return err
+			}
 		}
 		seen[col.Name] = true
 		t.Columns = append(t.Columns, modelColumn(col, col.Name))

@@ -1,10 +1,6 @@
 package operations
 
-import (
-	"fmt"
-
-	"github.com/onlinepg/online/internal/pg"
-)
+import "fmt"
 
 // DropTable hides a table from the new version at once and drops it at complete.
 type DropTable struct {
@@ -23,7 +19,7 @@ func (op *DropTable) Compile(c *Compiler) error {
 			continue
 		}
 		for _, con := range other.Constraints {
-			if con.Type == "f" && (con.RefTable == t.Physical || con.RefTable == pg.Ident(c.Opts.Schema)+"."+pg.Ident(t.Physical)) {
+			if con.Type == "f" && con.RefSchema == c.Opts.Schema && con.RefTableName == t.Physical {
 				return errField("name", "table %q is referenced by foreign key %q of table %q; drop that constraint first", op.Name, con.Name, other.Name)
 			}
 		}

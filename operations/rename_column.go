@@ -25,7 +25,7 @@ func (op *RenameColumn) Compile(c *Compiler) error {
 	if err != nil {
 		return err
 	}
-	if err := Required("to", op.To); err != nil {
+	if err := ValidName("to", op.To); err != nil {
 		return err
 	}
 	if op.To == op.From {

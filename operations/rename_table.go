@@ -20,11 +20,14 @@ func (op *RenameTable) Compile(c *Compiler) error {
 	if err != nil {
 		return err
 	}
-	if err := Required("to", op.To); err != nil {
+	if err := ValidName("to", op.To); err != nil {
 		return err
 	}
 	if c.Schema.Table(op.To) != nil {
 		return errField("to", "table %q already exists", op.To)
+	}
+	if c.Old.Relations[op.To] && c.Old.Table(op.To) == nil {
+		return errField("to", "the name %q is already used by a relation of schema %q", op.To, c.Opts.Schema)
 	}
 	delete(c.Schema.Tables, op.From)
 	t.Name = op.To

@@ -143,6 +143,9 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		}
 	}
 	if op.Unique != nil {
+		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
+			return err
+		}
 		c.addUnique(t, op.Unique.Name, []string{r.newPhys}, false)
 		col.Unique = true
 	}
@@ -169,12 +172,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 func (c *Compiler) checkDependents(t *schema.Table, col *schema.Column) error {
 	for _, other := range c.Schema.Tables {
 		for _, con := range other.Constraints {
-			if con.Type != "f" || !strings.Contains(con.Definition, "REFERENCES") {
-				continue
-			}
-			ref := con.Definition[strings.Index(con.Definition, "REFERENCES"):]
-			if (strings.Contains(ref, " "+t.Physical+"(") || strings.Contains(ref, "."+t.Physical+"(") || strings.Contains(ref, pg.Ident(t.Physical)+"(")) &&
-				len(ReferencedColumns(ref[strings.Index(ref, "("):], []string{col.Physical})) > 0 {
+			if con.Type == "f" && con.RefSchema == c.Opts.Schema && con.RefTableName == t.Physical && containsString(con.RefColumns, col.Physical) {
 				return errField("column", "column %q is referenced by foreign key %q of table %q; rewriting a referenced column is not supported yet", col.Name, con.Name, other.Name)
 			}
 		}

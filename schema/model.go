@@ -16,6 +16,16 @@ type Schema struct {
 	Indexes map[string]string
 	// Enums maps enum type names of the schema to their labels.
 	Enums map[string][]string
+	// EnumUses lists, per enum, the catalog objects that depend on it or
+	// on its array type, as read: DROP TYPE fails while any is left.
+	EnumUses map[string][]TypeUse
+	// Types holds every type name of the schema when it was read (the row
+	// types of tables included, array types left out) with its typtype;
+	// CREATE TYPE fails on any of them.
+	Types map[string]string
+	// Relations holds every relation name of the schema (tables, indexes,
+	// sequences, views...): names share one namespace in PostgreSQL.
+	Relations map[string]bool
 	// ServerVersion is server_version_num, e.g. 150004.
 	ServerVersion int
 }
@@ -60,6 +70,39 @@ type Index struct {
 	Definition string
 	// Constraint is the unique or primary key constraint that owns the index.
 	Constraint string
+	// ReplicaIdentity is true for the index that REPLICA IDENTITY USING
+	// INDEX names (indisreplident).
+	ReplicaIdentity bool
+	// Deferrable is true for the index of a deferrable constraint, which
+	// cannot serve as a replica identity.
+	Deferrable bool
+	// Physical is the index's name in the database when it differs from
+	// Name: a rename_constraint of the migration in compilation renamed
+	// its constraint, and with it the index, at complete.
+	Physical string
+}
+
+// PhysicalName is the index's name in the database until complete.
+func (ix *Index) PhysicalName() string {
+	if ix.Physical != "" {
+		return ix.Physical
+	}
+	return ix.Name
+}
+
+// TypeUse is a catalog object that depends on a type.
+type TypeUse struct {
+	// Schema and Relation name the relation the object belongs to (a
+	// column, its default, a constraint or an index of it, or a view);
+	// both are empty for an object of no relation (a domain, a function).
+	// A partition stands for its root table.
+	Schema, Relation string
+	// Table is true when Relation is a table of the schema read.
+	Table      bool
+	Column     string // the column, for a column or its default
+	Constraint string
+	Index      string
+	Object     string // pg_describe_object, for messages
 }
 
 // Constraint is a table constraint.
@@ -72,6 +115,10 @@ type Constraint struct {
 	// RefTable is the referenced table of a foreign key, schema-qualified as
 	// PostgreSQL prints it.
 	RefTable string
+	// RefSchema, RefTableName and RefColumns name a foreign key's target,
+	// unquoted, for comparisons.
+	RefSchema, RefTableName string
+	RefColumns              []string
 }
 
 // Table returns the table of this version with the visible name, or nil.
@@ -165,15 +212,26 @@ func (t *Table) PhysicalColumnTaken(name string, planned map[string]bool) bool {
 
 // Clone returns a deep copy, so a compile can change it freely.
 func (s *Schema) Clone() *Schema {
-	out := &Schema{Name: s.Name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{}, ServerVersion: s.ServerVersion}
+	out := &Schema{Name: s.Name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{},
+		EnumUses: map[string][]TypeUse{}, Types: map[string]string{}, ServerVersion: s.ServerVersion}
 	for k, t := range s.Tables {
 		out.Tables[k] = t.Clone()
 	}
 	for k, v := range s.Indexes {
 		out.Indexes[k] = v
 	}
+	out.Relations = map[string]bool{}
+	for k, v := range s.Relations {
+		out.Relations[k] = v
+	}
 	for k, v := range s.Enums {
 		out.Enums[k] = slices.Clone(v)
+	}
+	for k, v := range s.EnumUses {
+		out.EnumUses[k] = slices.Clone(v)
+	}
+	for k, v := range s.Types {
+		out.Types[k] = v
 	}
 	return out
 }

@@ -17,11 +17,28 @@ type Querier interface {
 // out (their parent stands for them); so are views, which online does not
 // migrate. A schema that does not exist reads as empty.
 func Read(ctx context.Context, q Querier, name string) (*Schema, error) {
-	s := &Schema{Name: name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{}}
+	s := &Schema{Name: name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{},
+		EnumUses: map[string][]TypeUse{}, Types: map[string]string{}}
 	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&s.ServerVersion); err != nil {
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
 	byOID := map[uint32]*Table{}
+	s.Relations = map[string]bool{}
+	rels, err := q.Query(ctx, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1", name)
+	if err != nil {
+		return nil, fmt.Errorf("read relations of schema %q: %w", name, err)
+	}
+	for rels.Next() {
+		var rel string
+		if err := rels.Scan(&rel); err != nil {
+			rels.Close()
+			return nil, fmt.Errorf("read relations of schema %q: %w", name, err)
+		}
+		s.Relations[rel] = true
+	}
+	if err := rels.Err(); err != nil {
+		return nil, fmt.Errorf("read relations of schema %q: %w", name, err)
+	}
 
 	rows, err := q.Query(ctx, `
 SELECT c.oid, c.relname, c.relkind = 'p', obj_description(c.oid, 'pg_class'), c.relreplident::text
@@ -83,7 +100,8 @@ SELECT i.indrelid, ic.relname, i.indisunique, i.indisprimary, i.indisvalid, pg_g
                  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                  WHERE k.ord <= i.indnkeyatts), '{}'),
        0 = ANY (i.indkey::int2[]) OR i.indexprs IS NOT NULL,
-       coalesce((SELECT conname FROM pg_constraint WHERE conindid = i.indexrelid AND contype IN ('p', 'u', 'x') LIMIT 1), '')
+       coalesce((SELECT conname FROM pg_constraint WHERE conindid = i.indexrelid AND contype IN ('p', 'u', 'x') LIMIT 1), ''),
+       i.indisreplident, NOT i.indimmediate
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = ic.relnamespace
@@ -96,7 +114,7 @@ ORDER BY ic.relname`, name)
 		var oid uint32
 		ix := &Index{}
 		var expr bool
-		if err := rows.Scan(&oid, &ix.Name, &ix.Unique, &ix.Primary, &ix.Valid, &ix.Definition, &ix.Columns, &expr, &ix.Constraint); err != nil {
+		if err := rows.Scan(&oid, &ix.Name, &ix.Unique, &ix.Primary, &ix.Valid, &ix.Definition, &ix.Columns, &expr, &ix.Constraint, &ix.ReplicaIdentity, &ix.Deferrable); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read indexes of schema %q: %w", name, err)
 		}
@@ -127,7 +145,11 @@ ORDER BY ic.relname`, name)
 SELECT co.conrelid, co.conname, co.contype::text, pg_get_constraintdef(co.oid), co.convalidated,
        coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(co.conkey) WITH ORDINALITY k(attnum, ord)
                  JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum), '{}'),
-       coalesce(co.confrelid::regclass::text, '')
+       coalesce(co.confrelid::regclass::text, ''),
+       coalesce((SELECT rn.nspname FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = co.confrelid), ''),
+       coalesce((SELECT rc.relname FROM pg_class rc WHERE rc.oid = co.confrelid), ''),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(co.confkey) WITH ORDINALITY k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = co.confrelid AND a.attnum = k.attnum), '{}')
 FROM pg_constraint co
 JOIN pg_namespace n ON n.oid = co.connamespace
 WHERE n.nspname = $1 AND co.conrelid <> 0
@@ -138,7 +160,7 @@ ORDER BY co.conname`, name)
 	for rows.Next() {
 		var oid uint32
 		con := &Constraint{}
-		if err := rows.Scan(&oid, &con.Name, &con.Type, &con.Definition, &con.Validated, &con.Columns, &con.RefTable); err != nil {
+		if err := rows.Scan(&oid, &con.Name, &con.Type, &con.Definition, &con.Validated, &con.Columns, &con.RefTable, &con.RefSchema, &con.RefTableName, &con.RefColumns); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read constraints of schema %q: %w", name, err)
 		}
@@ -170,7 +192,90 @@ GROUP BY t.typname`, name)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read enums of schema %q: %w", name, err)
 	}
+	if err := readTypes(ctx, q, s); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// readTypes loads the type names of the schema and what depends on each
+// enum, so that create_enum and drop_enum are checked before any DDL.
+func readTypes(ctx context.Context, q Querier, s *Schema) error {
+	// An array type is left out: CREATE TYPE renames an automatic array
+	// type that is in its way instead of failing.
+	rows, err := q.Query(ctx, `
+SELECT t.typname, t.typtype::text
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname = $1 AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)`, s.Name)
+	if err != nil {
+		return fmt.Errorf("read types of schema %q: %w", s.Name, err)
+	}
+	for rows.Next() {
+		var n, kind string
+		if err := rows.Scan(&n, &kind); err != nil {
+			rows.Close()
+			return fmt.Errorf("read types of schema %q: %w", s.Name, err)
+		}
+		s.Types[n] = kind
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read types of schema %q: %w", s.Name, err)
+	}
+
+	// Each dependent object is traced to the relation it belongs to: a
+	// column (objsubid), a default (pg_attrdef), a constraint, an index
+	// (whose table counts), a view's column. Partitions stand for their
+	// root, which the model holds.
+	rows, err = q.Query(ctx, `
+WITH deps AS (
+  SELECT ty.typname, d.classid, d.objid, d.objsubid,
+         CASE d.classid
+           WHEN 'pg_class'::regclass THEN coalesce(ix.indrelid, d.objid)
+           WHEN 'pg_attrdef'::regclass THEN ad.adrelid
+           WHEN 'pg_constraint'::regclass THEN nullif(co.conrelid, 0)
+         END AS relid,
+         CASE d.classid
+           WHEN 'pg_class'::regclass THEN CASE WHEN ix.indexrelid IS NULL THEN d.objsubid ELSE 0 END
+           WHEN 'pg_attrdef'::regclass THEN ad.adnum
+           ELSE 0
+         END AS attnum,
+         coalesce(co.conname, '') AS conname,
+         coalesce(ic.relname, '') AS indexname
+  FROM pg_type ty
+  JOIN pg_namespace tn ON tn.oid = ty.typnamespace
+  JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (ty.oid, ty.typarray) AND d.deptype = 'n'
+  LEFT JOIN pg_index ix ON d.classid = 'pg_class'::regclass AND ix.indexrelid = d.objid
+  LEFT JOIN pg_class ic ON ic.oid = ix.indexrelid
+  LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+  LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
+  WHERE tn.nspname = $1 AND ty.typtype = 'e'
+)
+SELECT deps.typname, coalesce(rn.nspname, ''), coalesce(r.relname, ''),
+       coalesce(r.relkind IN ('r', 'p') AND rn.nspname = $1, false),
+       coalesce(a.attname, ''), deps.conname, deps.indexname,
+       pg_describe_object(deps.classid, deps.objid, deps.objsubid)
+FROM deps
+LEFT JOIN pg_class orig ON orig.oid = deps.relid
+LEFT JOIN pg_attribute a ON a.attrelid = deps.relid AND a.attnum = deps.attnum AND deps.attnum > 0
+LEFT JOIN pg_class r ON r.oid = CASE WHEN orig.relispartition THEN pg_partition_root(orig.oid) ELSE orig.oid END
+LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
+ORDER BY 1, 8`, s.Name)
+	if err != nil {
+		return fmt.Errorf("read what uses the enums of schema %q: %w", s.Name, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var enum string
+		var u TypeUse
+		if err := rows.Scan(&enum, &u.Schema, &u.Relation, &u.Table, &u.Column, &u.Constraint, &u.Index, &u.Object); err != nil {
+			return fmt.Errorf("read what uses the enums of schema %q: %w", s.Name, err)
+		}
+		s.EnumUses[enum] = append(s.EnumUses[enum], u)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read what uses the enums of schema %q: %w", s.Name, err)
+	}
+	return nil
 }
 
 func containsWhere(def string) bool {
