@@ -3,7 +3,6 @@ package phases
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,15 +15,10 @@ import (
 // is recorded as it commits, so a Complete that dies midway is finished by
 // running Complete again.
 func (e *Engine) Complete(ctx context.Context) (*Result, error) {
-	began := time.Now()
-	var res *Result
-	err := e.locked(ctx, func() error {
-		rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+	return e.command(ctx, func() (*Result, error) {
+		rec, err := e.current(ctx)
 		if err != nil {
-			return err
-		}
-		if rec == nil {
-			return ErrNoMigration
+			return nil, err
 		}
 		switch rec.Phase {
 		case state.Active, state.Completing:
@@ -37,17 +31,17 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 					}
 				}
 			}
-			return fmt.Errorf("%w: %s; completing now would drop columns whose values are not all copied. Run `online start` with its file (or `online backfill`) to finish it, or `online rollback`", ErrBackfillUnfinished, msg)
+			return nil, fmt.Errorf("%w: %s; completing now would drop columns whose values are not all copied. Run `online start` with its file (or `online backfill`) to finish it, or `online rollback`", ErrBackfillUnfinished, msg)
 		default:
-			return fmt.Errorf("migration %q is %s; run online rollback", rec.Name, rec.Phase)
+			return nil, resumeHint(rec)
 		}
 		plan, err := decodePlan(rec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if rec.Phase != state.Completing {
 			if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Completing); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, "contract").Msg("phase contract")
@@ -56,18 +50,13 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 			if err := e.runStep(ctx, plan.Contract[i], func(tx pgx.Tx) error {
 				return e.store.SetContractDone(ctx, tx, rec.Schema, rec.Name, n)
 			}); err != nil {
-				return fmt.Errorf("complete migration %q: %w; run online complete again to carry on", rec.Name, err)
+				return nil, fmt.Errorf("complete migration %q: %w; run online complete again to carry on", rec.Name, err)
 			}
 		}
 		if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Complete); err != nil {
-			return err
+			return nil, err
 		}
 		e.log.Info().Str(keyEvent, evCompleted).Str(keyMigration, rec.Name).Str(keyVersion, rec.VersionSchema).Msg("migration complete")
-		res = &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete)}
-		return nil
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete)}, nil
 	})
-	if res != nil {
-		res.Elapsed = time.Since(began)
-	}
-	return res, err
 }

@@ -124,6 +124,35 @@ func (e *Engine) locked(ctx context.Context, fn func() error) (err error) {
 	return fn()
 }
 
+// command runs fn under the schema's lock and times its result.
+func (e *Engine) command(ctx context.Context, fn func() (*Result, error)) (*Result, error) {
+	began := time.Now()
+	var res *Result
+	err := e.locked(ctx, func() (err error) {
+		res, err = fn()
+		return err
+	})
+	if res != nil {
+		res.Elapsed = time.Since(began)
+	}
+	return res, err
+}
+
+// current returns the migration in progress, or ErrNoMigration.
+func (e *Engine) current(ctx context.Context) (*state.Record, error) {
+	rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+	if err == nil && rec == nil {
+		err = ErrNoMigration
+	}
+	return rec, err
+}
+
+// resumeHint names the command that carries on a migration left in p.
+func resumeHint(rec *state.Record) error {
+	cmd := map[state.Phase]string{state.Completing: "complete", state.RollingBack: "rollback"}[rec.Phase]
+	return fmt.Errorf("migration %q is %s; run online %s", rec.Name, rec.Phase, cmd)
+}
+
 // parent returns the version schema of the latest completed migration,
 // when it still exists: the schema the old version reads through.
 func (e *Engine) parent(ctx context.Context) (string, error) {

@@ -3,7 +3,6 @@ package phases
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
@@ -15,33 +14,23 @@ import (
 // first. The old version served all along, so no data written through it
 // is touched; the tables end as they were before Start.
 func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
-	began := time.Now()
-	var res *Result
-	err := e.locked(ctx, func() error {
-		rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
+	return e.command(ctx, func() (*Result, error) {
+		rec, err := e.current(ctx)
 		if err != nil {
-			return err
-		}
-		if rec == nil {
-			return ErrNoMigration
+			return nil, err
 		}
 		if rec.Phase == state.Completing {
-			return fmt.Errorf("migration %q is completing: contract steps have run and cannot be undone; run online complete to finish it", rec.Name)
+			return nil, fmt.Errorf("migration %q is completing: contract steps have run and cannot be undone; run online complete to finish it", rec.Name)
 		}
 		plan, err := decodePlan(rec)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := e.rollback(ctx, rec, plan); err != nil {
-			return err
+			return nil, err
 		}
-		res = &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back"}
-		return nil
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back"}, nil
 	})
-	if res != nil {
-		res.Elapsed = time.Since(began)
-	}
-	return res, err
 }
 
 func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
