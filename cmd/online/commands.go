@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -135,11 +136,13 @@ func newBackfillCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func newCompleteCmd(g *globals) *cobra.Command {
+// newResultCmd builds a command that runs one engine call on the migration
+// in progress and reports its Result.
+func newResultCmd(g *globals, use, short string, call func(*phases.Engine, context.Context) (*phases.Result, error), human func(*phases.Result) string) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "complete",
-		Short: "Complete the migration in progress: contract, and drop the previous version schema",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			e, err := g.open(cmd.Context(), g.config())
@@ -147,38 +150,31 @@ func newCompleteCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Complete(cmd.Context())
+			res, err := call(e, cmd.Context())
 			if err != nil {
 				return err
 			}
-			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s complete in %s; version schema %s stays.", res.Migration, res.Elapsed.Round(time.Millisecond), res.VersionSchema))
+			return printResult(cmd, asJSON, res, human(res))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
+func newCompleteCmd(g *globals) *cobra.Command {
+	return newResultCmd(g, "complete", "Complete the migration in progress: contract, and drop the previous version schema",
+		(*phases.Engine).Complete,
+		func(res *phases.Result) string {
+			return fmt.Sprintf("migration %s complete in %s; version schema %s stays.", res.Migration, res.Elapsed.Round(time.Millisecond), res.VersionSchema)
+		})
+}
+
 func newRollbackCmd(g *globals) *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "rollback",
-		Short: "Undo the migration in progress; the tables end as they were before start",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := g.open(cmd.Context(), g.config())
-			if err != nil {
-				return err
-			}
-			defer closeEngine(cmd.Context(), e)
-			res, err := e.Rollback(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s rolled back in %s.", res.Migration, res.Elapsed.Round(time.Millisecond)))
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	return cmd
+	return newResultCmd(g, "rollback", "Undo the migration in progress; the tables end as they were before start",
+		(*phases.Engine).Rollback,
+		func(res *phases.Result) string {
+			return fmt.Sprintf("migration %s rolled back in %s.", res.Migration, res.Elapsed.Round(time.Millisecond))
+		})
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
