@@ -20,11 +20,8 @@ var _ Operation = (*CreateEnum)(nil)
 const maxLabel = 63
 
 func (op *CreateEnum) Compile(c *Compiler) error {
-	if err := Required("name", op.Name); err != nil {
+	if err := ValidName("name", op.Name); err != nil {
 		return err
-	}
-	if len(op.Name) > 63 {
-		return errField("name", "%q is longer than PostgreSQL's 63-byte limit for names", op.Name)
 	}
 	if err := c.typeNameFree("name", op.Name); err != nil {
 		return err

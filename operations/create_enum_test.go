@@ -79,7 +79,7 @@ func TestCreateEnumErrors(t *testing.T) {
 		msg       string
 	}{
 		{"no name", "- create_enum: {values: [a]}", 1, "create_enum", "name", "is required"},
-		{"name too long", "- create_enum: {name: " + long + ", values: [a]}", 1, "create_enum", "name", "63-byte"},
+		{"name too long", "- create_enum: {name: " + long + ", values: [a]}", 1, "create_enum", "name", "at most 63 bytes"},
 		{"no values", "- create_enum: {name: status}", 1, "create_enum", "values", "at least one value"},
 		{"empty value", "- create_enum: {name: status, values: [a, '']}", 1, "create_enum", "values[1]", "is empty"},
 		{"duplicate value", "- create_enum: {name: status, values: [a, b, a]}", 1, "create_enum", "values[2]", "listed twice"},

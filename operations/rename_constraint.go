@@ -30,14 +30,11 @@ func (op *RenameConstraint) Compile(c *Compiler) error {
 	if con == nil {
 		return errField("from", "table %q has no constraint %q", t.Name, op.From)
 	}
-	if err := Required("to", op.To); err != nil {
+	if err := ValidName("to", op.To); err != nil {
 		return err
 	}
 	if op.To == op.From {
 		return errField("to", "is the constraint's current name")
-	}
-	if len(op.To) > 63 {
-		return errField("to", "%q is longer than PostgreSQL's 63-byte limit for names", op.To)
 	}
 	if t.Constraints[op.To] != nil {
 		return errField("to", "table %q already has a constraint %q", t.Name, op.To)

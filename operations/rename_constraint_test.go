@@ -116,7 +116,7 @@ func TestRenameConstraintErrors(t *testing.T) {
 		{"same name", "- rename_constraint: {table: users, from: users_email_check, to: users_email_check}", 1, "to", "current name"},
 		{"to taken on the table", "- rename_constraint: {table: users, from: users_email_check, to: users_team_fk}", 1, "to", `already has a constraint "users_team_fk"`},
 		{"to taken by an index", "- rename_constraint: {table: users, from: users_email_key, to: users_score_idx}", 1, "to", `"users_score_idx" is already used`},
-		{"to too long", "- rename_constraint: {table: users, from: users_email_check, to: " + long + "}", 1, "to", "63-byte"},
+		{"to too long", "- rename_constraint: {table: users, from: users_email_check, to: " + long + "}", 1, "to", "at most 63 bytes"},
 		{"renamed earlier", "- rename_constraint: {table: users, from: users_email_check, to: a}\n- rename_constraint: {table: users, from: users_email_check, to: b}", 2, "from", `no constraint "users_email_check"`},
 		{"old name taken until complete", "- rename_constraint: {table: users, from: users_email_key, to: a}\n- create_index: {table: users, name: users_email_key, columns: [score]}", 2, "name", "already used"},
 		{"column rewritten earlier",

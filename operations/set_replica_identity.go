@@ -11,7 +11,8 @@ import (
 
 // SetReplicaIdentity sets what a table's UPDATE and DELETE records carry for
 // logical replication. It changes nothing the application sees, so it runs
-// at start, and rollback restores the identity the table had before.
+// at start (with the finish steps), and rollback restores the identity the
+// table had before.
 type SetReplicaIdentity struct {
 	Table    string          `yaml:"table"`
 	Identity ReplicaIdentity `yaml:"identity"`
@@ -81,15 +82,10 @@ func (op *SetReplicaIdentity) Compile(c *Compiler) error {
 	}
 	step.Undo = []string{fmt.Sprintf("ALTER TABLE IF EXISTS %s REPLICA IDENTITY %s", table, replicaIdentityClause(prevKind, prevIx))}
 
-	// An index that this migration builds exists only after the expand
-	// steps (or the backfill) that build it: the change then runs with
-	// the finish steps, after them.
-	built := ix != nil && !c.existsAtStart(t, ix)
-	if built {
-		c.Finish(step)
-	} else {
-		c.Expand(step)
-	}
+	// With the finish steps, after the backfill: an index this migration
+	// builds exists only by then, and two set_replica_identity on one
+	// table must run in their order whichever of them names such an index.
+	c.Finish(step)
 
 	t.ReplicaIdentity = letter
 	for _, other := range t.Indexes {
@@ -130,13 +126,6 @@ func replicaIdentityOf(t *schema.Table) (string, *schema.Index) {
 		}
 	}
 	return "i", nil
-}
-
-// existsAtStart reports whether the index is in the database before the
-// migration runs (under its physical name).
-func (c *Compiler) existsAtStart(t *schema.Table, ix *schema.Index) bool {
-	ot := c.oldTable(t)
-	return ot != nil && ot.Indexes[ix.PhysicalName()] != nil
 }
 
 // replicaIdentityIndex checks what PostgreSQL requires of a replica

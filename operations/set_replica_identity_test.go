@@ -48,8 +48,8 @@ func TestSetReplicaIdentityPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eq(t, "expand steps", len(p.Expand), 1)
-		st := p.Expand[0]
+		eq(t, "finish steps", len(p.Finish), 1)
+		st := p.Finish[0]
 		eq(t, "sql", strings.Join(st.SQL, ";"), `ALTER TABLE "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_pkey"`)
 		eq(t, "undo", strings.Join(st.Undo, ";"), `ALTER TABLE IF EXISTS "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_email_key"`)
 		eq(t, "no contract", len(p.Contract), 0)
@@ -69,31 +69,36 @@ func TestSetReplicaIdentityPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eq(t, "steps", len(p.Expand), 3)
+		eq(t, "steps", len(p.Finish), 3)
 		for i, want := range []struct{ do, undo string }{{"FULL", "DEFAULT"}, {"NOTHING", "FULL"}, {"DEFAULT", "NOTHING"}} {
-			eq(t, "sql", p.Expand[i].SQL[0], `ALTER TABLE "public"."plain" REPLICA IDENTITY `+want.do)
-			eq(t, "undo", p.Expand[i].Undo[0], `ALTER TABLE IF EXISTS "public"."plain" REPLICA IDENTITY `+want.undo)
+			eq(t, "sql", p.Finish[i].SQL[0], `ALTER TABLE "public"."plain" REPLICA IDENTITY `+want.do)
+			eq(t, "undo", p.Finish[i].Undo[0], `ALTER TABLE IF EXISTS "public"."plain" REPLICA IDENTITY `+want.undo)
 		}
 		eq(t, "model", ns.Tables["plain"].ReplicaIdentity, "d")
 	})
 
-	t.Run("an index this migration builds: after it, with the finish steps", func(t *testing.T) {
+	t.Run("after the steps that build an index, in operation order", func(t *testing.T) {
 		p, _, err := compileYAML(t, s, publicOpts, `
 - create_index: {table: plain, name: plain_v_key, columns: [id, v], unique: true}
 - set_replica_identity: {table: plain, identity: {type: index, index: plain_pkey}}`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// plain_pkey exists already: expand. (plain_v_key is on a nullable
-		// column and could not be the identity; see the errors below.)
-		wantSQL(t, "expand", p.Expand, `REPLICA IDENTITY USING INDEX "plain_pkey"`)
+		wantSQL(t, "finish", p.Finish, `REPLICA IDENTITY USING INDEX "plain_pkey"`)
 		p, _, err = compileYAML(t, s, publicOpts, `
 - create_index: {table: accounts, name: accounts_region_code_key, columns: [region, code], unique: true}
-- set_replica_identity: {table: accounts, identity: {type: index, index: accounts_region_code_key}}`)
+- set_replica_identity: {table: accounts, identity: {type: index, index: accounts_region_code_key}}
+- set_replica_identity: {table: accounts, identity: {type: full}}`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantSQL(t, "finish", p.Finish, `REPLICA IDENTITY USING INDEX "accounts_region_code_key"`)
+		// After the concurrent build, and before the identity of the
+		// operation after it.
+		wantSQL(t, "expand", p.Expand, `CREATE UNIQUE INDEX CONCURRENTLY "accounts_region_code_key"`)
+		eq(t, "finish steps", len(p.Finish), 2)
+		eq(t, "then set", p.Finish[0].SQL[0], `ALTER TABLE "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_region_code_key"`)
+		eq(t, "then full", p.Finish[1].SQL[0], `ALTER TABLE "public"."accounts" REPLICA IDENTITY FULL`)
+		eq(t, "whose undo restores the index", p.Finish[1].Undo[0], `ALTER TABLE IF EXISTS "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_region_code_key"`)
 	})
 
 	t.Run("an index renamed by rename_constraint is named as it is in the database", func(t *testing.T) {
@@ -104,8 +109,8 @@ func TestSetReplicaIdentityPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eq(t, "undo of full", p.Expand[0].Undo[0], `ALTER TABLE IF EXISTS "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_email_key"`)
-		eq(t, "sql", p.Expand[1].SQL[0], `ALTER TABLE "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_email_key"`)
+		eq(t, "undo of full", p.Finish[0].Undo[0], `ALTER TABLE IF EXISTS "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_email_key"`)
+		eq(t, "sql", p.Finish[1].SQL[0], `ALTER TABLE "public"."accounts" REPLICA IDENTITY USING INDEX "accounts_email_key"`)
 		eq(t, "model", ns.Tables["accounts"].Indexes["accounts_email_uq"].ReplicaIdentity, true)
 	})
 
@@ -116,7 +121,7 @@ func TestSetReplicaIdentityPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eq(t, "sql", p.Expand[0].SQL[0], `ALTER TABLE "public"."plain" REPLICA IDENTITY FULL`)
+		eq(t, "sql", p.Finish[0].SQL[0], `ALTER TABLE "public"."plain" REPLICA IDENTITY FULL`)
 	})
 }
 

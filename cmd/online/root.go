@@ -101,6 +101,7 @@ an application picks its version with search_path.`,
 		newInitCmd(g), newStartCmd(g), newCompleteCmd(g), newRollbackCmd(g), newBackfillCmd(g),
 		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g),
 	)
+	root.AddCommand(newBenchCmd(g))
 	return root
 }
 
