@@ -142,6 +142,9 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		c.Contract(Step{Do: fmt.Sprintf("set the default of %s.%s", t.Name, col.Name), SQL: []string{stmt}, Lock: "ACCESS EXCLUSIVE (catalog only, instant)"})
 	}
 	if op.Nullable != nil && *op.Nullable && !col.Nullable {
+		if ix := replicaIdentityIndex(t, col.Physical); ix != "" {
+			return errField("nullable", "column %q is in index %q, the replica identity of %q, whose columns must be NOT NULL; change the replica identity first", col.Name, ix, t.Name)
+		}
 		col.Nullable = true
 		c.Expand(Step{
 			Do:   fmt.Sprintf("drop NOT NULL of %s.%s", t.Name, col.Name),
@@ -151,6 +154,9 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		})
 	}
 	if op.Unique != nil {
+		if err := concurrentIndexAllowed("unique", t); err != nil {
+			return err
+		}
 		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
 			return err
 		}
@@ -174,6 +180,17 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(col.Physical), fk))
 	}
 	return nil
+}
+
+// replicaIdentityIndex names the replica identity index of t that covers
+// the physical column, or "".
+func replicaIdentityIndex(t *schema.Table, phys string) string {
+	for _, ix := range t.Indexes {
+		if ix.ReplicaIdentity && containsString(ix.Columns, phys) {
+			return ix.Name
+		}
+	}
+	return ""
 }
 
 // overrideDefault makes the new version's view give col its model default,

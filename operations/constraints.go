@@ -14,6 +14,9 @@ import (
 // phys is the physical column; expressions name the visible column.
 func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) error {
 	if col.Unique {
+		if err := concurrentIndexAllowed("column.unique", t); err != nil {
+			return err
+		}
 		name := ShortName(t.Name + "_" + col.Name + "_key")
 		if err := c.ReserveName("column.unique", name); err != nil {
 			return err
@@ -36,6 +39,15 @@ func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) 
 			return err
 		}
 		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(phys), fk))
+	}
+	return nil
+}
+
+// concurrentIndexAllowed refuses a concurrent index build on a partitioned
+// table before anything runs (PostgreSQL refuses it at start otherwise).
+func concurrentIndexAllowed(field string, t *schema.Table) error {
+	if t.Partitioned {
+		return errField(field, "table %q is partitioned; PostgreSQL cannot build indexes concurrently on partitioned tables, so online does not add unique constraints or indexes to them yet", t.Name)
 	}
 	return nil
 }

@@ -95,6 +95,11 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 		phys[i] = col.Physical
 		rename[col.Name] = col.Physical
 	}
+	if kind == "unique" || kind == "primary_key" {
+		if err := concurrentIndexAllowed("type", t); err != nil {
+			return err
+		}
+	}
 	switch kind {
 	case "unique":
 		c.addUnique(t, op.Name, phys, op.NullsNotDistinct)

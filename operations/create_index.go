@@ -232,7 +232,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	if len(keyCols) != len(op.Columns) {
 		keyCols = nil
 	}
-	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true}
+	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true, Definition: b.String()}
 	c.Schema.Indexes[op.Name] = t.Name
 	return nil
 }

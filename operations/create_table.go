@@ -70,6 +70,9 @@ func (op *CreateTable) Compile(c *Compiler) error {
 			return errField("name", "a table named %q still exists for the old version (renamed or dropped by this migration, it goes at complete); create the table in a later migration", op.Name)
 		}
 	}
+	if _, isType := c.Schema.Types[op.Name]; isType {
+		return errField("name", "the name %q is already used by a type of schema %q (a table's row type takes the same name)", op.Name, c.Opts.Schema)
+	}
 	if c.Old.Relations[op.Name] {
 		return errField("name", "the name %q is already used by a relation of schema %q", op.Name, c.Opts.Schema)
 	}

@@ -31,6 +31,9 @@ func (op *DropColumn) Compile(c *Compiler) error {
 			return errField("column", "column %q is part of the primary key of %q", op.Column, t.Name)
 		}
 	}
+	if ix := replicaIdentityIndex(t, col.Physical); ix != "" {
+		return errField("column", "column %q is in index %q, the replica identity of %q; change the replica identity first (set_replica_identity)", op.Column, ix, t.Name)
+	}
 	if op.Down == "" && !col.Nullable && col.Default == nil && col.Identity == "" && !col.Generated {
 		return errField("down", "column %q is NOT NULL without a default: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
 	}

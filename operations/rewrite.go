@@ -94,6 +94,13 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		if err := c.checkDependents(t, col); err != nil {
 			return err
 		}
+		if t.Partitioned {
+			for _, ix := range t.Indexes {
+				if !ix.Primary && indexUses(ix, col.Physical) {
+					return errField("column", "column %q of partitioned table %q has index %q, which a rewrite would rebuild concurrently; PostgreSQL cannot build indexes concurrently on partitioned tables", col.Name, t.Name, ix.Name)
+				}
+			}
+		}
 		phys, _ := c.NewColumnName(t, col.Name, true)
 		r = &rewrite{table: t, col: col, oldPhys: col.Physical, oldType: col.Type, newPhys: phys, comment: col.Comment}
 		c.rewrites = append(c.rewrites, r)
@@ -143,6 +150,9 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		}
 	}
 	if op.Unique != nil {
+		if err := concurrentIndexAllowed("unique", t); err != nil {
+			return err
+		}
 		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
 			return err
 		}
@@ -215,10 +225,17 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 			NoTx: true,
 		})
+		final := n
 		if ix.Constraint != "" {
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} ADD CONSTRAINT %s UNIQUE USING INDEX %s", pg.Ident(ix.Constraint), pg.Ident(tmp)))
+			final = ix.Constraint
 		} else {
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", c.Qualified(tmp), pg.Ident(n)))
+		}
+		if ix.ReplicaIdentity {
+			// Dropping the old column dropped the identity's index; the
+			// rebuilt one takes its place for logical replication.
+			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} REPLICA IDENTITY USING INDEX %s", pg.Ident(final)))
 		}
 	}
 	var cons []string

@@ -151,9 +151,6 @@ func TestSetReplicaIdentityErrors(t *testing.T) {
 		{"NOT NULL set only at complete",
 			"- alter_column: {table: accounts, column: handle, nullable: false, up: \"coalesce(handle, 'h' || id)\"}\n- set_replica_identity: {table: accounts, identity: {type: index, index: accounts_handle_key}}",
 			2, "identity.index", "rewrites"},
-		{"NOT NULL dropped by the new version",
-			"- alter_column: {table: accounts, column: email, nullable: true}\n- set_replica_identity: {table: accounts, identity: {type: index, index: accounts_email_key}}",
-			2, "identity.index", "nullable"},
 		{"index over a dropped column",
 			"- create_index: {table: accounts, name: accounts_rc, columns: [region, code], unique: true}\n- drop_column: {table: accounts, column: region, down: \"'r'\"}\n- set_replica_identity: {table: accounts, identity: {type: index, index: accounts_rc}}",
 			3, "identity.index", "no longer has"},
@@ -171,5 +168,23 @@ func TestSetReplicaIdentityErrors(t *testing.T) {
 			}
 			checkErr(t, e, c.op, kind, c.field, c.msg)
 		})
+	}
+}
+
+// The columns of a replica identity index must stay NOT NULL and cannot be
+// dropped: both are refused before anything runs.
+func TestReplicaIdentityColumnsAreKept(t *testing.T) {
+	t.Parallel()
+	s, _ := catalog(t, "public", replicaFixture...)
+	for _, c := range []struct{ ops, kind, field string }{
+		{"- alter_column: {table: accounts, column: email, nullable: true}", "alter_column", "nullable"},
+		{"- drop_column: {table: accounts, column: email, down: \"'x'\"}", "drop_column", "column"},
+	} {
+		_, _, err := compileYAML(t, s, publicOpts, c.ops)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: got %v, want an *Error", c.ops, err)
+		}
+		checkErr(t, e, 1, c.kind, c.field, "replica identity")
 	}
 }

@@ -158,6 +158,23 @@ operations:
 			},
 		},
 	}
+	cases = append(cases, lifecycle{
+		name: "replica_identity_survives_rewrite",
+		setup: []string{
+			"CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL)",
+			"CREATE UNIQUE INDEX codes_code_key ON codes (code)",
+			"ALTER TABLE codes REPLICA IDENTITY USING INDEX codes_code_key",
+			"INSERT INTO codes SELECT g, 'c' || g FROM generate_series(1, 20) g",
+		},
+		yaml: `operations: [ { alter_column: { table: codes, column: code, type: varchar(20) } } ]`,
+		during: func(e *env, old, nw *pgx.Conn, _ bool) {
+			e.expectRows(nw, []string{"c1"}, "SELECT code FROM codes WHERE id = 1")
+		},
+		after: func(e *env, nw *pgx.Conn) {
+			e.expectRows(e.db, []string{"i|codes_code_key"}, `SELECT c.relreplident::text, i.relname FROM pg_class c
+JOIN pg_index x ON x.indrelid = c.oid AND x.indisreplident JOIN pg_class i ON i.oid = x.indexrelid WHERE c.relname = 'codes'`)
+		},
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

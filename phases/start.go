@@ -130,7 +130,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result) er
 		res.Phase = string(state.Active)
 		return nil
 	}
-	if e.connLost(err) {
+	if e.connLost(err) || canceledByServer(err) {
 		return &InterruptedError{Migration: rec.Name, Err: err}
 	}
 	e.log.Error().Err(err).Str(keyMigration, rec.Name).Msg("start failed; undoing what it did")
@@ -239,6 +239,7 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 			},
 			Progress: func(p backfill.Progress) {
 				total = p.RowsTotal
+				p.Table = bf.Table // plain, as in the logs and the state schema
 				if e.cfg.OnProgress != nil {
 					e.cfg.OnProgress(p)
 				}
