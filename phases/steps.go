@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
@@ -74,6 +76,19 @@ func (e *Engine) runUndo(ctx context.Context, s operations.Step) error {
 	}
 	u := operations.Step{Do: "undo: " + s.Do, SQL: s.Undo, NoTx: s.NoTx}
 	return e.runStep(ctx, u, nil)
+}
+
+// canceledByServer reports whether the server cancelled a statement
+// (SQLSTATE 57014): its statement_timeout ran out, or another session called
+// pg_cancel_backend. The step or batch it was in committed nothing, so the
+// migration stands where its record says, as after a crash. That cause is
+// outside the migration and often passing (a batch that waited for an
+// application's row lock), so start keeps the progress for a resume rather
+// than undoing everything; the undo would also run under the same timeout
+// and could stop halfway.
+func canceledByServer(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled
 }
 
 // connLost reports whether the connection is gone, so that nothing more can
