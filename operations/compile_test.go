@@ -730,6 +730,8 @@ func TestCompileRefusesWhatWouldBreak(t *testing.T) {
 			"PostgreSQL truncates the name to 63 bytes; the model keeps the long one", s, publicOpts},
 		{"column renamed to a name longer than 63 bytes", "- rename_column: {table: users, from: nickname, to: " + long + "}",
 			"PostgreSQL truncates the name to 63 bytes; the model keeps the long one", s, publicOpts},
+		{"rewrite a column a generated column reads", "- alter_column: {table: gen, column: price, type: bigint}",
+			"the generated column would block the drop at complete", genSchema(t), publicOpts},
 		{"two inline checks of one name in create_table", "- create_table: {name: t, columns: [{name: a, type: int, check: {name: c, constraint: a > 0}}, {name: b, type: int, check: {name: c, constraint: b > 0}}]}",
 			"inline check names are not reserved; CREATE TABLE fails at expand", s, publicOpts},
 	}
@@ -746,4 +748,10 @@ func TestCompileRefusesWhatWouldBreak(t *testing.T) {
 			}
 		})
 	}
+}
+
+// genSchema is a catalog with a stored generated column reading price.
+func genSchema(t *testing.T) *schema.Schema {
+	s, _ := catalog(t, "public", "CREATE TABLE gen (id int PRIMARY KEY, price int, total int GENERATED ALWAYS AS (price * 2) STORED)")
+	return s
 }

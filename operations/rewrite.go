@@ -94,6 +94,11 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		if err := c.checkDependents(t, col); err != nil {
 			return err
 		}
+		for _, g := range t.Columns {
+			if g.Generated && len(ReferencedColumns(g.GeneratedExpr, []string{col.Physical})) > 0 {
+				return errField("column", "generated column %q of table %q is computed from column %q; rewriting a column a generated column reads is not supported yet", g.Name, t.Name, col.Name)
+			}
+		}
 		if t.Partitioned {
 			for _, ix := range t.Indexes {
 				if !ix.Primary && indexUses(ix, col.Physical) {

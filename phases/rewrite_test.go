@@ -159,6 +159,22 @@ operations:
 		},
 	}
 	cases = append(cases, lifecycle{
+		name: "identity_and_generated_columns",
+		setup: []string{
+			"CREATE TABLE parts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, price int NOT NULL, qty int NOT NULL, total int GENERATED ALWAYS AS (price * qty) STORED, label text)",
+			"INSERT INTO parts (price, qty, label) SELECT g, 2, 'Part ' || g FROM generate_series(1, 40) g",
+		},
+		yaml: `operations: [ { alter_column: { table: parts, column: label, type: varchar(40), up: "upper(label)", down: "label" } } ]`,
+		during: func(e *env, old, nw *pgx.Conn, _ bool) {
+			e.expectRows(nw, []string{"PART 3|6"}, "SELECT label, total FROM parts WHERE id = 3")
+			e.expectRows(old, []string{"part x|14"}, "INSERT INTO parts (price, qty, label) VALUES (7, 2, 'part x') RETURNING label, total")
+			e.expectRows(nw, []string{"NEW|900"}, "INSERT INTO parts (price, qty, label) VALUES (900, 1, 'NEW') RETURNING label, total")
+		},
+		after: func(e *env, nw *pgx.Conn) {
+			e.expectRows(e.db, []string{"PART 4|8"}, "SELECT label, total FROM parts WHERE id = 4")
+		},
+	})
+	cases = append(cases, lifecycle{
 		name: "replica_identity_survives_rewrite",
 		setup: []string{
 			"CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL)",

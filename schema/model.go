@@ -56,6 +56,8 @@ type Column struct {
 	Default   *string
 	Identity  string // "", "a" (ALWAYS) or "d" (BY DEFAULT)
 	Generated bool   // a stored generated column
+	// GeneratedExpr is a generated column's expression, as PostgreSQL prints it.
+	GeneratedExpr string
 	Comment   *string
 	Unique    bool // covered by a single-column unique index or constraint
 }

@@ -85,6 +85,8 @@ ORDER BY a.attrelid, a.attnum`, name)
 		col.Physical = col.Name
 		if !col.Generated {
 			col.Default = def
+		} else if def != nil {
+			col.GeneratedExpr = *def
 		}
 		if t := byOID[oid]; t != nil {
 			t.Columns = append(t.Columns, col)
