@@ -58,8 +58,8 @@ type Column struct {
 	Generated bool   // a stored generated column
 	// GeneratedExpr is a generated column's expression, as PostgreSQL prints it.
 	GeneratedExpr string
-	Comment   *string
-	Unique    bool // covered by a single-column unique index or constraint
+	Comment       *string
+	Unique        bool // covered by a single-column unique index or constraint
 }
 
 // Index is an index of a table.
