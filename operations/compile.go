@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/schema"
@@ -242,6 +243,9 @@ func (c *Compiler) ReserveName(field, name string) error {
 func ValidName(field, name string) error {
 	if name == "" {
 		return errField(field, "is required")
+	}
+	if strings.ContainsRune(name, 0) {
+		return errField(field, "contains a NUL byte, which PostgreSQL identifiers cannot hold")
 	}
 	if len(name) > 63 {
 		return errField(field, "%q is %d bytes long; PostgreSQL identifiers are at most 63 bytes", name, len(name))

@@ -330,6 +330,11 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 			}
 		}
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64:
+		if strings.ContainsRune(n.Value, 0) {
+			// PostgreSQL text (and jsonb, where the document is kept)
+			// cannot hold a NUL byte.
+			return &fieldErr{field: path, err: errors.New("contains a NUL byte, which PostgreSQL text cannot hold")}
+		}
 		if n.Kind != yaml.ScalarNode {
 			return &fieldErr{field: path, err: fmt.Errorf("must be a %s, got %s", scalarName(t.Kind()), nodeKind(n))}
 		}

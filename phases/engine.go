@@ -83,6 +83,17 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A process that dies in a statement (SIGKILL, a lost host) leaves its
+	// session running that statement, and holding the schema's advisory
+	// lock, until the statement ends: a concurrent index build waiting for
+	// old transactions can go on for hours, while `online start` to resume
+	// is told that another process is at work. From PostgreSQL 14 the
+	// server can look for a vanished client while a statement runs. Set
+	// here and not in the startup packet, which older servers would refuse.
+	if _, err := conn.Exec(ctx, "SELECT set_config('client_connection_check_interval', '1s', false) WHERE current_setting('server_version_num')::int >= 140000"); err != nil {
+		_ = conn.Close(ctx)
+		return nil, fmt.Errorf("set client_connection_check_interval: %w", err)
+	}
 	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log}
 	e.retry = pg.Retry{
 		Deadline: cfg.LockRetryDeadline,

@@ -165,7 +165,8 @@ func (s Store) Lock(ctx context.Context, q Querier, schema string) (unlock func(
 		var holder string
 		_ = q.QueryRow(ctx, `SELECT coalesce(string_agg(format('pid %s (%s, %s)', a.pid, a.application_name, a.client_addr), ', '), 'unknown')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND l.granted`, uint32(lockClass), uint32(key)).Scan(&holder)
+WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, uint32(lockClass), uint32(key)).Scan(&holder)
 		return nil, fmt.Errorf("%w (schema %q, held by %s); wait for it to finish", ErrBusy, schema, holder)
 	}
 	return func(ctx context.Context) error {
