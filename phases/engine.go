@@ -214,6 +214,8 @@ type Result struct {
 	// Resumed is true when Start carried on a migration a previous process left.
 	Resumed bool          `json:"resumed,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Backfill is the time this command spent rewriting rows.
+	Backfill time.Duration `json:"backfill_ns,omitempty"`
 }
 
 func decodePlan(rec *state.Record) (*operations.Plan, error) {

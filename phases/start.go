@@ -125,7 +125,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result) er
 	if err != nil {
 		return err
 	}
-	err = e.advance(ctx, rec, plan)
+	err = e.advance(ctx, rec, plan, res)
 	if err == nil {
 		res.Phase = string(state.Active)
 		return nil
@@ -153,7 +153,7 @@ func (e *InterruptedError) Error() string {
 
 func (e *InterruptedError) Unwrap() error { return e.Err }
 
-func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operations.Plan, res *Result) error {
 	steps := append(append([]operations.Step{}, plan.Expand...), plan.Finish...)
 	nExpand := len(plan.Expand)
 	setPhase := func(p state.Phase) error {
@@ -190,7 +190,10 @@ func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operation
 		}
 	}
 	if rec.Phase == state.Backfilling {
-		if err := e.runBackfills(ctx, rec, plan); err != nil {
+		began := time.Now()
+		err := e.runBackfills(ctx, rec, plan)
+		res.Backfill = time.Since(began)
+		if err != nil {
 			return err
 		}
 		if err := setPhase(state.Finishing); err != nil {

@@ -242,7 +242,9 @@ func Create(t Table, r Rewrite) []string {
 			stmts = append(stmts, trigger(n.trigger(sufDownIns), "INSERT", n.table,
 				"NEW."+pg.Ident(r.NewColumn)+" IS NOT NULL", n.downFn))
 			watch := dedupe(append([]string{r.NewColumn}, r.DownWatch...))
-			when := sameImage([]string{r.OldColumn}) + "\n    AND " + backfillOff +
+			// The backfill check comes first: it is the cheapest, and for
+			// every row the backfill writes it ends the evaluation.
+			when := backfillOff + "\n    AND " + sameImage([]string{r.OldColumn}) +
 				"\n    AND NOT " + sameImage(watch)
 			stmts = append(stmts, trigger(n.trigger(sufDownUpd), "UPDATE OF "+pg.Idents(watch), n.table, when, n.downFn))
 		} else {

@@ -50,8 +50,8 @@ CREATE TRIGGER "_online_h0_x_1_down_ins"
 CREATE TRIGGER "_online_h0_x_1_down_upd"
   BEFORE UPDATE OF "$online$ ""x"" ü" ON "My ""Sch"" ü"."select"
   FOR EACH ROW
-  WHEN (pg_catalog.record_image_eq(ROW(NEW."new"), ROW(OLD."new"))
-    AND pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+  WHEN (pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+    AND pg_catalog.record_image_eq(ROW(NEW."new"), ROW(OLD."new"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."$online$ ""x"" ü"), ROW(OLD."$online$ ""x"" ü")))
   EXECUTE FUNCTION "fn sch"."_online_h0_x_down"();
 

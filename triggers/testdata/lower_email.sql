@@ -43,8 +43,8 @@ CREATE TRIGGER "_online_email_1_down_ins"
 CREATE TRIGGER "_online_email_1_down_upd"
   BEFORE UPDATE OF "_online_email" ON "public"."users"
   FOR EACH ROW
-  WHEN (pg_catalog.record_image_eq(ROW(NEW."email"), ROW(OLD."email"))
-    AND pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+  WHEN (pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+    AND pg_catalog.record_image_eq(ROW(NEW."email"), ROW(OLD."email"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_online_email"), ROW(OLD."_online_email")))
   EXECUTE FUNCTION "public"."_online_email_down"();
 

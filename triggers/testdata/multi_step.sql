@@ -47,8 +47,8 @@ CREATE TRIGGER "_online_code_1_down_ins"
 CREATE TRIGGER "_online_code_1_down_upd"
   BEFORE UPDATE OF "_new_code" ON "public"."items"
   FOR EACH ROW
-  WHEN (pg_catalog.record_image_eq(ROW(NEW."code"), ROW(OLD."code"))
-    AND pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+  WHEN (pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+    AND pg_catalog.record_image_eq(ROW(NEW."code"), ROW(OLD."code"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_new_code"), ROW(OLD."_new_code")))
   EXECUTE FUNCTION "public"."_online_code_down"();
 

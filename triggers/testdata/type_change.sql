@@ -43,8 +43,8 @@ CREATE TRIGGER "_online_score_1_down_ins"
 CREATE TRIGGER "_online_score_1_down_upd"
   BEFORE UPDATE OF "_new_score" ON "public"."users"
   FOR EACH ROW
-  WHEN (pg_catalog.record_image_eq(ROW(NEW."score"), ROW(OLD."score"))
-    AND pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+  WHEN (pg_catalog.current_setting('online.backfill', true) IS DISTINCT FROM 'on'
+    AND pg_catalog.record_image_eq(ROW(NEW."score"), ROW(OLD."score"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_new_score"), ROW(OLD."_new_score")))
   EXECUTE FUNCTION "online"."_online_score_down"();
 
