@@ -579,7 +579,7 @@ func crashCases() []crashCase {
 		// expand
 		{name: "expand/1-add-column-waits-for-lock", op: "start",
 			arm:   func(r *crashRun) { r.lockGate("accounts") },
-			reach: waitLockedAt("ALTER TABLE", string(state.Expanding), 0)},
+			reach: waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.Expanding), 0)},
 		{name: "expand/2-in-create-index-concurrently", op: "start", rollback: true,
 			arm: func(r *crashRun) { r.snapshotGate() },
 			reach: func(r *crashRun) {
@@ -593,11 +593,11 @@ func crashCases() []crashCase {
 				r.until("the engine builds the index", func() bool { return inCIC(r) })
 				r.lockGate("accounts")
 				snap.release()
-				waitLockedAt("ALTER TABLE", string(state.Expanding), 2)(r)
+				waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.Expanding), 2)(r)
 			}},
 		{name: "expand/4-orders-columns", op: "start", rollback: true,
 			arm:   func(r *crashRun) { r.lockGate("orders") },
-			reach: waitLockedAt("ALTER TABLE", string(state.Expanding), 3)},
+			reach: waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Expanding), 3)},
 		// backfill
 		{name: "backfill/after-first-batch", op: "start", rate: crashRate, reach: firstBatch},
 		{name: "backfill/in-batch-at-accounts-25%", op: "start", rate: crashRate, rollback: true, reach: inBatchAt(0, "accounts", crashAccounts/4)},
@@ -608,7 +608,7 @@ func crashCases() []crashCase {
 		{name: "finish/5-add-check-waits-for-lock", op: "start", rate: crashRate, rollback: true,
 			reach: func(r *crashRun) {
 				duringBackfill(r, func() { r.lockGate("accounts") })
-				waitLockedAt("ALTER TABLE", string(state.Finishing), crashExpandSteps)(r)
+				waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.Finishing), crashExpandSteps)(r)
 			}},
 		{name: "finish/6-in-validate-constraint", op: "start", slow: true,
 			reach: func(r *crashRun) {
@@ -629,13 +629,13 @@ func crashCases() []crashCase {
 		{name: "finish/12-orders-check-waits-for-lock", op: "start", rate: crashRate,
 			reach: func(r *crashRun) {
 				duringBackfill(r, func() { r.lockGate("orders") })
-				waitLockedAt("ALTER TABLE", string(state.Finishing), 11)(r)
+				waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Finishing), 11)(r)
 			}},
 		// contract: the child runs complete
 		{name: "contract/1-rename", op: "complete",
 			arm: func(r *crashRun) { r.lockGate("orders") },
 			reach: func(r *crashRun) {
-				waitLockedAt("ALTER TABLE", string(state.Completing), -1)(r)
+				waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Completing), -1)(r)
 				r.expectContract(0)
 			}},
 		{name: "contract/2-swap-email", op: "complete",
@@ -660,12 +660,12 @@ func crashCases() []crashCase {
 			reach: waitLockedAt("DROP SCHEMA", string(state.RollingBack), crashAllSteps)},
 		{name: "rollback/undo-accounts-finish", op: "rollback",
 			arm:   func(r *crashRun) { r.lockGate("accounts") },
-			reach: waitLockedAt("ALTER TABLE", string(state.RollingBack), 10)},
+			reach: waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.RollingBack), 10)},
 		{name: "rollback/undo-orders-columns", op: "rollback",
 			arm: func(r *crashRun) { r.lockGate("accounts") },
 			reach: func(r *crashRun) {
 				acc := r.gates[0]
-				waitLockedAt("ALTER TABLE", string(state.RollingBack), 10)(r)
+				waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.RollingBack), 10)(r)
 				r.lockGate("orders")
 				acc.release()
 				r.until("steps_done reaches 4", func() bool { return r.state().steps == 4 && r.waitsOnLockIn("DROP TRIGGER") })
