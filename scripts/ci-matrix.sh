@@ -2,7 +2,8 @@
 # ci-matrix.sh — run the end-to-end tests against each PostgreSQL major version.
 #
 # For each version (ONLINE_PG_VERSIONS, default "14 16 17 18") it starts a
-# server with scripts/pg-versions.sh on a port of its own (54000 + major),
+# server with scripts/pg-versions.sh on a port of its own (25400 + major, below the
+# kernel's ephemeral range, so an outgoing connection never holds it),
 # runs a subset of the phases tests against it (ONLINE_MATRIX_RUN, a go test
 # -run pattern), stops it, and prints one summary line per version: passed or
 # FAILED, and the seconds it took.
@@ -155,7 +156,7 @@ summary=()
 failed=0
 for v in $VERSIONS; do
 	major=${v%%.*}
-	port=$((54000 + major))
+	port=$((25400 + major))
 	log="$LOGS/pg$v.log"
 	began=$SECONDS
 	echo "== PostgreSQL $v on port $port"
