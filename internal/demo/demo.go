@@ -199,7 +199,7 @@ func (r *run) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(out, "old app   %d clients, search_path=%s, column %s: running alone for %s\n",
 		cfg.Clients, rep.OldVersion, oldEmailCol, cfg.Duration)
-	if err := sleep(ctx, cfg.Duration); err != nil {
+	if err := pg.Sleep(ctx, cfg.Duration); err != nil {
 		return err
 	}
 
@@ -231,7 +231,7 @@ func (r *run) run(ctx context.Context) error {
 	if err := r.showcase(ctx, showcaseID); err != nil {
 		return err
 	}
-	if err := sleep(ctx, cfg.Duration); err != nil {
+	if err := pg.Sleep(ctx, cfg.Duration); err != nil {
 		return err
 	}
 
@@ -249,7 +249,7 @@ func (r *run) run(ctx context.Context) error {
 	fmt.Fprintf(out, "          done in %s: the table's column is now %s; the new app reads through its views, unaffected\n",
 		round(rep.Complete), newEmailCol)
 	fmt.Fprintf(out, "new app   running alone after complete for %s\n", cfg.Duration)
-	if err := sleep(ctx, cfg.Duration); err != nil {
+	if err := pg.Sleep(ctx, cfg.Duration); err != nil {
 		return err
 	}
 	rep.New = r.new.halt()
@@ -458,18 +458,6 @@ func (r *run) dropDatabase(ctx context.Context) error {
 
 func qualified(schema string) string {
 	return schema + "." + tableName
-}
-
-// sleep waits d, or less when ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // round shortens a duration for the report.
