@@ -465,12 +465,10 @@ func (r *run) findServer(ctx context.Context) error {
 		return err
 	}
 	defer closeConn(ctx, admin)
-	var version string
-	if err := admin.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version); err != nil {
-		return fmt.Errorf("read the server version: %w", err)
+	version, err := pg.ServerVersion(ctx, admin)
+	if err != nil {
+		return err
 	}
-	// "15.4 (Debian 15.4-1)": the packager's part is noise here.
-	version, _, _ = strings.Cut(version, " ")
 	r.rep.ServerVersion = version
 	cfg, err := pg.ParseConfig(url, pg.Options{})
 	if err != nil {

@@ -153,3 +153,14 @@ func WithDatabase(connURL, db string) (string, error) {
 	}
 	return connURL + " dbname=" + db, nil
 }
+
+// ServerVersion returns the server's version without the packager's part:
+// "15.4" for "15.4 (Debian 15.4-1)".
+func ServerVersion(ctx context.Context, conn *pgx.Conn) (string, error) {
+	var version string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&version); err != nil {
+		return "", fmt.Errorf("read the server version: %w", err)
+	}
+	version, _, _ = strings.Cut(version, " ")
+	return version, nil
+}
