@@ -341,6 +341,7 @@ func (c *Compiler) dropColumnDown(t *schema.Table, col *schema.Column, down stri
 	if err := triggers.Validate(rw); err != nil {
 		return errField("down", "%v", err)
 	}
+	tt.CallerPath = c.callerPathSafe(rw)
 	c.Expand(Step{
 		Do:   fmt.Sprintf("install the trigger that fills %s.%s for new-version inserts", t.Name, col.Name),
 		SQL:  triggers.Create(tt, rw),
@@ -423,7 +424,9 @@ func (c *Compiler) finishRewrites() error {
 			if err := triggers.Validate(rw); err != nil {
 				return fmt.Errorf("column %s.%s: %w", t.Name, r.col.Name, err)
 			}
-			expand = append(expand, triggers.Create(tt, rw)...)
+			ttr := tt
+			ttr.CallerPath = c.callerPathSafe(rw)
+			expand = append(expand, triggers.Create(ttr, rw)...)
 			undo = append(append(undo, triggers.Drop(tt, rw)...), fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", c.Qualified(t.Physical), pg.Ident(r.newPhys)))
 			bf.Set = append(bf.Set, Assignment{Column: r.newPhys, Expr: triggers.BackfillExpr(*rw.Up)})
 			nulls = append(nulls, pg.Ident(r.newPhys)+" IS NULL")

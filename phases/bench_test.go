@@ -43,49 +43,92 @@ func BenchmarkRewrite(b *testing.B) {
 			"VACUUM bench", "CHECKPOINT")
 		reset := func() { e.exec(e.db, "VACUUM bench"); e.exec(e.db, "CHECKPOINT") }
 
-		// 1. The ceiling: one UPDATE of the whole table.
-		e.exec(e.db, "ALTER TABLE bench ADD COLUMN email_new text")
-		began := time.Now()
-		e.exec(e.db, "UPDATE bench SET email_new = lower(email)")
-		plainUpdate := time.Since(began)
-		e.exec(e.db, "ALTER TABLE bench DROP COLUMN email_new")
-		e.exec(e.db, "VACUUM FULL bench")
-		reset()
+		// 1 and 2, twice each, alternating, best of each kept: the
+		// machine's I/O is noisy and one run of either can be unlucky.
+		// The ceiling's column is added and filled in a transaction that is
+		// rolled back, and VACUUM FULL packs the table again, so each
+		// backfill starts from the table the ceiling had.
+		const rounds = 2
+		var plainUpdate, backfillTime, startTime time.Duration
+		var present int64
+		var analyzed int
+		for round := 0; round < rounds; round++ {
+			tx, err := e.db.Begin(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.Exec(context.Background(), "ALTER TABLE bench ADD COLUMN email_new text"); err != nil {
+				b.Fatal(err)
+			}
+			began := time.Now()
+			if _, err := tx.Exec(context.Background(), "UPDATE bench SET email_new = lower(email)"); err != nil {
+				b.Fatal(err)
+			}
+			plainUpdate = minDur(plainUpdate, time.Since(began))
+			_ = tx.Rollback(context.Background())
+			e.exec(e.db, "VACUUM FULL bench")
+			reset()
 
-		// 2. online's backfill of the same change, timed conservatively as
-		// the whole start: expand, backfill and publish.
-		var done, present int64
-		if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM bench").Scan(&present); err != nil {
-			b.Fatal(err)
-		}
-		eng := e.engine(func(c *phases.Config) {
-			c.OnProgress = func(p backfill.Progress) { done = p.RowsDone }
-		})
-		began = time.Now()
-		res, err := eng.Start(context.Background(), parse(b, "lower_email", `
+			// online's backfill of the same change, through the engine.
+			var done int64
+			if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM bench").Scan(&present); err != nil {
+				b.Fatal(err)
+			}
+			eng := e.engine(func(c *phases.Config) {
+				c.OnProgress = func(p backfill.Progress) { done = p.RowsDone }
+			})
+			began = time.Now()
+			res, err := eng.Start(context.Background(), parse(b, "lower_email", `
 operations:
   - alter_column: { table: bench, column: email, up: "lower(email)", down: "email" }
 `))
-		if err != nil {
-			b.Fatalf("start: %s", pg.Explain(err))
+			if err != nil {
+				b.Fatalf("start: %s", pg.Explain(err))
+			}
+			startTime = minDur(startTime, time.Since(began))
+			backfillTime = minDur(backfillTime, res.Backfill)
+			if done != present {
+				b.Fatalf("backfill reported %d rows done, the table holds %d", done, present)
+			}
+			_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stats WHERE tablename = 'bench'").Scan(&analyzed)
+			if round < rounds-1 {
+				e.rollback()
+				e.exec(e.db, "VACUUM FULL bench")
+			}
+			reset()
 		}
-		startTime := time.Since(began)
-		backfillTime := res.Backfill
-		if done != present {
-			b.Fatalf("backfill reported %d rows done, the table holds %d", done, present)
-		}
-		var analyzed int
-		_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stats WHERE tablename = 'bench'").Scan(&analyzed)
-		reset()
 
 		// 3 and 4 on one and the same table, so that the backfill's dead
-		// rows weigh on both sides alike: alternately with the migration's
-		// triggers enabled and disabled, best of two each.
+		// rows weigh on both sides alike: with the migration's triggers,
+		// and with them dropped (not disabled: PostgreSQL still locks each
+		// row an UPDATE touches when a table has a disabled BEFORE UPDATE
+		// trigger, so a disabled trigger is not the plain table). Three
+		// pairs, the order alternating, best of each kept.
+		defs := e.rows(e.db, `SELECT pg_get_triggerdef(oid) FROM pg_trigger
+			WHERE tgrelid = 'bench'::regclass AND NOT tgisinternal ORDER BY tgname`)
+		names := e.rows(e.db, `SELECT quote_ident(tgname) FROM pg_trigger
+			WHERE tgrelid = 'bench'::regclass AND NOT tgisinternal ORDER BY tgname`)
+		if len(defs) == 0 {
+			b.Fatal("the migration installed no triggers on bench")
+		}
+		setTriggers := func(on bool) {
+			for i := range defs {
+				if on {
+					e.exec(e.db, defs[i])
+				} else {
+					e.exec(e.db, "DROP TRIGGER "+names[i]+" ON bench")
+				}
+			}
+		}
 		var bulkPlain, bulkTrig time.Duration
 		var oltpPlain, oltpTrig float64
-		for round := 0; round < 2; round++ {
-			for _, on := range []bool{true, false} {
-				e.exec(e.db, map[bool]string{true: "ALTER TABLE bench ENABLE TRIGGER USER", false: "ALTER TABLE bench DISABLE TRIGGER USER"}[on])
+		on := true
+		for pair := 0; pair < 3; pair++ {
+			for _, want := range [][]bool{{true, false}, {false, true}}[pair%2] {
+				if want != on {
+					setTriggers(want)
+					on = want
+				}
 				reset()
 				d := timeExec(e, "UPDATE bench SET score = score + 1")
 				reset()
@@ -97,17 +140,20 @@ operations:
 				}
 			}
 		}
-		e.exec(e.db, "ALTER TABLE bench ENABLE TRIGGER USER")
+		if !on {
+			setTriggers(true)
+		}
 		e.rollback()
 
 		ceiling := float64(rows) / plainUpdate.Seconds()
 		rate := float64(present) / backfillTime.Seconds()
 		startRate := float64(present) / startTime.Seconds()
 		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
+		b.Logf("1 and 2 alternate, %d rounds, best of each", rounds)
 		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling)", plainUpdate.Round(time.Millisecond), ceiling)
 		b.Logf("2. online backfill of the same change:          %s, %.0f rows/s, ratio %.2f (target >= 0.70)", backfillTime.Round(time.Millisecond), rate, rate/ceiling)
 		b.Logf("   the whole start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f", startTime.Round(time.Millisecond), startRate, startRate/ceiling)
-		b.Logf("3 and 4 run on the same table after the backfill, triggers enabled vs disabled, best of 2 each")
+		b.Logf("3 and 4 run on the same table after the backfill, triggers in place vs dropped, 3 pairs, best of each")
 		b.Logf("3. bulk UPDATE score of every row: plain %s, with triggers %s, ratio %.2f (target >= 0.80)", bulkPlain.Round(time.Millisecond), bulkTrig.Round(time.Millisecond), bulkPlain.Seconds()/bulkTrig.Seconds())
 		b.Logf("4. OLTP, 4 clients, INSERT + UPDATE by key: plain %.0f tx/s, with triggers %.0f tx/s, ratio %.2f (target >= 0.95)", oltpPlain, oltpTrig, oltpTrig/oltpPlain)
 		b.ReportMetric(rate/ceiling, "backfill/update")

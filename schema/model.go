@@ -28,6 +28,12 @@ type Schema struct {
 	Relations map[string]bool
 	// ServerVersion is server_version_num, e.g. 150004.
 	ServerVersion int
+	// PathNames holds the names of functions, operators, types, collations
+	// and text search configurations that live outside pg_catalog, in any
+	// schema of the database. An expression that uses none of them (nor a
+	// relation) means the same under every search_path, because pg_catalog
+	// is searched first; see ReadPathNames. Shared, never changed.
+	PathNames map[string]bool
 }
 
 // Table is a table as one version sees it.
@@ -215,7 +221,8 @@ func (t *Table) PhysicalColumnTaken(name string, planned map[string]bool) bool {
 // Clone returns a deep copy, so a compile can change it freely.
 func (s *Schema) Clone() *Schema {
 	out := &Schema{Name: s.Name, Tables: map[string]*Table{}, Indexes: map[string]string{}, Enums: map[string][]string{},
-		EnumUses: map[string][]TypeUse{}, Types: map[string]string{}, ServerVersion: s.ServerVersion}
+		EnumUses: map[string][]TypeUse{}, Types: map[string]string{}, ServerVersion: s.ServerVersion,
+		PathNames: s.PathNames}
 	for k, t := range s.Tables {
 		out.Tables[k] = t.Clone()
 	}

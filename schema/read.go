@@ -197,6 +197,9 @@ GROUP BY t.typname`, name)
 	if err := readTypes(ctx, q, s); err != nil {
 		return nil, err
 	}
+	if s.PathNames, err = ReadPathNames(ctx, q); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -734,6 +734,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"type_change.sql", Table{Schema: "public", Name: "users", FuncSchema: "online", Key: []string{"id"}}, scoreRW},
 		{"lower_email.sql", usersTable, emailRW},
+		{"lower_email_caller_path.sql", func() Table { t := usersTable; t.CallerPath = true; return t }(), emailRW},
 		{"multi_step.sql", Table{Schema: "public", Name: "items", Key: []string{"id"}},
 			Rewrite{ID: "code", OldColumn: "code", NewColumn: "_new_code", Up: codeUp, Down: codeDown, UpWatch: []string{"code"}, DownWatch: []string{"_new_code"}}},
 		{"drop_column.sql", Table{Schema: "public", Name: "t", Key: []string{"id"}},
