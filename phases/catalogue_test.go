@@ -364,6 +364,23 @@ func TestVersionPrivileges(t *testing.T) {
 	// A role with no grant on the table gets none through the view.
 	e.expectErr(e.as(outsider, vs), "permission denied", "SELECT 1 FROM users")
 
+	// A grant or revoke made on the table after publish holds in every
+	// version (PostgreSQL 15 and later, where views check as the invoker).
+	var sv int
+	if err := e.db.QueryRow(ctx(), "SELECT current_setting('server_version_num')::int").Scan(&sv); err != nil {
+		t.Fatal(err)
+	}
+	if sv >= 150000 {
+		e.exec(e.db, fmt.Sprintf("GRANT UPDATE ON users TO %s", pg.Ident(app)))
+		e.exec(e.as(app, vs), "UPDATE users SET full_name = 'granted later' WHERE id = 3")
+		e.exec(e.db, fmt.Sprintf("REVOKE SELECT ON users FROM %s", pg.Ident(app)))
+		e.expectErr(e.as(app, vs), "permission denied", "SELECT full_name FROM users WHERE id = 3")
+		e.expectErr(e.as(app, "public"), "permission denied", "SELECT name FROM users WHERE id = 3")
+		e.exec(e.db, fmt.Sprintf("GRANT SELECT ON users TO %s", pg.Ident(app)))
+		e.expectRows(e.as(app, vs), []string{"granted later"}, "SELECT full_name FROM users WHERE id = 3")
+		e.expectErr(e.as(outsider, vs), "permission denied", "SELECT 1 FROM users")
+	}
+
 	e.complete()
 	e.expectRows(e.as(app, vs), []string{"n2"}, "SELECT full_name FROM users WHERE id = 2")
 }

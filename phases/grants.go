@@ -11,7 +11,15 @@ import (
 // grants returns GRANT statements that give the version schema and its
 // views the privileges the migrated schema and its tables have, so that a
 // role that could use a table can use its view in every version.
-func (e *Engine) grants(ctx context.Context, schemaName, vs string, views []operations.View) ([]string, error) {
+//
+// With invoker views (security_invoker, PostgreSQL 15 and later) every
+// query through a view is checked against the table's own privileges and
+// row-level security as the querying role, so the views themselves are
+// granted to PUBLIC: they add no right, and a grant or revoke made on a
+// table after publish takes effect through every version at once. Before
+// 15 a view runs with its owner's rights, so the table grants are copied
+// as they are at publish time.
+func (e *Engine) grants(ctx context.Context, schemaName, vs string, views []operations.View, invoker bool) ([]string, error) {
 	grantee := func(oid uint32, name string) string {
 		if oid == 0 {
 			return "PUBLIC"
@@ -38,6 +46,12 @@ WHERE n.nspname = $1 AND a.privilege_type = 'USAGE'`, schemaName)
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if invoker {
+		for _, v := range views {
+			out = append(out, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO PUBLIC", pg.Ident(vs, v.Name)))
+		}
+		return out, nil
 	}
 	byTable := map[string][]string{}
 	for _, v := range views {

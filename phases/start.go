@@ -289,7 +289,7 @@ func (e *Engine) publish(ctx context.Context, rec *state.Record, plan *operation
 		return fmt.Errorf("read server version: %w", err)
 	}
 	stmts := operations.PublishViews(plan.Schema, plan.VersionSchema, views, sv >= 150000)
-	grants, err := e.grants(ctx, plan.Schema, plan.VersionSchema, views)
+	grants, err := e.grants(ctx, plan.Schema, plan.VersionSchema, views, sv >= 150000)
 	if err != nil {
 		return err
 	}
