@@ -8,7 +8,9 @@ import (
 
 // AddColumn adds a column to a table. Up, a SQL expression over the row's
 // old-version columns, fills rows that already exist (a backfill) and rows
-// the old version writes meanwhile.
+// the old version writes meanwhile. A stored generated column added to a
+// table that exists before the migration is kept by a trigger and a check
+// instead (see generated.go): PostgreSQL would rewrite the table.
 type AddColumn struct {
 	Table  string `yaml:"table"`
 	Column Column `yaml:"column"`
@@ -42,12 +44,19 @@ func (op *AddColumn) Compile(c *Compiler) error {
 	table := c.Qualified(t.Physical)
 	mc := modelColumn(col, phys)
 	t.Columns = append(t.Columns, mc)
+	// A table this migration creates is empty: there the real generated
+	// column costs no rewrite.
+	online := op.Up == "" && col.Generated != nil && col.Generated.Expression != "" && !t.Created
 
 	if op.Up != "" {
 		// Filled by a backfill and kept up to date by triggers: the column
 		// starts nullable without default and becomes what it was declared
 		// as at complete.
 		if err := c.addColumnUp(t, mc, col, op.Up); err != nil {
+			return err
+		}
+	} else if online {
+		if err := c.addGeneratedOnline(t, mc, col, hidden); err != nil {
 			return err
 		}
 	} else {
@@ -70,7 +79,7 @@ func (op *AddColumn) Compile(c *Compiler) error {
 	if err := c.columnConstraints(t, col, mc.Physical); err != nil {
 		return err
 	}
-	if hidden && op.Up == "" {
+	if hidden && op.Up == "" && !online {
 		c.Contract(Step{
 			Do:   fmt.Sprintf("rename column %s.%s into place", t.Name, col.Name),
 			SQL:  []string{fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, phys)), pg.Ident(col.Name))},

@@ -96,14 +96,11 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 	if op.Name != "" && op.Name != col.Name && t.Column(op.Name) != nil {
 		return errField("name", "table %q already has a column %q", t.Name, op.Name)
 	}
-	for _, k := range t.PrimaryKey {
-		if k == col.Name && (op.Type != "" || op.Up != "") {
-			return errField("type", "changing the data of primary key column %q is not supported yet", col.Name)
-		}
-	}
-
 	needsRewrite := op.Type != "" || (op.Nullable != nil && !*op.Nullable && col.Nullable) || op.Up != ""
 	if needsRewrite {
+		if err := refuseMaintained("column", t, col, "rewriting"); err != nil {
+			return err
+		}
 		if err := c.alterRewrite(t, col, op, defSet, def); err != nil {
 			return err
 		}
@@ -154,7 +151,7 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		})
 	}
 	if op.Unique != nil {
-		if err := concurrentIndexAllowed("unique", t); err != nil {
+		if err := c.uniqueAllowed("unique", t, false, []string{col.Physical}); err != nil {
 			return err
 		}
 		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {

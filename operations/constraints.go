@@ -14,7 +14,7 @@ import (
 // phys is the physical column; expressions name the visible column.
 func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) error {
 	if col.Unique {
-		if err := concurrentIndexAllowed("column.unique", t); err != nil {
+		if err := c.uniqueAllowed("column.unique", t, false, []string{phys}); err != nil {
 			return err
 		}
 		name := ShortName(t.Name + "_" + col.Name + "_key")
@@ -43,11 +43,15 @@ func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) 
 	return nil
 }
 
-// concurrentIndexAllowed refuses a concurrent index build on a partitioned
-// table before anything runs (PostgreSQL refuses it at start otherwise).
+// concurrentIndexAllowed checks a single-column unique constraint on a
+// column that a rewrite replaces. On a partitioned table it cannot hold:
+// PostgreSQL requires the partition key columns in a unique key, and a
+// partition key column is never rewritten. Other unique keys are checked
+// with their columns by uniqueAllowed.
 func concurrentIndexAllowed(field string, t *schema.Table) error {
 	if t.Partitioned {
-		return errField(field, "table %q is partitioned; PostgreSQL cannot build indexes concurrently on partitioned tables, so online does not add unique constraints or indexes to them yet", t.Name)
+		key, _ := partitionKey(t)
+		return errField(field, "table %q is partitioned by (%s); a unique constraint on a partitioned table must include every partition key column, so a unique constraint on the rewritten column alone is not possible", t.Name, visibleNames(t, key))
 	}
 	return nil
 }
@@ -55,6 +59,11 @@ func concurrentIndexAllowed(field string, t *schema.Table) error {
 // addUnique builds a unique index concurrently after the backfill and, at
 // complete, turns it into a constraint (an instant catalog change).
 func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nullsNotDistinct bool) {
+	if t.Partitioned {
+		// Checked by uniqueAllowed (or concurrentIndexAllowed) first.
+		c.addPartitionedUnique(t, name, physCols, nullsNotDistinct)
+		return
+	}
 	nnd := ""
 	if nullsNotDistinct {
 		nnd = " NULLS NOT DISTINCT"
@@ -99,6 +108,10 @@ func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool) 
 
 // addForeignKey adds a foreign key NOT VALID and validates it.
 func (c *Compiler) addForeignKey(t *schema.Table, name, def string) {
+	if t.Partitioned {
+		c.addPartitionedForeignKey(t, name, def)
+		return
+	}
 	table := c.Qualified(t.Physical)
 	c.Finish(Step{
 		Do:   fmt.Sprintf("add foreign key %s on %s (NOT VALID)", name, t.Name),
@@ -114,17 +127,44 @@ func (c *Compiler) addForeignKey(t *schema.Table, name, def string) {
 	t.Constraints[name] = &schema.Constraint{Name: name, Type: "f", Validated: true}
 }
 
+// pendingUnique is work left for the end of the compile, when every
+// rewritten column has its final physical name and the contract steps that
+// swap them in are planned.
 type pendingUnique struct {
 	table *schema.Table
 	name  string
+	// part is set for a unique key of a partitioned table, with def, the
+	// constraint over the physical columns after start ("UNIQUE (a, b)").
+	part *partitionedIndex
+	def  string
+	// rebuild is set for an index of a partitioned table that a rewrite
+	// rebuilds on the new column.
+	rebuild *partitionRebuild
 }
 
-// attachUniques turns the unique indexes built by this migration into
-// constraints at the end of the contract.
+// attachUniques plans the rebuilds of partitioned tables' indexes, then
+// turns the unique indexes built by this migration into constraints at the
+// end of the contract.
 func (c *Compiler) attachUniques() {
+	// A rebuild adds the constraint of a unique index it rebuilds to the
+	// list, hence the index loop.
+	for i := 0; i < len(c.contractUnique); i++ {
+		u := c.contractUnique[i]
+		if u.rebuild != nil {
+			c.planRebuild(u.table, u.rebuild)
+		}
+	}
 	for _, u := range c.contractUnique {
-		if c.Schema.Tables[u.table.Name] != u.table {
+		if u.rebuild != nil || c.Schema.Tables[u.table.Name] != u.table {
 			continue // dropped later in the migration
+		}
+		if u.part != nil {
+			c.plan.Contract = append(c.plan.Contract, Step{
+				Do:   fmt.Sprintf("attach the unique indexes of the partitions of %s as constraints, then add constraint %s", u.table.Name, u.name),
+				SQL:  u.part.uniqueContract(c, c.Qualified(c.TableNow(u.table)), u.name, c.contractNames(u.table, u.def)),
+				Lock: "ACCESS EXCLUSIVE on the table and its partitions (catalog only, instant: no index is built)",
+			})
+			continue
 		}
 		c.plan.Contract = append(c.plan.Contract, Step{
 			Do:   fmt.Sprintf("attach unique index %s as a constraint", u.name),

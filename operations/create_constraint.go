@@ -96,7 +96,7 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 		rename[col.Name] = col.Physical
 	}
 	if kind == "unique" || kind == "primary_key" {
-		if err := concurrentIndexAllowed("type", t); err != nil {
+		if err := c.uniqueAllowed("columns", t, kind == "primary_key", phys); err != nil {
 			return err
 		}
 	}

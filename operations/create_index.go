@@ -103,9 +103,11 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	// A failed concurrent build leaves an invalid index of the name; the
 	// drop makes the step safe to run again after a crash.
 	pre := []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)}
-	if existing, taken := c.Old.Indexes[op.Name]; taken && existing == t.Name && c.Old.Tables[t.Name] != nil && c.Old.Tables[t.Name].Indexes[op.Name] != nil && !c.Old.Tables[t.Name].Indexes[op.Name].Valid {
+	if existing, taken := c.Old.Indexes[op.Name]; taken && !t.Partitioned && existing == t.Name && c.Old.Tables[t.Name] != nil && c.Old.Tables[t.Name].Indexes[op.Name] != nil && !c.Old.Tables[t.Name].Indexes[op.Name].Valid {
 		// An invalid index of this name is what a failed concurrent build
-		// leaves; it is dropped and built again.
+		// leaves; it is dropped and built again. (Online never leaves an
+		// invalid index on a partitioned table: its parent index is
+		// created and completed in one transaction.)
 		delete(c.Schema.Indexes, op.Name)
 		if c.names[op.Name] {
 			return errField("name", "the name %q is already used in this migration", op.Name)
@@ -118,7 +120,9 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		return errField("columns", "is required")
 	}
 	if t.Partitioned {
-		return errField("table", "table %q is partitioned; building indexes on partitioned tables is not supported yet", t.Name)
+		if err := c.checkPartitions("table", t); err != nil {
+			return err
+		}
 	}
 	method := strings.ToLower(op.Method)
 	switch method {
@@ -177,12 +181,9 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		}
 		keys = append(keys, k)
 	}
+	// tail is what follows the table: the same for a plain table and for
+	// each partition of a partitioned one.
 	var b strings.Builder
-	b.WriteString("CREATE ")
-	if op.Unique {
-		b.WriteString("UNIQUE ")
-	}
-	fmt.Fprintf(&b, "INDEX CONCURRENTLY %s ON %s", pg.Ident(op.Name), c.Qualified(t.Physical))
 	if method != "" {
 		b.WriteString(" USING " + method)
 	}
@@ -210,13 +211,17 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	if op.Predicate != "" {
 		b.WriteString(" WHERE " + RenameIdentifiers(op.Predicate, phys))
 	}
-	step := Step{
-		Do:   fmt.Sprintf("build index %s on %s", op.Name, t.Name),
-		SQL:  append(pre, b.String()),
-		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
-		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-		NoTx: true,
+	tail := b.String()
+	create := "CREATE INDEX"
+	if op.Unique {
+		create = "CREATE UNIQUE INDEX"
 	}
+	if op.Unique && t.Partitioned {
+		if err := c.uniqueAllowed("columns", t, false, keyCols); err != nil {
+			return err
+		}
+	}
+	def := fmt.Sprintf("%s CONCURRENTLY %s ON %s%s", create, pg.Ident(op.Name), c.Qualified(t.Physical), tail)
 	// An index over a column this migration rewrites is built after the
 	// backfill: the column does not exist before expand's last step, and
 	// maintaining an index during the backfill would slow it down.
@@ -224,15 +229,28 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	for _, p := range keyCols {
 		rewritten = rewritten || c.IsHidden(t.Physical, p)
 	}
+	add := c.Expand
 	if rewritten {
-		c.Finish(step)
+		add = c.Finish
+	}
+	if t.Partitioned {
+		pi := c.newPartitionedIndex(t, op.Name, op.Unique, tail)
+		pi.buildLeaves(add)
+		pi.attach(c, op.Name, add)
+		def = fmt.Sprintf("%s %s ON ONLY %s%s", create, pg.Ident(op.Name), c.Qualified(t.Physical), tail)
 	} else {
-		c.Expand(step)
+		add(Step{
+			Do:   fmt.Sprintf("build index %s on %s", op.Name, t.Name),
+			SQL:  append(pre, def),
+			Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
+			Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+			NoTx: true,
+		})
 	}
 	if len(keyCols) != len(op.Columns) {
 		keyCols = nil
 	}
-	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true, Definition: b.String()}
+	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true, Definition: def}
 	c.Schema.Indexes[op.Name] = t.Name
 	return nil
 }

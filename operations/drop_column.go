@@ -31,10 +31,21 @@ func (op *DropColumn) Compile(c *Compiler) error {
 			return errField("column", "column %q is part of the primary key of %q", op.Column, t.Name)
 		}
 	}
+	if m := col.Maintained; m != nil {
+		if !m.Computed {
+			return refuseMaintained("column", t, col, "dropping")
+		}
+		key := t.Physical + "\x00" + col.Physical
+		if c.dropTriggers[key] == nil {
+			// The trigger names the column: it goes first.
+			c.dropTriggers[key] = c.dropMaintained(t, col)
+		}
+	}
 	if ix := replicaIdentityIndex(t, col.Physical); ix != "" {
 		return errField("column", "column %q is in index %q, the replica identity of %q; change the replica identity first (set_replica_identity)", op.Column, ix, t.Name)
 	}
-	if op.Down == "" && !col.Nullable && col.Default == nil && col.Identity == "" && !col.Generated {
+	if op.Down == "" && !col.Nullable && col.Default == nil && col.Identity == "" && !col.Generated &&
+		(col.Maintained == nil || !col.Maintained.Computed) { // its trigger fills it
 		return errField("down", "column %q is NOT NULL without a default: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
 	}
 	if op.Down != "" {

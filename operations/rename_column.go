@@ -25,6 +25,9 @@ func (op *RenameColumn) Compile(c *Compiler) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseMaintained("from", t, col, "renaming"); err != nil {
+		return err
+	}
 	if err := ValidName("to", op.To); err != nil {
 		return err
 	}

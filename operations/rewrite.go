@@ -40,6 +40,10 @@ type rewrite struct {
 	swaps   []string
 	notNull string // name of the check constraint that proves NOT NULL
 	added   bool   // add_column: no old column
+	// identity and oldDefault are the old column's, as read: the sequence
+	// behind them moves to the new column at complete (see pk.go).
+	identity   string
+	oldDefault *string
 }
 
 func rewriteID(table, col string) string {
@@ -91,7 +95,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 	}
 	r := c.findRewrite(t, col)
 	if r == nil {
-		if err := c.checkDependents(t, col); err != nil {
+		if err := c.checkReferencingRewrite(t, col); err != nil {
 			return err
 		}
 		for _, g := range t.Columns {
@@ -100,20 +104,23 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 			}
 		}
 		if t.Partitioned {
-			for _, ix := range t.Indexes {
-				if !ix.Primary && indexUses(ix, col.Physical) {
-					return errField("column", "column %q of partitioned table %q has index %q, which a rewrite would rebuild concurrently; PostgreSQL cannot build indexes concurrently on partitioned tables", col.Name, t.Name, ix.Name)
-				}
+			// Indexes are rebuilt partition by partition (partition.go).
+			if err := c.partitionedRewrite(t, col); err != nil {
+				return err
 			}
 		}
 		phys, _ := c.NewColumnName(t, col.Name, true)
-		r = &rewrite{table: t, col: col, oldPhys: col.Physical, oldType: col.Type, newPhys: phys, comment: col.Comment}
+		r = &rewrite{table: t, col: col, oldPhys: col.Physical, oldType: col.Type, newPhys: phys, comment: col.Comment, identity: col.Identity, oldDefault: col.Default}
 		c.rewrites = append(c.rewrites, r)
+		c.relaxIdentity(t, col)
 		c.rebuildDependents(t, col, r)
 		if !col.Nullable && (op.Nullable == nil || !*op.Nullable) {
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
 		}
 		col.Physical = phys
+	}
+	if err := c.checkKeyRewrite(t, col, r, newType, op); err != nil {
+		return err
 	}
 	prevType := col.Type
 	upExpr := op.Up
@@ -179,18 +186,6 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 			return err
 		}
 		c.addForeignKey(t, ref.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(r.newPhys), fk))
-	}
-	return nil
-}
-
-// checkDependents refuses rewrites this version cannot carry out safely.
-func (c *Compiler) checkDependents(t *schema.Table, col *schema.Column) error {
-	for _, other := range c.Schema.Tables {
-		for _, con := range other.Constraints {
-			if con.Type == "f" && con.RefSchema == c.Opts.Schema && con.RefTableName == t.Physical && containsString(con.RefColumns, col.Physical) {
-				return errField("column", "column %q is referenced by foreign key %q of table %q; rewriting a referenced column is not supported yet", col.Name, con.Name, other.Name)
-			}
-		}
 	}
 	return nil
 }
@@ -392,6 +387,14 @@ func (c *Compiler) finishRewrites() error {
 			newVars = append(newVars, triggers.Var{Name: col.Name, Type: col.Type, Physical: col.Physical})
 		}
 		var expand, undo, nulls []string
+		// Before the loop, so that the foreign keys are added again before
+		// the NOT NULL checks of the loop: order among finish steps does
+		// not matter otherwise.
+		kw, err := c.planKeys(t, byTable[t])
+		if err != nil {
+			return err
+		}
+		var keySwap []string
 		bf := Backfill{Table: t.Physical}
 		for _, k := range tt.Key {
 			kc := ot.ColumnByPhysical(k)
@@ -434,7 +437,28 @@ func (c *Compiler) finishRewrites() error {
 				c.names[r.notNull] = true
 				c.addCheck(t, r.notNull, pg.Ident(r.newPhys)+" IS NOT NULL", false)
 			}
-			c.contractRewrite(t, r, triggers.Drop(tt, rw))
+			c.viewSequenceDefault(t, r)
+			swap := c.contractRewrite(t, r, triggers.Drop(tt, rw))
+			if kw == nil {
+				c.plan.Contract = append(c.plan.Contract, Step{
+					Do:   fmt.Sprintf("swap the new column %s.%s into place", t.Name, r.col.Name),
+					SQL:  swap,
+					Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+				})
+			} else {
+				keySwap = append(keySwap, swap...)
+			}
+		}
+		if kw != nil {
+			// One transaction for the whole table: between dropping the old
+			// key and attaching the new one, no other session may see it
+			// without a primary key (logical replication refuses updates of
+			// such a table) or its foreign keys half moved.
+			c.plan.Contract = append(c.plan.Contract, Step{
+				Do:   fmt.Sprintf("swap the new columns of %s into place with its key and the foreign keys referencing it", t.Name),
+				SQL:  append(append(kw.pre, keySwap...), kw.post...),
+				Lock: "ACCESS EXCLUSIVE on the table and the referencing tables (catalog only, instant: validated constraints prove NOT NULL and the foreign keys)",
+			})
 		}
 		c.plan.Expand = append(c.plan.Expand, Step{
 			Do:   fmt.Sprintf("add the new columns of %s and their sync triggers", t.Name),
@@ -477,11 +501,13 @@ func usedVars(steps []triggers.Step, vars []triggers.Var, self string) (in []tri
 	return in, watch
 }
 
-// contractRewrite swaps the new column into the old one's place.
-func (c *Compiler) contractRewrite(t *schema.Table, r *rewrite, dropTriggers []string) {
+// contractRewrite returns the statements that swap the new column into the
+// old one's place.
+func (c *Compiler) contractRewrite(t *schema.Table, r *rewrite, dropTriggers []string) []string {
 	table := c.Qualified(c.TableNow(t))
 	sql := append([]string{}, dropTriggers...)
 	if !r.added {
+		sql = append(sql, c.sequenceHandoff(t, r)...)
 		sql = append(sql, fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", table, pg.Ident(c.ColumnNow(t, r.oldPhys))))
 	}
 	now := c.ColumnNow(t, r.newPhys)
@@ -506,13 +532,8 @@ func (c *Compiler) contractRewrite(t *schema.Table, r *rewrite, dropTriggers []s
 	for _, s := range r.swaps {
 		sql = append(sql, strings.ReplaceAll(s, "{table}", table))
 	}
-	c.plan.Contract = append(c.plan.Contract, Step{
-		Op:   0,
-		Do:   fmt.Sprintf("swap the new column %s.%s into place", t.Name, r.col.Name),
-		SQL:  sql,
-		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
-	})
 	c.SetColumnNow(t, r.newPhys, r.col.Name)
+	return sql
 }
 
 func asFieldErr(err error, fe **fieldErr) bool { return errors.As(err, fe) }

@@ -51,6 +51,30 @@ type Table struct {
 	Created bool
 	// ReplicaIdentity is the relreplident letter: d, n, f or i.
 	ReplicaIdentity string
+	// PartitionKey holds the physical columns of a partitioned table's
+	// partition key; PartitionKeyExpr is true when the key also has an
+	// expression. Partitions are its partitions, each with its own when it
+	// is partitioned too. Read from the catalog; a compile never changes
+	// them, so Clone shares them.
+	PartitionKey     []string
+	PartitionKeyExpr bool
+	Partitions       []*Partition
+}
+
+// Partition is one partition of a partitioned table (or of a partitioned
+// partition). Online builds a partitioned table's indexes partition by
+// partition, so it needs them all, down to the leaves.
+type Partition struct {
+	Schema string
+	Name   string
+	// Kind is the relkind: "r" a table, "p" partitioned itself, "f" a
+	// foreign table.
+	Kind string
+	// Key and KeyExpr are the partition key of a partitioned partition,
+	// as for Table.
+	Key        []string
+	KeyExpr    bool
+	Partitions []*Partition
 }
 
 // Column is a column as one version sees it.
@@ -66,6 +90,18 @@ type Column struct {
 	GeneratedExpr string
 	Comment       *string
 	Unique        bool // covered by a single-column unique index or constraint
+	// Maintained is set on a column that a trigger of online's keeps
+	// computed (a stored generated column added to a table that had rows,
+	// see operations/generated.go), and on each column that trigger reads.
+	// Never changed once set, so clones share it.
+	Maintained *Maintained
+}
+
+// Maintained describes the trigger that computes a column.
+type Maintained struct {
+	Trigger  string // trigger name
+	Function string // its function, quoted and schema-qualified
+	Computed bool   // this column is the one computed; false for an input
 }
 
 // Index is an index of a table.

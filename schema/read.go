@@ -174,6 +174,10 @@ ORDER BY co.conname`, name)
 		return nil, fmt.Errorf("read constraints of schema %q: %w", name, err)
 	}
 
+	if err := readPartitions(ctx, q, s, byOID); err != nil {
+		return nil, err
+	}
+
 	rows, err = q.Query(ctx, `
 SELECT t.typname, coalesce(array_agg(e.enumlabel ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL), '{}')
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_enum e ON e.enumtypid = t.oid
@@ -197,10 +201,65 @@ GROUP BY t.typname`, name)
 	if err := readTypes(ctx, q, s); err != nil {
 		return nil, err
 	}
+	if err := readMaintained(ctx, q, s); err != nil {
+		return nil, err
+	}
 	if s.PathNames, err = ReadPathNames(ctx, q); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readPartitions loads the partition key of each partitioned table and its
+// partitions, level by level (parents before their partitions). A partition
+// being detached concurrently is left out: it is on its way out of the tree.
+func readPartitions(ctx context.Context, q Querier, s *Schema, byOID map[uint32]*Table) error {
+	rows, err := q.Query(ctx, `
+WITH RECURSIVE tree AS (
+  SELECT c.oid, 0::oid AS parent, 0 AS depth
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = $1 AND c.relkind = 'p' AND NOT c.relispartition
+  UNION ALL
+  SELECT i.inhrelid, i.inhparent, tree.depth + 1
+  FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid
+  WHERE NOT i.inhdetachpending
+)
+SELECT tree.oid, tree.parent, n.nspname, c.relname, c.relkind::text,
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+                 FROM pg_partitioned_table pt CROSS JOIN LATERAL unnest(pt.partattrs::int2[]) WITH ORDINALITY k(attnum, ord)
+                 JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = k.attnum
+                 WHERE pt.partrelid = tree.oid), '{}'),
+       coalesce((SELECT 0 = ANY (pt.partattrs::int2[]) FROM pg_partitioned_table pt WHERE pt.partrelid = tree.oid), false)
+FROM tree JOIN pg_class c ON c.oid = tree.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+ORDER BY tree.depth, c.relname`, s.Name)
+	if err != nil {
+		return fmt.Errorf("read partitions of schema %q: %w", s.Name, err)
+	}
+	defer rows.Close()
+	parts := map[uint32]*Partition{}
+	for rows.Next() {
+		var oid, parent uint32
+		p := &Partition{}
+		if err := rows.Scan(&oid, &parent, &p.Schema, &p.Name, &p.Kind, &p.Key, &p.KeyExpr); err != nil {
+			return fmt.Errorf("read partitions of schema %q: %w", s.Name, err)
+		}
+		if parent == 0 {
+			if t := byOID[oid]; t != nil {
+				t.PartitionKey, t.PartitionKeyExpr = p.Key, p.KeyExpr
+			}
+			continue
+		}
+		parts[oid] = p
+		if t := byOID[parent]; t != nil {
+			t.Partitions = append(t.Partitions, p)
+		} else if pp := parts[parent]; pp != nil {
+			pp.Partitions = append(pp.Partitions, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read partitions of schema %q: %w", s.Name, err)
+	}
+	return nil
 }
 
 // readTypes loads the type names of the schema and what depends on each
