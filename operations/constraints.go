@@ -86,7 +86,8 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 }
 
 // addCheck adds a check constraint NOT VALID (no scan) and validates it.
-func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool) {
+// prelude runs first in the transaction that adds it (a SET LOCAL).
+func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool, prelude ...string) {
 	ni := ""
 	if noInherit {
 		ni = " NO INHERIT"
@@ -94,7 +95,7 @@ func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool) 
 	table := c.Qualified(t.Physical)
 	c.Finish(Step{
 		Do:   fmt.Sprintf("add check constraint %s on %s (NOT VALID)", name, t.Name),
-		SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s)%s NOT VALID", table, pg.Ident(name), expr, ni)},
+		SQL:  append(append([]string{}, prelude...), fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s)%s NOT VALID", table, pg.Ident(name), expr, ni)),
 		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(name))},
 		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 	})

@@ -152,7 +152,7 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 	for _, k := range physicalKey(ot) {
 		bf.Key = append(bf.Key, KeyColumn{Name: k, Type: ot.ColumnByPhysical(k).Type})
 	}
-	bf.Set = []Assignment{{Column: g.phys, Expr: genParen(g.physExpr)}}
+	bf.Set = []Assignment{{Column: g.phys, Expr: pg.Paren(g.physExpr)}}
 	c.plan.Backfill = append(c.plan.Backfill, bf)
 
 	// The check can only come after the backfill: PostgreSQL checks a
@@ -198,28 +198,17 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 
 // genCheck adds a check constraint NOT VALID after the backfill and
 // validates it, as addCheck does, with the expression's names resolved in
-// the migrated schema.
+// the migrated schema (pin sets the search_path in its transaction).
 func (c *Compiler) genCheck(t *schema.Table, name, expr, pin string) {
-	table := c.Qualified(t.Physical)
-	c.Finish(Step{
-		Do:   fmt.Sprintf("add check constraint %s on %s (NOT VALID)", name, t.Name),
-		SQL:  []string{pin, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", table, pg.Ident(name), expr)},
-		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(name))},
-		Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
-	})
-	c.Finish(Step{
-		Do:   fmt.Sprintf("validate check constraint %s", name),
-		SQL:  []string{fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, pg.Ident(name))},
-		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-	})
-	t.Constraints[name] = &schema.Constraint{Name: name, Type: "c", Validated: true, Definition: "CHECK (" + expr + ")"}
+	c.addCheck(t, name, expr, false, pin)
+	t.Constraints[name].Definition = "CHECK (" + expr + ")"
 }
 
 // cast converts the expression's value to the column's type, as storing
 // it in the column does; without it, a numeric expression stored in an
 // integer column would be compared unrounded and fail the check.
 func (g *genObjects) cast(expr string) string {
-	return fmt.Sprintf("CAST(%s AS %s)", genParen(expr), g.typ)
+	return fmt.Sprintf("CAST(%s AS %s)", pg.Paren(expr), g.typ)
 }
 
 // genProbe returns a statement that makes PostgreSQL itself judge the
@@ -250,7 +239,7 @@ func (c *Compiler) genProbe(g *genObjects) string {
 	}
 	v := pg.Ident(value)
 	cols = append(cols,
-		fmt.Sprintf("%s %s GENERATED ALWAYS AS %s STORED", v, g.typ, genParen(g.expr)),
+		fmt.Sprintf("%s %s GENERATED ALWAYS AS %s STORED", v, g.typ, pg.Paren(g.expr)),
 		fmt.Sprintf("CHECK (%s IS NOT DISTINCT FROM %s)", v, g.cast(g.expr)))
 	create := fmt.Sprintf("CREATE TEMP TABLE %s (%s) ON COMMIT DROP", pg.Ident("_online_gen_probe"), strings.Join(cols, ", "))
 	prefix := (&Error{File: c.file, Op: c.op, Kind: c.kind, Field: "column.generated.expression", Err: errors.New("")}).Error()
@@ -273,7 +262,7 @@ EXCEPTION WHEN OTHERS THEN
     RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = %s || SQLERRM, HINT = _hint;
 END
 `, pg.Literal(create), pg.Literal("DROP TABLE pg_temp."+pg.Ident("_online_gen_probe")), pg.Literal(hint), pg.Literal(prefix))
-	return "DO " + genDollarQuote(body)
+	return "DO " + pg.DollarQuote(body)
 }
 
 // function returns the statement creating the trigger function that sets
@@ -300,12 +289,12 @@ func (g *genObjects) function(target, verb string) string {
 	for _, in := range g.inputs {
 		fmt.Fprintf(&b, "    %s %s := %s.%s;\n", pg.Ident(in.Name), in.Type, r, pg.Ident(in.Physical))
 	}
-	fmt.Fprintf(&b, "BEGIN\n    %s.%s := %s;\n    RETURN %s;\nEND\n", r, pg.Ident(target), genParen(g.expr), r)
+	fmt.Fprintf(&b, "BEGIN\n    %s.%s := %s;\n    RETURN %s;\nEND\n", r, pg.Ident(target), pg.Paren(g.expr), r)
 	// The search_path is pinned: names in the expression must resolve as
 	// they did when the check was created, whatever the writing session's
 	// path. plpgsql, unlike a generated column, resolves them at run time.
 	return fmt.Sprintf("%s FUNCTION %s() RETURNS trigger LANGUAGE plpgsql\nSET search_path = %s, pg_temp\nAS %s",
-		verb, g.fn, pg.Ident(g.schema), genDollarQuote(b.String()))
+		verb, g.fn, pg.Ident(g.schema), pg.DollarQuote(b.String()))
 }
 
 // createTrigger fires on every INSERT and on an UPDATE that names an input
@@ -327,23 +316,4 @@ func (g *genObjects) drop() []string {
 		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", g.trigger, g.table),
 		fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", g.fn),
 	}
-}
-
-// genParen wraps an expression in parentheses; a "--" comment in it would
-// swallow a closing parenthesis on its line, so that one goes on a new line.
-func genParen(expr string) string {
-	if strings.Contains(expr, "--") {
-		return "(" + expr + "\n)"
-	}
-	return "(" + expr + ")"
-}
-
-// genDollarQuote quotes a body with a dollar-quote tag that does not occur in
-// it. Bodies start and end with a line break, so no tag forms across them.
-func genDollarQuote(body string) string {
-	tag := "$online$"
-	for i := 1; strings.Contains(body, tag); i++ {
-		tag = fmt.Sprintf("$online%d$", i)
-	}
-	return tag + body + tag
 }

@@ -423,7 +423,7 @@ func (c *Compiler) sequenceHandoff(t *schema.Table, r *rewrite) []string {
 			fmt.Fprintf(&b, "        EXECUTE pg_catalog.format('ALTER SEQUENCE %%s AS %%s', seq, %s);\n    END IF;\n", pg.Literal(baseType(r.newType)))
 		}
 		b.WriteString("END\n")
-		return []string{"DO " + dollarQuoted(b.String())}
+		return []string{"DO " + pg.DollarQuote(b.String())}
 	}
 	kind := "BY DEFAULT"
 	if r.identity == "a" {
@@ -460,18 +460,8 @@ END
 	// makes that instant. The swap sets it again, which is then a no-op.
 	return []string{
 		fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", table, pg.Ident(newCol)),
-		"DO " + dollarQuoted(b.String()),
+		"DO " + pg.DollarQuote(b.String()),
 	}
-}
-
-// dollarQuoted quotes body as a dollar-quoted string whose tag does not
-// occur in it.
-func dollarQuoted(body string) string {
-	tag := "$online$"
-	for n := 1; strings.Contains(body, tag); n++ {
-		tag = fmt.Sprintf("$online%d$", n)
-	}
-	return tag + body + tag
 }
 
 // viewSequenceDefault leaves the new version's view without a default for

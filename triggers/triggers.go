@@ -240,7 +240,7 @@ func Create(t Table, r Rewrite) []string {
 	}
 	checkBody := "\n" + strings.Join(checks, "\n") + "\n"
 	stmts = append(stmts,
-		"CREATE OR REPLACE FUNCTION "+n.checkFn+"() RETURNS void LANGUAGE sql\n"+path+"\nAS "+dollarQuote(checkBody),
+		"CREATE OR REPLACE FUNCTION "+n.checkFn+"() RETURNS void LANGUAGE sql\n"+path+"\nAS "+pg.DollarQuote(checkBody),
 		"DROP FUNCTION "+n.checkFn+"()",
 	)
 
@@ -364,10 +364,10 @@ func function(name, path string, c Conversion, target string) string {
 	last := len(c.Steps) - 1
 	for i, s := range c.Steps[:last] {
 		ind := strings.Repeat("    ", i+1)
-		fmt.Fprintf(&b, "%sDECLARE\n%s    %s %s := %s;\n%sBEGIN\n", ind, ind, pg.Ident(s.Name), s.Type, paren(s.Expr), ind)
+		fmt.Fprintf(&b, "%sDECLARE\n%s    %s %s := %s;\n%sBEGIN\n", ind, ind, pg.Ident(s.Name), s.Type, pg.Paren(s.Expr), ind)
 	}
 	ind := strings.Repeat("    ", last+1)
-	fmt.Fprintf(&b, "%s%s.%s := %s;\n", ind, rowRef, pg.Ident(target), paren(c.Steps[last].Expr))
+	fmt.Fprintf(&b, "%s%s.%s := %s;\n", ind, rowRef, pg.Ident(target), pg.Paren(c.Steps[last].Expr))
 	for i := last - 1; i >= 0; i-- {
 		fmt.Fprintf(&b, "%sEND;\n", strings.Repeat("    ", i+1))
 	}
@@ -381,7 +381,7 @@ func function(name, path string, c Conversion, target string) string {
 	if path != "" {
 		head += path + "\n"
 	}
-	return head + "AS " + dollarQuote(b.String())
+	return head + "AS " + pg.DollarQuote(b.String())
 }
 
 func taken(c Conversion, name string) bool {
@@ -410,7 +410,7 @@ func BackfillExpr(c Conversion) string {
 		panic("triggers: " + err.Error())
 	}
 	last := len(c.Steps) - 1
-	expr := paren(c.Steps[last].Expr)
+	expr := pg.Paren(c.Steps[last].Expr)
 	// Build from the inside out: each layer is a scalar subselect whose
 	// FROM binds one step's result. A subselect in FROM may refer to
 	// columns of enclosing query levels, so step i sees the bindings of the
@@ -421,7 +421,7 @@ func BackfillExpr(c Conversion) string {
 	for i := last - 1; i >= 0; i-- {
 		s := c.Steps[i]
 		expr = fmt.Sprintf("(SELECT %s FROM (SELECT CAST(%s AS %s) AS %s) AS %s)",
-			expr, paren(s.Expr), s.Type, pg.Ident(s.Name), pg.Ident(fmt.Sprintf("_online_s%d", i+1)))
+			expr, pg.Paren(s.Expr), s.Type, pg.Ident(s.Name), pg.Ident(fmt.Sprintf("_online_s%d", i+1)))
 	}
 	rename := false
 	for _, in := range c.Inputs {
@@ -440,27 +440,6 @@ func BackfillExpr(c Conversion) string {
 		expr = fmt.Sprintf("(SELECT %s FROM (SELECT %s) AS %s)", expr, strings.Join(binds, ", "), pg.Ident("_online_in"))
 	}
 	return expr
-}
-
-// paren wraps an expression in parentheses. A "--" comment inside it would
-// swallow a closing parenthesis on the same line, so then the closing one
-// goes on its own line.
-func paren(expr string) string {
-	if strings.Contains(expr, "--") {
-		return "(" + expr + "\n)"
-	}
-	return "(" + expr + ")"
-}
-
-// dollarQuote quotes a function body with a dollar-quote tag that does not
-// occur in it (expressions and quoted names are arbitrary text). Bodies
-// start and end with a line break, so the tag cannot form across the joins.
-func dollarQuote(body string) string {
-	tag := "$online$"
-	for i := 1; strings.Contains(body, tag); i++ {
-		tag = fmt.Sprintf("$online%d$", i)
-	}
-	return tag + body + tag
 }
 
 func dedupe(cols []string) []string {

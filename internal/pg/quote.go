@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -35,4 +36,26 @@ func Literal(s string) string {
 		return `E'` + strings.ReplaceAll(s, `\`, `\\`) + `'`
 	}
 	return "'" + s + "'"
+}
+
+// Paren wraps a SQL expression in parentheses. A "--" comment inside it
+// would swallow a closing parenthesis on the same line, so then the closing
+// one goes on its own line.
+func Paren(expr string) string {
+	if strings.Contains(expr, "--") {
+		return "(" + expr + "\n)"
+	}
+	return "(" + expr + ")"
+}
+
+// DollarQuote quotes body (a function body, a DO block) with a dollar-quote
+// tag that does not occur in it: expressions and quoted names in it are
+// arbitrary text. Bodies should start and end with a line break, so that no
+// tag can form across the joins.
+func DollarQuote(body string) string {
+	tag := "$online$"
+	for i := 1; strings.Contains(body, tag); i++ {
+		tag = fmt.Sprintf("$online%d$", i)
+	}
+	return tag + body + tag
 }
