@@ -164,6 +164,9 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		if err := c.ReserveName("check.name", op.Check.Name); err != nil {
 			return err
 		}
+		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
+			return err
+		}
 		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: col.Physical}), op.Check.NoInherit)
 	}
 	if r := op.References; r != nil {

@@ -27,6 +27,9 @@ func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) 
 		if err := c.ReserveName("column.check.name", col.Check.Name); err != nil {
 			return err
 		}
+		if err := noInheritAllowed("column.check.no_inherit", t, col.Check.NoInherit); err != nil {
+			return err
+		}
 		expr := RenameIdentifiers(col.Check.Constraint, map[string]string{col.Name: phys})
 		c.addCheck(t, col.Check.Name, expr, col.Check.NoInherit)
 	}
@@ -83,6 +86,15 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
 	c.Schema.Indexes[name] = t.Name
 	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name})
+}
+
+// noInheritAllowed refuses NO INHERIT on a partitioned table, which
+// PostgreSQL rejects: every partition must satisfy its parent's checks.
+func noInheritAllowed(field string, t *schema.Table, noInherit bool) error {
+	if noInherit && t.Partitioned {
+		return errField(field, "table %q is partitioned; PostgreSQL does not allow a NO INHERIT check constraint on a partitioned table", t.Name)
+	}
+	return nil
 }
 
 // addCheck adds a check constraint NOT VALID (no scan) and validates it.

@@ -107,6 +107,9 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 		if op.Check == "" {
 			return errField("check", "is required for a check constraint")
 		}
+		if err := noInheritAllowed("no_inherit", t, op.NoInherit); err != nil {
+			return err
+		}
 		c.addCheck(t, op.Name, RenameIdentifiers(op.Check, rename), op.NoInherit)
 	case "foreign_key":
 		r := op.References

@@ -50,6 +50,10 @@ func TestPartitionCompileErrors(t *testing.T) {
 			`partition "split_1" of table "split" is in schema "other"`},
 		{"rewrite a partition key column", "- alter_column: {table: events, column: at, type: timestamptz}", "column",
 			`column "at" is in the partition key of table "events"`},
+		{"no inherit check", "- create_constraint: {table: events, name: c, type: check, columns: [n], check: \"n > 0\", no_inherit: true}", "no_inherit",
+			"NO INHERIT check constraint on a partitioned table"},
+		{"no inherit check of alter_column", "- alter_column: {table: events, column: n, check: {name: c, constraint: \"n > 0\", no_inherit: true}}", "check.no_inherit",
+			"NO INHERIT"},
 		{"rewrite a foreign key column", "- alter_column: {table: events, column: ref, type: bigint}", "column",
 			`column "ref" of partitioned table "events" has foreign key "events_ref_fk"`},
 	}

@@ -92,6 +92,9 @@ func (c *Compiler) checkKeyRewrite(t *schema.Table, col *schema.Column, r *rewri
 	if r.identity != "" && op.Nullable != nil && *op.Nullable {
 		return errField("nullable", "column %q is an identity column, which PostgreSQL keeps NOT NULL", col.Name)
 	}
+	if ext := t.ForeignReferrers[r.oldPhys]; len(ext) > 0 {
+		return errField("column", "column %q of table %q is referenced by foreign key %s in another schema; online changes one schema at a time and cannot rebuild it on the new column: drop it first, and add it again after complete", col.Name, t.Name, strings.Join(ext, ", foreign key "))
+	}
 	pk := primaryIndex(t, r.oldPhys)
 	refs := c.referencingKeys(t, r.oldPhys)
 	if pk == nil && len(refs) == 0 {

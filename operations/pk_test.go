@@ -14,6 +14,9 @@ var keyFixture = []string{
 	`CREATE TABLE orders (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account_id int CONSTRAINT orders_account_fk REFERENCES accounts (id) ON DELETE CASCADE, account_code text REFERENCES accounts (code), note text)`,
 	`CREATE TABLE labels (id int PRIMARY KEY, account_id int REFERENCES accounts (id))`,
 	`CREATE TABLE events (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
+	`CREATE TABLE tags (id int PRIMARY KEY)`,
+	`CREATE SCHEMA billing`,
+	`CREATE TABLE billing.invoices (id int PRIMARY KEY, tag_id int CONSTRAINT invoices_tag_fk REFERENCES public.tags (id))`,
 }
 
 func TestPKRewritePlan(t *testing.T) {
@@ -120,6 +123,8 @@ func TestPKRewriteErrors(t *testing.T) {
 			[]string{`primary key "labels_pkey"`}},
 		{"identity to a non-integer", "- alter_column: {table: orders, column: id, type: numeric, up: id, down: id::int}", "type", 1,
 			[]string{"identity column", `"numeric"`}},
+		{"key referenced from another schema", "- alter_column: {table: tags, column: id, type: bigint}", "column", 1,
+			[]string{`foreign key invoices_tag_fk of table billing.invoices in another schema`, "drop it first"}},
 		{"partitioned key", "- alter_column: {table: events, column: id, type: bigint}", "column", 1,
 			[]string{"partitioned table"}},
 		{"foreign key to the key added in the same migration", "- alter_column: {table: accounts, column: id, type: bigint}\n- add_column: {table: labels, column: {name: owner, type: bigint, references: {name: labels_owner_fk, table: accounts, column: id}}}", "", 0,

@@ -175,6 +175,9 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		if err := c.ReserveName("check.name", op.Check.Name); err != nil {
 			return err
 		}
+		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
+			return err
+		}
 		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: r.newPhys}), op.Check.NoInherit)
 	}
 	if ref := op.References; ref != nil {

@@ -59,6 +59,10 @@ type Table struct {
 	PartitionKey     []string
 	PartitionKeyExpr bool
 	Partitions       []*Partition
+	// ForeignReferrers lists, per physical column, the foreign keys of
+	// tables in other schemas that reference it ("name of table s.t").
+	// online migrates one schema and cannot rebuild those. Read-only.
+	ForeignReferrers map[string][]string
 }
 
 // Partition is one partition of a partitioned table (or of a partitioned

@@ -201,6 +201,9 @@ GROUP BY t.typname`, name)
 	if err := readTypes(ctx, q, s); err != nil {
 		return nil, err
 	}
+	if err := readForeignReferrers(ctx, q, s); err != nil {
+		return nil, err
+	}
 	if err := readMaintained(ctx, q, s); err != nil {
 		return nil, err
 	}
