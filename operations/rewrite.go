@@ -535,8 +535,39 @@ func (c *Compiler) contractRewrite(t *schema.Table, r *rewrite, dropTriggers []s
 	for _, s := range r.swaps {
 		sql = append(sql, strings.ReplaceAll(s, "{table}", table))
 	}
+	if stmt, ok := notNullName(table, c.TableNow(t), r.col.Name); ok && c.Schema.ServerVersion >= 180000 {
+		sql = append(sql, stmt)
+	}
 	c.SetColumnNow(t, r.newPhys, r.col.Name)
 	return sql
+}
+
+// notNullName returns a statement that gives a column's NOT NULL
+// constraint PostgreSQL's default name, <table>_<column>_not_null, when it
+// was made under the hidden column's name. From PostgreSQL 18 a NOT NULL
+// is a named constraint, named after the column when it is set; a key or
+// identity column gets it before the swap (PRIMARY KEY USING INDEX and
+// identity need it), and a column rename does not rename it. Nothing is
+// done when the default name would not fit in 63 bytes or is taken.
+func notNullName(table, tableName, column string) (string, bool) {
+	want := tableName + "_" + column + "_not_null"
+	if len(want) > 63 {
+		return "", false
+	}
+	body := fmt.Sprintf(`
+DECLARE
+    n name;
+BEGIN
+    SELECT c.conname INTO n
+    FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+    WHERE c.conrelid = %[1]s::regclass AND c.contype = 'n' AND a.attname = %[2]s;
+    IF n IS NOT NULL AND n <> %[3]s AND strpos(n, '_online_') > 0
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conrelid = %[1]s::regclass AND conname = %[3]s) THEN
+        EXECUTE pg_catalog.format('ALTER TABLE %%s RENAME CONSTRAINT %%I TO %%I', %[1]s, n, %[3]s);
+    END IF;
+END
+`, pg.Literal(table), pg.Literal(column), pg.Literal(want))
+	return "DO " + pg.DollarQuote(body), true
 }
 
 func asFieldErr(err error, fe **fieldErr) bool { return errors.As(err, fe) }
