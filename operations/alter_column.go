@@ -150,14 +150,24 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
 	}
+	return c.alterConstraints(t, col, op, col.Physical, func() error {
+		return c.uniqueAllowed("unique", t, false, []string{col.Physical})
+	})
+}
+
+// alterConstraints adds the unique, check and foreign key constraints an
+// alter_column asks for, on physical column phys: the column itself, or
+// the new column of a rewrite. uniqueAllowed says whether a unique
+// constraint can be built on the table.
+func (c *Compiler) alterConstraints(t *schema.Table, col *schema.Column, op *AlterColumn, phys string, uniqueAllowed func() error) error {
 	if op.Unique != nil {
-		if err := c.uniqueAllowed("unique", t, false, []string{col.Physical}); err != nil {
+		if err := uniqueAllowed(); err != nil {
 			return err
 		}
 		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
 			return err
 		}
-		c.addUnique(t, op.Unique.Name, []string{col.Physical}, false)
+		c.addUnique(t, op.Unique.Name, []string{phys}, false)
 		col.Unique = true
 	}
 	if op.Check != nil {
@@ -167,7 +177,7 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
 			return err
 		}
-		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: col.Physical}), op.Check.NoInherit)
+		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: phys}), op.Check.NoInherit)
 	}
 	if r := op.References; r != nil {
 		if err := c.ReserveName("references.name", r.Name); err != nil {
@@ -177,7 +187,7 @@ func (c *Compiler) alterInPlace(t *schema.Table, col *schema.Column, op *AlterCo
 		if err != nil {
 			return err
 		}
-		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(col.Physical), fk))
+		c.addForeignKey(t, r.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(phys), fk))
 	}
 	return nil
 }

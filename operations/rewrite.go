@@ -161,36 +161,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
 		}
 	}
-	if op.Unique != nil {
-		if err := concurrentIndexAllowed("unique", t); err != nil {
-			return err
-		}
-		if err := c.ReserveName("unique.name", op.Unique.Name); err != nil {
-			return err
-		}
-		c.addUnique(t, op.Unique.Name, []string{r.newPhys}, false)
-		col.Unique = true
-	}
-	if op.Check != nil {
-		if err := c.ReserveName("check.name", op.Check.Name); err != nil {
-			return err
-		}
-		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
-			return err
-		}
-		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: r.newPhys}), op.Check.NoInherit)
-	}
-	if ref := op.References; ref != nil {
-		if err := c.ReserveName("references.name", ref.Name); err != nil {
-			return err
-		}
-		fk, err := c.fkClause("references", ref)
-		if err != nil {
-			return err
-		}
-		c.addForeignKey(t, ref.Name, fmt.Sprintf("FOREIGN KEY (%s) %s", pg.Ident(r.newPhys), fk))
-	}
-	return nil
+	return c.alterConstraints(t, col, op, r.newPhys, func() error { return concurrentIndexAllowed("unique", t) })
 }
 
 // rebuildDependents recreates, on the new column, the indexes and
