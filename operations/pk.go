@@ -2,8 +2,9 @@ package operations
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
@@ -42,12 +43,7 @@ func (c *Compiler) referencingKeys(t *schema.Table, cols ...string) []keyRef {
 		if other.Created {
 			continue
 		}
-		var cons []string
-		for n := range other.Constraints {
-			cons = append(cons, n)
-		}
-		sort.Strings(cons)
-		for _, n := range cons {
+		for _, n := range slices.Sorted(maps.Keys(other.Constraints)) {
 			con := other.Constraints[n]
 			if con.Type != "f" || con.RefSchema != c.Opts.Schema || con.RefTableName != t.Physical {
 				continue
@@ -136,7 +132,7 @@ func (c *Compiler) checkKeyRewrite(t *schema.Table, col *schema.Column, r *rewri
 // caught by checkKeyRewrite): the foreign key would be rebuilt on the old
 // target, which complete drops.
 func (c *Compiler) checkReferencingRewrite(t *schema.Table, col *schema.Column) error {
-	for _, n := range sortedKeys(t.Constraints) {
+	for _, n := range slices.Sorted(maps.Keys(t.Constraints)) {
 		con := t.Constraints[n]
 		if con.Type != "f" || con.RefSchema != c.Opts.Schema || !containsString(con.Columns, col.Physical) {
 			continue
@@ -148,15 +144,6 @@ func (c *Compiler) checkReferencingRewrite(t *schema.Table, col *schema.Column) 
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // rewriteOf returns the pending rewrite of the old physical column of t.

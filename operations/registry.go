@@ -2,7 +2,8 @@ package operations
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Operation is one entry of a migration's operations list.
@@ -38,12 +39,7 @@ var registry = map[string]func() Operation{
 
 // Names lists the operation names online accepts, sorted.
 func Names() []string {
-	out := make([]string, 0, len(registry))
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(registry))
 }
 
 // kindOf returns the file-format name of an operation value.

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -171,12 +173,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rewrite) {
 	rename := map[string]string{col.Physical: r.newPhys}
 	table := c.Qualified(t.Physical)
-	var names []string
-	for n := range t.Indexes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
 		ix := t.Indexes[n]
 		if ix.Primary || ix.Definition == "" || !indexUses(ix, col.Physical) || c.skipDependents[ix.Name] || c.skipDependents[ix.Constraint] {
 			continue

@@ -2,7 +2,8 @@ package operations
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
@@ -115,12 +116,7 @@ func replicaIdentityOf(t *schema.Table) (string, *schema.Index) {
 	if t.ReplicaIdentity != "i" {
 		return t.ReplicaIdentity, nil
 	}
-	var names []string
-	for n := range t.Indexes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
 		if t.Indexes[n].ReplicaIdentity {
 			return "i", t.Indexes[n]
 		}

@@ -2,8 +2,8 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -174,12 +174,7 @@ func (s *Schema) Table(name string) *Table { return s.Tables[name] }
 
 // TableNames returns the visible table names, sorted.
 func (s *Schema) TableNames() []string {
-	names := make([]string, 0, len(s.Tables))
-	for n := range s.Tables {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.Tables))
 }
 
 // Column returns the column with the visible name, or nil.
@@ -222,12 +217,7 @@ func (t *Table) KeyColumns() []string {
 	if len(t.PrimaryKey) > 0 {
 		return t.PrimaryKey
 	}
-	var names []string
-	for n := range t.Indexes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
 		ix := t.Indexes[n]
 		if !ix.Unique || !ix.Valid || len(ix.Columns) == 0 || strings.Contains(ix.Definition, " WHERE ") {
 			continue
