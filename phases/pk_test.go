@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/phases"
 )
 
 // Key column rewrites: a primary key, or a column other tables' foreign
@@ -423,4 +424,49 @@ func TestPrimaryKeyRewriteUnderLoad(t *testing.T) {
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = o.account_id)")
 	e.expectRows(e.db, []string{fmt.Sprint(n)}, "SELECT count(*) FROM orders WHERE account_id < 0")
 	e.expectRows(e.db, []string{"true"}, "SELECT last_value >= (SELECT max(id) FROM accounts) FROM accounts_id_seq")
+}
+
+// TestPrimaryKeyCompleteBlocked: complete of a key rewrite locks the key's
+// table and every referencing table in one transaction. When an application
+// transaction holds one of them past the lock retry deadline, complete
+// fails with nothing changed, the migration stays where it was (both
+// versions serve), and complete run again once the lock is gone finishes
+// it; a rollback at that point would be just as possible.
+func TestPrimaryKeyCompleteBlocked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, accountsSetup...)
+	res := e.start("wide_key", `operations: [ { alter_column: { table: accounts, column: id, type: bigint, up: "id::bigint", down: "id::int" } } ]`)
+	before := e.dump()
+
+	holder := e.version("public")
+	tx, err := holder.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(context.Background(), "SELECT count(*) FROM orders"); err != nil {
+		t.Fatal(err)
+	}
+	eng := e.engine(func(c *phases.Config) {
+		c.LockTimeout = 50 * time.Millisecond
+		c.LockRetryDeadline = 700 * time.Millisecond
+	})
+	_, err = eng.Complete(context.Background())
+	var lt *pg.LockTimeoutError
+	if err == nil || !errors.As(err, &lt) {
+		t.Fatalf("complete with orders locked: want a lock timeout error, got %v", pg.Explain(err))
+	}
+	if got := e.dump(); got != before {
+		t.Fatal("a complete that timed out on its locks changed the schema")
+	}
+	// Both versions still serve, writes included.
+	nw := e.version(res.VersionSchema)
+	e.exec(nw, "INSERT INTO accounts (name) VALUES ('after the failed complete')")
+	e.expectRows(nw, []string{"bigint"}, "SELECT pg_typeof(id)::text FROM accounts WHERE name = 'after the failed complete'")
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	e.complete()
+	keyCatalog(e, "accounts", "id", "bigint", "accounts_pkey", "orders_account_fk", "accounts_parent_id_fkey")
+	e.expectRows(e.db, []string{"41|100"}, "SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM orders)")
 }
