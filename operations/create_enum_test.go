@@ -1,7 +1,6 @@
 package operations
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -96,11 +95,7 @@ func TestCreateEnumErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			_, _, err := compileYAML(t, s, publicOpts, c.ops)
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("got %v, want an *Error", err)
-			}
-			checkErr(t, e, c.op, c.kind, c.field, c.msg)
+			checkCompileErr(t, err, c.op, c.kind, c.field, c.msg)
 		})
 	}
 }

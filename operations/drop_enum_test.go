@@ -91,11 +91,7 @@ func TestDropEnumErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			_, _, err := compileYAML(t, s, publicOpts, c.ops)
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("got %v, want an *Error", err)
-			}
-			checkErr(t, e, c.op, kind, c.field, c.msg)
+			checkCompileErr(t, err, c.op, kind, c.field, c.msg)
 		})
 	}
 }
@@ -112,11 +108,7 @@ func TestDropEnumOtherSchema(t *testing.T) {
 	}
 	eq(t, "type as read", s.Tables["t"].Column("m").Type, "app.mood")
 	_, _, err = compileYAML(t, s, Options{Schema: "app", StateSchema: "online"}, "- drop_enum: {name: mood}")
-	var e *Error
-	if !errors.As(err, &e) {
-		t.Fatalf("got %v, want an *Error", err)
-	}
-	checkErr(t, e, 1, "drop_enum", "name", `column "m" of table "t"`)
+	checkCompileErr(t, err, 1, "drop_enum", "name", `column "m" of table "t"`)
 }
 
 func TestTypeIsNamed(t *testing.T) {

@@ -303,6 +303,16 @@ func parseErr(t *testing.T, file, src string) *Error {
 
 // checkErr compares an *Error with the expected operation position, kind
 // and field, and checks that the rendered message names them.
+// checkCompileErr fails unless err is an *Error, then checks it as checkErr.
+func checkCompileErr(t *testing.T, err error, op int, kind, field string, msg ...string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want an *Error", err)
+	}
+	checkErr(t, e, op, kind, field, msg...)
+}
+
 func checkErr(t *testing.T, e *Error, op int, kind, field string, msg ...string) {
 	t.Helper()
 	if e.Op != op || e.Kind != kind || e.Field != field {

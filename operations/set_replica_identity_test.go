@@ -162,11 +162,7 @@ func TestSetReplicaIdentityErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			_, _, err := compileYAML(t, s, publicOpts, c.ops)
-			var e *Error
-			if !errors.As(err, &e) {
-				t.Fatalf("got %v, want an *Error", err)
-			}
-			checkErr(t, e, c.op, kind, c.field, c.msg)
+			checkCompileErr(t, err, c.op, kind, c.field, c.msg)
 		})
 	}
 }
