@@ -34,7 +34,7 @@ func (goDriver) initialize(ctx context.Context, dbURL string, scale int) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	t := func(name string) string { return pg.Ident(schemaName, name) }
 	stmts := []string{
 		fmt.Sprintf("CREATE TABLE %s (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22))", t(history)),
@@ -74,16 +74,11 @@ func (goDriver) start(ctx context.Context, spec loadSpec) (load, error) {
 	l := &goLoad{spec: spec, q: newTPCBQueries(), quit: make(chan struct{})}
 	// Connect every client first, so that a version that cannot be reached
 	// fails the run at once instead of showing up as failed transactions.
-	conns := make([]*pgx.Conn, 0, spec.clients)
-	for range spec.clients {
-		c, err := connect(ctx, spec.dbURL, spec.version, spec.appName())
-		if err != nil {
-			for _, c := range conns {
-				closeConn(ctx, c)
-			}
-			return nil, fmt.Errorf("%s app: %w", spec.app, err)
-		}
-		conns = append(conns, c)
+	conns, err := pg.ConnectAll(ctx, spec.clients, func(ctx context.Context) (*pgx.Conn, error) {
+		return connect(ctx, spec.dbURL, spec.version, spec.appName())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s app: %w", spec.app, err)
 	}
 	l.launched = time.Now()
 	for _, c := range conns {
@@ -141,7 +136,7 @@ func (l *goLoad) client(ctx context.Context, conn *pgx.Conn) {
 	var mine []sample
 	var errs []string
 	defer func() {
-		closeConn(ctx, conn)
+		pg.Close(ctx, conn)
 		l.mu.Lock()
 		l.samples = append(l.samples, mine...)
 		for _, e := range errs {
@@ -198,7 +193,7 @@ func (l *goLoad) transaction(ctx context.Context, conn *pgx.Conn, r *rand.Rand) 
 			defer cancel()
 			if rerr := tx.Rollback(rctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
 				// The session is in an unknown state; a new one is safer.
-				closeConn(ctx, conn)
+				pg.Close(ctx, conn)
 			}
 		}
 	}()

@@ -327,7 +327,7 @@ func (r *run) compare(ctx context.Context, spec loadSpec) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	c.Statement = fmt.Sprintf(blockingAlter, tbl(schemaName, accounts))
 	r.printf("          %s (no lock_timeout, as a plain migration runs it) ...\n", c.Statement)
 	tAlter := time.Now()
@@ -367,7 +367,7 @@ func (r *run) compare(ctx context.Context, spec loadSpec) error {
 		return err
 	}
 	c.Checks = append(c.Checks, tc)
-	closeConn(ctx, conn)
+	pg.Close(ctx, conn)
 	return r.dropDatabase(ctx, db)
 }
 
@@ -376,7 +376,7 @@ func (r *run) checkVersions(ctx context.Context, dbURL, oldV, newV string) ([]Ch
 	if err != nil {
 		return nil, err
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	return versionsAgree(ctx, conn, oldV, newV)
 }
 
@@ -385,7 +385,7 @@ func (r *run) checkAfter(ctx context.Context, dbURL string, streams []*stream) (
 	if err != nil {
 		return nil, err
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	out, err := balanceChecks(ctx, conn, schemaName, streams)
 	if err != nil {
 		return out, err
@@ -464,7 +464,7 @@ func (r *run) findServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, admin)
+	defer pg.Close(ctx, admin)
 	version, err := pg.ServerVersion(ctx, admin)
 	if err != nil {
 		return err
@@ -492,7 +492,7 @@ func (r *run) createDatabase(ctx context.Context) (name, dbURL string, err error
 	if err != nil {
 		return "", "", err
 	}
-	defer closeConn(ctx, admin)
+	defer pg.Close(ctx, admin)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
 		return "", "", fmt.Errorf("create the scratch database %s (the bench needs a role that may create databases): %w", name, err)
 	}
@@ -510,7 +510,7 @@ func (r *run) dropDatabase(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("drop the scratch database %s (drop it by hand): %w", name, err)
 	}
-	defer closeConn(ctx, admin)
+	defer pg.Close(ctx, admin)
 	// FORCE ends any session left in it.
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pg.Ident(name)+" WITH (FORCE)"); err != nil {
 		return fmt.Errorf("drop the scratch database %s (drop it by hand): %w", name, err)

@@ -78,7 +78,7 @@ func startLockWatch(ctx context.Context, dbURL string, log zerolog.Logger) *lock
 	var version int
 	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil || version < 140000 {
 		log.Debug().Err(err).Int("server_version_num", version).Msg("lock watch needs pg_locks.waitstart (PostgreSQL 14+); going on without it")
-		closeConn(ctx, conn)
+		pg.Close(ctx, conn)
 		return nil
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -89,7 +89,7 @@ func startLockWatch(ctx context.Context, dbURL string, log zerolog.Logger) *lock
 
 func (w *lockWatch) loop(ctx context.Context, conn *pgx.Conn, log zerolog.Logger) {
 	defer close(w.done)
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	t := time.NewTicker(lockWatchEvery)
 	defer t.Stop()
 	for {

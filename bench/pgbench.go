@@ -253,7 +253,7 @@ func (l *pgbenchLoad) terminate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("stop the %s app: %w", l.spec.app, err)
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	const q = `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE datname = $1 AND application_name = $2 AND pid <> pg_backend_pid()`
 	for {

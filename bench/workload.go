@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -63,16 +62,6 @@ func connect(ctx context.Context, dbURL, searchPath, app string) (*pgx.Conn, err
 		o.SearchPath = pg.Ident(searchPath)
 	}
 	return pg.Connect(ctx, dbURL, o)
-}
-
-// closeConn closes c even after ctx was cancelled, briefly.
-func closeConn(ctx context.Context, c *pgx.Conn) {
-	if c == nil {
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	_ = c.Close(cctx)
 }
 
 // execAll runs statements in order on conn.

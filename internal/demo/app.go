@@ -129,16 +129,11 @@ func appOptions(spec appSpec) pg.Options {
 // sets them running. ctx ends them all (Ctrl-C); stop ends them gently.
 func startApp(ctx context.Context, spec appSpec, log zerolog.Logger) (*app, error) {
 	a := &app{spec: spec, log: log.With().Str("app", spec.name).Logger(), stop: make(chan struct{})}
-	conns := make([]*pgx.Conn, 0, spec.clients)
-	for range spec.clients {
-		c, err := pg.Connect(ctx, spec.url, appOptions(spec))
-		if err != nil {
-			for _, c := range conns {
-				closeConn(ctx, c)
-			}
-			return nil, fmt.Errorf("%s app: %w", spec.name, err)
-		}
-		conns = append(conns, c)
+	conns, err := pg.ConnectAll(ctx, spec.clients, func(ctx context.Context) (*pgx.Conn, error) {
+		return pg.Connect(ctx, spec.url, appOptions(spec))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s app: %w", spec.name, err)
 	}
 	a.began = time.Now()
 	for i, c := range conns {
@@ -180,7 +175,7 @@ func (a *app) client(ctx context.Context, id int, conn *pgx.Conn) {
 	defer a.wg.Done()
 	var st Stats
 	defer func() {
-		closeConn(ctx, conn)
+		pg.Close(ctx, conn)
 		a.mu.Lock()
 		a.stats.add(st)
 		a.mu.Unlock()
@@ -282,15 +277,4 @@ func (a *app) update(ctx context.Context, conn *pgx.Conn, q queries, client, n i
 	email := fmt.Sprintf("%s-updated-%d-%d@example.com", a.spec.name, client, n)
 	_, err := conn.Exec(ctx, q.update, email, rand.IntN(10)-5, a.randomID())
 	return err
-}
-
-// closeConn closes c even after ctx was cancelled, briefly: a Terminate
-// message is all there is to send.
-func closeConn(ctx context.Context, c *pgx.Conn) {
-	if c == nil {
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	_ = c.Close(cctx)
 }

@@ -289,7 +289,7 @@ func (r *run) createDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, admin)
+	defer pg.Close(ctx, admin)
 	version, err := pg.ServerVersion(ctx, admin)
 	if err != nil {
 		return err
@@ -330,7 +330,7 @@ func (r *run) setup(ctx context.Context) (showcaseID int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	defer closeConn(ctx, conn)
+	defer pg.Close(ctx, conn)
 	schema := r.cfg.Engine.Schema
 	tbl := pg.Ident(schema, tableName)
 	stmts := []string{
@@ -442,7 +442,7 @@ func (r *run) dropDatabase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("drop the scratch database %s (drop it by hand): %w", r.rep.Database, err)
 	}
-	defer closeConn(ctx, admin)
+	defer pg.Close(ctx, admin)
 	// FORCE ends any session still in it: a client of ours that did not
 	// close in time must not leave the database behind.
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pg.Ident(r.rep.Database)+" WITH (FORCE)"); err != nil {

@@ -26,12 +26,12 @@ func (r *run) showcase(ctx context.Context, showcaseID int64) error {
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, oldConn)
+	defer pg.Close(ctx, oldConn)
 	newConn, err := pg.Connect(ctx, r.dbURL, appOptions(newSpec))
 	if err != nil {
 		return err
 	}
-	defer closeConn(ctx, newConn)
+	defer pg.Close(ctx, newConn)
 
 	upd := fmt.Sprintf("UPDATE %s SET %s = $1 WHERE id = $2", pg.Ident(tableName), pg.Ident(newEmailCol))
 	if _, err := newConn.Exec(ctx, upd, showcaseEmail, showcaseID); err != nil {

@@ -164,3 +164,33 @@ func ServerVersion(ctx context.Context, conn *pgx.Conn) (string, error) {
 	version, _, _ = strings.Cut(version, " ")
 	return version, nil
 }
+
+// Close closes c (nil is allowed) within two seconds, even when ctx is
+// already done: a cancelled run still says goodbye to the server instead of
+// leaving its backend to notice the dropped socket.
+func Close(ctx context.Context, c *pgx.Conn) {
+	if c == nil {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_ = c.Close(cctx)
+}
+
+// ConnectAll opens n connections with dial, or none: on the first failure
+// it closes those already open and returns the error, so that a version
+// that cannot be reached fails a run at once.
+func ConnectAll(ctx context.Context, n int, dial func(context.Context) (*pgx.Conn, error)) ([]*pgx.Conn, error) {
+	conns := make([]*pgx.Conn, 0, n)
+	for range n {
+		c, err := dial(ctx)
+		if err != nil {
+			for _, c := range conns {
+				Close(ctx, c)
+			}
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
