@@ -20,9 +20,9 @@ operations:
   - alter_column: { table: users, column: email, up: "lower(email)", down: "email" }
   - alter_column: { table: users, column: nick, up: "slugify(nick)", down: "nick" }
 `)
-	// The up and down functions of nick (whose up calls slugify) are
-	// pinned, those of email are not.
-	e.expectRows(e.db, []string{"false|false|2", "true|true|2"}, `
+	// The up, down and insert functions of nick (whose up calls slugify)
+	// are pinned, those of email are not.
+	e.expectRows(e.db, []string{"false|false|3", "true|true|3"}, `
 		SELECT p.prosrc LIKE '%nick%', p.proconfig IS NOT NULL, count(*)
 		FROM pg_proc p WHERE p.pronamespace = 'online'::regnamespace AND p.prorettype = 'trigger'::regtype
 		GROUP BY 1, 2 ORDER BY 1`)

@@ -59,6 +59,15 @@
 // NULL: the rows the backfill has not reached, and rows whose converted value
 // is NULL, for which recomputing changes nothing.
 //
+// When a rewrite converts both ways, its two INSERT triggers are one:
+// BEFORE INSERT without WHEN, running _online_<ID>_ins, which applies up when
+// NEW.new IS NULL and down otherwise, the same test the two WHEN clauses
+// make. PostgreSQL parses and plans a trigger's WHEN clause afresh for every
+// statement and dispatches each trigger separately, so on single-row INSERTs
+// two conditional triggers cost about twice what one unconditional trigger
+// does. A rewrite with one direction keeps its WHEN: the writes of the
+// other version then skip the function call altogether.
+//
 // Down triggers fire before up triggers (trigger names sort that way, and
 // PostgreSQL fires triggers of one event in name order). A BEFORE trigger's
 // WHEN sees the row as changed by the triggers before it, so on a new-version
@@ -92,11 +101,12 @@
 //
 // # Functions and names
 //
-// Each rewrite gets up to two plpgsql functions in Table.FuncSchema, named
-// _online_<ID>_up and _online_<ID>_down, and up to four triggers named
-// _online_<ID>_1_down_ins, _online_<ID>_1_down_upd, _online_<ID>_2_up_ins and
-// _online_<ID>_2_up_upd. Create uses plain CREATE FUNCTION and CREATE
-// TRIGGER, so it fails if they exist already: the names come from the ID
+// Each rewrite gets up to three plpgsql functions in Table.FuncSchema, named
+// _online_<ID>_up, _online_<ID>_down and _online_<ID>_ins, and up to three
+// triggers: _online_<ID>_1_down_upd, _online_<ID>_2_up_upd, and for INSERT
+// either _online_<ID>_0_ins (both ways) or _online_<ID>_1_down_ins and
+// _online_<ID>_2_up_ins, whichever directions it has. Create uses plain CREATE FUNCTION
+// and CREATE TRIGGER, so it fails if they exist already: the names come from the ID
 // alone, so IDs must be unique within a FuncSchema, and re-installing means
 // Drop first. A function declares every input as a variable
 // (#variable_conflict use_variable, so a variable wins over a same-named

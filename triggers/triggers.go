@@ -61,7 +61,14 @@ type Rewrite struct {
 // Trigger name suffixes. PostgreSQL fires the BEFORE ROW triggers of one
 // event in byte order of their names, and the down triggers must fire first
 // (see the package documentation), hence "1_down" < "2_up".
+//
+// A rewrite that converts both ways on INSERT gets one trigger (sufIns,
+// function _ins) instead of the two direction triggers: each BEFORE trigger
+// with a WHEN clause costs every INSERT statement a parse and plan of that
+// clause and a trigger dispatch, so one unconditional trigger that picks the
+// direction inside its function is the cheaper way to run one conversion.
 const (
+	sufIns     = "_0_ins"
 	sufDownIns = "_1_down_ins"
 	sufDownUpd = "_1_down_upd"
 	sufUpIns   = "_2_up_ins"
@@ -188,8 +195,8 @@ func mustValid(t Table, r Rewrite) {
 
 // names are the quoted object names of one rewrite.
 type names struct {
-	table, upFn, downFn, checkFn string
-	trigger                      func(suffix string) string
+	table, upFn, downFn, insFn, checkFn string
+	trigger                             func(suffix string) string
 }
 
 func nameRewrite(t Table, r Rewrite) names {
@@ -202,6 +209,7 @@ func nameRewrite(t Table, r Rewrite) names {
 		table:   pg.Ident(t.Schema, t.Name),
 		upFn:    pg.Ident(fs, base+"_up"),
 		downFn:  pg.Ident(fs, base+"_down"),
+		insFn:   pg.Ident(fs, base+"_ins"),
 		checkFn: pg.Ident(fs, base+"_check"),
 		trigger: func(suffix string) string { return pg.Ident(base + suffix) },
 	}
@@ -250,11 +258,21 @@ func Create(t Table, r Rewrite) []string {
 	if up {
 		stmts = append(stmts, function(n.upFn, fnPath, *r.Up, r.NewColumn))
 	}
+	// Both ways on INSERT: one trigger, the direction told in its function
+	// by the same test the two WHEN clauses would make.
+	both := up && down && r.NewColumn != ""
+	if both {
+		stmts = append(stmts,
+			insFunction(n.insFn, fnPath, r),
+			trigger(n.trigger(sufIns), "INSERT", n.table, "", n.insFn))
+	}
 
 	if down {
 		if r.NewColumn != "" {
-			stmts = append(stmts, trigger(n.trigger(sufDownIns), "INSERT", n.table,
-				"NEW."+pg.Ident(r.NewColumn)+" IS NOT NULL", n.downFn))
+			if !both {
+				stmts = append(stmts, trigger(n.trigger(sufDownIns), "INSERT", n.table,
+					"NEW."+pg.Ident(r.NewColumn)+" IS NOT NULL", n.downFn))
+			}
 			watch := dedupe(append([]string{r.NewColumn}, r.DownWatch...))
 			// The backfill check comes first: it is the cheapest, and for
 			// every row the backfill writes it ends the evaluation.
@@ -269,7 +287,9 @@ func Create(t Table, r Rewrite) []string {
 
 	if up {
 		nc := pg.Ident(r.NewColumn)
-		stmts = append(stmts, trigger(n.trigger(sufUpIns), "INSERT", n.table, "NEW."+nc+" IS NULL", n.upFn))
+		if !both {
+			stmts = append(stmts, trigger(n.trigger(sufUpIns), "INSERT", n.table, "NEW."+nc+" IS NULL", n.upFn))
+		}
 		var inputs []string
 		if r.OldColumn != "" {
 			inputs = append(inputs, r.OldColumn)
@@ -308,20 +328,24 @@ func Drop(t Table, r Rewrite) []string {
 	}
 	n := nameRewrite(t, r)
 	var stmts []string
-	for _, s := range []string{sufDownIns, sufDownUpd, sufUpIns, sufUpUpd} {
+	for _, s := range []string{sufIns, sufDownIns, sufDownUpd, sufUpIns, sufUpUpd} {
 		stmts = append(stmts, "DROP TRIGGER IF EXISTS "+n.trigger(s)+" ON "+n.table)
 	}
 	// Functions after triggers: a function a trigger uses cannot be dropped.
-	for _, f := range []string{n.downFn, n.upFn, n.checkFn} {
+	for _, f := range []string{n.insFn, n.downFn, n.upFn, n.checkFn} {
 		stmts = append(stmts, "DROP FUNCTION IF EXISTS "+f+"()")
 	}
 	return stmts
 }
 
-// trigger renders one BEFORE ... FOR EACH ROW trigger.
+// trigger renders one BEFORE ... FOR EACH ROW trigger; when "" means no
+// WHEN clause.
 func trigger(name, event, table, when, fn string) string {
+	if when != "" {
+		when = "\n  WHEN (" + when + ")"
+	}
 	return "CREATE TRIGGER " + name + "\n  BEFORE " + event + " ON " + table +
-		"\n  FOR EACH ROW\n  WHEN (" + when + ")\n  EXECUTE FUNCTION " + fn + "()"
+		"\n  FOR EACH ROW" + when + "\n  EXECUTE FUNCTION " + fn + "()"
 }
 
 // sameImage is a WHEN condition that is true when the write left every one
@@ -345,34 +369,41 @@ func function(name, path string, c Conversion, target string) string {
 	// variable called "new" (a column may well be called that) cannot
 	// shadow the record; the alias name is made distinct from every
 	// variable name.
-	row := "_online_row"
-	for taken(c, row) {
-		row += "_"
-	}
-	rowRef := pg.Ident(row)
+	rowRef := rowAlias(c)
 
 	var b strings.Builder
 	b.WriteString("\n#variable_conflict use_variable\nDECLARE\n")
 	fmt.Fprintf(&b, "    %s ALIAS FOR NEW;\n", rowRef)
-	for _, in := range c.Inputs {
-		fmt.Fprintf(&b, "    %s %s := %s.%s;\n", pg.Ident(in.Name), in.Type, rowRef, pg.Ident(in.Physical))
-	}
+	declareInputs(&b, c, rowRef, 0)
 	b.WriteString("BEGIN\n")
-	// Each step but the last opens a nested block that binds its result,
-	// so that a name may be re-bound with another type (one block cannot
-	// declare a name twice).
-	last := len(c.Steps) - 1
-	for i, s := range c.Steps[:last] {
-		ind := strings.Repeat("    ", i+1)
-		fmt.Fprintf(&b, "%sDECLARE\n%s    %s %s := %s;\n%sBEGIN\n", ind, ind, pg.Ident(s.Name), s.Type, pg.Paren(s.Expr), ind)
-	}
-	ind := strings.Repeat("    ", last+1)
-	fmt.Fprintf(&b, "%s%s.%s := %s;\n", ind, rowRef, pg.Ident(target), pg.Paren(c.Steps[last].Expr))
-	for i := last - 1; i >= 0; i-- {
-		fmt.Fprintf(&b, "%sEND;\n", strings.Repeat("    ", i+1))
-	}
+	steps(&b, c, rowRef, target, 1)
 	fmt.Fprintf(&b, "    RETURN %s;\nEND\n", rowRef)
+	return functionHead(name, path) + "AS " + pg.DollarQuote(b.String())
+}
 
+// insFunction renders the one INSERT trigger function of a rewrite that
+// converts both ways: a row that arrives without NewColumn was written by
+// the old version and gets Up, any other gets Down. Each direction runs in
+// its own block, so the two conversions may declare the same names with
+// different types.
+func insFunction(name, path string, r Rewrite) string {
+	rowRef := rowAlias(*r.Up, *r.Down)
+	var b strings.Builder
+	b.WriteString("\n#variable_conflict use_variable\nDECLARE\n")
+	fmt.Fprintf(&b, "    %s ALIAS FOR NEW;\n", rowRef)
+	b.WriteString("BEGIN\n")
+	fmt.Fprintf(&b, "    IF %s.%s IS NULL THEN\n", rowRef, pg.Ident(r.NewColumn))
+	block(&b, *r.Up, rowRef, r.NewColumn, 2)
+	b.WriteString("    ELSE\n")
+	block(&b, *r.Down, rowRef, r.OldColumn, 2)
+	b.WriteString("    END IF;\n")
+	fmt.Fprintf(&b, "    RETURN %s;\nEND\n", rowRef)
+	return functionHead(name, path) + "AS " + pg.DollarQuote(b.String())
+}
+
+// functionHead is the CREATE FUNCTION line of a trigger function, with its
+// SET search_path clause when path is not "".
+func functionHead(name, path string) string {
 	// Plain CREATE, not CREATE OR REPLACE: the name is made from the ID
 	// alone, and replacing a function of the same name would silently
 	// re-point another table's triggers (an ID reused in one FuncSchema, or
@@ -381,7 +412,62 @@ func function(name, path string, c Conversion, target string) string {
 	if path != "" {
 		head += path + "\n"
 	}
-	return head + "AS " + pg.DollarQuote(b.String())
+	return head
+}
+
+// rowAlias is the quoted name of the alias for NEW, distinct from every
+// variable name of the conversions.
+func rowAlias(cs ...Conversion) string {
+	row := "_online_row"
+	for {
+		clash := false
+		for _, c := range cs {
+			clash = clash || taken(c, row)
+		}
+		if !clash {
+			return pg.Ident(row)
+		}
+		row += "_"
+	}
+}
+
+// declareInputs writes the declarations of c's inputs, read from the row, at
+// the indentation of depth.
+func declareInputs(b *strings.Builder, c Conversion, rowRef string, depth int) {
+	ind := strings.Repeat("    ", depth)
+	for _, in := range c.Inputs {
+		fmt.Fprintf(b, "%s    %s %s := %s.%s;\n", ind, pg.Ident(in.Name), in.Type, rowRef, pg.Ident(in.Physical))
+	}
+}
+
+// block writes a nested block at depth that declares c's inputs and sets
+// rowRef.target to the value of c.
+func block(b *strings.Builder, c Conversion, rowRef, target string, depth int) {
+	ind := strings.Repeat("    ", depth)
+	if len(c.Inputs) > 0 {
+		b.WriteString(ind + "DECLARE\n")
+		declareInputs(b, c, rowRef, depth)
+	}
+	b.WriteString(ind + "BEGIN\n")
+	steps(b, c, rowRef, target, depth+1)
+	b.WriteString(ind + "END;\n")
+}
+
+// steps writes c's steps at depth: each step but the last opens a nested
+// block that binds its result, so that a name may be re-bound with another
+// type (one block cannot declare a name twice), and the last step's result
+// is assigned to rowRef.target.
+func steps(b *strings.Builder, c Conversion, rowRef, target string, depth int) {
+	last := len(c.Steps) - 1
+	for i, s := range c.Steps[:last] {
+		ind := strings.Repeat("    ", depth+i)
+		fmt.Fprintf(b, "%sDECLARE\n%s    %s %s := %s;\n%sBEGIN\n", ind, ind, pg.Ident(s.Name), s.Type, pg.Paren(s.Expr), ind)
+	}
+	ind := strings.Repeat("    ", depth+last)
+	fmt.Fprintf(b, "%s%s.%s := %s;\n", ind, rowRef, pg.Ident(target), pg.Paren(c.Steps[last].Expr))
+	for i := last - 1; i >= 0; i-- {
+		fmt.Fprintf(b, "%sEND;\n", strings.Repeat("    ", depth+i))
+	}
 }
 
 func taken(c Conversion, name string) bool {

@@ -34,10 +34,12 @@ CREATE TRIGGER "_online_status_2_up_upd"
   EXECUTE FUNCTION "public"."_online_status_up"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_status_0_ins" ON "public"."acct";
 DROP TRIGGER IF EXISTS "_online_status_1_down_ins" ON "public"."acct";
 DROP TRIGGER IF EXISTS "_online_status_1_down_upd" ON "public"."acct";
 DROP TRIGGER IF EXISTS "_online_status_2_up_ins" ON "public"."acct";
 DROP TRIGGER IF EXISTS "_online_status_2_up_upd" ON "public"."acct";
+DROP FUNCTION IF EXISTS "public"."_online_status_ins"();
 DROP FUNCTION IF EXISTS "public"."_online_status_down"();
 DROP FUNCTION IF EXISTS "public"."_online_status_up"();
 DROP FUNCTION IF EXISTS "public"."_online_status_check"();

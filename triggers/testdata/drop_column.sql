@@ -27,10 +27,12 @@ CREATE TRIGGER "_online_legacy_1_down_ins"
   EXECUTE FUNCTION "public"."_online_legacy_down"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_legacy_0_ins" ON "public"."t";
 DROP TRIGGER IF EXISTS "_online_legacy_1_down_ins" ON "public"."t";
 DROP TRIGGER IF EXISTS "_online_legacy_1_down_upd" ON "public"."t";
 DROP TRIGGER IF EXISTS "_online_legacy_2_up_ins" ON "public"."t";
 DROP TRIGGER IF EXISTS "_online_legacy_2_up_upd" ON "public"."t";
+DROP FUNCTION IF EXISTS "public"."_online_legacy_ins"();
 DROP FUNCTION IF EXISTS "public"."_online_legacy_down"();
 DROP FUNCTION IF EXISTS "public"."_online_legacy_up"();
 DROP FUNCTION IF EXISTS "public"."_online_legacy_check"();

@@ -41,11 +41,40 @@ BEGIN
 END
 $online1$;
 
-CREATE TRIGGER "_online_h0_x_1_down_ins"
+CREATE FUNCTION "fn sch"."_online_h0_x_ins"() RETURNS trigger LANGUAGE plpgsql
+SET search_path = "My ""Sch"" ü", pg_temp
+AS $online1$
+#variable_conflict use_variable
+DECLARE
+    "_online_row" ALIAS FOR NEW;
+BEGIN
+    IF "_online_row"."$online$ ""x"" ü" IS NULL THEN
+        DECLARE
+            "new" text := "_online_row"."new";
+            "select" integer := "_online_row"."a.b";
+        BEGIN
+            DECLARE
+                "select" text := ("new" || '-' || "select");
+            BEGIN
+                "_online_row"."$online$ ""x"" ü" := (upper("select") || '$online$' -- a trailing comment
+);
+            END;
+        END;
+    ELSE
+        DECLARE
+            "new" text := "_online_row"."$online$ ""x"" ü";
+        BEGIN
+            "_online_row"."new" := (lower("new"));
+        END;
+    END IF;
+    RETURN "_online_row";
+END
+$online1$;
+
+CREATE TRIGGER "_online_h0_x_0_ins"
   BEFORE INSERT ON "My ""Sch"" ü"."select"
   FOR EACH ROW
-  WHEN (NEW."$online$ ""x"" ü" IS NOT NULL)
-  EXECUTE FUNCTION "fn sch"."_online_h0_x_down"();
+  EXECUTE FUNCTION "fn sch"."_online_h0_x_ins"();
 
 CREATE TRIGGER "_online_h0_x_1_down_upd"
   BEFORE UPDATE OF "$online$ ""x"" ü" ON "My ""Sch"" ü"."select"
@@ -54,12 +83,6 @@ CREATE TRIGGER "_online_h0_x_1_down_upd"
     AND pg_catalog.record_image_eq(ROW(NEW."new"), ROW(OLD."new"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."$online$ ""x"" ü"), ROW(OLD."$online$ ""x"" ü")))
   EXECUTE FUNCTION "fn sch"."_online_h0_x_down"();
-
-CREATE TRIGGER "_online_h0_x_2_up_ins"
-  BEFORE INSERT ON "My ""Sch"" ü"."select"
-  FOR EACH ROW
-  WHEN (NEW."$online$ ""x"" ü" IS NULL)
-  EXECUTE FUNCTION "fn sch"."_online_h0_x_up"();
 
 CREATE TRIGGER "_online_h0_x_2_up_upd"
   BEFORE UPDATE OF "new", "a.b", "old" ON "My ""Sch"" ü"."select"
@@ -70,10 +93,12 @@ CREATE TRIGGER "_online_h0_x_2_up_upd"
   EXECUTE FUNCTION "fn sch"."_online_h0_x_up"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_h0_x_0_ins" ON "My ""Sch"" ü"."select";
 DROP TRIGGER IF EXISTS "_online_h0_x_1_down_ins" ON "My ""Sch"" ü"."select";
 DROP TRIGGER IF EXISTS "_online_h0_x_1_down_upd" ON "My ""Sch"" ü"."select";
 DROP TRIGGER IF EXISTS "_online_h0_x_2_up_ins" ON "My ""Sch"" ü"."select";
 DROP TRIGGER IF EXISTS "_online_h0_x_2_up_upd" ON "My ""Sch"" ü"."select";
+DROP FUNCTION IF EXISTS "fn sch"."_online_h0_x_ins"();
 DROP FUNCTION IF EXISTS "fn sch"."_online_h0_x_down"();
 DROP FUNCTION IF EXISTS "fn sch"."_online_h0_x_up"();
 DROP FUNCTION IF EXISTS "fn sch"."_online_h0_x_check"();

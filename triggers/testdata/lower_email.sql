@@ -34,11 +34,34 @@ BEGIN
 END
 $online$;
 
-CREATE TRIGGER "_online_email_1_down_ins"
+CREATE FUNCTION "public"."_online_email_ins"() RETURNS trigger LANGUAGE plpgsql
+SET search_path = "public", pg_temp
+AS $online$
+#variable_conflict use_variable
+DECLARE
+    "_online_row" ALIAS FOR NEW;
+BEGIN
+    IF "_online_row"."_online_email" IS NULL THEN
+        DECLARE
+            "email" text := "_online_row"."email";
+        BEGIN
+            "_online_row"."_online_email" := (lower(email));
+        END;
+    ELSE
+        DECLARE
+            "email" text := "_online_row"."_online_email";
+        BEGIN
+            "_online_row"."email" := (email);
+        END;
+    END IF;
+    RETURN "_online_row";
+END
+$online$;
+
+CREATE TRIGGER "_online_email_0_ins"
   BEFORE INSERT ON "public"."users"
   FOR EACH ROW
-  WHEN (NEW."_online_email" IS NOT NULL)
-  EXECUTE FUNCTION "public"."_online_email_down"();
+  EXECUTE FUNCTION "public"."_online_email_ins"();
 
 CREATE TRIGGER "_online_email_1_down_upd"
   BEFORE UPDATE OF "_online_email" ON "public"."users"
@@ -47,12 +70,6 @@ CREATE TRIGGER "_online_email_1_down_upd"
     AND pg_catalog.record_image_eq(ROW(NEW."email"), ROW(OLD."email"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_online_email"), ROW(OLD."_online_email")))
   EXECUTE FUNCTION "public"."_online_email_down"();
-
-CREATE TRIGGER "_online_email_2_up_ins"
-  BEFORE INSERT ON "public"."users"
-  FOR EACH ROW
-  WHEN (NEW."_online_email" IS NULL)
-  EXECUTE FUNCTION "public"."_online_email_up"();
 
 CREATE TRIGGER "_online_email_2_up_upd"
   BEFORE UPDATE OF "email", "id" ON "public"."users"
@@ -63,10 +80,12 @@ CREATE TRIGGER "_online_email_2_up_upd"
   EXECUTE FUNCTION "public"."_online_email_up"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_email_0_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_email_1_down_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_email_1_down_upd" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_email_2_up_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_email_2_up_upd" ON "public"."users";
+DROP FUNCTION IF EXISTS "public"."_online_email_ins"();
 DROP FUNCTION IF EXISTS "public"."_online_email_down"();
 DROP FUNCTION IF EXISTS "public"."_online_email_up"();
 DROP FUNCTION IF EXISTS "public"."_online_email_check"();

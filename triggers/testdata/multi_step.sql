@@ -38,11 +38,38 @@ BEGIN
 END
 $online$;
 
-CREATE TRIGGER "_online_code_1_down_ins"
+CREATE FUNCTION "public"."_online_code_ins"() RETURNS trigger LANGUAGE plpgsql
+SET search_path = "public", pg_temp
+AS $online$
+#variable_conflict use_variable
+DECLARE
+    "_online_row" ALIAS FOR NEW;
+BEGIN
+    IF "_online_row"."_new_code" IS NULL THEN
+        DECLARE
+            "code" text := "_online_row"."code";
+        BEGIN
+            DECLARE
+                "code" integer := (nullif(trim(code), '')::integer);
+            BEGIN
+                "_online_row"."_new_code" := (COALESCE(code, 0));
+            END;
+        END;
+    ELSE
+        DECLARE
+            "code" integer := "_online_row"."_new_code";
+        BEGIN
+            "_online_row"."code" := (code::text);
+        END;
+    END IF;
+    RETURN "_online_row";
+END
+$online$;
+
+CREATE TRIGGER "_online_code_0_ins"
   BEFORE INSERT ON "public"."items"
   FOR EACH ROW
-  WHEN (NEW."_new_code" IS NOT NULL)
-  EXECUTE FUNCTION "public"."_online_code_down"();
+  EXECUTE FUNCTION "public"."_online_code_ins"();
 
 CREATE TRIGGER "_online_code_1_down_upd"
   BEFORE UPDATE OF "_new_code" ON "public"."items"
@@ -51,12 +78,6 @@ CREATE TRIGGER "_online_code_1_down_upd"
     AND pg_catalog.record_image_eq(ROW(NEW."code"), ROW(OLD."code"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_new_code"), ROW(OLD."_new_code")))
   EXECUTE FUNCTION "public"."_online_code_down"();
-
-CREATE TRIGGER "_online_code_2_up_ins"
-  BEFORE INSERT ON "public"."items"
-  FOR EACH ROW
-  WHEN (NEW."_new_code" IS NULL)
-  EXECUTE FUNCTION "public"."_online_code_up"();
 
 CREATE TRIGGER "_online_code_2_up_upd"
   BEFORE UPDATE OF "code", "id" ON "public"."items"
@@ -67,10 +88,12 @@ CREATE TRIGGER "_online_code_2_up_upd"
   EXECUTE FUNCTION "public"."_online_code_up"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_code_0_ins" ON "public"."items";
 DROP TRIGGER IF EXISTS "_online_code_1_down_ins" ON "public"."items";
 DROP TRIGGER IF EXISTS "_online_code_1_down_upd" ON "public"."items";
 DROP TRIGGER IF EXISTS "_online_code_2_up_ins" ON "public"."items";
 DROP TRIGGER IF EXISTS "_online_code_2_up_upd" ON "public"."items";
+DROP FUNCTION IF EXISTS "public"."_online_code_ins"();
 DROP FUNCTION IF EXISTS "public"."_online_code_down"();
 DROP FUNCTION IF EXISTS "public"."_online_code_up"();
 DROP FUNCTION IF EXISTS "public"."_online_code_check"();

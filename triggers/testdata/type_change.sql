@@ -34,11 +34,34 @@ BEGIN
 END
 $online$;
 
-CREATE TRIGGER "_online_score_1_down_ins"
+CREATE FUNCTION "online"."_online_score_ins"() RETURNS trigger LANGUAGE plpgsql
+SET search_path = "public", pg_temp
+AS $online$
+#variable_conflict use_variable
+DECLARE
+    "_online_row" ALIAS FOR NEW;
+BEGIN
+    IF "_online_row"."_new_score" IS NULL THEN
+        DECLARE
+            "score" integer := "_online_row"."score";
+        BEGIN
+            "_online_row"."_new_score" := (score::bigint);
+        END;
+    ELSE
+        DECLARE
+            "score" bigint := "_online_row"."_new_score";
+        BEGIN
+            "_online_row"."score" := (score::integer);
+        END;
+    END IF;
+    RETURN "_online_row";
+END
+$online$;
+
+CREATE TRIGGER "_online_score_0_ins"
   BEFORE INSERT ON "public"."users"
   FOR EACH ROW
-  WHEN (NEW."_new_score" IS NOT NULL)
-  EXECUTE FUNCTION "online"."_online_score_down"();
+  EXECUTE FUNCTION "online"."_online_score_ins"();
 
 CREATE TRIGGER "_online_score_1_down_upd"
   BEFORE UPDATE OF "_new_score" ON "public"."users"
@@ -47,12 +70,6 @@ CREATE TRIGGER "_online_score_1_down_upd"
     AND pg_catalog.record_image_eq(ROW(NEW."score"), ROW(OLD."score"))
     AND NOT pg_catalog.record_image_eq(ROW(NEW."_new_score"), ROW(OLD."_new_score")))
   EXECUTE FUNCTION "online"."_online_score_down"();
-
-CREATE TRIGGER "_online_score_2_up_ins"
-  BEFORE INSERT ON "public"."users"
-  FOR EACH ROW
-  WHEN (NEW."_new_score" IS NULL)
-  EXECUTE FUNCTION "online"."_online_score_up"();
 
 CREATE TRIGGER "_online_score_2_up_upd"
   BEFORE UPDATE OF "score", "id" ON "public"."users"
@@ -63,10 +80,12 @@ CREATE TRIGGER "_online_score_2_up_upd"
   EXECUTE FUNCTION "online"."_online_score_up"();
 
 -- Drop
+DROP TRIGGER IF EXISTS "_online_score_0_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_score_1_down_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_score_1_down_upd" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_score_2_up_ins" ON "public"."users";
 DROP TRIGGER IF EXISTS "_online_score_2_up_upd" ON "public"."users";
+DROP FUNCTION IF EXISTS "online"."_online_score_ins"();
 DROP FUNCTION IF EXISTS "online"."_online_score_down"();
 DROP FUNCTION IF EXISTS "online"."_online_score_up"();
 DROP FUNCTION IF EXISTS "online"."_online_score_check"();
