@@ -58,6 +58,9 @@ type Progress struct {
 	Rate      float64
 	ETA       time.Duration
 	BatchSize int
+	// BatchTime is the batch duration aimed at: Options.BatchTime, or less
+	// while application sessions wait for the batches' row locks.
+	BatchTime time.Duration
 	Done      bool
 }
 
@@ -97,8 +100,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// WaiterPause is how long Run pauses before a batch while other sessions
 	// wait for the table's lock (a pending DDL statement or LOCK TABLE, as
-	// pg_locks shows), at most ten times in a row; default BatchTime,
-	// negative turns the check off.
+	// pg_locks shows), at most ten times in a row; default BatchTime.
+	// Negative turns that check off, and also the one for sessions waiting
+	// on a batch's row locks, which shortens the batches while there are
+	// any (see the package documentation).
 	WaiterPause time.Duration
 	// CancelGrace is how long a batch already running may go on once ctx
 	// is cancelled before its statement is cancelled too; default 5s.
@@ -229,12 +234,17 @@ type runner struct {
 	total          int64
 	size           int
 	win            window
+	// target is the batch duration aimed at: Options.BatchTime, lowered
+	// while application sessions queue behind the batches' row locks.
+	target       time.Duration
+	noRowWaiters bool // the row lock waiter check failed once; not asked again
 }
 
 type batchStats struct {
 	size    int   // batch size asked for
 	walked  int64 // keys in the range
 	updated int64 // rows the UPDATE changed
+	waiters int   // sessions waiting for the batch's row locks just before it committed; -1 if unknown
 	took    time.Duration
 }
 
@@ -259,7 +269,7 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 			return cp, fmt.Errorf("backfill %s: checkpoint has %d key values, the key has %d columns", t.name(), len(cp.LastKey), len(t.Key))
 		}
 	}
-	r := &runner{conn: conn, t: t, o: o, log: o.Logger, q: buildQueries(t), size: o.InitialBatch}
+	r := &runner{conn: conn, t: t, o: o, log: o.Logger, q: buildQueries(t), size: o.InitialBatch, target: o.BatchTime}
 	if cp.Done {
 		r.report(cp)
 		return cp, nil
@@ -314,7 +324,12 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		r.win.add(st.walked, now.Sub(lastEnd))
 		lastEnd = now
 		if !cp.Done {
-			r.size = nextSize(st.size, st.took, o.BatchTime, o.MinBatch, o.MaxBatch)
+			if target := nextTarget(r.target, o.BatchTime, st.waiters); target != r.target {
+				r.log.Debug().Str("table", t.name()).Int("waiters", st.waiters).Dur("batch_time", target).
+					Msg("backfill batch time changed for sessions waiting on its row locks")
+				r.target = target
+			}
+			r.size = nextSize(st.size, st.took, r.target, o.MinBatch, o.MaxBatch)
 		}
 		r.report(cp)
 		if cp.Done {
@@ -575,6 +590,7 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 			return prev, st, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
+	st.waiters = r.rowLockWaiters(ctx, tx)
 	if err := tx.Commit(ctx); err != nil {
 		return prev, st, err
 	}
@@ -661,6 +677,38 @@ func (r *runner) waitForWaiters(ctx context.Context) error {
 	return nil
 }
 
+// rowLockWaiters counts the sessions waiting for this transaction to end,
+// that is for the row locks of the batch it is about to commit: asked just
+// before COMMIT, it sees whoever queued behind the batch. Other waiters for
+// the same rows queue on the tuple lock behind the first, so a positive
+// count means at least that many. It returns -1 when the check fails or is
+// turned off, which changes nothing.
+func (r *runner) rowLockWaiters(ctx context.Context, tx pgx.Tx) int {
+	if r.o.WaiterPause < 0 || r.noRowWaiters {
+		return -1
+	}
+	// Inside a savepoint, so that a failure here cannot doom the batch, and
+	// sent as one pipeline, so that it costs the batch one round trip.
+	const sp = "online_backfill_waiters"
+	b := &pgx.Batch{}
+	b.Queue("SAVEPOINT " + sp)
+	n := -1
+	b.Queue(`SELECT count(*) FROM pg_locks w
+		WHERE w.locktype = 'transactionid' AND NOT w.granted
+		AND w.transactionid = (SELECT h.transactionid FROM pg_locks h
+			WHERE h.locktype = 'transactionid' AND h.pid = pg_backend_pid() AND h.granted AND h.mode = 'ExclusiveLock'
+			LIMIT 1)`).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	b.Queue("RELEASE SAVEPOINT " + sp)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		r.log.Debug().Str("table", r.t.name()).Err(err).Msg("backfill row lock waiter check failed; turning it off")
+		// If this fails too the transaction is lost, and COMMIT says so.
+		_, _ = tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+sp)
+		r.noRowWaiters = true
+		return -1
+	}
+	return n
+}
+
 func (r *runner) report(cp Checkpoint) {
 	if r.o.Progress == nil {
 		return
@@ -677,6 +725,7 @@ func (r *runner) report(cp Checkpoint) {
 		Rate:      rate,
 		ETA:       eta(total, cp.RowsDone, rate),
 		BatchSize: r.size,
+		BatchTime: r.target,
 		Done:      cp.Done,
 	})
 }

@@ -747,6 +747,51 @@ func TestPauses(t *testing.T) {
 			t.Fatalf("%d rows wrong", n)
 		}
 	})
+	t.Run("for application writes waiting on a batch's row locks", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewDB(t)
+		conn, app, watch := pgtest.Connect(t, url), pgtest.Connect(t, url), pgtest.Connect(t, url)
+		pgtest.Exec(t, conn, setup...)
+		const base = 40 * time.Millisecond
+		var targets []time.Duration
+		wrote := make(chan error, 1)
+		batches := 0
+		got, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert}, Options{
+			BatchTime: base, InitialBatch: 10, MinBatch: 10, MaxBatch: 10,
+			Checkpoint: func(ctx context.Context, tx pgx.Tx, cp Checkpoint) error {
+				if batches++; batches != 2 {
+					return nil
+				}
+				// The application updates a row this batch holds, and
+				// waits for the batch to commit.
+				go func() {
+					_, err := app.Exec(context.Background(), `UPDATE t SET src = src WHERE id = $1`, cp.LastKey[0])
+					wrote <- err
+				}()
+				for count(t, watch, `SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted`) == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+				return nil
+			},
+			Progress: func(p Progress) { targets = append(targets, p.BatchTime) },
+		})
+		if err != nil || !got.Done || got.RowsDone != 200 {
+			t.Fatalf("Run: %+v, %v", got, err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("the application's update failed: %v", err)
+		}
+		// Batch 1 ran at the target, batch 2 had a waiter and halved it,
+		// and the batches after it, with none, grew it back by a quarter
+		// each until it reached the target again.
+		want := []time.Duration{base, base / 2, base / 2 * 5 / 4}
+		if len(targets) < 6 || targets[0] != want[0] || targets[1] != want[1] || targets[2] != want[2] || targets[len(targets)-1] != base {
+			t.Fatalf("batch time after each batch: %v; want it to start %v and end at %v", targets, want, base)
+		}
+		if n := count(t, conn, wrongRows); n != 0 {
+			t.Fatalf("%d rows wrong", n)
+		}
+	})
 	t.Run("after a slow batch", func(t *testing.T) {
 		t.Parallel()
 		conn := pgtest.Connect(t, pgtest.NewDB(t))
@@ -793,5 +838,30 @@ func TestSettings(t *testing.T) {
 	}
 	if after := pgtest.QueryStrings(t, conn, session); after[0] != before[0] {
 		t.Fatalf("settings outlived the batches: %s, before %s", after[0], before[0])
+	}
+}
+
+func TestNextTarget(t *testing.T) {
+	t.Parallel()
+	const base = 100 * time.Millisecond
+	cases := []struct {
+		cur     time.Duration
+		waiters int
+		want    time.Duration
+	}{
+		{base, 0, base},                 // nobody waited: stays
+		{base, -1, base},                // unknown: stays
+		{base, 1, base / 2},             // a waiter halves it
+		{base / 2, 3, base / 4},         // again
+		{base / 8, 1, base / 8},         // not below an eighth
+		{base / 10, 1, base / 8},        // (a target somehow below is raised)
+		{base / 2, 0, base / 2 * 5 / 4}, // grows back by a quarter
+		{base * 9 / 10, 0, base},        // not above the base
+		{base / 2, -1, base / 2},        // unknown keeps a lowered one too
+	}
+	for _, c := range cases {
+		if got := nextTarget(c.cur, base, c.waiters); got != c.want {
+			t.Errorf("nextTarget(%v, %v, %d) = %v, want %v", c.cur, base, c.waiters, got, c.want)
+		}
 	}
 }

@@ -63,7 +63,12 @@
 // The batch size adapts so that a batch takes about Options.BatchTime. Run
 // pauses between batches when asked to limit its rate, when a batch was much
 // slower than the target, and when other sessions wait for a lock on the
-// table; a batch that fails on a lock timeout or deadlock is retried, smaller,
+// table. Just before each batch commits, Run counts the sessions waiting for
+// its transaction (application writes to rows the batch has locked): each
+// of them has waited up to a whole batch, so while there are any, the target
+// duration halves with every such batch, down to an eighth of BatchTime, and
+// it grows back by a quarter with every batch nobody waited for. A batch
+// that fails on a lock timeout or deadlock is retried, smaller,
 // after a jittered pause, until Options.LockRetries or
 // Options.LockRetryDeadline is exhausted.
 //

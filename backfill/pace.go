@@ -22,6 +22,22 @@ func nextSize(n int, took, target time.Duration, lo, hi int) int {
 	return clamp(int(float64(n)*f), lo, hi)
 }
 
+// nextTarget is the batch duration to aim at after a batch that waiters
+// sessions queued behind: each of them waited for up to a whole batch, so a
+// batch with waiters halves the target (down to an eighth of base), and a
+// batch without lets it grow back by a quarter toward base. Shorter batches
+// cost the backfill some speed in commits, only while the application is
+// actually held up by it. waiters < 0 (unknown) keeps the target.
+func nextTarget(cur, base time.Duration, waiters int) time.Duration {
+	switch {
+	case waiters > 0:
+		return max(base/8, cur/2)
+	case waiters == 0 && cur < base:
+		return min(base, cur+cur/4)
+	}
+	return cur
+}
+
 func clamp(n, lo, hi int) int {
 	if n < lo {
 		n = lo
