@@ -55,6 +55,11 @@ func (p *progress) update(pr backfill.Progress) {
 	if pr.ETA > 0 {
 		ev = ev.Dur("eta", pr.ETA.Round(time.Second))
 	}
+	if pr.BatchTime > 0 {
+		// Below --backfill-batch-time while application writes wait
+		// for the backfill's row locks.
+		ev = ev.Dur("batch_time", pr.BatchTime)
+	}
 	ev.Bool("done", pr.Done).Msg("backfill progress")
 }
 
