@@ -5,7 +5,7 @@
 # server with scripts/pg-versions.sh on a port of its own (25400 + major, below the
 # kernel's ephemeral range, so an outgoing connection never holds it),
 # runs a subset of the phases tests against it (ONLINE_MATRIX_RUN, a go test
-# -run pattern), stops it, and prints one summary line per version: passed or
+# -run pattern) and the backfill and triggers packages whole, stops it, and prints one summary line per version: passed or
 # FAILED, and the seconds it took.
 #
 # Exit status: 1 when a version's server ran and its tests failed. A version
@@ -184,8 +184,11 @@ for v in $VERSIONS; do
 		note="no pg_dump >= $major here: the tests that compare schema dumps were left out"
 		say "$note"
 	fi
-	echo "== go test ./phases/ -run '$run'   (DATABASE_URL=$url, $note)"
-	if DATABASE_URL=$url PATH=$dumppath go test -count=1 -timeout 20m ./phases/ -run "$run" 2>&1 | tee "$log"; then
+	echo "== go test ./phases/ -run '$run'   (DATABASE_URL=$url, $note), then ./backfill/ ./triggers/"
+	# The backfill and trigger packages, whole: their SQL (pg_locks, trigger
+	# definitions, plpgsql) is what differs between versions.
+	if DATABASE_URL=$url PATH=$dumppath go test -count=1 -timeout 20m ./phases/ -run "$run" 2>&1 | tee "$log" &&
+		DATABASE_URL=$url go test -count=1 -timeout 10m ./backfill/ ./triggers/ 2>&1 | tee -a "$log"; then
 		result=passed
 	else
 		result=FAILED
