@@ -153,7 +153,7 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 		bf.Key = append(bf.Key, KeyColumn{Name: k, Type: ot.ColumnByPhysical(k).Type})
 	}
 	bf.Set = []Assignment{{Column: g.phys, Expr: pg.Paren(g.physExpr)}}
-	c.plan.Backfill = append(c.plan.Backfill, bf)
+	c.plan.Backfill = append(c.plan.Backfill, leafBackfills(ot, bf)...)
 
 	// The check can only come after the backfill: PostgreSQL checks a
 	// constraint, even NOT VALID, on every row an UPDATE writes, and a

@@ -172,6 +172,41 @@ func forEachPartition(parts []*schema.Partition, f func(p *schema.Partition)) {
 
 func isLeaf(p *schema.Partition) bool { return p.Kind != "p" }
 
+// leafBackfills returns bf as the plan's backfill of t: one per leaf
+// partition when t is partitioned, so that each batch walks one leaf's own
+// key index instead of merging all the leaves' indexes in key order, and
+// plans one table instead of all of them. A tree with a foreign-table leaf
+// is walked through its parent as one, since a foreign table has no index
+// to walk. A leaf partition created after start needs no backfill: the sync
+// triggers are cloned to it, so every row it gets is written through them.
+func leafBackfills(t *schema.Table, bf Backfill) []Backfill {
+	var leaves []*schema.Partition
+	foreign := false
+	forEachPartition(t.Partitions, func(p *schema.Partition) {
+		switch {
+		case p.Kind == "f":
+			foreign = true
+		case isLeaf(p):
+			leaves = append(leaves, p)
+		}
+	})
+	if len(leaves) == 0 || foreign {
+		return []Backfill{bf}
+	}
+	sort.Slice(leaves, func(i, j int) bool {
+		if leaves[i].Schema != leaves[j].Schema {
+			return leaves[i].Schema < leaves[j].Schema
+		}
+		return leaves[i].Name < leaves[j].Name
+	})
+	out := make([]Backfill, len(leaves))
+	for i, p := range leaves {
+		out[i] = bf
+		out[i].Schema, out[i].Table, out[i].Parent = p.Schema, p.Name, t.Physical
+	}
+	return out
+}
+
 // buildLeaves adds, through add, one step per leaf partition that builds
 // its index concurrently. One step each, so that a resumed start rebuilds
 // only the index it was building.

@@ -31,13 +31,28 @@ type Assignment struct {
 	Expr   string `json:"expr"`
 }
 
-// Backfill rewrites every pre-existing row of one table.
+// Backfill rewrites every pre-existing row of one table, or of one leaf
+// partition of a partitioned table.
 type Backfill struct {
 	Ops   []int        `json:"ops"`
 	Table string       `json:"table"` // physical
 	Key   []KeyColumn  `json:"key"`
 	Set   []Assignment `json:"set"`
 	Where string       `json:"where,omitempty"`
+	// Schema is the schema of Table when it is not the plan's: a leaf
+	// partition may live elsewhere.
+	Schema string `json:"schema,omitempty"`
+	// Parent is set when Table is a leaf partition: the physical name of
+	// the partitioned table (in the plan's schema) the migration changes.
+	Parent string `json:"parent,omitempty"`
+}
+
+// Qualified is the backfilled table's schema-qualified, quoted name.
+func (b Backfill) Qualified(planSchema string) string {
+	if b.Schema != "" {
+		return pg.Ident(b.Schema, b.Table)
+	}
+	return pg.Ident(planSchema, b.Table)
 }
 
 // ViewColumn is one column of a version view.
@@ -157,7 +172,7 @@ func (p *Plan) String() string {
 		for i, k := range bf.Key {
 			keys[i] = k.Name
 		}
-		fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), pg.Ident(p.Schema, bf.Table), strings.Join(sets, ", "))
+		fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), bf.Qualified(p.Schema), strings.Join(sets, ", "))
 		if bf.Where != "" {
 			fmt.Fprintf(&b, " WHERE %s", bf.Where)
 		}

@@ -440,7 +440,7 @@ func (c *Compiler) finishRewrites() error {
 		// Only rows no trigger has converted yet: defence in depth, as the
 		// new version is published only after the backfill.
 		bf.Where = strings.Join(nulls, " OR ")
-		c.plan.Backfill = append(c.plan.Backfill, bf)
+		c.plan.Backfill = append(c.plan.Backfill, leafBackfills(ot, bf)...)
 	}
 	c.attachUniques()
 	c.attachPrimaryKeys()

@@ -1,10 +1,15 @@
 package phases_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/phases"
 )
 
 // partitionTree is a table partitioned by range over two levels: events_2024
@@ -187,4 +192,43 @@ func TestPartitionRefusals(t *testing.T) {
 	if after := e.dump(); after != before {
 		t.Fatalf("a refused migration changed the schema")
 	}
+}
+
+// TestPartitionBackfillPerLeaf: a rewrite of a partitioned table backfills
+// each leaf on its own (one task per leaf, in the state schema, a leaf in
+// another schema included), every row ends converted, and a leaf dropped
+// while the backfill runs is skipped instead of failing start.
+func TestPartitionBackfillPerLeaf(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, append(append([]string{}, partitionTree...),
+		"CREATE SCHEMA archive",
+		"CREATE TABLE archive.events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')",
+		"INSERT INTO events SELECT 100 + g, DATE '2023-01-01' + g, 'a' || g, g, 1 FROM generate_series(1, 20) g")...)
+	dropped := false
+	eng := e.engine(func(c *phases.Config) {
+		c.OnProgress = func(p backfill.Progress) {
+			// While the first leaf is walked, the application drops
+			// the last one (its rows go with it).
+			if !dropped && p.Table == "events_2023" {
+				dropped = true
+				e.exec(e.db, "DROP TABLE events_2025_h2")
+			}
+		}
+	})
+	if _, err := eng.Start(context.Background(), parse(t, "leaves", `
+operations:
+  - alter_column: { table: events, column: n, type: bigint, up: "n::bigint * 10", down: "(n / 10)::int" }
+`)); err != nil {
+		t.Fatalf("start: %s", pg.Explain(err))
+	}
+	if !dropped {
+		t.Fatal("the backfill never reported progress on events_2023")
+	}
+	// One task per leaf, in name order; the dropped leaf done with nothing walked.
+	e.expectRows(e.db, []string{"0|events_2023|20|true", "1|events_2024|30|true", "2|events_2025_h1|26|true", "3|events_2025_h2|0|true"},
+		"SELECT task, tbl, rows_done, done FROM online.backfills WHERE migration = 'leaves' ORDER BY task")
+	nw := e.version("public_leaves")
+	e.expectRows(nw, []string{"76|0"}, "SELECT count(*), count(*) FILTER (WHERE n IS DISTINCT FROM (id % 100) * 10 AND id < 100 OR n IS DISTINCT FROM (id - 100) * 10 AND id > 100) FROM events")
+	e.complete()
+	e.expectRows(e.db, []string{"76|bigint"}, "SELECT count(*), pg_typeof(min(n))::text FROM events")
 }

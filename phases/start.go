@@ -222,7 +222,27 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		if seen && cp.Done {
 			continue
 		}
-		task := backfill.Task{Schema: plan.Schema, Table: bf.Table, Where: bf.Where}
+		if bf.Parent != "" {
+			gone, err := e.leafGone(ctx, plan.Schema, bf)
+			if err != nil {
+				return err
+			}
+			if gone {
+				// Detached or dropped since start: its rows are no longer
+				// the migrated table's.
+				e.log.Info().Str(keyEvent, evBackfillSkipped).Str(keyTable, bf.Table).Str("parent", bf.Parent).
+					Msg("partition is no longer part of the table; nothing to backfill")
+				if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, Done: true}); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		schemaName := plan.Schema
+		if bf.Schema != "" {
+			schemaName = bf.Schema
+		}
+		task := backfill.Task{Schema: schemaName, Table: bf.Table, Where: bf.Where}
 		for _, k := range bf.Key {
 			task.Key = append(task.Key, backfill.Column{Name: k.Name, Type: k.Type})
 		}
@@ -263,6 +283,18 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		}
 	}
 	return nil
+}
+
+// leafGone reports whether the leaf partition bf walks is no longer a leaf
+// of the partitioned table the migration changes.
+func (e *Engine) leafGone(ctx context.Context, planSchema string, bf operations.Backfill) (bool, error) {
+	var part bool
+	err := e.conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partition_tree(to_regclass($1)) WHERE relid = to_regclass($2) AND isleaf)`,
+		pg.Ident(planSchema, bf.Parent), bf.Qualified(planSchema)).Scan(&part)
+	if err != nil {
+		return false, fmt.Errorf("look up partition %s of %s: %w", bf.Table, bf.Parent, err)
+	}
+	return !part, nil
 }
 
 // publish creates the new version schema and its views in one transaction

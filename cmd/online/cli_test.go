@@ -100,3 +100,24 @@ func TestCLIContract(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusSumsUpLeafBackfills: a partitioned table is backfilled leaf by
+// leaf, and status sums up the finished leaves instead of listing each.
+func TestStatusSumsUpLeafBackfills(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := pgtest.Connect(t, url)
+	pgtest.Exec(t, db,
+		"CREATE TABLE ev (id bigint NOT NULL, day int NOT NULL, score int, PRIMARY KEY (id, day)) PARTITION BY LIST (day)",
+		"DO $$ BEGIN FOR i IN 0..11 LOOP EXECUTE format('CREATE TABLE ev_%s PARTITION OF ev FOR VALUES IN (%s)', i, i); END LOOP; END $$",
+		"INSERT INTO ev SELECT g, g % 12, g FROM generate_series(1, 120) g")
+	file := writeFile(t, t.TempDir(), "01_wide.yaml", "operations:\n  - alter_column: { table: ev, column: score, type: bigint, up: score, down: score::int }\n")
+	db2 := []string{"--database-url", url}
+	if r := runCLI(t, append([]string{"start", file}, db2...)...); r.code != 0 {
+		t.Fatalf("start: exit %d\n%s", r.code, r.stderr)
+	}
+	r := runCLI(t, append([]string{"status"}, db2...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "backfill: 12 tables or partitions done, 120 rows") || strings.Contains(r.stdout, "backfill ev_") {
+		t.Fatalf("status: exit %d\n%s", r.code, r.stdout)
+	}
+}

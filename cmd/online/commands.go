@@ -200,7 +200,23 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "schema:          %s\nlatest version:  %s\n", st.Schema, st.Latest)
 			if m := st.InProgress; m != nil {
 				fmt.Fprintf(w, "in progress:     %s (phase %s, version schema %s, started %s)\n", m.Name, m.Phase, m.VersionSchema, m.StartedAt.Format(time.RFC3339))
-				for _, b := range m.Backfills {
+				bfs := m.Backfills
+				if len(bfs) > maxBackfillLines {
+					// A partitioned table has one task per leaf: sum up
+					// the finished ones, list the others.
+					var n int
+					var rows int64
+					bfs = bfs[:0:0]
+					for _, b := range m.Backfills {
+						if b.Done {
+							n, rows = n+1, rows+b.RowsDone
+						} else {
+							bfs = append(bfs, b)
+						}
+					}
+					fmt.Fprintf(w, "  backfill: %d tables or partitions done, %d rows\n", n, rows)
+				}
+				for _, b := range bfs {
 					state := "running"
 					if b.Done {
 						state = "done"
@@ -283,3 +299,7 @@ func newLatestCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+// maxBackfillLines is how many backfill tasks status lists one per line
+// before it sums up the finished ones.
+const maxBackfillLines = 8
