@@ -245,8 +245,27 @@ func TestKilledBackfillResumes(t *testing.T) {
 		return // in the child, TestMain's hook does the work
 	}
 	t.Parallel()
+	// A plain table, and one hash-partitioned into four leaves, which the
+	// backfill walks one after the other: the kill lands in the middle of
+	// the first, and the resumed start goes on from its checkpoint.
+	for _, tc := range []struct{ name, table string }{
+		{"table", accountsTable},
+		{"partitioned", `CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL, balance int NOT NULL DEFAULT 0) PARTITION BY HASH (id);
+			CREATE TABLE accounts_0 PARTITION OF accounts FOR VALUES WITH (MODULUS 4, REMAINDER 0);
+			CREATE TABLE accounts_1 PARTITION OF accounts FOR VALUES WITH (MODULUS 4, REMAINDER 1);
+			CREATE TABLE accounts_2 PARTITION OF accounts FOR VALUES WITH (MODULUS 4, REMAINDER 2);
+			CREATE TABLE accounts_3 PARTITION OF accounts FOR VALUES WITH (MODULUS 4, REMAINDER 3)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			killAndResume(t, tc.table)
+		})
+	}
+}
+
+func killAndResume(t *testing.T, table string) {
 	const rows = 50000
-	e := newEnv(t, accountsTable, accountsRows(rows))
+	e := newEnv(t, table, accountsRows(rows))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildStart$")
 	cmd.Env = append(os.Environ(), "ONLINE_TEST_CHILD_URL="+e.url)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
