@@ -755,6 +755,10 @@ func TestPauses(t *testing.T) {
 		const base = 40 * time.Millisecond
 		var targets []time.Duration
 		wrote := make(chan error, 1)
+		var appPID int
+		if err := app.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&appPID); err != nil {
+			t.Fatal(err)
+		}
 		batches := 0
 		got, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert}, Options{
 			BatchTime: base, InitialBatch: 10, MinBatch: 10, MaxBatch: 10,
@@ -768,7 +772,9 @@ func TestPauses(t *testing.T) {
 					_, err := app.Exec(context.Background(), `UPDATE t SET src = src WHERE id = $1`, cp.LastKey[0])
 					wrote <- err
 				}()
-				for count(t, watch, `SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted`) == 0 {
+				// pg_locks shows the whole cluster (other tests too): wait
+				// for this application session's own lock wait.
+				for count(t, watch, `SELECT count(*) FROM pg_locks WHERE pid = $1 AND NOT granted`, appPID) == 0 {
 					time.Sleep(5 * time.Millisecond)
 				}
 				return nil
