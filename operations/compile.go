@@ -100,6 +100,11 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 		} else {
 			c.others++
 		}
+		// Parse checks these too; a Migration built in code has not been
+		// parsed.
+		if err := checkSQLFields(op); err != nil {
+			return nil, nil, c.wrap(err)
+		}
 		if err := op.Compile(c); err != nil {
 			return nil, nil, c.wrap(err)
 		}

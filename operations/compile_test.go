@@ -34,7 +34,7 @@ var fixture = []string{
 }
 
 // catalog creates a database, runs setup in it and reads schema name.
-func catalog(t *testing.T, name string, setup ...string) (*schema.Schema, *pgx.Conn) {
+func catalog(t testing.TB, name string, setup ...string) (*schema.Schema, *pgx.Conn) {
 	t.Helper()
 	conn := pgtest.Connect(t, pgtest.NewDB(t))
 	pgtest.Exec(t, conn, setup...)

@@ -132,6 +132,10 @@ func Parse(file string, data []byte) (*Migration, error) {
 			}
 			return nil, fail(pos, kind, "", cleanYAMLError(err))
 		}
+		var fe *fieldErr
+		if err := checkSQLFields(op); errors.As(err, &fe) {
+			return nil, fail(pos, kind, fe.field, fe.err)
+		}
 		m.Operations = append(m.Operations, op)
 	}
 	// Decoding into any checks what checkNode leaves alone (the content of

@@ -269,14 +269,14 @@ operations:
       name: i
       columns: {zeta: null, alpha: {sort: DESC}}
       unique: true
-  - alter_column: {table: t, column: c, default: .nan, comment: 0x1F}
+  - alter_column: {table: t, column: c, default: 0x1F, comment: .nan}
 `
 	m, err := Parse("doc.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"name":"2024-01-01","operations":[{"create_index":{"table":"t","name":"i","columns":{"zeta":null,"alpha":{"sort":"DESC"}},"unique":true}},` +
-		`{"alter_column":{"table":"t","column":"c","default":".nan","comment":31}}]}`
+		`{"alter_column":{"table":"t","column":"c","default":31,"comment":".nan"}}]}`
 	eq(t, "document", string(m.Document), want)
 }
 

@@ -531,3 +531,31 @@ func Columns(s string) ([]string, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// Script checks the raw SQL of a "sql" operation, which may hold any
+// statements (that is what the operation is for), but runs inside the
+// transaction of its step: it must parse, and hold no transaction control
+// (BEGIN, COMMIT, ROLLBACK, SAVEPOINT, PREPARE TRANSACTION), which would end
+// that transaction and split the step from online's record of it.
+func Script(s string) error {
+	const expected = "SQL statements that run inside online's transaction"
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return &Error{Expected: expected, Pos: utf8.RuneCountInString(s[:i]) + 1, Reason: "it holds a NUL byte"}
+	}
+	tree, err := pgq.Parse(s)
+	if err != nil {
+		pos := 0
+		var pe *parser.Error
+		if errors.As(err, &pe) {
+			pos = pe.Cursorpos
+		}
+		return &Error{Expected: expected, Pos: pos, Reason: err.Error()}
+	}
+	for _, st := range tree.Stmts {
+		if st.GetStmt().GetTransactionStmt() != nil {
+			return &Error{Expected: expected, Pos: utf8.RuneCountInString(s[:st.StmtLocation]) + 1,
+				Reason: "it holds transaction control (BEGIN, COMMIT, ROLLBACK, SAVEPOINT...), which would end the transaction online runs the step in"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,141 @@
+package operations
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/onlinepg/online/internal/sqlcheck"
+)
+
+// sqlField is one field of an operation that carries SQL text, and the
+// proof that the text is exactly one thing of the field's kind as online
+// embeds it.
+type sqlField struct {
+	field string
+	value string
+	check func(string) error
+}
+
+// checkSQLFields proves every field of op that carries SQL before anything
+// is compiled or run: a field that held a second statement or an extra
+// clause would otherwise be spliced into DDL, trigger code or the backfill
+// as written. Empty fields are left to the operations' own validation.
+func checkSQLFields(op Operation) error {
+	for _, f := range sqlFields(op) {
+		if f.value == "" {
+			continue
+		}
+		if err := f.check(f.value); err != nil {
+			return errField(f.field, "%w", err)
+		}
+	}
+	return nil
+}
+
+func sqlFields(op Operation) []sqlField {
+	switch op := op.(type) {
+	case *AddColumn:
+		return append(columnSQL("column", &op.Column), sqlField{"up", op.Up, sqlcheck.Expr})
+	case *CreateTable:
+		var fs []sqlField
+		for i := range op.Columns {
+			fs = append(fs, columnSQL(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
+		}
+		for i, con := range op.Constraints {
+			field := fmt.Sprintf("constraints[%d]", i)
+			fs = append(fs, sqlField{field + ".check", con.Check, sqlcheck.Check})
+			if x := con.Exclude; x != nil {
+				fs = append(fs,
+					sqlField{field + ".exclude.elements", x.Elements, sqlcheck.ExclusionElements},
+					sqlField{field + ".exclude.predicate", x.Predicate, sqlcheck.Predicate})
+			}
+			fs = append(fs, indexParamsSQL(field, con.IndexParameters)...)
+		}
+		return fs
+	case *AlterColumn:
+		fs := []sqlField{
+			{"type", op.Type, sqlcheck.TypeName},
+			{"up", op.Up, sqlcheck.Expr},
+			{"down", op.Down, sqlcheck.Expr},
+		}
+		if set, def := nodeValue(op.Default); set && def != nil {
+			fs = append(fs, sqlField{"default", *def, sqlcheck.SetDefault})
+		}
+		if op.Check != nil {
+			fs = append(fs, sqlField{"check.constraint", op.Check.Constraint, sqlcheck.Check})
+		}
+		return fs
+	case *DropColumn:
+		return []sqlField{{"down", op.Down, sqlcheck.Expr}}
+	case *CreateConstraint:
+		fs := []sqlField{{"check", op.Check, sqlcheck.Check}}
+		fs = append(fs, indexParamsSQL("", op.IndexParameters)...)
+		return append(fs, conversionsSQL(op.Up, op.Down)...)
+	case *DropConstraint:
+		return []sqlField{{"up", op.Up, sqlcheck.Expr}, {"down", op.Down, sqlcheck.Expr}}
+	case *DropMultiColumnConstraint:
+		return conversionsSQL(op.Up, op.Down)
+	case *CreateIndex:
+		fs := []sqlField{
+			{"predicate", op.Predicate, sqlcheck.Predicate},
+			{"storage_parameters", op.StorageParameters, sqlcheck.StorageParameters},
+		}
+		for i, col := range op.Columns {
+			field := fmt.Sprintf("columns[%d]", i)
+			fs = append(fs, sqlField{field + ".expression", col.Expression, sqlcheck.Expr})
+			if col.Opclass != nil {
+				for _, name := range slices.Sorted(maps.Keys(col.Opclass.Params)) {
+					fs = append(fs, sqlField{field + ".opclass.params." + name, col.Opclass.Params[name], sqlcheck.OpclassParam})
+				}
+			}
+		}
+		return fs
+	case *RawSQL:
+		// Raw SQL is the author's by design; it must still stay inside the
+		// transaction online runs it in.
+		return []sqlField{{"up", op.Up, sqlcheck.Script}, {"down", op.Down, sqlcheck.Script}}
+	}
+	return nil
+}
+
+// columnSQL lists the SQL fields of a column definition. Collations and
+// operator classes are not here: online quotes them as identifiers.
+func columnSQL(field string, col *Column) []sqlField {
+	fs := []sqlField{{field + ".type", col.Type, sqlcheck.TypeName}}
+	if col.Default != nil {
+		fs = append(fs, sqlField{field + ".default", *col.Default, sqlcheck.Default})
+	}
+	if col.Check != nil {
+		fs = append(fs, sqlField{field + ".check.constraint", col.Check.Constraint, sqlcheck.Check})
+	}
+	if g := col.Generated; g != nil {
+		fs = append(fs, sqlField{field + ".generated.expression", g.Expression, sqlcheck.Generated})
+		if g.Identity != nil {
+			fs = append(fs, sqlField{field + ".generated.identity.sequence_options", g.Identity.SequenceOptions, sqlcheck.SequenceOptions})
+		}
+	}
+	return fs
+}
+
+func indexParamsSQL(prefix string, p *IndexParameters) []sqlField {
+	if p == nil {
+		return nil
+	}
+	field := "index_parameters.storage_parameters"
+	if prefix != "" {
+		field = prefix + "." + field
+	}
+	return []sqlField{{field, p.StorageParameters, sqlcheck.StorageParameters}}
+}
+
+func conversionsSQL(up, down map[string]string) []sqlField {
+	var fs []sqlField
+	for _, name := range slices.Sorted(maps.Keys(up)) {
+		fs = append(fs, sqlField{"up." + name, up[name], sqlcheck.Expr})
+	}
+	for _, name := range slices.Sorted(maps.Keys(down)) {
+		fs = append(fs, sqlField{"down." + name, down[name], sqlcheck.Expr})
+	}
+	return fs
+}
