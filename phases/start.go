@@ -48,7 +48,7 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 			if rec.Phase == state.Completing || rec.Phase == state.RollingBack {
 				return fmt.Errorf("migration %q is %s; run online %s", rec.Name, rec.Phase, map[state.Phase]string{state.Completing: "complete", state.RollingBack: "rollback"}[rec.Phase])
 			}
-			return e.carryOn(ctx, rec, res)
+			return e.carryOn(ctx, rec, res, "")
 		}
 		if done, err := e.store.Get(ctx, e.conn, e.cfg.Schema, m.Name); err != nil {
 			return err
@@ -63,8 +63,12 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if err != nil {
 			return err
 		}
-		plan, _, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
+		plan, nw, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
 		if err != nil {
+			return err
+		}
+		// Before the first write (the state record, then expand's DDL).
+		if err := e.preflight(ctx, e.cfg.Schema, operations.CatalogChecks(m, cur, nw)); err != nil {
 			return err
 		}
 		if exists, err := e.schemaExists(ctx, plan.VersionSchema); err != nil {
@@ -76,12 +80,16 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if err != nil {
 			return fmt.Errorf("encode plan: %w", err)
 		}
+		before, err := e.fingerprint(ctx, e.cfg.Schema)
+		if err != nil {
+			return err
+		}
 		rec = &state.Record{Schema: e.cfg.Schema, Name: m.Name, VersionSchema: plan.VersionSchema, Parent: parent, Document: m.Document, Plan: planJSON, Phase: state.Expanding}
 		if err := e.store.Insert(ctx, e.conn, rec); err != nil {
 			return err
 		}
 		res = &Result{Migration: m.Name, VersionSchema: plan.VersionSchema}
-		return e.carryOn(ctx, rec, res)
+		return e.carryOn(ctx, rec, res, before)
 	})
 	if res != nil {
 		res.Elapsed = time.Since(began)
@@ -105,7 +113,7 @@ func (e *Engine) Resume(ctx context.Context) (*Result, error) {
 		res = &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(rec.Phase), Resumed: true}
 		switch rec.Phase {
 		case state.Expanding, state.Backfilling, state.Finishing:
-			return e.carryOn(ctx, rec, res)
+			return e.carryOn(ctx, rec, res, "")
 		case state.Active:
 			return nil
 		default:
@@ -119,8 +127,10 @@ func (e *Engine) Resume(ctx context.Context) (*Result, error) {
 }
 
 // carryOn runs the plan from where rec says it stands to publication. On a
-// failure that is not a lost connection or a cancel, it rolls back.
-func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result) error {
+// failure that is not a lost connection or a cancel, it rolls back. before
+// is the catalog's fingerprint taken before this start changed anything,
+// or "" when an earlier run began the migration.
+func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, before string) error {
 	plan, err := decodePlan(rec)
 	if err != nil {
 		return err
@@ -137,7 +147,47 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result) er
 	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
 		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
 	}
+	// Say "undone" only when the catalog shows it.
+	if before == "" {
+		return fmt.Errorf("%w (the rollback ran without error; what an earlier run of start did is not compared with the schema before it: check with online status and your schema)", err)
+	}
+	after, ferr := e.fingerprint(context.WithoutCancel(ctx), e.cfg.Schema)
+	switch {
+	case ferr != nil:
+		return errors.Join(err, fmt.Errorf("the rollback ran without error, but the schema could not be compared with before start: %w", ferr))
+	case after != before:
+		return fmt.Errorf("%w (the rollback ran without error, but schema %q is not as it was before start: inspect it, and run online rollback if online status still shows the migration)", err, e.cfg.Schema)
+	}
 	return fmt.Errorf("%w (everything start did was undone)", err)
+}
+
+// fingerprint summarises what start may change in the catalog: the
+// migrated schema's relations, columns, defaults, constraints, indexes and
+// triggers, and the list of schemas (version schemas come and go).
+func (e *Engine) fingerprint(ctx context.Context, schemaName string) (string, error) {
+	const q = `SELECT md5(coalesce(string_agg(x, E'\n' ORDER BY x), '')) FROM (
+	SELECT 'rel ' || c.relname || ' ' || c.relkind FROM pg_class c WHERE c.relnamespace = $1::regnamespace
+	UNION ALL
+	SELECT 'col ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
+		|| ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+	FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+	LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+	WHERE c.relnamespace = $1::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL
+	SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = $1::regnamespace
+	UNION ALL
+	SELECT 'idx ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = $1::regnamespace
+	UNION ALL
+	SELECT 'trg ' || c.relname || '.' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+	WHERE c.relnamespace = $1::regnamespace AND NOT t.tgisinternal
+	UNION ALL
+	SELECT 'nsp ' || nspname FROM pg_namespace
+) s(x)`
+	var sum string
+	if err := e.conn.QueryRow(ctx, q, pg.Ident(schemaName)).Scan(&sum); err != nil {
+		return "", fmt.Errorf("read the catalog of schema %s: %w", schemaName, err)
+	}
+	return sum, nil
 }
 
 // InterruptedError is returned when a migration stopped midway without

@@ -1,0 +1,217 @@
+package operations
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
+)
+
+// CatalogCheck is a question about one field that only the live catalog
+// can answer (does this type exist, does this expression name existing
+// columns and type-check), asked before start changes anything. The SQL
+// only reads, and the runner runs it in a read-only transaction it rolls
+// back.
+type CatalogCheck struct {
+	File  string
+	Op    int
+	Kind  string
+	Field string
+	// SQL is one SELECT; Args its parameters.
+	SQL  string
+	Args []any
+	// Type is set when SQL returns one value that is NULL when the type
+	// named by the field does not exist.
+	Type bool
+	// InSchema asks for search_path to be the migrated schema, as the
+	// triggers and the backfill that evaluate up and down have it.
+	InSchema bool
+}
+
+// Fail is the error to report when the check fails with msg.
+func (k CatalogCheck) Fail(format string, args ...any) error {
+	return &Error{File: k.File, Op: k.Op, Kind: k.Kind, Field: k.Field, Err: fmt.Errorf(format, args...)}
+}
+
+// CatalogChecks lists the checks of m's fields against the live catalog:
+// each type name, and each expression evaluated (WHERE false: planned and
+// type-checked, never run) over a row of the columns it may name. up reads
+// the old version's columns, down, checks, defaults, predicates and
+// generated expressions the new version's. old and nw are the versions
+// before and after m (Compile returns nw); m must have compiled.
+//
+// An expression on a table that another operation of m also changes is not
+// checked here: what it may name then depends on where it sits among the
+// operations. The plan's own check function still proves it at expand,
+// inside the transaction that is undone when it fails.
+func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
+	touched := map[string]int{}
+	for _, op := range m.Operations {
+		if t := tableOf(op); t != "" {
+			touched[t]++
+		}
+	}
+	var out []CatalogCheck
+	var exprs []CatalogCheck
+	for i, op := range m.Operations {
+		base := CatalogCheck{File: m.File, Op: i + 1, Kind: kindOf(op)}
+		for _, f := range sqlFields(op) {
+			if f.value == "" || !strings.HasSuffix(f.field, "type") {
+				continue
+			}
+			k := base
+			k.Field, k.SQL, k.Args, k.Type = f.field, "SELECT pg_catalog.to_regtype($1)::text", []any{f.value}, true
+			out = append(out, k)
+		}
+		table := tableOf(op)
+		if table == "" || touched[table] > 1 {
+			continue
+		}
+		for _, e := range exprFields(op) {
+			if e.value == "" {
+				continue
+			}
+			models := nw
+			if e.old {
+				models = old
+			}
+			t := models.Table(table)
+			if t == nil {
+				continue
+			}
+			k := base
+			k.Field, k.InSchema = e.field, e.old || strings.HasPrefix(e.field, "down")
+			row := rowOf(t)
+			switch {
+			case e.boolean:
+				k.SQL = fmt.Sprintf("SELECT 1 FROM %s WHERE %s AND false", row, pg.Paren(e.value))
+			case e.castTo != "":
+				k.SQL = fmt.Sprintf("SELECT CAST(%s AS %s) FROM %s WHERE false", pg.Paren(e.value), e.castTo, row)
+			default:
+				k.SQL = fmt.Sprintf("SELECT %s FROM %s WHERE false", pg.Paren(e.value), row)
+			}
+			exprs = append(exprs, k)
+		}
+	}
+	// Types first: an expression over a column of a missing type would
+	// fail for that reason, and the type's field is the one to name.
+	return append(out, exprs...)
+}
+
+// rowOf is a derived table holding one row of t's columns, by visible
+// name and type, that reads no table: WHERE false never asks for a row.
+func rowOf(t *schema.Table) string {
+	cols := make([]string, 0, len(t.Columns))
+	for _, c := range t.Columns {
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, pg.Ident(c.Name)))
+	}
+	if len(cols) == 0 {
+		return "(SELECT) AS _online_row"
+	}
+	return "(SELECT " + strings.Join(cols, ", ") + ") AS _online_row"
+}
+
+type exprField struct {
+	field, value string
+	old          bool   // reads the old version's columns (up)
+	boolean      bool   // must be boolean (a check, a predicate)
+	castTo       string // must convert to this type (a default)
+}
+
+// exprFields are the fields of op holding an expression over one row of
+// its table.
+func exprFields(op Operation) []exprField {
+	switch op := op.(type) {
+	case *AddColumn:
+		fs := []exprField{{field: "up", value: op.Up, old: true}}
+		return append(fs, columnExprs("column", &op.Column)...)
+	case *CreateTable:
+		var fs []exprField
+		for i := range op.Columns {
+			fs = append(fs, columnExprs(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
+		}
+		for i, con := range op.Constraints {
+			fs = append(fs, exprField{field: fmt.Sprintf("constraints[%d].check", i), value: con.Check, boolean: true})
+		}
+		return fs
+	case *AlterColumn:
+		fs := []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
+		if op.Check != nil {
+			fs = append(fs, exprField{field: "check.constraint", value: op.Check.Constraint, boolean: true})
+		}
+		return fs
+	case *DropColumn:
+		return []exprField{{field: "down", value: op.Down}}
+	case *CreateConstraint:
+		fs := []exprField{{field: "check", value: op.Check, boolean: true}}
+		for name, v := range op.Up {
+			fs = append(fs, exprField{field: "up." + name, value: v, old: true})
+		}
+		for name, v := range op.Down {
+			fs = append(fs, exprField{field: "down." + name, value: v})
+		}
+		return fs
+	case *DropConstraint:
+		return []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
+	case *DropMultiColumnConstraint:
+		var fs []exprField
+		for name, v := range op.Up {
+			fs = append(fs, exprField{field: "up." + name, value: v, old: true})
+		}
+		for name, v := range op.Down {
+			fs = append(fs, exprField{field: "down." + name, value: v})
+		}
+		return fs
+	case *CreateIndex:
+		fs := []exprField{{field: "predicate", value: op.Predicate, boolean: true}}
+		for i, col := range op.Columns {
+			fs = append(fs, exprField{field: fmt.Sprintf("columns[%d].expression", i), value: col.Expression})
+		}
+		return fs
+	}
+	return nil
+}
+
+func columnExprs(field string, col *Column) []exprField {
+	var fs []exprField
+	if col.Default != nil {
+		fs = append(fs, exprField{field: field + ".default", value: *col.Default, castTo: col.Type})
+	}
+	if col.Check != nil {
+		fs = append(fs, exprField{field: field + ".check.constraint", value: col.Check.Constraint, boolean: true})
+	}
+	if col.Generated != nil {
+		fs = append(fs, exprField{field: field + ".generated.expression", value: col.Generated.Expression, castTo: col.Type})
+	}
+	return fs
+}
+
+// tableOf names the table an operation changes, or "".
+func tableOf(op Operation) string {
+	switch op := op.(type) {
+	case *AddColumn:
+		return op.Table
+	case *CreateTable:
+		return op.Name
+	case *AlterColumn:
+		return op.Table
+	case *DropColumn:
+		return op.Table
+	case *CreateConstraint:
+		return op.Table
+	case *DropConstraint:
+		return op.Table
+	case *DropMultiColumnConstraint:
+		return op.Table
+	case *CreateIndex:
+		return op.Table
+	case *RenameTable:
+		return op.From
+	case *RenameColumn:
+		return op.Table
+	case *DropTable:
+		return op.Name
+	}
+	return ""
+}
