@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -46,6 +47,14 @@ func (k CatalogCheck) Fail(format string, args ...any) error {
 // operations. The plan's own check function still proves it at expand,
 // inside the transaction that is undone when it fails.
 func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
+	// A type this migration creates is not in the catalog yet; nor can an
+	// expression be evaluated over a column of that type.
+	created := map[string]bool{}
+	for _, op := range m.Operations {
+		if ce, ok := op.(*CreateEnum); ok {
+			created[ce.Name] = true
+		}
+	}
 	touched := map[string]int{}
 	for _, op := range m.Operations {
 		if t := tableOf(op); t != "" {
@@ -60,12 +69,15 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 			if f.value == "" || !strings.HasSuffix(f.field, "type") {
 				continue
 			}
+			if name, ok := typeBase(f.value); !ok || serialTypes[name] != "" || created[name] {
+				continue // serial is a column definition's shorthand, not a type
+			}
 			k := base
 			k.Field, k.SQL, k.Args, k.Type = f.field, "SELECT pg_catalog.to_regtype($1)::text", []any{f.value}, true
 			out = append(out, k)
 		}
 		table := tableOf(op)
-		if table == "" || touched[table] > 1 {
+		if table == "" || touched[table] > 1 || len(created) > 0 {
 			continue
 		}
 		for _, e := range exprFields(op) {
@@ -104,7 +116,11 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 func rowOf(t *schema.Table) string {
 	cols := make([]string, 0, len(t.Columns))
 	for _, c := range t.Columns {
-		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, pg.Ident(c.Name)))
+		typ := c.Type
+		if name, ok := typeBase(typ); ok && serialTypes[name] != "" {
+			typ = serialTypes[name]
+		}
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", typ, pg.Ident(c.Name)))
 	}
 	if len(cols) == 0 {
 		return "(SELECT) AS _online_row"
@@ -214,4 +230,21 @@ func tableOf(op Operation) string {
 		return op.Name
 	}
 	return ""
+}
+
+// serialTypes are the column definition shorthands for an integer column
+// with a sequence, and the integer type each stands for.
+var serialTypes = map[string]string{
+	"smallserial": "smallint", "serial2": "smallint",
+	"serial": "integer", "serial4": "integer",
+	"bigserial": "bigint", "serial8": "bigint",
+}
+
+// typeBase is the last part of a type name's name, as PostgreSQL folds it.
+func typeBase(s string) (string, bool) {
+	names, err := sqlcheck.TypeNameParts(s)
+	if err != nil || len(names) == 0 {
+		return "", false
+	}
+	return names[len(names)-1], true
 }

@@ -159,6 +159,9 @@ func FuzzFieldSmuggling(f *testing.F) {
 			t.Fatal("no schema")
 		}
 		ft := fieldTemplates[int(which)%len(fieldTemplates)]
+		if v == "" {
+			return // an empty field is an absent one, with a plan of its own
+		}
 		compile := func(v string) (*Plan, error) {
 			m, err := Parse("m.json", ft.doc(v))
 			if err != nil {

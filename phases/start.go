@@ -166,7 +166,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 // triggers, and the list of schemas (version schemas come and go).
 func (e *Engine) fingerprint(ctx context.Context, schemaName string) (string, error) {
 	const q = `SELECT md5(coalesce(string_agg(x, E'\n' ORDER BY x), '')) FROM (
-	SELECT 'rel ' || c.relname || ' ' || c.relkind FROM pg_class c WHERE c.relnamespace = $1::regnamespace
+	SELECT 'rel ' || c.relname || ' ' || c.relkind::text FROM pg_class c WHERE c.relnamespace = $1::regnamespace
 	UNION ALL
 	SELECT 'col ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull
 		|| ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')

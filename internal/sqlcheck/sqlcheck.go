@@ -559,3 +559,22 @@ func Script(s string) error {
 	}
 	return nil
 }
+
+// TypeNameParts returns the parts of a type's name as PostgreSQL folds them
+// ("public.My" is ["public", "my"]; int is ["pg_catalog", "int4"]). s must
+// pass TypeName.
+func TypeNameParts(s string) ([]string, error) {
+	if err := TypeName(s); err != nil {
+		return nil, err
+	}
+	tree, err := pgq.Parse(typeProbe.prefix + s + typeProbe.suffix)
+	if err != nil {
+		return nil, err
+	}
+	tn := selectTarget(tree).GetVal().GetTypeCast().GetTypeName()
+	var out []string
+	for _, n := range tn.GetNames() {
+		out = append(out, n.GetString_().GetSval())
+	}
+	return out, nil
+}
