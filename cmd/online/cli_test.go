@@ -121,3 +121,46 @@ func TestStatusSumsUpLeafBackfills(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s", r.code, r.stdout)
 	}
 }
+
+// TestCLIHostileFields: SQL smuggled through a field, a type that does not
+// exist and an up naming a missing column exit with code 2 and a message
+// naming the file, the operation and the field; the schema stays as it was.
+func TestCLIHostileFields(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := pgtest.Connect(t, url)
+	pgtest.Exec(t, db, "CREATE TABLE t (id int PRIMARY KEY, keepme text)", "INSERT INTO t VALUES (1, 'k')", "CREATE TABLE other (id int)")
+	before := pgtest.DumpSchema(t, url, "public")
+	dir := t.TempDir()
+	db2 := []string{"--database-url", url}
+	cases := []struct{ name, op, field, says string }{
+		{"type-semicolon", `add_column: { table: t, column: { name: z, type: "int; drop table other" } }`, "column.type", "a single type name"},
+		{"type-drop-column", `add_column: { table: t, column: { name: z, type: "int, drop column keepme" } }`, "column.type", "a single type name"},
+		{"type-alter-column", `add_column: { table: t, column: { name: z, type: "int, alter column keepme type int using length(keepme)" } }`, "column.type", "a single type name"},
+		{"type-missing", `add_column: { table: t, column: { name: z, type: bigintt } }`, "column.type", "type bigintt does not exist"},
+		{"up-missing-column", `add_column: { table: t, column: { name: z, type: int }, up: "nosuch + 1" }`, "up", `column "nosuch" does not exist`},
+	}
+	for _, c := range cases {
+		file := writeFile(t, dir, c.name+".yaml", "operations:\n  - "+c.op+"\n")
+		for _, cmd := range []string{"start", "plan"} {
+			if cmd == "plan" && strings.Contains(c.name, "missing") {
+				continue // only start asks the catalog
+			}
+			r := runCLI(t, append([]string{cmd, file}, db2...)...)
+			if r.code != 2 {
+				t.Fatalf("%s %s: exit %d, want 2\nstdout: %s\nstderr: %s", cmd, c.name, r.code, r.stdout, r.stderr)
+			}
+			for _, want := range []string{c.name + ".yaml", "operation 1 (add_column)", `field "` + c.field + `"`, c.says, "nothing was changed"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Fatalf("%s %s: stderr lacks %q:\n%s", cmd, c.name, want, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "undone") {
+				t.Fatalf("%s %s: a refusal says something was undone:\n%s", cmd, c.name, r.stderr)
+			}
+		}
+	}
+	if after := pgtest.DumpSchema(t, url, "public"); after != before {
+		t.Fatalf("the refused migrations changed the schema:\n%s", after)
+	}
+}
