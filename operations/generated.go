@@ -67,7 +67,7 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 	if len(ot.KeyColumns()) == 0 {
 		return errField("table", "table %q has no primary key and no unique NOT NULL column: the backfill that fills the generated column for existing rows needs one to walk the table in batches", t.Name)
 	}
-	if len(ReferencedColumns(expr, []string{col.Name})) > 0 {
+	if len(exprColumns(expr, []string{col.Name})) > 0 {
 		return errField(field, "the expression reads the column %q it defines", col.Name)
 	}
 	var names []string
@@ -91,7 +91,7 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 		typ:     col.Type,
 	}
 	rename := map[string]string{}
-	for _, n := range ReferencedColumns(expr, names) {
+	for _, n := range exprColumns(expr, names) {
 		in := t.Column(n)
 		if in.Generated {
 			// Generated columns are computed after every BEFORE trigger,

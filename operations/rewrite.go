@@ -101,7 +101,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 			return err
 		}
 		for _, g := range t.Columns {
-			if g.Generated && len(ReferencedColumns(g.GeneratedExpr, []string{col.Physical})) > 0 {
+			if g.Generated && len(exprColumns(g.GeneratedExpr, []string{col.Physical})) > 0 {
 				return errField("column", "generated column %q of table %q is computed from column %q; rewriting a column a generated column reads is not supported yet", g.Name, t.Name, col.Name)
 			}
 		}
@@ -457,7 +457,7 @@ func usedVars(steps []triggers.Step, vars []triggers.Var, self string) (in []tri
 	}
 	used := map[string]bool{}
 	for _, s := range steps {
-		for _, n := range ReferencedColumns(s.Expr, names) {
+		for _, n := range exprColumns(s.Expr, names) {
 			used[n] = true
 		}
 	}

@@ -139,3 +139,21 @@ func conversionsSQL(up, down map[string]string) []sqlField {
 	}
 	return fs
 }
+
+// exprColumns returns which of names the expression reads as a column,
+// from PostgreSQL's parse tree: exact where the lexer of ReferencedColumns
+// guesses (a keyword, a function name, a named argument is never a column).
+// Text that does not parse as one expression falls back to the lexer.
+func exprColumns(expr string, names []string) []string {
+	cols, err := sqlcheck.Columns(expr)
+	if err != nil {
+		return ReferencedColumns(expr, names)
+	}
+	var out []string
+	for _, n := range names {
+		if slices.Contains(cols, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
