@@ -422,6 +422,16 @@ func tokens(s string, fail func(int, string, ...any) error) error {
 				return fail(pos(t.Start), "it closes a bracket it did not open")
 			}
 			open = open[:len(open)-1]
+		case pgq.Token_SCONST:
+			// In '...' and N'...' a backslash escapes the quote only when
+			// standard_conforming_strings is off (a session, or a function
+			// compiled in one, may have it off): then the string would end
+			// elsewhere than the parser here sees. E'...' means one thing
+			// under both settings.
+			text := s[t.Start:t.End]
+			if (text[0] == '\'' || (text[0] == 'N' || text[0] == 'n') && len(text) > 1 && text[1] == '\'') && strings.ContainsRune(text, '\\') {
+				return fail(pos(t.Start), "a backslash in a '...' string means different things depending on standard_conforming_strings; write the string as E'...' with the backslash doubled")
+			}
 		case pgq.Token_SQL_COMMENT:
 			if int(t.End) >= len(s) {
 				return fail(pos(t.Start), "it ends in a -- comment, which would hide what follows it in the statement; end the comment with a line break")
