@@ -3,6 +3,7 @@ package phases_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,9 @@ operations:
 	if err == nil {
 		t.Fatal("start succeeded over duplicate values")
 	}
+	if !strings.Contains(err.Error(), "everything start did was undone") {
+		t.Fatalf("the error does not say the rollback restored the schema: %v", err)
+	}
 	if after := e.dump(); after != before {
 		t.Fatalf("failed start left changes:\n%s", after)
 	}
@@ -82,6 +86,26 @@ operations:
 	if _, err := eng.Complete(ctx()); !errors.Is(err, phases.ErrNoMigration) {
 		t.Fatalf("complete after a failed start: %v, want ErrNoMigration", err)
 	}
+}
+
+// TestFailedStartSaysWhatIsLeft: when the undo runs without error but the
+// schema is not as before (here a raw SQL down that undoes half its up),
+// start does not claim it was undone.
+func TestFailedStartSaysWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersTable)
+	_, err := e.engine().Start(ctx(), parse(t, "half", `
+operations:
+  - sql: { up: "CREATE TABLE x (a int); CREATE TABLE y (a int)", down: "DROP TABLE x" }
+  - sql: { up: "SELECT 1/0" }
+`))
+	if err == nil {
+		t.Fatal("start succeeded over a division by zero")
+	}
+	if strings.Contains(err.Error(), "undone") || !strings.Contains(err.Error(), "is not as it was before start") || !strings.Contains(err.Error(), "online rollback") {
+		t.Fatalf("the error should say the schema is not restored and what to run: %v", err)
+	}
+	e.expectRows(e.db, []string{"1"}, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'y'")
 }
 
 func TestOneMigrationAtATime(t *testing.T) {
