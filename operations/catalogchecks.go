@@ -95,6 +95,16 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 			k := base
 			k.Field, k.InSchema = e.field, e.old || strings.HasPrefix(e.field, "down")
 			row := rowOf(t)
+			if e.castColumn != "" {
+				col := t.Column(e.castColumn)
+				if col == nil {
+					continue
+				}
+				e.castTo = col.Type
+				if name, ok := typeBase(col.Type); ok && serialTypes[name] != "" {
+					e.castTo = serialTypes[name]
+				}
+			}
 			switch {
 			case e.boolean:
 				k.SQL = fmt.Sprintf("SELECT 1 FROM %s WHERE %s AND false", row, pg.Paren(e.value))
@@ -133,6 +143,7 @@ type exprField struct {
 	old          bool   // reads the old version's columns (up)
 	boolean      bool   // must be boolean (a check, a predicate)
 	castTo       string // must convert to this type (a default)
+	castColumn   string // must convert to the type this column has in the new version
 }
 
 // exprFields are the fields of op holding an expression over one row of
@@ -153,6 +164,13 @@ func exprFields(op Operation) []exprField {
 		return fs
 	case *AlterColumn:
 		fs := []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
+		if set, def := nodeValue(op.Default); set && def != nil {
+			name := op.Column
+			if op.Name != "" {
+				name = op.Name
+			}
+			fs = append(fs, exprField{field: "default", value: *def, castColumn: name})
+		}
 		if op.Check != nil {
 			fs = append(fs, exprField{field: "check.constraint", value: op.Check.Constraint, boolean: true})
 		}

@@ -75,6 +75,7 @@ func fieldCases() []fieldCase {
 		{"up does not type-check", `{"alter_column": {"table": "t", "column": "b", "type": "bigint", "up": "b || 'x' + 1"}}`, "alter_column", "up", "PostgreSQL refuses it"},
 		{"check names a missing column", `{"create_constraint": {"table": "t", "name": "c", "type": "check", "columns": ["b"], "check": "nosuch > 0"}}`, "create_constraint", "check", `column "nosuch" does not exist`},
 		{"default of the wrong type", addCol(`"type": "int", "default": "'abc'::date"`), "add_column", "column.default", "PostgreSQL refuses it"},
+		{"alter default of the wrong type", `{"alter_column": {"table": "t", "column": "b", "default": "'abc'::date"}}`, "alter_column", "default", "PostgreSQL refuses it"},
 		{"predicate not boolean", `{"create_index": {"table": "t", "name": "i", "columns": ["a"], "predicate": "b + 1"}}`, "create_index", "predicate", "boolean"},
 	}
 }
