@@ -394,13 +394,13 @@ func TestParseErrors(t *testing.T) {
           type: int
           refrences: {name: fk, table: teams, column: id}
 `, op: 2, kind: "create_table", field: "columns[1].refrences", msg: []string{"unknown field in columns[1]", "references"}},
-		{name: "unknown field two levels down", src: "operations:\n  - add_column:\n      table: t\n      column: {name: c, type: int, references: {name: f, table: u, column: id, on_delet: CASCADE}}\n",
+		{name: "unknown field two levels down", src: "operations:\n  - add_column:\n      table: t\n      column: {nullable: true, name: c, type: int, references: {name: f, table: u, column: id, on_delet: CASCADE}}\n",
 			op: 1, kind: "add_column", field: "column.references.on_delet", msg: []string{"unknown field in column.references"}},
 		{name: "unknown field in a constraint", src: "operations:\n  - create_table: {name: t, columns: [{name: a, type: int}], constraints: [{name: c, type: check, chek: a > 0}]}\n",
 			op: 1, kind: "create_table", field: "constraints[0].chek"},
 		{name: "duplicate key in operation", src: "operations:\n  - drop_table: {name: a, name: b}\n", op: 1, kind: "drop_table", field: "name", msg: []string{"given twice"}},
 		{name: "duplicate key in JSON operation", file: "m.json", src: `{"operations": [{"rename_table": {"from": "a", "to": "b", "from": "c"}}]}`, op: 1, kind: "rename_table", field: "from", msg: []string{"given twice"}},
-		{name: "duplicate key in nested map", src: "operations:\n  - add_column: {table: t, column: {name: a, type: int, name: b}}\n", op: 1, kind: "add_column", field: "column.name", msg: []string{"given twice"}},
+		{name: "duplicate key in nested map", src: "operations:\n  - add_column: {table: t, column: {nullable: true, name: a, type: int, name: b}}\n", op: 1, kind: "add_column", field: "column.name", msg: []string{"given twice"}},
 		{name: "list where a string goes", src: "operations:\n  - drop_table: {name: [a, b]}\n", op: 1, kind: "drop_table", field: "name", msg: []string{"must be a string, got a list"}},
 		{name: "map where a string goes", src: "operations:\n  - rename_column: {table: t, from: a, to: {name: b}}\n", op: 1, kind: "rename_column", field: "to", msg: []string{"must be a string, got a map"}},
 		{name: "string where a bool goes", src: "operations:\n  - create_index: {table: t, name: i, columns: [a], unique: \"true\"}\n", op: 1, kind: "create_index", field: "unique", msg: []string{`must be true or false, got "true"`}},
@@ -573,7 +573,7 @@ func TestParseAliases(t *testing.T) {
       columns:
         - &col {name: id, type: int}
         - {name: x, type: &typ text}
-  - add_column: {table: t, column: {name: y, type: *typ}}
+  - add_column: {table: t, column: {nullable: true, name: y, type: *typ}}
 `
 	m, err := Parse("aliases.yaml", []byte(src))
 	if err != nil {
