@@ -415,7 +415,12 @@ func TestParseErrors(t *testing.T) {
 		{name: "duplicate key in a map field", src: "operations:\n  - create_index: {table: t, name: i, columns: {a: {opclass: {name: o, params: {p: 1, p: 2}}}}}\n", op: 1, kind: "create_index", field: "columns.a.opclass.params.p", msg: []string{"given twice"}},
 
 		// create_index.columns, which has two forms.
-		{name: "index columns is a string", src: "operations:\n  - create_index: {table: t, name: i, columns: email}\n", op: 1, kind: "create_index", field: "columns", msg: []string{"list of column names or a map"}},
+		{name: "index columns is a string", src: "operations:\n  - create_index: {table: t, name: i, columns: email}\n", op: 1, kind: "create_index", field: "columns", msg: []string{"list of column names or index fields, or a map"}},
+		{name: "index field without column", src: "operations:\n  - create_index: {table: t, name: i, columns: [{sort: DESC}]}\n", op: 1, kind: "create_index", field: "columns[0]", msg: []string{`exactly one of "column"`}},
+		{name: "index field with column and expression", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, expression: lower(a)}]}\n", op: 1, kind: "create_index", field: "columns[0]", msg: []string{`exactly one of "column"`}},
+		{name: "column in the map form", src: "operations:\n  - create_index: {table: t, name: i, columns: {a: {column: b}}}\n", op: 1, kind: "create_index", field: "columns.a.column", msg: []string{"names the column by its key"}},
+		{name: "opclass param without value", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, opclass: {name: o, params: [siglen]}}]}\n", op: 1, kind: "create_index", field: "columns[0].opclass.params[0]", msg: []string{`"name=value"`}},
+		{name: "unknown key in an index field", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, order: DESC}]}\n", op: 1, kind: "create_index", field: "columns[0].order", msg: []string{"unknown field"}},
 		{name: "index column is a list", src: "operations:\n  - create_index: {table: t, name: i, columns: [a, [b]]}\n", op: 1, kind: "create_index", field: "columns[1]", msg: []string{"column name or a map"}},
 		{name: "unknown field of a list-form index column", src: "operations:\n  - create_index: {table: t, name: i, columns: [a, {expresion: lower(b)}]}\n", op: 1, kind: "create_index", field: "columns[1].expresion", msg: []string{"expression"}},
 		{name: "unknown field of a map-form index column", src: "operations:\n  - create_index: {table: t, name: i, columns: {email: {srot: DESC}}}\n", op: 1, kind: "create_index", field: "columns.email.srot", msg: []string{"sort"}},
@@ -480,7 +485,10 @@ func TestParseIndexColumnForms(t *testing.T) {
 		{"map", "{b: {sort: DESC, nulls: FIRST}, a: null}", []IndexColumn{{Name: "b", Sort: "DESC", Nulls: "FIRST"}, {Name: "a"}}},
 		{"map with empty options", "{z: {}, y: ~}", []IndexColumn{{Name: "z"}, {Name: "y"}}},
 		{"block map", "\n        zeta:\n          collate: C\n        alpha:", []IndexColumn{{Name: "zeta", Collate: "C"}, {Name: "alpha"}}},
-		{"map with opclass", "{a: {opclass: {name: gist_trgm_ops, params: {siglen: '32'}}}}", []IndexColumn{{Name: "a", Opclass: &Opclass{Name: "gist_trgm_ops", Params: map[string]string{"siglen": "32"}}}}},
+		{"map with opclass", "{a: {opclass: {name: gist_trgm_ops, params: {siglen: '32'}}}}", []IndexColumn{{Name: "a", Opclass: &Opclass{Name: "gist_trgm_ops", Params: OpclassParams{"siglen=32"}}}}},
+		// pgroll's current form: a list of index fields naming their column.
+		{"list of index fields", "[{column: b, sort: DESC, nulls: LAST}, {column: a, collate: C}]", []IndexColumn{{Name: "b", Sort: "DESC", Nulls: "LAST"}, {Name: "a", Collate: "C"}}},
+		{"block list of index fields", "\n        - column: b\n          opclass:\n            name: gist_trgm_ops\n            params: [siglen=32]\n        - a", []IndexColumn{{Name: "b", Opclass: &Opclass{Name: "gist_trgm_ops", Params: OpclassParams{"siglen=32"}}}, {Name: "a"}}},
 	}
 	for _, c := range cases {
 		for _, form := range []string{"yaml", "json"} {
