@@ -20,7 +20,7 @@ const genMigration = `
 operations:
   - add_column:
       table: orders
-      column: { name: email_lower, type: text, generated: { expression: lower(email) } }
+      column: { name: email_lower, type: text, nullable: true, generated: { expression: lower(email) } }
   - add_column:
       table: orders
       column: { name: total, type: "numeric(12,2)", nullable: false, generated: { expression: price * qty } }
