@@ -192,6 +192,20 @@ func TestCompileErrors(t *testing.T) {
 		// The migration as a whole.
 		{name: "sql after another operation", ops: "- drop_table: {name: sessions}\n- sql: {up: SELECT 1}", field: "operations", msg: []string{`"sql" operation must be alone`}},
 		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int, nullable: true}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
+		// pgroll's default: without nullable a column is NOT NULL.
+		{name: "add a column without nullable, default or up", ops: "- add_column: {table: users, column: {name: a, type: int}}", op: 1, kind: "add_column", field: "up", msg: []string{`column "a" is NOT NULL`, `without "nullable: true"`, `give "up"`}},
+		// up and down name columns of the row: one that does not exist is
+		// reported here, not by PostgreSQL inside a trigger function at start.
+		{name: "up names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: \"agee::bigint\", down: age}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "agee" does not exist in table "users"`, "old version"}},
+		{name: "down names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}", op: 1, kind: "alter_column", field: "down", msg: []string{`column "years" does not exist`, "new version"}},
+		{name: "up names the column's new name", ops: "- alter_column: {table: users, column: nickname, name: nick, type: varchar(50), up: nick, down: nick}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "nick" does not exist`}},
+		{name: "add_column up names a missing column", ops: "- add_column: {table: users, up: \"lower(mail)\", column: {name: a, type: text}}", op: 1, kind: "add_column", field: "up", msg: []string{`"mail"`}},
+		{name: "drop_column down names a missing column", ops: "- drop_column: {table: sessions, column: token, down: \"tokn || 'x'\"}", op: 1, kind: "drop_column", field: "down", msg: []string{`"tokn"`}},
+		{name: "create_constraint up names a missing column", ops: "- create_constraint: {table: users, name: c, type: check, columns: [age], check: age > 0, up: {age: \"greatest(agee, 0)\"}, down: {age: age}}", op: 1, kind: "create_constraint", field: "up.age", msg: []string{`"agee"`}},
+		{name: "drop_multicolumn_constraint down names a missing column", ops: "- drop_multicolumn_constraint: {table: users, name: users_email_key, down: {email: emale}}", op: 1, kind: "drop_multicolumn_constraint", field: "down.email", msg: []string{`"emale"`}},
+		{name: "exclude without elements", ops: "- create_constraint: {table: users, name: c, type: exclude, exclude: {index_method: gist}}", op: 1, kind: "create_constraint", field: "exclude.elements"},
+		{name: "create_constraint up for a column not in it, on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {b: b}}", op: 2, kind: "create_constraint", field: "up.b"},
+		{name: "second primary key on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int, pk: true}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a]}", op: 2, kind: "create_constraint", field: "type", msg: []string{"already has a primary key"}},
 		{name: "version schema taken by the state schema", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "public_m"}, field: "version_schema", msg: []string{`"public_m" is already in use`}},
 		{name: "version schema taken by the parent", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "online", Parent: "public_m"}, field: "version_schema"},
 	}
@@ -408,6 +422,32 @@ func TestCompilePlans(t *testing.T) {
 		{"parent version schema", "- drop_table: {name: sessions}", &Options{Schema: "public", StateSchema: "online", Parent: "public_01"}, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01" CASCADE`)
 			eq(t, "version schema", p.VersionSchema, "public_m")
+		}},
+		{"a NOT NULL serial needs no up", "- add_column: {table: users, column: {name: n, type: bigserial}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			wantSQL(t, "expand", p.Expand, `ADD COLUMN "n" bigserial NOT NULL`)
+		}},
+		{"up and down whose names the model cannot judge compile", `- alter_column: {table: users, column: team_id, up: "(SELECT t.id FROM teams t WHERE t.name = nickname)", down: team_id}
+- alter_column: {table: users, column: age, type: bigint, up: "CASE WHEN age IS UNKNOWN THEN 0 ELSE age END", down: "users.age"}`, nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
+		{"down names a column renamed later", "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}\n- rename_column: {table: users, from: age, to: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
+		{"create_constraint on a table of the same migration", `- create_table: {name: t, columns: [{name: a, type: int}, {name: r, type: int4range, nullable: true}]}
+- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {a: a}, down: {a: a}}
+- create_constraint: {table: t, name: t_x, type: exclude, exclude: {index_method: gist, elements: "r WITH &&", predicate: a > 0}}`, nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
+			// No rows, no old version: added as they are, in expand.
+			eq(t, "expand steps", len(p.Expand), 3)
+			eq(t, "finish steps", len(p.Finish), 0)
+			eq(t, "pk", p.Expand[1].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_pk" PRIMARY KEY ("a")`)
+			eq(t, "exclude", p.Expand[2].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_x" EXCLUDE USING "gist" (r WITH &&) WHERE (a > 0)`)
+			eq(t, "primary key in the model", strings.Join(ns.Tables["t"].PrimaryKey, ","), "a")
+		}},
+		{"exclude on an existing table", "- create_constraint: {table: users, name: u_x, type: exclude, exclude: {index_method: btree, elements: email WITH =}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			eq(t, "finish steps", len(p.Finish), 1)
+			eq(t, "sql", p.Finish[0].SQL[0], `ALTER TABLE "public"."users" ADD CONSTRAINT "u_x" EXCLUDE USING "btree" ("email" WITH =)`)
+			if !strings.Contains(p.Finish[0].Lock, "ACCESS EXCLUSIVE for the whole index build") {
+				t.Errorf("lock %q does not say that the build holds ACCESS EXCLUSIVE", p.Finish[0].Lock)
+			}
+		}},
+		{"index fields in pgroll's form", "- create_index: {table: users, name: i, columns: [{column: email, collate: C, sort: DESC, nulls: LAST}, {column: nickname, opclass: {name: text_pattern_ops, params: [a=1, b = 'x']}}]}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			wantSQL(t, "expand", p.Expand, `("email" COLLATE "C" DESC NULLS LAST, "nickname" "text_pattern_ops" ("a" = 1, "b" = 'x'))`)
 		}},
 		{"steps name their operation", "- add_column: {table: users, column: {nullable: true, name: a, type: int}}\n- add_column: {table: sessions, column: {nullable: true, name: b, type: int}}\n- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "expand ops", fmt.Sprint(p.Expand[0].Op, p.Expand[1].Op), "1 2")
