@@ -92,7 +92,7 @@ operations:
 			name: "add_column",
 			yaml: `
 operations:
-  - add_column: { table: users, column: {nullable: true,  name: nickname, type: text, comment: what friends say } }
+  - add_column: { table: users, column: { nullable: true, name: nickname, type: text, comment: what friends say } }
   - add_column: { table: users, column: { name: level, type: int, nullable: false, default: "7" } }
 `,
 			during: func(e *env, old, nw *pgx.Conn, exclusive bool) {
