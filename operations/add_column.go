@@ -2,6 +2,7 @@ package operations
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
 )
@@ -37,8 +38,12 @@ func (op *AddColumn) Compile(c *Compiler) error {
 	if col.Generated != nil && col.Generated.Identity != nil && !t.Created {
 		return errField("column.generated.identity", "adding an identity column rewrites the whole table under an exclusive lock; add a bigint column with a sequence default instead")
 	}
-	if !col.nullable() && col.Default == nil && op.Up == "" && col.Generated == nil && !t.Created {
-		return errField("up", "a NOT NULL column without a default needs \"up\" to fill the rows that already exist")
+	// As in pgroll: a column is NOT NULL unless it says nullable: true, and
+	// on a table with rows such a column needs values. With up it is added
+	// nullable, filled by the backfill, proven NOT NULL by a validated check
+	// and set NOT NULL at complete without a scan (see addColumnUp).
+	if !col.nullable() && col.Default == nil && op.Up == "" && col.Generated == nil && !implicitDefault(col.Type) && !t.Created {
+		return errField("up", "column %q is NOT NULL (a column without \"nullable: true\" is NOT NULL, as in pgroll) and has no default: give \"up\", an SQL expression that fills the rows that already exist, or a \"default\", or \"nullable: true\"", col.Name)
 	}
 	phys, hidden := c.NewColumnName(t, col.Name, false)
 	table := c.Qualified(t.Physical)
@@ -88,4 +93,15 @@ func (op *AddColumn) Compile(c *Compiler) error {
 		c.SetColumnNow(t, phys, col.Name)
 	}
 	return nil
+}
+
+// implicitDefault reports whether type gives the column a default of its
+// own: a serial's sequence fills every row, so no up is needed (pgroll
+// makes the same exception).
+func implicitDefault(typ string) bool {
+	switch strings.ToLower(strings.TrimSpace(typ)) {
+	case "smallserial", "serial", "bigserial", "serial2", "serial4", "serial8":
+		return true
+	}
+	return false
 }

@@ -53,7 +53,10 @@ type Identity struct {
 	SequenceOptions     string `yaml:"sequence_options"`
 }
 
-func (col *Column) nullable() bool { return col.Nullable == nil || *col.Nullable }
+// nullable reports whether the column accepts NULL. As in pgroll, a column
+// that does not say `nullable: true` is NOT NULL: pgroll's files must build
+// the same schema here.
+func (col *Column) nullable() bool { return col.Nullable != nil && *col.Nullable }
 
 // validate checks the fields that need no catalog; field is the path prefix.
 func (col *Column) validate(field string) error {

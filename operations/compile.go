@@ -57,6 +57,7 @@ type Compiler struct {
 	// rewrite of their columns does not rebuild them.
 	skipDependents map[string]bool
 	pendingPK      []pendingPK
+	exprChecks     []exprCheck
 	rawSQL         int
 	others         int
 }
@@ -105,9 +106,15 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 		if err := checkSQLFields(op); err != nil {
 			return nil, nil, c.wrap(err)
 		}
+		tableName, _ := upDownFields(op)
+		before := c.columnsOf(tableName)
 		if err := op.Compile(c); err != nil {
 			return nil, nil, c.wrap(err)
 		}
+		c.noteExprs(op, before)
+	}
+	if err := c.checkExprColumns(); err != nil {
+		return nil, nil, err
 	}
 	c.op, c.kind = 0, ""
 	if c.rawSQL > 0 && c.others > 0 {

@@ -115,7 +115,7 @@ func TestCompileErrors(t *testing.T) {
 		msg   []string
 	}{
 		// Missing tables and columns.
-		{name: "missing table", ops: "- add_column: {table: nope, column: {name: a, type: int}}", op: 1, kind: "add_column", field: "table", msg: []string{`table "nope" does not exist`}},
+		{name: "missing table", ops: "- add_column: {table: nope, column: {nullable: true, name: a, type: int}}", op: 1, kind: "add_column", field: "table", msg: []string{`table "nope" does not exist`}},
 		{name: "missing table to drop", ops: "- drop_table: {name: nope}", op: 1, kind: "drop_table", field: "name", msg: []string{`"nope"`}},
 		{name: "missing table to rename", ops: "- rename_table: {from: nope, to: x}", op: 1, kind: "rename_table", field: "from", msg: []string{`"nope"`}},
 		{name: "missing table to index", ops: "- create_index: {table: nope, name: i, columns: [a]}", op: 1, kind: "create_index", field: "table"},
@@ -126,7 +126,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "missing index column", ops: "- create_index: {table: users, name: i, columns: [email, nope]}", op: 1, kind: "create_index", field: "columns[1]", msg: []string{`"nope"`}},
 		{name: "missing map-form index column", ops: "- create_index: {table: users, name: i, columns: {email: {sort: DESC}, nope: null}}", op: 1, kind: "create_index", field: "columns[1]", msg: []string{`"nope"`}},
 		{name: "missing include column", ops: "- create_index: {table: users, name: i, columns: [email], include: [nope]}", op: 1, kind: "create_index", field: "include[0]"},
-		{name: "missing referenced table", ops: "- add_column: {table: users, column: {name: a, type: int, references: {name: f, table: nope, column: id}}}", op: 1, kind: "add_column", field: "column.references.table"},
+		{name: "missing referenced table", ops: "- add_column: {table: users, column: {nullable: true, name: a, type: int, references: {name: f, table: nope, column: id}}}", op: 1, kind: "add_column", field: "column.references.table"},
 		{name: "missing referenced column", ops: "- create_table: {name: t, columns: [{name: a, type: int, references: {name: f, table: teams, column: nope}}]}", op: 1, kind: "create_table", field: "columns[0].references.column"},
 		{name: "missing constraint column", ops: "- create_table: {name: t, columns: [{name: a, type: int}], constraints: [{name: c, type: unique, columns: [a, nope]}]}", op: 1, kind: "create_table", field: "constraints[0].columns[1]"},
 
@@ -134,7 +134,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "column dropped earlier", ops: "- drop_column: {table: users, column: nickname}\n- rename_column: {table: users, from: nickname, to: nick}", op: 2, kind: "rename_column", field: "from", msg: []string{`column "nickname" of table "users" is no longer in the new version`, "an earlier operation of this migration renamed or dropped it"}},
 		{name: "column renamed earlier", ops: "- rename_column: {table: users, from: email, to: email_address}\n- drop_column: {table: users, column: email}", op: 2, kind: "drop_column", field: "column", msg: []string{`column "email"`, "renamed or dropped"}},
 		{name: "column renamed by alter_column earlier", ops: "- alter_column: {table: users, column: nickname, name: nick}\n- create_index: {table: users, name: i, columns: [nickname]}", op: 2, kind: "create_index", field: "columns[0]", msg: []string{"renamed or dropped"}},
-		{name: "table renamed earlier", ops: "- rename_table: {from: users, to: accounts}\n- add_column: {table: users, column: {name: a, type: int}}", op: 2, kind: "add_column", field: "table", msg: []string{`table "users" is no longer in the new version`, "renamed or dropped"}},
+		{name: "table renamed earlier", ops: "- rename_table: {from: users, to: accounts}\n- add_column: {table: users, column: {nullable: true, name: a, type: int}}", op: 2, kind: "add_column", field: "table", msg: []string{`table "users" is no longer in the new version`, "renamed or dropped"}},
 		{name: "table dropped earlier", ops: "- drop_table: {name: sessions}\n- drop_table: {name: sessions}", op: 2, kind: "drop_table", field: "name", msg: []string{"renamed or dropped"}},
 		{name: "column of a table created later", ops: "- create_index: {table: posts, name: i, columns: [id]}\n- create_table: {name: posts, columns: [{name: id, type: int}]}", op: 1, kind: "create_index", field: "table", msg: []string{`table "posts" does not exist`}},
 
@@ -143,12 +143,12 @@ func TestCompileErrors(t *testing.T) {
 		{name: "index name of a constraint", ops: "- create_index: {table: users, name: users_email_key, columns: [age]}", op: 1, kind: "create_index", field: "name", msg: []string{"already used"}},
 		{name: "index name of a primary key", ops: "- create_index: {table: sessions, name: users_pkey, columns: [token]}", op: 1, kind: "create_index", field: "name"},
 		{name: "index name used twice", ops: "- create_index: {table: users, name: i, columns: [age]}\n- create_index: {table: sessions, name: i, columns: [token]}", op: 2, kind: "create_index", field: "name", msg: []string{`"i" is already used`}},
-		{name: "unique constraint name of a new column", ops: "- create_index: {table: users, name: users_handle_key, columns: [age]}\n- add_column: {table: users, column: {name: handle, type: text, unique: true}}", op: 2, kind: "add_column", field: "column.unique"},
+		{name: "unique constraint name of a new column", ops: "- create_index: {table: users, name: users_handle_key, columns: [age]}\n- add_column: {table: users, column: {nullable: true, name: handle, type: text, unique: true}}", op: 2, kind: "add_column", field: "column.unique"},
 		{name: "rename to an existing column", ops: "- rename_column: {table: users, from: nickname, to: email}", op: 1, kind: "rename_column", field: "to", msg: []string{`table "users" already has a column "email"`}},
-		{name: "rename to a column added earlier", ops: "- add_column: {table: users, column: {name: handle, type: text}}\n- rename_column: {table: users, from: nickname, to: handle}", op: 2, kind: "rename_column", field: "to", msg: []string{`"handle"`}},
+		{name: "rename to a column added earlier", ops: "- add_column: {table: users, column: {nullable: true, name: handle, type: text}}\n- rename_column: {table: users, from: nickname, to: handle}", op: 2, kind: "rename_column", field: "to", msg: []string{`"handle"`}},
 		{name: "rename to its own name", ops: "- rename_column: {table: users, from: email, to: email}", op: 1, kind: "rename_column", field: "to"},
 		{name: "alter_column rename to an existing column", ops: "- alter_column: {table: users, column: nickname, name: email}", op: 1, kind: "alter_column", field: "name", msg: []string{`already has a column "email"`}},
-		{name: "add an existing column", ops: "- add_column: {table: users, column: {name: email, type: text}}", op: 1, kind: "add_column", field: "column.name", msg: []string{`already has a column "email"`}},
+		{name: "add an existing column", ops: "- add_column: {table: users, column: {nullable: true, name: email, type: text}}", op: 1, kind: "add_column", field: "column.name", msg: []string{`already has a column "email"`}},
 		{name: "rename table to an existing table", ops: "- rename_table: {from: users, to: teams}", op: 1, kind: "rename_table", field: "to", msg: []string{`table "teams" already exists`}},
 		{name: "create an existing table", ops: "- create_table: {name: teams, columns: [{name: id, type: int}]}", op: 1, kind: "create_table", field: "name", msg: []string{`table "teams" already exists`}},
 		{name: "create a table twice", ops: "- create_table: {name: t, columns: [{name: id, type: int}]}\n- create_table: {name: t, columns: [{name: id, type: int}]}", op: 2, kind: "create_table", field: "name", msg: []string{"already exists"}},
@@ -168,7 +168,7 @@ func TestCompileErrors(t *testing.T) {
 		{name: "rewrite a table without a key", ops: "- alter_column: {table: logs, column: line, type: varchar(10)}", op: 1, kind: "alter_column", field: "table", msg: []string{"primary key"}},
 
 		// Fields.
-		{name: "column without name", ops: "- add_column: {table: users, column: {type: int}}", op: 1, kind: "add_column", field: "column.name", msg: []string{"is required"}},
+		{name: "column without name", ops: "- add_column: {table: users, column: {nullable: true, type: int}}", op: 1, kind: "add_column", field: "column.name", msg: []string{"is required"}},
 		{name: "column without type", ops: "- create_table: {name: t, columns: [{name: a}]}", op: 1, kind: "create_table", field: "columns[0].type", msg: []string{"is required"}},
 		{name: "table without columns", ops: "- create_table: {name: t}", op: 1, kind: "create_table", field: "columns"},
 		{name: "bad on_delete", ops: "- create_table: {name: t, columns: [{name: a, type: int, references: {name: f, table: teams, column: id, on_delete: EXPLODE}}]}", op: 1, kind: "create_table", field: "columns[0].references.on_delete", msg: []string{`"EXPLODE"`}},
@@ -191,7 +191,21 @@ func TestCompileErrors(t *testing.T) {
 
 		// The migration as a whole.
 		{name: "sql after another operation", ops: "- drop_table: {name: sessions}\n- sql: {up: SELECT 1}", field: "operations", msg: []string{`"sql" operation must be alone`}},
-		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
+		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int, nullable: true}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
+		// pgroll's default: without nullable a column is NOT NULL.
+		{name: "add a column without nullable, default or up", ops: "- add_column: {table: users, column: {name: a, type: int}}", op: 1, kind: "add_column", field: "up", msg: []string{`column "a" is NOT NULL`, `without "nullable: true"`, `give "up"`}},
+		// up and down name columns of the row: one that does not exist is
+		// reported here, not by PostgreSQL inside a trigger function at start.
+		{name: "up names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: \"agee::bigint\", down: age}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "agee" does not exist in table "users"`, "old version"}},
+		{name: "down names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}", op: 1, kind: "alter_column", field: "down", msg: []string{`column "years" does not exist`, "new version"}},
+		{name: "up names the column's new name", ops: "- alter_column: {table: users, column: nickname, name: nick, type: varchar(50), up: nick, down: nick}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "nick" does not exist`}},
+		{name: "add_column up names a missing column", ops: "- add_column: {table: users, up: \"lower(mail)\", column: {name: a, type: text}}", op: 1, kind: "add_column", field: "up", msg: []string{`"mail"`}},
+		{name: "drop_column down names a missing column", ops: "- drop_column: {table: sessions, column: token, down: \"tokn || 'x'\"}", op: 1, kind: "drop_column", field: "down", msg: []string{`"tokn"`}},
+		{name: "create_constraint up names a missing column", ops: "- create_constraint: {table: users, name: c, type: check, columns: [age], check: age > 0, up: {age: \"greatest(agee, 0)\"}, down: {age: age}}", op: 1, kind: "create_constraint", field: "up.age", msg: []string{`"agee"`}},
+		{name: "drop_multicolumn_constraint down names a missing column", ops: "- drop_multicolumn_constraint: {table: users, name: users_email_key, down: {email: emale}}", op: 1, kind: "drop_multicolumn_constraint", field: "down.email", msg: []string{`"emale"`}},
+		{name: "exclude without elements", ops: "- create_constraint: {table: users, name: c, type: exclude, exclude: {index_method: gist}}", op: 1, kind: "create_constraint", field: "exclude.elements"},
+		{name: "create_constraint up for a column not in it, on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {b: b}}", op: 2, kind: "create_constraint", field: "up.b"},
+		{name: "second primary key on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int, pk: true}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a]}", op: 2, kind: "create_constraint", field: "type", msg: []string{"already has a primary key"}},
 		{name: "version schema taken by the state schema", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "public_m"}, field: "version_schema", msg: []string{`"public_m" is already in use`}},
 		{name: "version schema taken by the parent", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "online", Parent: "public_m"}, field: "version_schema"},
 	}
@@ -227,7 +241,7 @@ func TestCompilePlans(t *testing.T) {
 		opts  *Options
 		check func(t *testing.T, p *Plan, ns *schema.Schema)
 	}{
-		{"add_column", "- add_column: {table: users, column: {name: handle, type: text, comment: shown}}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
+		{"add_column", "- add_column: {table: users, column: {nullable: true, name: handle, type: text, comment: shown}}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
 			eq(t, "expand steps", len(p.Expand), 1)
 			eq(t, "expand", p.Expand[0].SQL[0], `ALTER TABLE "public"."users" ADD COLUMN "handle" text`)
 			wantSQL(t, "expand", p.Expand, `COMMENT ON COLUMN "public"."users"."handle" IS 'shown'`)
@@ -236,7 +250,7 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "view", viewColumns(view(p, "users")), "id, email, nickname, age, bio, team_id, handle")
 			eq(t, "model", ns.Tables["users"].Column("handle").Type, "text")
 		}},
-		{"add_column with constraints", "- add_column: {table: users, column: {name: handle, type: text, default: \"'x'\", unique: true, check: {name: handle_len, constraint: length(handle) < 20}, references: {name: handle_fk, table: teams, column: name}}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+		{"add_column with constraints", "- add_column: {table: users, column: {nullable: true, name: handle, type: text, default: \"'x'\", unique: true, check: {name: handle_len, constraint: length(handle) < 20}, references: {name: handle_fk, table: teams, column: name}}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "expand", p.Expand[0].SQL[0], `ALTER TABLE "public"."users" ADD COLUMN "handle" text DEFAULT 'x'`)
 			wantSQL(t, "finish", p.Finish,
 				`CREATE UNIQUE INDEX CONCURRENTLY "users_handle_key" ON "public"."users" ("handle")`,
@@ -292,7 +306,8 @@ func TestCompilePlans(t *testing.T) {
 				`CREATE TABLE "public"."posts" (`,
 				`"id" bigint`,
 				`"author" bigint NOT NULL CONSTRAINT "posts_author_fk" REFERENCES "public"."users" ("id") ON DELETE CASCADE`,
-				`"title" text DEFAULT '' UNIQUE CONSTRAINT "title_len" CHECK (length(title) < 200)`,
+				// No nullable field: NOT NULL, as in pgroll.
+				`"title" text DEFAULT '' NOT NULL UNIQUE CONSTRAINT "title_len" CHECK (length(title) < 200)`,
 				`CONSTRAINT "posts_author_title" UNIQUE ("author", "title")`,
 				`PRIMARY KEY ("id")`,
 				`COMMENT ON TABLE "public"."posts" IS 'what people write'`)
@@ -387,12 +402,12 @@ func TestCompilePlans(t *testing.T) {
 			// The index is built while the column still has its old name.
 			wantSQL(t, "expand", p.Expand, `CREATE INDEX CONCURRENTLY "users_nick_idx" ON "public"."users" ("nickname") WHERE "nickname" <> ''`)
 		}},
-		{"renamed table used by a later operation", "- rename_table: {from: sessions, to: s2}\n- add_column: {table: s2, column: {name: ip, type: inet}}\n- rename_column: {table: s2, from: token, to: secret}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+		{"renamed table used by a later operation", "- rename_table: {from: sessions, to: s2}\n- add_column: {table: s2, column: {nullable: true, name: ip, type: inet}}\n- rename_column: {table: s2, from: token, to: secret}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			wantSQL(t, "expand", p.Expand, `ALTER TABLE "public"."sessions" ADD COLUMN "ip" inet`)
 			// At complete the table is renamed first, then its column.
 			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."sessions" RENAME TO "s2"`, `ALTER TABLE "public"."s2" RENAME COLUMN "token" TO "secret"`)
 		}},
-		{"a column dropped and added again", "- drop_column: {table: users, column: nickname}\n- add_column: {table: users, column: {name: nickname, type: int}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+		{"a column dropped and added again", "- drop_column: {table: users, column: nickname}\n- add_column: {table: users, column: {nullable: true, name: nickname, type: int}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			// The old column lives on for the old version: the new one
 			// takes a hidden name until complete.
 			wantSQL(t, "expand", p.Expand, `ALTER TABLE "public"."users" ADD COLUMN "_online_nickname" int`)
@@ -408,7 +423,33 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01" CASCADE`)
 			eq(t, "version schema", p.VersionSchema, "public_m")
 		}},
-		{"steps name their operation", "- add_column: {table: users, column: {name: a, type: int}}\n- add_column: {table: sessions, column: {name: b, type: int}}\n- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+		{"a NOT NULL serial needs no up", "- add_column: {table: users, column: {name: n, type: bigserial}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			wantSQL(t, "expand", p.Expand, `ADD COLUMN "n" bigserial NOT NULL`)
+		}},
+		{"up and down whose names the model cannot judge compile", `- alter_column: {table: users, column: team_id, up: "(SELECT t.id FROM teams t WHERE t.name = nickname)", down: team_id}
+- alter_column: {table: users, column: age, type: bigint, up: "CASE WHEN age IS UNKNOWN THEN 0 ELSE age END", down: "users.age"}`, nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
+		{"down names a column renamed later", "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}\n- rename_column: {table: users, from: age, to: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
+		{"create_constraint on a table of the same migration", `- create_table: {name: t, columns: [{name: a, type: int}, {name: r, type: int4range, nullable: true}]}
+- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {a: a}, down: {a: a}}
+- create_constraint: {table: t, name: t_x, type: exclude, exclude: {index_method: gist, elements: "r WITH &&", predicate: a > 0}}`, nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
+			// No rows, no old version: added as they are, in expand.
+			eq(t, "expand steps", len(p.Expand), 3)
+			eq(t, "finish steps", len(p.Finish), 0)
+			eq(t, "pk", p.Expand[1].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_pk" PRIMARY KEY ("a")`)
+			eq(t, "exclude", p.Expand[2].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_x" EXCLUDE USING "gist" (r WITH &&) WHERE (a > 0)`)
+			eq(t, "primary key in the model", strings.Join(ns.Tables["t"].PrimaryKey, ","), "a")
+		}},
+		{"exclude on an existing table", "- create_constraint: {table: users, name: u_x, type: exclude, exclude: {index_method: btree, elements: email WITH =}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			eq(t, "finish steps", len(p.Finish), 1)
+			eq(t, "sql", p.Finish[0].SQL[0], `ALTER TABLE "public"."users" ADD CONSTRAINT "u_x" EXCLUDE USING "btree" ("email" WITH =)`)
+			if !strings.Contains(p.Finish[0].Lock, "ACCESS EXCLUSIVE for the whole index build") {
+				t.Errorf("lock %q does not say that the build holds ACCESS EXCLUSIVE", p.Finish[0].Lock)
+			}
+		}},
+		{"index fields in pgroll's form", "- create_index: {table: users, name: i, columns: [{column: email, collate: C, sort: DESC, nulls: LAST}, {column: nickname, opclass: {name: text_pattern_ops, params: [a=1, b = 'x']}}]}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
+			wantSQL(t, "expand", p.Expand, `("email" COLLATE "C" DESC NULLS LAST, "nickname" "text_pattern_ops" ("a" = 1, "b" = 'x'))`)
+		}},
+		{"steps name their operation", "- add_column: {table: users, column: {nullable: true, name: a, type: int}}\n- add_column: {table: sessions, column: {nullable: true, name: b, type: int}}\n- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "expand ops", fmt.Sprint(p.Expand[0].Op, p.Expand[1].Op), "1 2")
 			eq(t, "contract op", p.Contract[len(p.Contract)-1].Op, 3)
 		}},
@@ -449,7 +490,7 @@ func TestCompileLeavesSchemaAlone(t *testing.T) {
 	ops := `- rename_table: {from: sessions, to: s2}
 - rename_column: {table: users, from: nickname, to: nick}
 - drop_column: {table: users, column: bio}
-- add_column: {table: users, column: {name: handle, type: text, unique: true}}
+- add_column: {table: users, column: {nullable: true, name: handle, type: text, unique: true}}
 - alter_column: {table: users, column: age, default: null, comment: years, nullable: true}
 - create_index: {table: users, name: ix, columns: [email]}
 - drop_index: {name: users_nickname_idx}
@@ -535,16 +576,16 @@ func TestCompileHostileIdentifiers(t *testing.T) {
 		`CREATE TABLE `+pg.Ident(hLong)+` (id int PRIMARY KEY, `+pg.Ident(hLongA)+` int, `+pg.Ident(hLongB)+` int)`,
 	)
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" } // a YAML single-quoted scalar
-	ops := fmt.Sprintf(`- add_column: {table: %[1]s, column: {name: 'new "col"', type: text, unique: true, check: {name: 'chk "1"', constraint: 'length("new ""col""") < 5'}}}
+	ops := fmt.Sprintf(`- add_column: {table: %[1]s, column: {nullable: true, name: 'new "col"', type: text, unique: true, check: {name: 'chk "1"', constraint: 'length("new ""col""") < 5'}}}
 - rename_column: {table: %[1]s, from: select, to: from}
 - create_index: {table: %[1]s, name: 'idx "q" ü', columns: [has space, ünïcødé, from], predicate: '"Mixed Case" <> '''' AND "from" > 0'}
 - create_table: {name: order, columns: [{name: group, type: int, pk: true}, {name: 'Ünï "x"', type: text}]}
 - rename_table: {from: select, to: ta ble}
 - drop_column: {table: %[1]s, column: Mixed Case}
 - drop_column: {table: %[2]s, column: %[3]s}
-- add_column: {table: %[2]s, column: {name: %[3]s, type: text}}
-- add_column: {table: %[2]s, column: {name: %[4]s, type: int, unique: true}}
-- add_column: {table: %[2]s, column: {name: %[5]s, type: int, unique: true}}
+- add_column: {table: %[2]s, column: {nullable: true, name: %[3]s, type: text}}
+- add_column: {table: %[2]s, column: {nullable: true, name: %[4]s, type: int, unique: true}}
+- add_column: {table: %[2]s, column: {nullable: true, name: %[5]s, type: int, unique: true}}
 - create_index: {table: %[2]s, name: %[6]s, columns: [%[4]s, %[7]s]}
 `, q(hTable), q(hLong), q(hLongA), q(hLongC), q(hLongD), q(hLongIx), q(hLongB))
 	p, _, err := compileYAML(t, s, publicOpts, ops)
@@ -724,7 +765,7 @@ func TestCompileRefusesWhatWouldBreak(t *testing.T) {
 			"expand drops the old index at once (create_index's DROP INDEX IF EXISTS) and complete's drop_index drops the new one", s, publicOpts},
 		{"create_index named like a table", "- create_index: {table: users, name: sessions, columns: [age]}",
 			"ReserveName checks index names only; expand fails on a relation name taken by a table or sequence", s, publicOpts},
-		{"empty default", "- add_column: {table: users, column: {name: a, type: int, default: ''}}",
+		{"empty default", "- add_column: {table: users, column: {nullable: true, name: a, type: int, default: ''}}",
 			"an empty default plans ADD COLUMN \"a\" int DEFAULT (no expression)", s, publicOpts},
 		{"table name longer than 63 bytes", "- create_table: {name: " + long + ", columns: [{name: id, type: int}]}",
 			"PostgreSQL truncates the name to 63 bytes; the model keeps the long one", s, publicOpts},

@@ -22,6 +22,7 @@ type CreateConstraint struct {
 	Columns           []string          `yaml:"columns"`
 	Check             string            `yaml:"check"`
 	References        *TableReference   `yaml:"references"`
+	Exclude           *Exclude          `yaml:"exclude"`
 	NoInherit         bool              `yaml:"no_inherit"`
 	NullsNotDistinct  bool              `yaml:"nulls_not_distinct"`
 	Deferrable        bool              `yaml:"deferrable"`
@@ -41,20 +42,24 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 	if err := Required("name", op.Name); err != nil {
 		return err
 	}
+	if t.Created {
+		return op.onNewTable(c, t)
+	}
 	if _, taken := t.Constraints[op.Name]; taken {
 		return errField("name", "table %q already has a constraint %q", t.Name, op.Name)
 	}
 	if err := c.ReserveName("name", op.Name); err != nil {
 		return err
 	}
-	if len(op.Columns) == 0 {
-		return errField("columns", "is required")
-	}
 	kind := strings.ToLower(op.Type)
 	switch kind {
-	case "unique", "check", "foreign_key", "primary_key":
+	case "unique", "check", "foreign_key", "primary_key", "exclude":
 	default:
-		return errField("type", "must be one of unique, check, foreign_key, primary_key; got %q", op.Type)
+		return errField("type", "must be one of unique, check, foreign_key, primary_key, exclude; got %q", op.Type)
+	}
+	// An exclusion constraint names its columns in its elements.
+	if len(op.Columns) == 0 && kind != "exclude" {
+		return errField("columns", "is required")
 	}
 	cols := make([]*schema.Column, len(op.Columns))
 	for i, name := range op.Columns {
@@ -75,9 +80,6 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 	// Rewrite the columns that have a conversion; the constraint then
 	// applies to the new version's copies only.
 	if len(op.Up)+len(op.Down) > 0 {
-		if t.Created {
-			return errField("up", "table %q is created by this migration; declare the constraint in create_table", t.Name)
-		}
 		for i, col := range cols {
 			up, down := op.Up[col.Name], op.Down[col.Name]
 			if up == "" && down == "" {
@@ -91,6 +93,12 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 	}
 	phys := make([]string, len(cols))
 	rename := map[string]string{}
+	if kind == "exclude" {
+		// Elements and predicate may name any column of the table.
+		for _, col := range t.Columns {
+			rename[col.Name] = col.Physical
+		}
+	}
 	for i, col := range cols {
 		phys[i] = col.Physical
 		rename[col.Name] = col.Physical
@@ -159,7 +167,98 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 			return errField("type", "table %q already has a primary key", t.Name)
 		}
 		c.addPrimaryKey(t, op.Name, cols)
+	case "exclude":
+		return op.addExclude(c, t, rename)
 	}
+	return nil
+}
+
+// onNewTable adds the constraint to a table this migration creates: it has
+// no rows and no old version, so the constraint is added as it is, right
+// after the table, in expand. pgroll's files give up and down for every
+// column (its format requires them); there is nothing for them to convert
+// here, so they are accepted and not used.
+func (op *CreateConstraint) onNewTable(c *Compiler, t *schema.Table) error {
+	for _, m := range []struct {
+		field string
+		m     map[string]string
+	}{{"up", op.Up}, {"down", op.Down}} {
+		for name := range m.m {
+			if !containsString(op.Columns, name) {
+				return errField(m.field+"."+name, "column %q is not one of the constraint's columns", name)
+			}
+		}
+	}
+	con := &TableConstraint{
+		Name: op.Name, Type: op.Type, Columns: op.Columns, Check: op.Check, References: op.References,
+		Exclude: op.Exclude, Deferrable: op.Deferrable, InitiallyDeferred: op.InitiallyDeferred,
+		NullsNotDistinct: op.NullsNotDistinct, NoInherit: op.NoInherit, IndexParameters: op.IndexParameters,
+	}
+	if strings.EqualFold(op.Type, "primary_key") && len(t.PrimaryKey) > 0 {
+		return errField("type", "table %q already has a primary key", t.Name)
+	}
+	def, err := c.tableConstraint("", t, con)
+	if err != nil {
+		return err
+	}
+	if strings.EqualFold(op.Type, "primary_key") {
+		t.PrimaryKey = append([]string(nil), op.Columns...)
+		for _, name := range op.Columns {
+			t.Column(name).Nullable = false
+		}
+	}
+	table := c.Qualified(t.Physical)
+	c.Expand(Step{
+		Do:   fmt.Sprintf("add constraint %s to new table %s", op.Name, t.Name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD %s", table, def)},
+		Undo: []string{fmt.Sprintf("ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(op.Name))},
+		Lock: "none (new table, empty)",
+	})
+	return nil
+}
+
+// addExclude adds an exclusion constraint to a table that has rows.
+// PostgreSQL can add one neither NOT VALID nor from an index built
+// CONCURRENTLY (USING INDEX takes unique indexes only), so the statement
+// holds ACCESS EXCLUSIVE while it builds the index: reads and writes of the
+// table wait for the build. Waiting for the lock is bounded by lock_timeout
+// and retried like every step; the build itself is not, which the plan's
+// lock says. It runs after the backfill, on the columns' final values.
+func (op *CreateConstraint) addExclude(c *Compiler, t *schema.Table, rename map[string]string) error {
+	x := op.Exclude
+	if x == nil || strings.TrimSpace(x.Elements) == "" {
+		return errField("exclude.elements", "is required for an exclude constraint")
+	}
+	if t.Partitioned {
+		return errField("type", "table %q is partitioned; an exclusion constraint on a partitioned table is not supported by online", t.Name)
+	}
+	method := x.IndexMethod
+	if method == "" {
+		method = "gist"
+	}
+	def := fmt.Sprintf("EXCLUDE USING %s (%s)%s", pg.Ident(method), RenameIdentifiers(x.Elements, rename), indexParams(op.IndexParameters))
+	if x.Predicate != "" {
+		def += " WHERE (" + RenameIdentifiers(x.Predicate, rename) + ")"
+	}
+	if op.Deferrable {
+		def += " DEFERRABLE"
+		if op.InitiallyDeferred {
+			def += " INITIALLY DEFERRED"
+		}
+	}
+	table := c.Qualified(t.Physical)
+	c.Finish(Step{
+		Do:   fmt.Sprintf("add exclusion constraint %s on %s (builds its index under the lock)", op.Name, t.Name),
+		SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, pg.Ident(op.Name), def)},
+		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(op.Name))},
+		Lock: "ACCESS EXCLUSIVE for the whole index build (PostgreSQL has no NOT VALID or CONCURRENTLY form of an exclusion constraint): reads and writes of the table wait",
+	})
+	var phys []string
+	for _, name := range op.Columns {
+		phys = append(phys, rename[name])
+	}
+	t.Constraints[op.Name] = &schema.Constraint{Name: op.Name, Type: "x", Columns: phys, Validated: true}
+	c.Schema.Indexes[op.Name] = t.Name
 	return nil
 }
 

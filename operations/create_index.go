@@ -26,9 +26,11 @@ type CreateIndex struct {
 }
 
 // IndexColumn is one key of an index: a column name, or with Expression an
-// SQL expression, with its options.
+// SQL expression, with its options. In a list, pgroll's current form names
+// the column with "column"; the map form names it by its key.
 type IndexColumn struct {
 	Name       string   `yaml:"-"`
+	Column     string   `yaml:"column"`
 	Expression string   `yaml:"expression"`
 	Collate    string   `yaml:"collate"`
 	Sort       string   `yaml:"sort"`
@@ -38,15 +40,60 @@ type IndexColumn struct {
 
 // Opclass names an operator class and its parameters.
 type Opclass struct {
-	Name   string            `yaml:"name"`
-	Params map[string]string `yaml:"params"`
+	Name   string        `yaml:"name"`
+	Params OpclassParams `yaml:"params"`
 }
 
-// IndexColumns is the "columns" field: a list of names, or a map from name
-// to options (kept in file order).
+// OpclassParams are an operator class's parameters as "name=value" items:
+// pgroll writes them as a list of such strings; the older map form
+// (name: value) is accepted too and kept in name order.
+type OpclassParams []string
+
+var opclassParamsType = reflect.TypeOf(OpclassParams{})
+
+// UnmarshalYAML accepts both forms (checked before by checkOpclassParams).
+func (p *OpclassParams) UnmarshalYAML(n *yaml.Node) error {
+	n = resolve(n)
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			*p = append(*p, resolve(item).Value)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			*p = append(*p, resolve(n.Content[i]).Value+"="+resolve(n.Content[i+1]).Value)
+		}
+		sort.Strings(*p)
+	}
+	return nil
+}
+
+// checkOpclassParams reports a wrong shape of opclass.params with its path.
+func checkOpclassParams(n *yaml.Node, path string) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		if err := checkNode(n, reflect.TypeOf([]string{}), path); err != nil {
+			return err
+		}
+		for i, item := range n.Content {
+			if !strings.Contains(resolve(item).Value, "=") {
+				return &fieldErr{field: fmt.Sprintf("%s[%d]", path, i), err: fmt.Errorf("must be \"name=value\", got %q", resolve(item).Value)}
+			}
+		}
+		return nil
+	case yaml.MappingNode:
+		return checkNode(n, reflect.TypeOf(map[string]string{}), path)
+	}
+	return &fieldErr{field: path, err: fmt.Errorf("must be a list of \"name=value\" strings, got %s", nodeKind(n))}
+}
+
+// IndexColumns is the "columns" field: a list of column names or of index
+// fields (pgroll's current form, {column, sort, nulls, collate, opclass}),
+// or a map from name to options (pgroll's older form, kept in file order).
 type IndexColumns []IndexColumn
 
-// UnmarshalYAML accepts both forms of the field.
+// UnmarshalYAML accepts every form of the field (checked before by
+// checkIndexColumns).
 func (ic *IndexColumns) UnmarshalYAML(n *yaml.Node) error {
 	switch n.Kind {
 	case yaml.SequenceNode:
@@ -59,9 +106,11 @@ func (ic *IndexColumns) UnmarshalYAML(n *yaml.Node) error {
 				if err := strictDecode(item, &col, fmt.Sprintf("columns[%d]", i)); err != nil {
 					return err
 				}
+				// Name is the one place the compiler reads a column from.
+				col.Name, col.Column = col.Column, ""
 				*ic = append(*ic, col)
 			default:
-				return fmt.Errorf("columns[%d]: must be a column name or a map with \"expression\"", i)
+				return fmt.Errorf("columns[%d]: must be a column name or a map with \"column\" or \"expression\"", i)
 			}
 		}
 	case yaml.MappingNode:
@@ -76,7 +125,7 @@ func (ic *IndexColumns) UnmarshalYAML(n *yaml.Node) error {
 			*ic = append(*ic, col)
 		}
 	default:
-		return fmt.Errorf("columns: must be a list of column names or a map of column name to options")
+		return fmt.Errorf("columns: must be a list of column names or index fields, or a map of column name to options")
 	}
 	return nil
 }
@@ -157,12 +206,11 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 			}
 			k += " " + pg.Ident(o.Name)
 			if len(o.Params) > 0 {
-				var ps []string
-				for name, v := range o.Params {
-					ps = append(ps, pg.Ident(name)+" = "+v)
+				ps, err := opclassParamsSQL(field+".opclass.params", o.Params)
+				if err != nil {
+					return err
 				}
-				sort.Strings(ps)
-				k += " (" + strings.Join(ps, ", ") + ")"
+				k += " (" + ps + ")"
 			}
 		}
 		switch s := strings.ToUpper(col.Sort); s {
@@ -253,4 +301,19 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true, Definition: def}
 	c.Schema.Indexes[op.Name] = t.Name
 	return nil
+}
+
+// opclassParamsSQL renders an operator class's parameters: each name as an
+// identifier, each value as the file gives it (an SQL constant).
+func opclassParamsSQL(field string, params OpclassParams) (string, error) {
+	ps := make([]string, len(params))
+	for i, p := range params {
+		name, value, ok := strings.Cut(p, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" || value == "" {
+			return "", errField(fmt.Sprintf("%s[%d]", field, i), "must be \"name=value\", got %q", p)
+		}
+		ps[i] = pg.Ident(name) + " = " + value
+	}
+	return strings.Join(ps, ", "), nil
 }

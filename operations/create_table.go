@@ -118,7 +118,7 @@ func (op *CreateTable) Compile(c *Compiler) error {
 		}
 	}
 	for i, con := range op.Constraints {
-		def, err := c.tableConstraint(fmt.Sprintf("constraints[%d]", i), t, &con)
+		def, err := c.tableConstraint(fmt.Sprintf("constraints[%d].", i), t, &con)
 		if err != nil {
 			return err
 		}
@@ -152,17 +152,20 @@ func (op *CreateTable) Compile(c *Compiler) error {
 	return nil
 }
 
-// tableConstraint renders one table-level constraint of a new table.
-func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableConstraint) (string, error) {
+// tableConstraint renders one table-level constraint of a new table, for
+// create_table (prefix "constraints[i].") and for a create_constraint on a
+// table the migration creates (prefix ""): an empty table needs none of the
+// steps that keep a constraint from blocking.
+func (c *Compiler) tableConstraint(prefix string, t *schema.Table, con *TableConstraint) (string, error) {
 	if con.Name == "" {
-		return "", errField(field+".name", "is required")
+		return "", errField(prefix+"name", "is required")
 	}
-	if err := c.ReserveName(field+".name", con.Name); err != nil {
+	if err := c.ReserveName(prefix+"name", con.Name); err != nil {
 		return "", err
 	}
 	cols := make([]string, len(con.Columns))
 	for i, name := range con.Columns {
-		col, err := c.Column(fmt.Sprintf("%s.columns[%d]", field, i), t, name)
+		col, err := c.Column(fmt.Sprintf("%scolumns[%d]", prefix, i), t, name)
 		if err != nil {
 			return "", err
 		}
@@ -172,7 +175,7 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 	var body string
 	needCols := func() error {
 		if len(cols) == 0 {
-			return errField(field+".columns", "is required for a %s constraint", con.Type)
+			return errField(prefix+"columns", "is required for a %s constraint", con.Type)
 		}
 		return nil
 	}
@@ -193,7 +196,7 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 		body = "PRIMARY KEY (" + pg.Idents(cols) + ")" + indexParams(con.IndexParameters)
 	case "check":
 		if con.Check == "" {
-			return "", errField(field+".check", "is required for a check constraint")
+			return "", errField(prefix+"check", "is required for a check constraint")
 		}
 		body = "CHECK (" + con.Check + ")"
 		if con.NoInherit {
@@ -205,18 +208,18 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 		}
 		r := con.References
 		if r == nil {
-			return "", errField(field+".references", "is required for a foreign_key constraint")
+			return "", errField(prefix+"references", "is required for a foreign_key constraint")
 		}
-		rt, err := c.Table(field+".references.table", r.Table)
+		rt, err := c.Table(prefix+"references.table", r.Table)
 		if err != nil {
 			return "", err
 		}
 		if len(r.Columns) != len(cols) {
-			return "", errField(field+".references.columns", "must name as many columns (%d) as columns", len(cols))
+			return "", errField(prefix+"references.columns", "must name as many columns (%d) as columns", len(cols))
 		}
 		rcols := make([]string, len(r.Columns))
 		for i, name := range r.Columns {
-			rc, err := c.Column(fmt.Sprintf("%s.references.columns[%d]", field, i), rt, name)
+			rc, err := c.Column(fmt.Sprintf("%sreferences.columns[%d]", prefix, i), rt, name)
 			if err != nil {
 				return "", err
 			}
@@ -225,14 +228,14 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 		body = fmt.Sprintf("FOREIGN KEY (%s) REFERENCES %s (%s)", pg.Idents(cols), c.Qualified(rt.Physical), pg.Idents(rcols))
 		m, err := matchType(r.MatchType)
 		if err != nil {
-			return "", errField(field+".references.match_type", "%v", err)
+			return "", errField(prefix+"references.match_type", "%v", err)
 		}
 		if m != "" {
 			body += " MATCH " + m
 		}
 		del, err := refAction(r.OnDelete)
 		if err != nil {
-			return "", errField(field+".references.on_delete", "%v", err)
+			return "", errField(prefix+"references.on_delete", "%v", err)
 		}
 		if del != "" {
 			body += " ON DELETE " + del
@@ -242,7 +245,7 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 		}
 		upd, err := refAction(r.OnUpdate)
 		if err != nil {
-			return "", errField(field+".references.on_update", "%v", err)
+			return "", errField(prefix+"references.on_update", "%v", err)
 		}
 		if upd != "" {
 			body += " ON UPDATE " + upd
@@ -250,7 +253,7 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 	case "exclude":
 		x := con.Exclude
 		if x == nil || x.Elements == "" {
-			return "", errField(field+".exclude.elements", "is required for an exclude constraint")
+			return "", errField(prefix+"exclude.elements", "is required for an exclude constraint")
 		}
 		method := x.IndexMethod
 		if method == "" {
@@ -261,7 +264,7 @@ func (c *Compiler) tableConstraint(field string, t *schema.Table, con *TableCons
 			body += " WHERE (" + x.Predicate + ")"
 		}
 	default:
-		return "", errField(field+".type", "must be one of unique, check, primary_key, foreign_key, exclude; got %q", con.Type)
+		return "", errField(prefix+"type", "must be one of unique, check, primary_key, foreign_key, exclude; got %q", con.Type)
 	}
 	if con.Deferrable {
 		body += " DEFERRABLE"

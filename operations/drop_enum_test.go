@@ -82,7 +82,7 @@ func TestDropEnumErrors(t *testing.T) {
 		{"used by an array column", "- drop_enum: {name: color}", 1, "name", `column "colors" of table "paints"`},
 		{"used by a mixed-case name", `- drop_enum: {name: "Mixed Case"}`, 1, "name", `column "v" of table "mixed"`},
 		{"used by a function", "- drop_enum: {name: weather}", 1, "name", "function forecast(weather)"},
-		{"used by a column added earlier", "- add_column: {table: feelings, column: {name: w, type: weather}}\n- drop_enum: {name: weather}", 2, "name", `column "w" of table "feelings"`},
+		{"used by a column added earlier", "- add_column: {table: feelings, column: {nullable: true, name: w, type: weather}}\n- drop_enum: {name: weather}", 2, "name", `column "w" of table "feelings"`},
 		{"used by a column altered to it earlier", "- alter_column: {table: feelings, column: note, type: public.unused, up: \"'x'\", down: \"'x'\"}\n- drop_enum: {name: unused}", 2, "name", `column "note"`},
 		{"converted away by the same migration", "- alter_column: {table: feelings, column: m, type: text, up: m::text, down: m::mood}\n- drop_enum: {name: mood}", 2, "name", "dropped only at the end of complete"},
 		{"its column dropped later", "- drop_enum: {name: mood}\n- drop_column: {table: feelings, column: m}", 1, "name", `column "m"`},

@@ -165,15 +165,15 @@ func fuzzSchema() *schema.Schema {
 func FuzzCompile(f *testing.F) {
 	fuzzSeeds(f)
 	for _, ops := range []string{
-		"- add_column: {table: users, column: {name: handle, type: text, unique: true, check: {name: c, constraint: length(handle) < 9}}}",
+		"- add_column: {table: users, column: {nullable: true, name: handle, type: text, unique: true, check: {name: c, constraint: length(handle) < 9}}}",
 		"- add_column: {table: users, column: {name: score, type: int, nullable: false}, up: age * 2}",
 		"- alter_column: {table: users, column: age, type: bigint, nullable: false, default: '1', name: years}",
 		"- alter_column: {table: users, column: nickname, unique: {name: u}, check: {name: c, constraint: nickname <> ''}, references: {name: f, table: teams, column: name}}",
 		"- alter_column: {table: users, column: email, type: varchar(255), up: lower(email), down: email}\n- rename_column: {table: users, from: email, to: mail}",
 		"- drop_column: {table: sessions, column: token, down: \"'x'\"}",
 		"- rename_column: {table: users, from: nickname, to: nick}\n- create_index: {table: users, name: i, columns: [nick]}",
-		"- rename_table: {from: sessions, to: s2}\n- add_column: {table: s2, column: {name: ip, type: inet}}\n- drop_table: {name: s2}",
-		"- drop_column: {table: users, column: nickname}\n- add_column: {table: users, column: {name: nickname, type: int}}",
+		"- rename_table: {from: sessions, to: s2}\n- add_column: {table: s2, column: {nullable: true, name: ip, type: inet}}\n- drop_table: {name: s2}",
+		"- drop_column: {table: users, column: nickname}\n- add_column: {table: users, column: {nullable: true, name: nickname, type: int}}",
 		"- create_table: {name: posts, columns: [{name: id, type: bigint, pk: true}, {name: author, type: bigint, references: {name: a, table: users, column: id}}], constraints: [{name: pc, type: check, check: id > 0}]}",
 		"- create_index: {table: users, name: users_lower_email_idx, columns: [{expression: lower(email)}], predicate: age > 0}",
 		"- create_index: {table: events, name: ei, columns: [id]}",

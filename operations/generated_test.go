@@ -15,7 +15,7 @@ CREATE TABLE nokey (a int, b text)`
 func TestGeneratedColumnPlan(t *testing.T) {
 	t.Parallel()
 	s, _ := catalog(t, "public", genCatalogDDL)
-	p, model, err := compileYAML(t, s, publicOpts, `- add_column: {table: items, column: {name: total, type: numeric, generated: {expression: '"Price" * qty'}}}`)
+	p, model, err := compileYAML(t, s, publicOpts, `- add_column: {table: items, column: {nullable: true, name: total, type: numeric, generated: {expression: '"Price" * qty'}}}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestGeneratedColumnNames(t *testing.T) {
 	long := strings.Repeat("t", 60)
 	col := strings.Repeat("c", 63)
 	s, _ := catalog(t, "public", `CREATE TABLE `+long+` (id int PRIMARY KEY, a int)`)
-	p, _, err := compileYAML(t, s, publicOpts, "- add_column: {table: "+long+", column: {name: "+col+", type: int, generated: {expression: a + 1}}}")
+	p, _, err := compileYAML(t, s, publicOpts, "- add_column: {table: "+long+", column: {nullable: true, name: "+col+", type: int, generated: {expression: a + 1}}}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,17 +86,17 @@ func TestGeneratedColumnRefused(t *testing.T) {
 	t.Parallel()
 	s, _ := catalog(t, "public", genCatalogDDL)
 	cases := []struct{ name, ops, field, msg string }{
-		{"reads itself", `- add_column: {table: items, column: {name: total, type: int, generated: {expression: total + 1}}}`,
+		{"reads itself", `- add_column: {table: items, column: {nullable: true, name: total, type: int, generated: {expression: total + 1}}}`,
 			"column.generated.expression", "reads the column"},
-		{"reads a generated column", `- add_column: {table: items, column: {name: total, type: int, generated: {expression: doubled + 1}}}`,
+		{"reads a generated column", `- add_column: {table: items, column: {nullable: true, name: total, type: int, generated: {expression: doubled + 1}}}`,
 			"column.generated.expression", "a generated column"},
-		{"reads a renamed column", "- rename_column: {table: items, from: qty, to: quantity}\n- add_column: {table: items, column: {name: total, type: int, generated: {expression: quantity + 1}}}",
+		{"reads a renamed column", "- rename_column: {table: items, from: qty, to: quantity}\n- add_column: {table: items, column: {nullable: true, name: total, type: int, generated: {expression: quantity + 1}}}",
 			"column.generated.expression", "renames or rewrites"},
-		{"no key to walk", `- add_column: {table: nokey, column: {name: c, type: int, generated: {expression: a + 1}}}`,
+		{"no key to walk", `- add_column: {table: nokey, column: {nullable: true, name: c, type: int, generated: {expression: a + 1}}}`,
 			"table", "primary key"},
 		{"up with generated", `- add_column: {table: items, up: "1", column: {name: total, type: int, generated: {expression: qty + 1}}}`,
 			"up", "remove up"},
-		{"rewrite an input afterwards", "- add_column: {table: items, column: {name: total, type: int, generated: {expression: qty + 1}}}\n- alter_column: {table: items, column: qty, type: bigint}",
+		{"rewrite an input afterwards", "- add_column: {table: items, column: {nullable: true, name: total, type: int, generated: {expression: qty + 1}}}\n- alter_column: {table: items, column: qty, type: bigint}",
 			"column", "generated column"},
 	}
 	for _, tc := range cases {

@@ -265,6 +265,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string) error {
 	if t == indexColumnsType {
 		return checkIndexColumns(n, path)
 	}
+	if t == opclassParamsType {
+		return checkOpclassParams(n, path)
+	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
 	}
@@ -370,8 +373,14 @@ func checkIndexColumns(n *yaml.Node, path string) error {
 				if err := checkNode(item, colType, field); err != nil {
 					return err
 				}
+				// pgroll's index field names its column; online's
+				// extension gives an expression instead.
+				col, expr := mapValue(item, "column"), mapValue(item, "expression")
+				if (col == nil) == (expr == nil) {
+					return &fieldErr{field: field, err: errors.New("give exactly one of \"column\" (a column name) and \"expression\"")}
+				}
 			default:
-				return &fieldErr{field: field, err: fmt.Errorf("must be a column name or a map with \"expression\", got %s", nodeKind(item))}
+				return &fieldErr{field: field, err: fmt.Errorf("must be a column name or a map with \"column\" or \"expression\", got %s", nodeKind(item))}
 			}
 		}
 	case yaml.MappingNode:
@@ -388,9 +397,14 @@ func checkIndexColumns(n *yaml.Node, path string) error {
 			if err := checkNode(n.Content[i+1], colType, join(path, k.Value)); err != nil {
 				return err
 			}
+			for _, key := range []string{"column", "expression"} {
+				if mapValue(n.Content[i+1], key) != nil {
+					return &fieldErr{field: join(join(path, k.Value), key), err: errors.New("the map form names the column by its key; use the list form for a column or an expression")}
+				}
+			}
 		}
 	default:
-		return &fieldErr{field: path, err: fmt.Errorf("must be a list of column names or a map of column name to options, got %s", nodeKind(n))}
+		return &fieldErr{field: path, err: fmt.Errorf("must be a list of column names or index fields, or a map of column name to options, got %s", nodeKind(n))}
 	}
 	return nil
 }
@@ -460,3 +474,17 @@ func cleanYAMLError(err error) error {
 
 // sameType reports whether two operations are of the same Go type.
 func sameType(a, b Operation) bool { return reflect.TypeOf(a) == reflect.TypeOf(b) }
+
+// mapValue is the value of key in a mapping node, or nil.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if resolve(n.Content[i]).Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}

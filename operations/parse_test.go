@@ -394,13 +394,13 @@ func TestParseErrors(t *testing.T) {
           type: int
           refrences: {name: fk, table: teams, column: id}
 `, op: 2, kind: "create_table", field: "columns[1].refrences", msg: []string{"unknown field in columns[1]", "references"}},
-		{name: "unknown field two levels down", src: "operations:\n  - add_column:\n      table: t\n      column: {name: c, type: int, references: {name: f, table: u, column: id, on_delet: CASCADE}}\n",
+		{name: "unknown field two levels down", src: "operations:\n  - add_column:\n      table: t\n      column: {nullable: true, name: c, type: int, references: {name: f, table: u, column: id, on_delet: CASCADE}}\n",
 			op: 1, kind: "add_column", field: "column.references.on_delet", msg: []string{"unknown field in column.references"}},
 		{name: "unknown field in a constraint", src: "operations:\n  - create_table: {name: t, columns: [{name: a, type: int}], constraints: [{name: c, type: check, chek: a > 0}]}\n",
 			op: 1, kind: "create_table", field: "constraints[0].chek"},
 		{name: "duplicate key in operation", src: "operations:\n  - drop_table: {name: a, name: b}\n", op: 1, kind: "drop_table", field: "name", msg: []string{"given twice"}},
 		{name: "duplicate key in JSON operation", file: "m.json", src: `{"operations": [{"rename_table": {"from": "a", "to": "b", "from": "c"}}]}`, op: 1, kind: "rename_table", field: "from", msg: []string{"given twice"}},
-		{name: "duplicate key in nested map", src: "operations:\n  - add_column: {table: t, column: {name: a, type: int, name: b}}\n", op: 1, kind: "add_column", field: "column.name", msg: []string{"given twice"}},
+		{name: "duplicate key in nested map", src: "operations:\n  - add_column: {table: t, column: {nullable: true, name: a, type: int, name: b}}\n", op: 1, kind: "add_column", field: "column.name", msg: []string{"given twice"}},
 		{name: "list where a string goes", src: "operations:\n  - drop_table: {name: [a, b]}\n", op: 1, kind: "drop_table", field: "name", msg: []string{"must be a string, got a list"}},
 		{name: "map where a string goes", src: "operations:\n  - rename_column: {table: t, from: a, to: {name: b}}\n", op: 1, kind: "rename_column", field: "to", msg: []string{"must be a string, got a map"}},
 		{name: "string where a bool goes", src: "operations:\n  - create_index: {table: t, name: i, columns: [a], unique: \"true\"}\n", op: 1, kind: "create_index", field: "unique", msg: []string{`must be true or false, got "true"`}},
@@ -415,7 +415,12 @@ func TestParseErrors(t *testing.T) {
 		{name: "duplicate key in a map field", src: "operations:\n  - create_index: {table: t, name: i, columns: {a: {opclass: {name: o, params: {p: 1, p: 2}}}}}\n", op: 1, kind: "create_index", field: "columns.a.opclass.params.p", msg: []string{"given twice"}},
 
 		// create_index.columns, which has two forms.
-		{name: "index columns is a string", src: "operations:\n  - create_index: {table: t, name: i, columns: email}\n", op: 1, kind: "create_index", field: "columns", msg: []string{"list of column names or a map"}},
+		{name: "index columns is a string", src: "operations:\n  - create_index: {table: t, name: i, columns: email}\n", op: 1, kind: "create_index", field: "columns", msg: []string{"list of column names or index fields, or a map"}},
+		{name: "index field without column", src: "operations:\n  - create_index: {table: t, name: i, columns: [{sort: DESC}]}\n", op: 1, kind: "create_index", field: "columns[0]", msg: []string{`exactly one of "column"`}},
+		{name: "index field with column and expression", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, expression: lower(a)}]}\n", op: 1, kind: "create_index", field: "columns[0]", msg: []string{`exactly one of "column"`}},
+		{name: "column in the map form", src: "operations:\n  - create_index: {table: t, name: i, columns: {a: {column: b}}}\n", op: 1, kind: "create_index", field: "columns.a.column", msg: []string{"names the column by its key"}},
+		{name: "opclass param without value", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, opclass: {name: o, params: [siglen]}}]}\n", op: 1, kind: "create_index", field: "columns[0].opclass.params[0]", msg: []string{`"name=value"`}},
+		{name: "unknown key in an index field", src: "operations:\n  - create_index: {table: t, name: i, columns: [{column: a, order: DESC}]}\n", op: 1, kind: "create_index", field: "columns[0].order", msg: []string{"unknown field"}},
 		{name: "index column is a list", src: "operations:\n  - create_index: {table: t, name: i, columns: [a, [b]]}\n", op: 1, kind: "create_index", field: "columns[1]", msg: []string{"column name or a map"}},
 		{name: "unknown field of a list-form index column", src: "operations:\n  - create_index: {table: t, name: i, columns: [a, {expresion: lower(b)}]}\n", op: 1, kind: "create_index", field: "columns[1].expresion", msg: []string{"expression"}},
 		{name: "unknown field of a map-form index column", src: "operations:\n  - create_index: {table: t, name: i, columns: {email: {srot: DESC}}}\n", op: 1, kind: "create_index", field: "columns.email.srot", msg: []string{"sort"}},
@@ -480,7 +485,10 @@ func TestParseIndexColumnForms(t *testing.T) {
 		{"map", "{b: {sort: DESC, nulls: FIRST}, a: null}", []IndexColumn{{Name: "b", Sort: "DESC", Nulls: "FIRST"}, {Name: "a"}}},
 		{"map with empty options", "{z: {}, y: ~}", []IndexColumn{{Name: "z"}, {Name: "y"}}},
 		{"block map", "\n        zeta:\n          collate: C\n        alpha:", []IndexColumn{{Name: "zeta", Collate: "C"}, {Name: "alpha"}}},
-		{"map with opclass", "{a: {opclass: {name: gist_trgm_ops, params: {siglen: '32'}}}}", []IndexColumn{{Name: "a", Opclass: &Opclass{Name: "gist_trgm_ops", Params: map[string]string{"siglen": "32"}}}}},
+		{"map with opclass", "{a: {opclass: {name: gist_trgm_ops, params: {siglen: '32'}}}}", []IndexColumn{{Name: "a", Opclass: &Opclass{Name: "gist_trgm_ops", Params: OpclassParams{"siglen=32"}}}}},
+		// pgroll's current form: a list of index fields naming their column.
+		{"list of index fields", "[{column: b, sort: DESC, nulls: LAST}, {column: a, collate: C}]", []IndexColumn{{Name: "b", Sort: "DESC", Nulls: "LAST"}, {Name: "a", Collate: "C"}}},
+		{"block list of index fields", "\n        - column: b\n          opclass:\n            name: gist_trgm_ops\n            params: [siglen=32]\n        - a", []IndexColumn{{Name: "b", Opclass: &Opclass{Name: "gist_trgm_ops", Params: OpclassParams{"siglen=32"}}}, {Name: "a"}}},
 	}
 	for _, c := range cases {
 		for _, form := range []string{"yaml", "json"} {
@@ -573,7 +581,7 @@ func TestParseAliases(t *testing.T) {
       columns:
         - &col {name: id, type: int}
         - {name: x, type: &typ text}
-  - add_column: {table: t, column: {name: y, type: *typ}}
+  - add_column: {table: t, column: {nullable: true, name: y, type: *typ}}
 `
 	m, err := Parse("aliases.yaml", []byte(src))
 	if err != nil {

@@ -38,7 +38,7 @@ func TestPartitionCompileErrors(t *testing.T) {
 			"lacks id"},
 		{"alter_column unique", "- alter_column: {table: events, column: code, unique: {name: u}}", "unique",
 			"(code) lacks at, id"},
-		{"add_column unique", "- add_column: {table: events, column: {name: c2, type: text, unique: true}}", "column.unique",
+		{"add_column unique", "- add_column: {table: events, column: {nullable: true, name: c2, type: text, unique: true}}", "column.unique",
 			"(c2) lacks at, id"},
 		{"unique on a rewritten column", "- alter_column: {table: events, column: code, type: varchar(10), unique: {name: u}}", "unique",
 			"a unique constraint on the rewritten column alone is not possible"},

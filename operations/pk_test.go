@@ -127,7 +127,7 @@ func TestPKRewriteErrors(t *testing.T) {
 			[]string{`foreign key invoices_tag_fk of table billing.invoices in another schema`, "drop it first"}},
 		{"partitioned key", "- alter_column: {table: events, column: id, type: bigint}", "column", 1,
 			[]string{"partitioned table"}},
-		{"foreign key to the key added in the same migration", "- alter_column: {table: accounts, column: id, type: bigint}\n- add_column: {table: labels, column: {name: owner, type: bigint, references: {name: labels_owner_fk, table: accounts, column: id}}}", "", 0,
+		{"foreign key to the key added in the same migration", "- alter_column: {table: accounts, column: id, type: bigint}\n- add_column: {table: labels, column: {nullable: true, name: owner, type: bigint, references: {name: labels_owner_fk, table: accounts, column: id}}}", "", 0,
 			[]string{"operation 2 adds a foreign key referencing table \"accounts\""}},
 	}
 	for _, c := range cases {

@@ -523,3 +523,42 @@ func RenameIdentifiers(expr string, m map[string]string) string {
 	}
 	return b.String()
 }
+
+// valueWords are non-reserved words that an expression may hold where a
+// column could stand (x IS UNKNOWN, IS NFC NORMALIZED, IS JSON OBJECT...):
+// never reported as unknown columns.
+var valueWords = map[string]bool{
+	"unknown": true, "normalized": true, "nfc": true, "nfd": true, "nfkc": true, "nfkd": true,
+	"json": true, "value": true, "scalar": true, "object": true, "keys": true, "system_user": true,
+}
+
+// UnqualifiedColumns returns the unqualified names that expr uses where a
+// column can stand, once each, in order. ok is false when the expression
+// holds a subquery: its FROM brings names the row does not have, so no
+// name can be said to be unknown.
+func UnqualifiedColumns(expr string) (names []string, ok bool) {
+	toks := lex(expr)
+	for _, t := range toks {
+		if t.keyword("select") {
+			return nil, false
+		}
+	}
+	refs := columnRefs(toks)
+	seen := map[string]bool{}
+	for i, t := range toks {
+		if !refs[i] || (!t.quoted && valueWords[t.ident]) || seen[t.ident] {
+			continue
+		}
+		// The last part of a.b is marked too: skip qualified names.
+		p := i - 1
+		for p >= 0 && !toks[p].significant() {
+			p--
+		}
+		if p >= 0 && toks[p].kind == tokOther && toks[p].text == "." {
+			continue
+		}
+		seen[t.ident] = true
+		names = append(names, t.ident)
+	}
+	return names, true
+}

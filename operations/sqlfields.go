@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/onlinepg/online/internal/sqlcheck"
 )
@@ -70,6 +71,11 @@ func sqlFields(op Operation) []sqlField {
 		return []sqlField{{"down", op.Down, sqlcheck.Expr}}
 	case *CreateConstraint:
 		fs := []sqlField{{"check", op.Check, sqlcheck.Check}}
+		if x := op.Exclude; x != nil {
+			fs = append(fs,
+				sqlField{"exclude.elements", x.Elements, sqlcheck.ExclusionElements},
+				sqlField{"exclude.predicate", x.Predicate, sqlcheck.Predicate})
+		}
 		fs = append(fs, indexParamsSQL("", op.IndexParameters)...)
 		return append(fs, conversionsSQL(op.Up, op.Down)...)
 	case *DropConstraint:
@@ -85,8 +91,12 @@ func sqlFields(op Operation) []sqlField {
 			field := fmt.Sprintf("columns[%d]", i)
 			fs = append(fs, sqlField{field + ".expression", col.Expression, sqlcheck.Expr})
 			if col.Opclass != nil {
-				for _, name := range slices.Sorted(maps.Keys(col.Opclass.Params)) {
-					fs = append(fs, sqlField{field + ".opclass.params." + name, col.Opclass.Params[name], sqlcheck.OpclassParam})
+				// Each item is "name=value": the name is quoted as an
+				// identifier, the value embedded as written.
+				for j, item := range col.Opclass.Params {
+					if _, value, ok := strings.Cut(item, "="); ok {
+						fs = append(fs, sqlField{fmt.Sprintf("%s.opclass.params[%d]", field, j), strings.TrimSpace(value), sqlcheck.OpclassParam})
+					}
 				}
 			}
 		}

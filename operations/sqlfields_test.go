@@ -45,6 +45,9 @@ var fieldTemplates = []fieldTemplate{
 	{"create_table", "constraints[0].index_parameters.storage_parameters", `{"create_table":{"name":"n","columns":[{"name":"id","type":"int"}],"constraints":[{"name":"x","type":"unique","columns":["id"],"index_parameters":{"storage_parameters":%s}}]}}`, "fillfactor = 70"},
 	{"create_constraint", "check", `{"create_constraint":{"table":"t","name":"c","type":"check","columns":["b"],"check":%s}}`, "b > 0"},
 	{"create_constraint", "up.b", `{"create_constraint":{"table":"t","name":"c","type":"check","columns":["b"],"check":"b > 0","up":{"b":%s},"down":{"b":"b"}}}`, "greatest(b, 1)"},
+	{"create_constraint", "exclude.elements", `{"create_constraint":{"table":"t","name":"c","type":"exclude","exclude":{"index_method":"btree","elements":%s}}}`, "b WITH ="},
+	{"create_constraint", "exclude.predicate", `{"create_constraint":{"table":"t","name":"c","type":"exclude","exclude":{"index_method":"btree","elements":"b WITH =","predicate":%s}}}`, "b > 0"},
+	{"create_index", "columns[0].opclass.params[0]", `{"create_index":{"table":"t","name":"i","method":"gist","columns":[{"column":"a","opclass":{"name":"gist_trgm_ops","params":[%s]}}]}}`, "siglen=32"},
 }
 
 func (ft fieldTemplate) doc(v string) []byte {

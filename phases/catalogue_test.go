@@ -110,7 +110,7 @@ operations:
 			yaml: `
 operations:
   - create_enum: { name: mood, values: [sad, ok, "it's fine"] }
-  - add_column: { table: users, column: { name: mood, type: mood, default: "'ok'" } }
+  - add_column: { table: users, column: { nullable: true, name: mood, type: mood, default: "'ok'" } }
 `,
 			during: func(e *env, old, nw *pgx.Conn, _ bool) {
 				e.expectRows(e.db, []string{"{sad,ok,\"it's fine\"}"}, "SELECT enum_range(NULL::public.mood)::text")
@@ -551,8 +551,8 @@ func TestPartitionedTable(t *testing.T) {
 			yaml: `
 operations:
   - rename_column: { table: events, from: what, to: description }
-  - add_column: { table: events, column: { name: source, type: text, default: "'import'" } }
-  - add_column: { table: events, column: { name: note, type: text } }
+  - add_column: { table: events, column: { nullable: true, name: source, type: text, default: "'import'" } }
+  - add_column: { table: events, column: { nullable: true, name: note, type: text } }
 `,
 			during: func(e *env, old, nw *pgx.Conn, _ bool) {
 				e.expectRows(nw, []string{"e1|import|NULL"}, "SELECT description, source, note FROM events WHERE id = 1")

@@ -82,7 +82,7 @@ END $$`,
 //	contract: 1 rename (orders)  2-3 swaps (accounts)  4 swap (orders)
 const crashMigration = `
 operations:
-  - add_column: { table: accounts, column: { name: tier, type: text, default: "'basic'" } }
+  - add_column: { table: accounts, column: { nullable: true, name: tier, type: text, default: "'basic'" } }
   - create_index: { table: accounts, name: accounts_note_idx, columns: [note] }
   - alter_column: { table: accounts, column: email, up: "lower(email)", down: "email" }
   - alter_column: { table: accounts, column: balance, type: bigint, check: { name: balance_nonneg, constraint: "crash_nonneg(balance)" } }

@@ -67,7 +67,7 @@ func TestFailedStartIsUndone(t *testing.T) {
 	// its third step, after a column and a table were added.
 	_, err := eng.Start(ctx(), parse(t, "bad", `
 operations:
-  - add_column: { table: users, column: { name: extra, type: text } }
+  - add_column: { table: users, column: { nullable: true, name: extra, type: text } }
   - create_table: { name: other, columns: [ { name: id, type: int, pk: true } ] }
   - create_index: { table: users, name: users_email_uniq, columns: [email], unique: true }
 `))
@@ -177,7 +177,7 @@ func TestLockWaitsAreBounded(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		eng := e.engine(func(c *phases.Config) { c.LockTimeout = 100 * time.Millisecond; c.LockRetryDeadline = 30 * time.Second })
-		_, err := eng.Start(ctx(), parse(t, "addcol", `operations: [ { add_column: { table: users, column: { name: extra, type: text } } } ]`))
+		_, err := eng.Start(ctx(), parse(t, "addcol", `operations: [ { add_column: { table: users, column: { nullable: true, name: extra, type: text } } } ]`))
 		done <- err
 	}()
 	reader := e.version("public")
@@ -221,7 +221,7 @@ func TestLockRetryDeadline(t *testing.T) {
 		c.LockTimeout = 50 * time.Millisecond
 		c.LockRetryDeadline = 700 * time.Millisecond
 	})
-	_, err = eng.Start(ctx(), parse(t, "addcol", `operations: [ { add_column: { table: users, column: { name: extra, type: text } } } ]`))
+	_, err = eng.Start(ctx(), parse(t, "addcol", `operations: [ { add_column: { table: users, column: { nullable: true, name: extra, type: text } } } ]`))
 	var lte *pg.LockTimeoutError
 	if !errors.As(err, &lte) || lte.Attempts < 2 {
 		t.Fatalf("start under a held lock: %v, want a LockTimeoutError after retries", err)

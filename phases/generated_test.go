@@ -20,7 +20,7 @@ const genMigration = `
 operations:
   - add_column:
       table: orders
-      column: { name: email_lower, type: text, generated: { expression: lower(email) } }
+      column: { name: email_lower, type: text, nullable: true, generated: { expression: lower(email) } }
   - add_column:
       table: orders
       column: { name: total, type: "numeric(12,2)", nullable: false, generated: { expression: price * qty } }
@@ -116,7 +116,7 @@ func TestGeneratedColumnVolatile(t *testing.T) {
 	e := newEnv(t, ordersTable, ordersRows)
 	before := e.dump()
 	for _, expr := range []string{"email || random()::text", "email || now()::text", "email::date::text"} {
-		yaml := "operations:\n  - add_column:\n      table: orders\n      column: { name: tag, type: text, generated: { expression: \"" + expr + "\" } }\n"
+		yaml := "operations:\n  - add_column:\n      table: orders\n      column: { nullable: true, name: tag, type: text, generated: { expression: \"" + expr + "\" } }\n"
 		_, err := e.engine().Start(context.Background(), parse(t, "03_volatile", yaml))
 		if err == nil {
 			t.Fatalf("%s: start succeeded, want a refusal", expr)
@@ -141,7 +141,7 @@ func TestGeneratedColumnNewTable(t *testing.T) {
 	e.start("01_tags", `
 operations:
   - create_table: { name: tags, columns: [{ name: id, type: int, pk: true }, { name: label, type: text }] }
-  - add_column: { table: tags, column: { name: slug, type: text, generated: { expression: lower(label) } } }
+  - add_column: { table: tags, column: { nullable: true, name: slug, type: text, generated: { expression: lower(label) } } }
 `)
 	e.complete()
 	e.expectRows(e.db, []string{"s"}, "SELECT attgenerated::text FROM pg_attribute WHERE attrelid = 'tags'::regclass AND attname = 'slug'")
@@ -157,7 +157,7 @@ func TestGeneratedColumnReplacesDropped(t *testing.T) {
 	e.start("02_note", `
 operations:
   - drop_column: { table: orders, column: note }
-  - add_column: { table: orders, column: { name: note, type: text, generated: { expression: "email || '/' || qty" } } }
+  - add_column: { table: orders, column: { nullable: true, name: note, type: text, generated: { expression: "email || '/' || qty" } } }
 `)
 	nw := e.version("public_02_note")
 	e.exec(nw, "INSERT INTO orders (email, price, qty) VALUES ('a@b', 1, 2)")

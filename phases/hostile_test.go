@@ -292,8 +292,8 @@ func hostileCases() []hostileCase {
 		{
 			name: "64-byte-names/sharing-a-63-byte-prefix", setup: []string{`CREATE TABLE t (id int PRIMARY KEY)`},
 			ops: []map[string]any{
-				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": h64a, "type": "text"}}},
-				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": h64b, "type": "text"}}},
+				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": h64a, "type": "text", "nullable": true}}},
+				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": h64b, "type": "text", "nullable": true}}},
 			},
 			errOp: 1, errKind: "add_column", errField: "column.name",
 		},
@@ -325,7 +325,7 @@ func hostileCases() []hostileCase {
 		{
 			name: "missing-column", setup: []string{`CREATE TABLE t (id int PRIMARY KEY, a text)`},
 			ops: []map[string]any{
-				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": "b", "type": "text"}}},
+				{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": "b", "type": "text", "nullable": true}}},
 				{"alter_column": map[string]any{"table": "t", "column": hInject2, "type": "bigint"}},
 			},
 			errOp: 2, errKind: "alter_column", errField: "column",
@@ -356,7 +356,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name: "add-existing-column", setup: []string{fmt.Sprintf(`CREATE TABLE t (id int PRIMARY KEY, %s text)`, qid(hQuote))},
-			ops:   []map[string]any{{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": hQuote, "type": "text"}}}},
+			ops:   []map[string]any{{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": hQuote, "type": "text", "nullable": true}}}},
 			errOp: 1, errKind: "add_column", errField: "column.name",
 		},
 		{
@@ -371,7 +371,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name: "empty-column-name", setup: []string{`CREATE TABLE t (id int PRIMARY KEY, a text)`},
-			ops:   []map[string]any{{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": "", "type": "text"}}}},
+			ops:   []map[string]any{{"add_column": map[string]any{"table": "t", "column": map[string]any{"name": "", "type": "text", "nullable": true}}}},
 			errOp: 1, errKind: "add_column", errField: "column.name",
 		},
 		{

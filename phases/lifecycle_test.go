@@ -73,9 +73,9 @@ operations:
       comment: user posts
       columns:
         - { name: id, type: bigserial, pk: true }
-        - { name: user_id, type: bigint, references: { name: posts_user_fk, table: users, column: id, on_delete: CASCADE } }
+        - { name: user_id, type: bigint, nullable: true, references: { name: posts_user_fk, table: users, column: id, on_delete: CASCADE } }
         - { name: title, type: text, nullable: false, check: { name: posts_title_len, constraint: "length(title) > 0" } }
-        - { name: slug, type: text, unique: true }
+        - { name: slug, type: text, nullable: true, unique: true }
         - { name: created, type: timestamptz, default: "now()" }
 `,
 			during: func(e *env, old, nw *pgx.Conn, exclusive bool) {
@@ -92,7 +92,7 @@ operations:
 			name: "add_column",
 			yaml: `
 operations:
-  - add_column: { table: users, column: { name: nickname, type: text, comment: what friends say } }
+  - add_column: { table: users, column: { nullable: true, name: nickname, type: text, comment: what friends say } }
   - add_column: { table: users, column: { name: level, type: int, nullable: false, default: "7" } }
 `,
 			during: func(e *env, old, nw *pgx.Conn, exclusive bool) {

@@ -45,6 +45,12 @@ func TestCLIContract(t *testing.T) {
 	good := writeFile(t, dir, "01_rename.yaml", "operations:\n  - rename_column: { table: users, from: email, to: email_address }\n")
 	typo := writeFile(t, dir, "02_typo.yaml", "operations:\n  - rename_column: { table: users, form: email, to: x }\n")
 	missing := writeFile(t, dir, "03_missing.yaml", "operations:\n  - rename_column: { table: nope, from: a, to: b }\n")
+	// A down naming a column that does not exist: refused before any change,
+	// not by PostgreSQL inside a trigger function.
+	badDown := writeFile(t, dir, "04_bad_down.yaml", "operations:\n  - alter_column: { table: users, column: email, type: varchar(100), up: email, down: emial }\n")
+	// pgroll's default: a column without nullable is NOT NULL, so on a table
+	// with rows it needs up.
+	notNull := writeFile(t, dir, "05_not_null.yaml", "operations:\n  - add_column: { table: users, column: { name: handle, type: text } }\n")
 	db2 := []string{"--database-url", url}
 
 	steps := []struct {
@@ -58,6 +64,8 @@ func TestCLIContract(t *testing.T) {
 		{name: "plan", args: []string{"plan", good}, code: 0, stdout: []string{`RENAME COLUMN "email" TO "email_address"`, "== rollback"}},
 		{name: "bad field", args: []string{"start", typo}, code: 2, stderr: []string{"02_typo.yaml", "operation 1 (rename_column)", `field "form"`, "nothing was changed"}, noStdout: true},
 		{name: "missing table", args: []string{"start", missing}, code: 2, stderr: []string{"03_missing.yaml", "operation 1 (rename_column)", `field "table"`, `table "nope" does not exist`}, noStdout: true},
+		{name: "down names a missing column", args: []string{"start", badDown}, code: 2, stderr: []string{"04_bad_down.yaml", "operation 1 (alter_column)", `field "down"`, `column "emial" does not exist`, "nothing was changed"}, noStdout: true},
+		{name: "NOT NULL by default needs up", args: []string{"start", notNull}, code: 2, stderr: []string{"05_not_null.yaml", "operation 1 (add_column)", `field "up"`, `column "handle" is NOT NULL`}, noStdout: true},
 		{name: "missing file", args: []string{"start", filepath.Join(dir, "nope.yaml")}, code: 2, stderr: []string{"nope.yaml"}},
 		{name: "no args", args: []string{"start"}, code: 2, stderr: []string{"accepts 1 arg"}},
 		{name: "complete with nothing", args: []string{"complete"}, code: 4, stderr: []string{"no migration is in progress"}},
