@@ -202,6 +202,19 @@ func (s Store) LockWait(ctx context.Context, q Querier, schema string, wait time
 	}
 }
 
+// Held reports whether some session holds the schema's lock: an online
+// process is at work on it now.
+func (s Store) Held(ctx context.Context, q Querier, schema string) (bool, error) {
+	key := int32(hash(s.Schema + "\x00" + schema))
+	var held bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, uint32(lockClass), uint32(key)).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("look for the migration lock: %w", err)
+	}
+	return held, nil
+}
+
 // holder describes the sessions holding the lock key, for messages.
 func (s Store) holder(ctx context.Context, q Querier, key int32) string {
 	var holder string

@@ -118,7 +118,7 @@ func Connect(ctx context.Context, connURL string, o Options) (*pgx.Conn, error) 
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", Describe(connURL, cfg), err)
+		return nil, &ConnectError{Target: Describe(connURL, cfg), Err: err}
 	}
 	return conn, nil
 }
