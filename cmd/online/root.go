@@ -112,6 +112,11 @@ an application picks its version with search_path.`,
 	root.AddCommand(newBenchCmd(g))
 	root.Example = "  online start 02_rename_email.yaml && online complete"
 	// Cobra adds these two at Execute; made here so that they get examples.
+	// The completion command takes its writer now, so set it first.
+	if g.stdout != nil {
+		root.SetOut(g.stdout)
+		root.SetErr(g.stderr)
+	}
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	setExamples(root)
