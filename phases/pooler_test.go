@@ -35,8 +35,20 @@ func TestRefusesPooler(t *testing.T) {
 		t.Fatalf("the state schema was created through the pooler: %d %v", n, err)
 	}
 	// A direct connection is a session: accepted.
-	if _, err := phases.Open(ctx(), phases.Config{URL: e.url}); err != nil {
+	direct, err := phases.Open(ctx(), phases.Config{URL: e.url})
+	if err != nil {
 		t.Fatalf("direct: %v", err)
+	}
+	defer direct.Close(ctx())
+	// Over TCP, the server probes a silent client after 10s, so that the
+	// lock of a vanished operator machine is released in seconds, not hours.
+	var idle, interval, count string
+	var tcp bool
+	if err := direct.Conn().QueryRow(ctx(), "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'), current_setting('tcp_keepalives_count'), inet_client_addr() IS NOT NULL").Scan(&idle, &interval, &count, &tcp); err != nil {
+		t.Fatal(err)
+	}
+	if tcp && (idle != "10" || interval != "5" || count != "3") {
+		t.Fatalf("server-side keepalives: idle %s interval %s count %s, want 10 5 3", idle, interval, count)
 	}
 }
 
