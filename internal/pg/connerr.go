@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -26,16 +27,15 @@ func (e *ConnectError) Error() string {
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
-// dedupe keeps each distinct line of pgx's joined attempt errors once.
+// dedupe keeps each distinct line of pgx's joined attempt errors once, and
+// drops a line another kept line already says.
 func dedupe(s string) string {
 	var out []string
-	seen := map[string]bool{}
 	for _, l := range strings.Split(s, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || seen[l] {
+		if l == "" || slices.ContainsFunc(out, func(o string) bool { return strings.Contains(o, l) }) {
 			continue
 		}
-		seen[l] = true
 		out = append(out, l)
 	}
 	return strings.Join(out, " ")
