@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +37,19 @@ type Config struct {
 	Log          zerolog.Logger
 	// OnProgress, if set, receives backfill progress after every batch.
 	OnProgress func(backfill.Progress)
+	// LockWait is how long a command waits for the schema's lock while
+	// another session holds it (default 5s; negative: not at all). A
+	// process killed a moment ago leaves its session holding the lock until
+	// the server notices; a live holder still turns the command away after
+	// the wait (state.ErrBusy).
+	LockWait time.Duration
 }
+
+// ErrPooler is returned by Open when a connection pooler in transaction or
+// statement mode stands between online and PostgreSQL: online needs a
+// session of its own (its advisory lock, lock_timeout) that such a pooler
+// does not keep.
+var ErrPooler = errors.New("a connection pooler (such as pgbouncer in transaction mode) is between online and PostgreSQL; online needs a session of its own: connect to PostgreSQL directly (the server's own host and port, usually 5432), and keep the pooler for applications")
 
 // ErrNoMigration is returned by Complete and Rollback when no migration is
 // in progress.
@@ -76,11 +90,23 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.LockRetryDeadline <= 0 {
 		cfg.LockRetryDeadline = 2 * time.Minute
 	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = 5 * time.Second
+	}
 	if cfg.Schema == cfg.StateSchema {
 		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)
 	}
-	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online"})
+	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online", KeepAlive: true})
 	if err != nil {
+		// pgbouncer refuses startup parameters it does not know, such as
+		// lock_timeout: the first sign of a pooler in between.
+		if strings.Contains(err.Error(), "unsupported startup parameter") {
+			return nil, fmt.Errorf("%w: %w", ErrPooler, err)
+		}
+		return nil, err
+	}
+	if err := checkSession(ctx, conn, cfg.LockTimeout); err != nil {
+		_ = conn.Close(ctx)
 		return nil, err
 	}
 	// A process that dies in a statement (SIGKILL, a lost host) leaves its
@@ -104,6 +130,32 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// checkSession makes sure the connection is a session of its own on the
+// server: the settings of its startup packet are in force, and the backend
+// stays the same from one statement to the next. A pooler in transaction
+// mode that drops startup parameters (pgbouncer's
+// ignore_startup_parameters) fails the first test; one that passes them on
+// but lends another server connection per statement fails the second when
+// its pool has more than one connection to lend. Both cost one round trip
+// each, once per command.
+func checkSession(ctx context.Context, conn *pgx.Conn, lockTimeout time.Duration) error {
+	var setting string
+	var pid1, pid2 int32
+	if err := conn.QueryRow(ctx, "SELECT setting, pg_backend_pid() FROM pg_settings WHERE name = 'lock_timeout'").Scan(&setting, &pid1); err != nil {
+		return fmt.Errorf("check the session: %w", err)
+	}
+	if want := strconv.FormatInt(lockTimeout.Milliseconds(), 10); setting != want {
+		return fmt.Errorf("%w (the server runs the connection with lock_timeout %sms, not the %sms online asked for in its startup packet)", ErrPooler, setting, want)
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil {
+		return fmt.Errorf("check the session: %w", err)
+	}
+	if pid1 != pid2 || pid1 != int32(conn.PgConn().PID()) {
+		return fmt.Errorf("%w (two statements ran on server sessions %d and %d)", ErrPooler, pid1, pid2)
+	}
+	return nil
+}
+
 // Close closes the connection (and with it the advisory lock, if held).
 func (e *Engine) Close(ctx context.Context) error { return e.conn.Close(ctx) }
 
@@ -119,9 +171,18 @@ func (e *Engine) locked(ctx context.Context, fn func() error) (err error) {
 	if err := e.Init(ctx); err != nil {
 		return err
 	}
-	unlock, err := e.store.Lock(ctx, e.conn, e.cfg.Schema)
+	waited := false
+	began := time.Now()
+	unlock, err := e.store.LockWait(ctx, e.conn, e.cfg.Schema, max(e.cfg.LockWait, 0), func(holder string) {
+		waited = true
+		e.log.Info().Str(keyEvent, evLockWait).Str(keyHolder, holder).Dur(keyWait, e.cfg.LockWait).
+			Msg("another session holds this schema's lock; waiting in case it belongs to a process that just died")
+	})
 	if err != nil {
 		return err
+	}
+	if waited {
+		e.log.Info().Str(keyEvent, evLockTaken).Dur(keyWait, time.Since(began)).Msg("the previous holder's session ended; lock taken")
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

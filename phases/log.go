@@ -12,6 +12,7 @@ const (
 	keyWait      = "wait"
 	keyVersion   = "version_schema"
 	keyTable     = "table"
+	keyHolder    = "holder"
 
 	evPhaseStarted    = "phase_started"
 	evPhaseFinished   = "phase_finished"
@@ -22,4 +23,6 @@ const (
 	evCompleted       = "completed"
 	evBackfillResume  = "backfill_resumed"
 	evBackfillSkipped = "backfill_skipped"
+	evLockWait        = "lock_wait"
+	evLockTaken       = "lock_taken"
 )

@@ -16,6 +16,10 @@ type Status struct {
 	Latest     string            `json:"latest"`
 	InProgress *MigrationStatus  `json:"in_progress,omitempty"`
 	History    []MigrationStatus `json:"history"`
+	// Running is true while an online process holds the schema's lock.
+	Running bool `json:"running"`
+	// Next is the command that carries on from here, for people.
+	Next string `json:"next"`
 }
 
 // MigrationStatus describes one migration.
@@ -60,7 +64,33 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	st.Latest = latest
+	if st.Running, err = e.store.Held(ctx, e.conn, e.cfg.Schema); err != nil {
+		return nil, err
+	}
+	st.Next = next(st)
 	return st, nil
+}
+
+// next names what to run after status: the command that carries a
+// migration on from its phase.
+func next(st *Status) string {
+	m := st.InProgress
+	switch {
+	case m == nil:
+		return "online start FILE, to start the next migration"
+	case st.Running:
+		return "wait: an online process is working on this migration now"
+	}
+	switch state.Phase(m.Phase) {
+	case state.Active:
+		return "deploy the code of version " + m.VersionSchema + ", then online complete (or online rollback)"
+	case state.Completing:
+		return "online complete, to finish completing " + m.Name
+	case state.RollingBack:
+		return "online rollback, to finish rolling back " + m.Name
+	default:
+		return "online start " + m.Name + ".yaml (or online backfill), to resume " + m.Name + "; or online rollback"
+	}
 }
 
 // Latest returns the schema of the newest published version.

@@ -156,23 +156,76 @@ func hash(s string) uint32 {
 // one schema. It does not wait: a second process gets ErrBusy at once. The
 // lock goes with the connection, so a crashed process never leaves it held.
 func (s Store) Lock(ctx context.Context, q Querier, schema string) (unlock func(context.Context) error, err error) {
+	return s.LockWait(ctx, q, schema, 0, nil)
+}
+
+// LockWait is Lock that keeps trying for up to wait while another session
+// holds the lock, calling onBusy (when set) once with a description of the
+// holder before it starts waiting.
+//
+// Why wait at all: a process killed with SIGKILL leaves its server session
+// behind for a moment, holding the lock, until the server notices the
+// closed socket; one killed inside a statement keeps it until the statement
+// ends or client_connection_check_interval finds the client gone. A deploy
+// script that retries at once would be turned away by a process that no
+// longer exists. The server cannot tell a vanished client from a live one
+// between two statements, so no session is ended: a live holder still gets
+// ErrBusy, after the wait.
+func (s Store) LockWait(ctx context.Context, q Querier, schema string, wait time.Duration, onBusy func(holder string)) (unlock func(context.Context) error, err error) {
 	key := int32(hash(s.Schema + "\x00" + schema))
-	var got bool
-	if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", lockClass, key).Scan(&got); err != nil {
-		return nil, fmt.Errorf("take the migration lock: %w", err)
+	deadline := time.Now().Add(wait)
+	for first := true; ; first = false {
+		var got bool
+		if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", lockClass, key).Scan(&got); err != nil {
+			return nil, fmt.Errorf("take the migration lock: %w", err)
+		}
+		if got {
+			return func(ctx context.Context) error {
+				_, err := q.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", lockClass, key)
+				return err
+			}, nil
+		}
+		holder := s.holder(ctx, q, key)
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (schema %q, held by %s); wait for it to finish", ErrBusy, schema, holder)
+		}
+		if first && onBusy != nil {
+			onBusy(holder)
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("take the migration lock: %w", ctx.Err())
+		case <-t.C:
+		}
 	}
-	if !got {
-		var holder string
-		_ = q.QueryRow(ctx, `SELECT coalesce(string_agg(format('pid %s (%s, %s)', a.pid, a.application_name, a.client_addr), ', '), 'unknown')
+}
+
+// Held reports whether some session holds the schema's lock: an online
+// process is at work on it now.
+func (s Store) Held(ctx context.Context, q Querier, schema string) (bool, error) {
+	key := int32(hash(s.Schema + "\x00" + schema))
+	var held bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND l.granted
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, uint32(lockClass), uint32(key)).Scan(&held)
+	if err != nil {
+		return false, fmt.Errorf("look for the migration lock: %w", err)
+	}
+	return held, nil
+}
+
+// holder describes the sessions holding the lock key, for messages.
+func (s Store) holder(ctx context.Context, q Querier, key int32) string {
+	var holder string
+	err := q.QueryRow(ctx, `SELECT coalesce(string_agg(format('pid %s (%s, %s, %s since %s)', a.pid, a.application_name, coalesce(host(a.client_addr), 'local'), a.state, to_char(a.state_change, 'HH24:MI:SS')), ', '), 'a session that just ended')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`, uint32(lockClass), uint32(key)).Scan(&holder)
-		return nil, fmt.Errorf("%w (schema %q, held by %s); wait for it to finish", ErrBusy, schema, holder)
+	if err != nil {
+		return "unknown"
 	}
-	return func(ctx context.Context) error {
-		_, err := q.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", lockClass, key)
-		return err
-	}, nil
+	return holder
 }
 
 const recordCols = "schema, name, version_schema, coalesce(parent, ''), document, plan, phase, steps_done, contract_done, started_at, updated_at, completed_at"

@@ -21,7 +21,7 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if !strings.Contains(strings.Join(args, " "), "--log-format") {
-		args = append(args, "--log-format", "json")
+		args = append(args, "--log-format=json")
 	}
 	code := run(context.Background(), args, &out, &errb)
 	return cliResult{code, out.String(), errb.String()}

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/state"
 )
 
 func newInitCmd(g *globals) *cobra.Command {
@@ -196,51 +199,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "schema:          %s\nlatest version:  %s\n", st.Schema, st.Latest)
-			if m := st.InProgress; m != nil {
-				fmt.Fprintf(w, "in progress:     %s (phase %s, version schema %s, started %s)\n", m.Name, m.Phase, m.VersionSchema, m.StartedAt.Format(time.RFC3339))
-				bfs := m.Backfills
-				if len(bfs) > maxBackfillLines {
-					// A partitioned table has one task per leaf: sum up
-					// the finished ones, list the others.
-					var n int
-					var rows int64
-					bfs = bfs[:0:0]
-					for _, b := range m.Backfills {
-						if b.Done {
-							n, rows = n+1, rows+b.RowsDone
-						} else {
-							bfs = append(bfs, b)
-						}
-					}
-					fmt.Fprintf(w, "  backfill: %d tables or partitions done, %d rows\n", n, rows)
-				}
-				for _, b := range bfs {
-					state := "running"
-					if b.Done {
-						state = "done"
-					}
-					pct := ""
-					if b.RowsTotal > 0 {
-						pct = fmt.Sprintf(" (%.1f%%)", 100*float64(b.RowsDone)/float64(b.RowsTotal))
-					}
-					fmt.Fprintf(w, "  backfill %s: %d of ~%d rows%s, %s, last checkpoint %s\n", b.Table, b.RowsDone, b.RowsTotal, pct, state, b.UpdatedAt.Format(time.RFC3339))
-				}
-			} else {
-				fmt.Fprintln(w, "in progress:     none")
-			}
-			var done []string
-			for _, h := range st.History {
-				if h.Phase == "complete" {
-					done = append(done, h.Name)
-				}
-			}
-			fmt.Fprintf(w, "completed:       %d", len(done))
-			if len(done) > 0 {
-				fmt.Fprintf(w, " (%s)", strings.Join(done, ", "))
-			}
-			fmt.Fprintln(w)
+			printStatus(cmd.OutOrStdout(), st, time.Now())
 			return nil
 		},
 	}
@@ -298,6 +257,90 @@ func newLatestCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// printStatus renders status for people: a table of the migration in
+// progress and of its backfill, and the command to run next.
+func printStatus(out io.Writer, st *phases.Status, now time.Time) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "schema:\t%s\n", st.Schema)
+	fmt.Fprintf(w, "latest version:\t%s\n", st.Latest)
+	if m := st.InProgress; m != nil {
+		running := ""
+		if st.Running {
+			running = ", an online process is at work on it now"
+		}
+		fmt.Fprintf(w, "in progress:\t%s\n", m.Name)
+		fmt.Fprintf(w, "  phase:\t%s%s\n", m.Phase, running)
+		fmt.Fprintf(w, "  version schema:\t%s\n", m.VersionSchema)
+		fmt.Fprintf(w, "  started:\t%s (%s ago)\n", m.StartedAt.Format(time.RFC3339), now.Sub(m.StartedAt).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "in progress:\tnone\n")
+	}
+	var done []string
+	for _, h := range st.History {
+		if h.Phase == "complete" {
+			done = append(done, h.Name)
+		}
+	}
+	fmt.Fprintf(w, "completed:\t%d", len(done))
+	if len(done) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(done, ", "))
+	}
+	fmt.Fprintln(w)
+	_ = w.Flush()
+	if m := st.InProgress; m != nil && len(m.Backfills) > 0 {
+		printBackfills(out, m.Backfills, st.Running)
+	}
+	fmt.Fprintf(out, "\nnext: %s\n", st.Next)
+}
+
+func printBackfills(out io.Writer, all []state.Backfill, running bool) {
+	bfs := all
+	fmt.Fprintln(out)
+	if len(bfs) > maxBackfillLines {
+		// A partitioned table has one task per leaf: sum up the finished
+		// ones, list the others.
+		var n int
+		var rows int64
+		bfs = bfs[:0:0]
+		for _, b := range all {
+			if b.Done {
+				n, rows = n+1, rows+b.RowsDone
+			} else {
+				bfs = append(bfs, b)
+			}
+		}
+		fmt.Fprintf(out, "backfill: %d tables or partitions done, %d rows\n", n, rows)
+		if len(bfs) == 0 {
+			return
+		}
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "BACKFILL\tROWS\tOF ~\tDONE\tRATE\tETA\tSTATE\tCHECKPOINT")
+	for _, b := range bfs {
+		st, pct, rate, eta := "waiting", "-", "-", "-"
+		switch {
+		case b.Done:
+			st = "done"
+		case running:
+			st = "running"
+		case b.RowsDone > 0:
+			st = "stopped"
+		}
+		if b.RowsTotal > 0 {
+			pct = fmt.Sprintf("%.1f%%", min(100, 100*float64(b.RowsDone)/float64(b.RowsTotal)))
+		}
+		if b.Rate > 0 {
+			rate = fmt.Sprintf("%.0f rows/s", b.Rate)
+			// The total is the planner's estimate: the ETA is one too.
+			if left := b.RowsTotal - b.RowsDone; !b.Done && left > 0 {
+				eta = "~" + (time.Duration(float64(left)/b.Rate) * time.Second).Round(time.Second).String()
+			}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", b.Table, b.RowsDone, b.RowsTotal, pct, rate, eta, st, b.UpdatedAt.Format("15:04:05"))
+	}
+	_ = w.Flush()
 }
 
 // maxBackfillLines is how many backfill tasks status lists one per line

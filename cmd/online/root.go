@@ -21,8 +21,16 @@ import (
 	"github.com/onlinepg/online/state"
 )
 
-// version is set with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time:
+//
+//	go build -ldflags "-X main.version=v1.2.0 -X main.commit=$(git rev-parse --short HEAD)" ./cmd/online
+//
+// Without them, the module version and the VCS revision that the Go
+// toolchain records (debug.ReadBuildInfo) stand in.
+var (
+	version = ""
+	commit  = ""
+)
 
 // Exit codes.
 const (
@@ -69,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	return report(g, err)
+	return report(ctx, g, err)
 }
 
 func newRootCmd(g *globals) *cobra.Command {
@@ -99,20 +107,106 @@ an application picks its version with search_path.`,
 
 	root.AddCommand(
 		newInitCmd(g), newStartCmd(g), newCompleteCmd(g), newRollbackCmd(g), newBackfillCmd(g),
-		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g),
+		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g), newVersionCmd(),
 	)
 	root.AddCommand(newBenchCmd(g))
+	root.Example = "  online start 02_rename_email.yaml && online complete"
+	// Cobra adds these two at Execute; made here so that they get examples.
+	// The completion command takes its writer now, so set it first.
+	if g.stdout != nil {
+		root.SetOut(g.stdout)
+		root.SetErr(g.stderr)
+	}
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	setExamples(root)
 	return root
 }
 
+// examples are the Example: sections of each command's --help, by the
+// command's path without "online ".
+var examples = map[string]string{
+	"init":                  "  online init --database-url postgres://app@db/app",
+	"start":                 "  online plan 02_rename_email.yaml\n  online start 02_rename_email.yaml\n  DATABASE_URL=postgres://app@db/app online start --backfill-rate 5000 03_lower_email.yaml",
+	"backfill":              "  online backfill --backfill-batch-time 50ms",
+	"complete":              "  online complete --json",
+	"rollback":              "  online rollback",
+	"status":                "  online status\n  online status --json | jq .in_progress.phase",
+	"plan":                  "  online plan 02_rename_email.yaml\n  online plan --json 02_rename_email.yaml",
+	"latest":                "  psql \"postgres://app@db/app?options=-csearch_path%3D$(online latest)\"",
+	"demo":                  "  online demo --rows 100000 --duration 10s",
+	"bench":                 "  online bench live --scale 10 --clients 4",
+	"bench live":            "  online bench live --scale 10 --clients 4 --json",
+	"help":                  "  online help start",
+	"version":               "  online version\n  online --version",
+	"completion bash":       "  online completion bash > /etc/bash_completion.d/online",
+	"completion zsh":        "  online completion zsh > \"${fpath[1]}/_online\"",
+	"completion fish":       "  online completion fish > ~/.config/fish/completions/online.fish",
+	"completion powershell": "  online completion powershell | Out-String | Invoke-Expression",
+	"completion":            "  online completion bash > /etc/bash_completion.d/online\n  online completion zsh > \"${fpath[1]}/_online\"\n  online completion fish > ~/.config/fish/completions/online.fish",
+}
+
+func setExamples(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if ex, ok := examples[strings.TrimPrefix(sub.CommandPath(), "online ")]; ok && sub.Example == "" {
+			sub.Example = ex
+		}
+		setExamples(sub)
+	}
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print online's version and the commit it was built from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "online %s\n", buildVersion())
+			return nil
+		},
+	}
+}
+
+// buildVersion is "v1.2.0 (commit abc1234, go1.26)" as far as known.
 func buildVersion() string {
-	if version != "" {
-		return version
+	v, c, goVersion := version, commit, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if v == "" && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		if c == "" {
+			modified := false
+			for _, s := range bi.Settings {
+				switch s.Key {
+				case "vcs.revision":
+					c = s.Value
+				case "vcs.modified":
+					modified = s.Value == "true"
+				}
+			}
+			if len(c) > 12 {
+				c = c[:12]
+			}
+			if c != "" && modified {
+				c += "+modified"
+			}
+		}
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	if v == "" {
+		v = "(devel)"
 	}
-	return "dev"
+	var extra []string
+	if c != "" {
+		extra = append(extra, "commit "+c)
+	}
+	if goVersion != "" {
+		extra = append(extra, goVersion)
+	}
+	if len(extra) > 0 {
+		v += " (" + strings.Join(extra, ", ") + ")"
+	}
+	return v
 }
 
 func isTerminal(w io.Writer) bool {
@@ -172,7 +266,9 @@ type usageError struct{ error }
 func (u usageError) Unwrap() error { return u.error }
 
 // report is the one place that renders errors and picks the exit code.
-func report(g *globals, err error) int {
+// ctx is the command's: cancelled by a signal, it tells an interruption
+// asked for (130) from a connection lost on its own (1).
+func report(ctx context.Context, g *globals, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -190,6 +286,11 @@ func report(g *globals, err error) int {
 		code = exitBusy
 	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration):
 		code = exitPending
+	case errors.As(err, &intr) && ctx.Err() == nil && !errors.Is(err, context.Canceled):
+		// Nobody asked to stop: the connection was lost or the server
+		// ended the session. The checkpoint is saved all the same.
+		code = exitFailure
+		msg = fmt.Sprintf("lost the connection to the server during migration %q: %s\nprogress saved: run online start with the same file again (or online backfill) to resume, or online rollback to undo it", intr.Migration, pg.Explain(intr.Err))
 	case errors.As(err, &intr), errors.Is(err, context.Canceled):
 		code = exitInterupt
 	}

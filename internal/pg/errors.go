@@ -37,6 +37,15 @@ func Explain(err error) string {
 	if err == nil {
 		return ""
 	}
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		// The server's error, if any, is in the message already, with its
+		// SQLSTATE; what a person needs next is the likely fix.
+		if h := ce.Hint(); h != "" {
+			return err.Error() + "\n  HINT: " + h
+		}
+		return err.Error()
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err.Error()
