@@ -275,3 +275,14 @@ func stateFiles(files []DirFile) []state.File {
 	}
 	return out
 }
+
+// NewDirFile makes a loose file, parsed already, into a DirFile, so that
+// files given one by one can be checked like a directory's.
+func NewDirFile(file string, m *operations.Migration) (DirFile, error) {
+	sum, err := Checksum(m.Document)
+	if err != nil {
+		return DirFile{}, &DirError{File: file, Err: err}
+	}
+	base := path.Base(file)
+	return DirFile{File: base, Name: strings.TrimSuffix(base, path.Ext(base)), Migration: m, Checksum: sum}, nil
+}

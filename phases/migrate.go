@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
-	"slices"
 	"strings"
 	"time"
 
@@ -516,16 +515,4 @@ func windowError(files []DirFile, err error) error {
 		return &c
 	}
 	return err
-}
-
-// pendingOrder is the files of d in order that are neither applied nor in
-// progress.
-func pendingOrder(d *Dir, states []FileStatus) []DirFile {
-	var out []DirFile
-	for i, s := range states[:len(d.Files)] {
-		if s.State == FilePending {
-			out = append(out, d.Files[i])
-		}
-	}
-	return slices.Clip(out)
 }
