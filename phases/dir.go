@@ -83,7 +83,9 @@ func loadDir(fsys fs.FS) (*Dir, []error) {
 		return nil, []error{&DirError{Err: fmt.Errorf("read the migrations directory: %w", err)}}
 	}
 	d := &Dir{}
-	var errs []error
+	// Problems of the directory come first, then those of file contents:
+	// a duplicate is what the reader must fix first.
+	var errs, parseErrs []error
 	stems := map[string]string{}
 	numbers := map[string]string{}
 	for _, ent := range entries {
@@ -106,22 +108,22 @@ func loadDir(fsys fs.FS) (*Dir, []error) {
 		}
 		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
-			errs = append(errs, &DirError{File: file, Err: fmt.Errorf("read: %w", err)})
+			parseErrs = append(parseErrs, &DirError{File: file, Err: fmt.Errorf("read: %w", err)})
 			continue
 		}
 		m, err := operations.Parse(file, data)
 		if err != nil {
-			errs = append(errs, err)
+			parseErrs = append(parseErrs, err)
 			continue
 		}
 		sum, err := Checksum(m.Document)
 		if err != nil {
-			errs = append(errs, &DirError{File: file, Err: err})
+			parseErrs = append(parseErrs, &DirError{File: file, Err: err})
 			continue
 		}
 		d.Files = append(d.Files, DirFile{File: file, Name: stem, Migration: m, Checksum: sum})
 	}
-	if len(d.Files) == 0 && len(errs) == 0 {
+	if len(d.Files) == 0 && len(errs)+len(parseErrs) == 0 {
 		errs = append(errs, &DirError{Err: errors.New("the migrations directory holds no migration files (*.yaml, *.yml, *.json)")})
 	}
 	// fs.ReadDir sorts by file name; order by name without the extension so
@@ -135,7 +137,7 @@ func loadDir(fsys fs.FS) (*Dir, []error) {
 		seen[f.Migration.Name] = f.File
 	}
 	d.Warnings = numberingGaps(d.Files)
-	return d, errs
+	return d, append(errs, parseErrs...)
 }
 
 // Checksum is the SHA-256 of a migration document in a canonical JSON form

@@ -85,9 +85,43 @@ func compileInOrder(files []DirFile, model *schema.Schema, schemaName string, re
 			errs = append(errs, err)
 			continue
 		}
-		model, parent = next, plan.VersionSchema
+		model, parent = settle(next), plan.VersionSchema
 	}
 	return errs
+}
+
+// settle turns the model a compile returns (the new version while the
+// migration is in progress) into the model of the database after
+// complete: what the next file is compiled against. Complete renames
+// tables, columns and indexes to their visible names, and the tables
+// created are no longer "created by this migration".
+func settle(s *schema.Schema) *schema.Schema {
+	s.Relations = map[string]bool{}
+	for _, t := range s.Tables {
+		phys := map[string]string{}
+		for _, c := range t.Columns {
+			phys[c.Physical] = c.Name
+			c.Physical = c.Name
+		}
+		rename := func(cols []string) {
+			for i, c := range cols {
+				if n, ok := phys[c]; ok {
+					cols[i] = n
+				}
+			}
+		}
+		for _, ix := range t.Indexes {
+			ix.Physical = ""
+			rename(ix.Columns)
+			s.Relations[ix.Name] = true
+		}
+		for _, con := range t.Constraints {
+			rename(con.Columns)
+		}
+		t.Created, t.Physical = false, t.Name
+		s.Relations[t.Name] = true
+	}
+	return s
 }
 
 // ValidateDir checks the files of d against the live catalog, changing
