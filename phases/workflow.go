@@ -175,6 +175,9 @@ type BaselineResult struct {
 func (e *Engine) Baseline(ctx context.Context, d *Dir, upTo string) (*BaselineResult, error) {
 	var mark []DirFile
 	if upTo != "" {
+		if d == nil {
+			return nil, &DirError{File: upTo, Err: errors.New("--up-to needs the migrations directory")}
+		}
 		found := false
 		for _, f := range d.Files {
 			mark = append(mark, f)

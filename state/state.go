@@ -455,8 +455,8 @@ func (s Store) InsertApplied(ctx context.Context, q Querier, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("record migration %s: %w", r.Name, err)
 	}
-	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migrations")+` (schema, name, version_schema, document, plan, phase, completed_at, kind, files, applied_by, os_user, before)
-VALUES ($1, $2, '', $3, '{}', 'complete', now(), $4, $5, current_user, nullif($6, ''), $7)`,
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migrations")+` (schema, name, version_schema, document, plan, phase, completed_at, kind, files, applied_by, os_user, before, started_at)
+VALUES ($1, $2, '', $3, '{}', 'complete', clock_timestamp(), $4, $5, current_user, nullif($6, ''), $7, clock_timestamp())`,
 		r.Schema, r.Name, r.Document, r.Kind, files, r.OSUser, nullJSON(r.Before))
 	if err != nil {
 		var pgErr *pgconn.PgError

@@ -402,7 +402,10 @@ checksums, without running them. It refuses once online has run migrations.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Baseline(cmd.Context(), d, filepath.Base(upTo))
+			if upTo != "" {
+				upTo = filepath.Base(upTo)
+			}
+			res, err := e.Baseline(cmd.Context(), d, upTo)
 			if err != nil {
 				return workflowErr(err)
 			}
