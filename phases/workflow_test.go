@@ -335,3 +335,28 @@ func TestNextFileName(t *testing.T) {
 		t.Fatal("a name with a space: want an error")
 	}
 }
+
+// TestStateUpgrade: a state schema made by an online without the directory
+// workflow gets its new columns, and its history reads on.
+func TestStateUpgrade(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t, "CREATE TABLE t (id int PRIMARY KEY)", "CREATE SCHEMA online", `CREATE TABLE online.migrations (
+  schema text NOT NULL, name text NOT NULL, version_schema text NOT NULL, parent text, document jsonb NOT NULL, plan jsonb NOT NULL,
+  phase text NOT NULL, steps_done int NOT NULL DEFAULT 0, contract_done int NOT NULL DEFAULT 0,
+  started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz,
+  PRIMARY KEY (schema, name))`,
+		`INSERT INTO online.migrations (schema, name, version_schema, document, plan, phase, completed_at)
+  VALUES ('public', '01_old', 'public_01_old', '{"operations": [{"rename_column": {"table": "t", "from": "a", "to": "b"}}]}', '{}', 'complete', now())`)
+	eng := env.engine()
+	if err := eng.Init(ctx); err != nil {
+		t.Fatalf("init over an old state schema: %v", err)
+	}
+	if err := eng.Init(ctx); err != nil {
+		t.Fatalf("init again: %v", err)
+	}
+	env.expectRows(env.db, []string{"01_old|migration|[]|0"}, "SELECT name, kind, files, duration_ms FROM online.migrations")
+	// The old record, applied by `online start FILE`, is matched by name.
+	dir := fstest.MapFS{"01_old.yaml": {Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: b }\n")}}
+	expectStates(t, eng, loadDir(t, dir), map[string]string{"01_old": "applied"})
+}
