@@ -30,17 +30,16 @@ type FileStatus struct {
 	State string `json:"state"`
 	// Migration is the migration that applied it (a window applies several
 	// files as one migration).
-	Migration   string        `json:"migration,omitempty"`
-	Phase       string        `json:"phase,omitempty"`
-	Checksum    string        `json:"checksum,omitempty"`
-	Applied     string        `json:"applied_checksum,omitempty"`
-	AppliedAt   *time.Time    `json:"applied_at,omitempty"`
-	AppliedBy   string        `json:"applied_by,omitempty"`
-	OSUser      string        `json:"os_user,omitempty"`
-	Duration    time.Duration `json:"duration_ns,omitempty"`
-	RowsDone    int64         `json:"rows_backfilled,omitempty"`
-	Baseline    bool          `json:"baseline,omitempty"`
-	ExtraDetail string        `json:"detail,omitempty"`
+	Migration string        `json:"migration,omitempty"`
+	Phase     string        `json:"phase,omitempty"`
+	Checksum  string        `json:"checksum,omitempty"`
+	Applied   string        `json:"applied_checksum,omitempty"`
+	AppliedAt *time.Time    `json:"applied_at,omitempty"`
+	AppliedBy string        `json:"applied_by,omitempty"`
+	OSUser    string        `json:"os_user,omitempty"`
+	Duration  time.Duration `json:"duration_ns,omitempty"`
+	RowsDone  int64         `json:"rows_backfilled,omitempty"`
+	Baseline  bool          `json:"baseline,omitempty"`
 }
 
 // DirStatus is `online status DIR`: the files with their states beside
@@ -58,10 +57,12 @@ type DriftError struct{ Files []FileStatus }
 func (e *DriftError) Error() string {
 	var parts []string
 	for _, f := range e.Files {
-		switch f.State {
-		case FileModified:
+		switch {
+		case f.State == FileModified && f.Phase != string(state.Complete):
+			parts = append(parts, fmt.Sprintf("%s is in progress (migration %s) but its content changed since it started: restore it, or roll the migration back (online rollback) and run migrate again", f.File, f.Migration))
+		case f.State == FileModified:
 			parts = append(parts, fmt.Sprintf("%s was applied (migration %s) but its content changed since (checksum %.12s, applied %.12s): restore it (online pull --force writes the applied version) and put the change in a new file (online create)", f.File, f.Migration, f.Checksum, f.Applied))
-		case FileMissing:
+		case f.State == FileMissing:
 			parts = append(parts, fmt.Sprintf("%s was applied (migration %s) but is not in the directory: restore it (online pull)", f.Name, f.Migration))
 		}
 	}
@@ -171,10 +172,12 @@ func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStat
 			}
 			fs.RowsDone = n
 			switch {
+			case sum != f.Checksum:
+				// In progress too: what complete would finish is the
+				// stored plan, not what the file now says.
+				fs.State = FileModified
 			case r.Phase != state.Complete:
 				fs.State = FileInProgress
-			case sum != f.Checksum:
-				fs.State = FileModified
 			default:
 				fs.State = FileApplied
 			}

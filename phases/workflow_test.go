@@ -360,3 +360,25 @@ func TestStateUpgrade(t *testing.T) {
 	dir := fstest.MapFS{"01_old.yaml": {Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: b }\n")}}
 	expectStates(t, eng, loadDir(t, dir), map[string]string{"01_old": "applied"})
 }
+
+// TestWorkflowInProgressEdited: a file edited while its migration is in
+// progress is reported and migrate refuses, naming the way out.
+func TestWorkflowInProgressEdited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t, "CREATE TABLE t (id int PRIMARY KEY, a text)")
+	eng := env.engine()
+	dir := fstest.MapFS{"01_a.yaml": {Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: b }\n")}}
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	dir["01_a.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: c }\n")}
+	d := loadDir(t, dir)
+	expectStates(t, eng, d, map[string]string{"01_a": "modified"})
+	_, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
+	var drift *phases.DriftError
+	if !errors.As(err, &drift) || !strings.Contains(err.Error(), "01_a.yaml is in progress") || !strings.Contains(err.Error(), "online rollback") {
+		t.Fatalf("migrate: %v", err)
+	}
+	env.expectRows(env.db, []string{"active"}, "SELECT phase FROM online.migrations")
+}
