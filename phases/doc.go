@@ -11,4 +11,11 @@
 // Every step records its progress in the state schema in the same
 // transaction as its work, so a crash at any point can be resumed (Start
 // again, or Resume) or rolled back (Rollback).
+//
+// A team's migrations directory (dir.go, migrate.go, workflow.go) is read
+// from any fs.FS (LoadDir), so an application can embed its migrations and
+// apply them at start-up (Migrate). Migrate, DirStatus, ValidateDir,
+// Baseline, Pull and Revert are built on Start, Complete and the state
+// schema's history, which records each file applied with the checksum of
+// its normalized document.
 package phases

@@ -73,6 +73,9 @@ type Engine struct {
 	store state.Store
 	log   zerolog.Logger
 	retry pg.Retry
+	// meta, when set, is recorded with the next migration Start inserts
+	// (see withMeta): the files of a migrations directory.
+	meta *state.Meta
 }
 
 // Open connects. The connection carries lock_timeout from its startup

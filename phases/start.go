@@ -85,6 +85,7 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 			return err
 		}
 		rec = &state.Record{Schema: e.cfg.Schema, Name: m.Name, VersionSchema: plan.VersionSchema, Parent: parent, Document: m.Document, Plan: planJSON, Phase: state.Expanding}
+		e.withMeta(rec)
 		if err := e.store.Insert(ctx, e.conn, rec); err != nil {
 			return err
 		}

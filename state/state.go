@@ -50,6 +50,43 @@ type Record struct {
 	StartedAt     time.Time       `json:"started_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`
 	CompletedAt   *time.Time      `json:"completed_at,omitempty"`
+	// The columns below were added for the migrations directory workflow;
+	// Init adds them to a state schema an older online created.
+
+	// Kind is KindMigration, KindBaseline or KindRevert.
+	Kind string `json:"kind"`
+	// Reverts names the migration a KindRevert record undoes.
+	Reverts string `json:"reverts,omitempty"`
+	// Files are the files of a migrations directory this migration applied:
+	// one, or several for a window. Empty for `online start FILE`.
+	Files []File `json:"files,omitempty"`
+	// AppliedBy is the database role (current_user) that applied it, OSUser
+	// the operating system user of the process.
+	AppliedBy string `json:"applied_by,omitempty"`
+	OSUser    string `json:"os_user,omitempty"`
+	// Duration is the time start and complete spent working (not the time
+	// the migration waited in progress between them).
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Before is the schema model before the migration started, as JSON;
+	// revert reads old column types and defaults from it.
+	Before json.RawMessage `json:"-"`
+}
+
+// Record kinds.
+const (
+	KindMigration = "migration"
+	KindBaseline  = "baseline" // recorded by `online baseline`; nothing ran
+	KindRevert    = "revert"   // the inverse of an earlier migration
+)
+
+// File is one file of a migrations directory as it was applied.
+type File struct {
+	// Name is the file name with its extension ("003_rename.yaml").
+	Name string `json:"name"`
+	// Checksum is the SHA-256 of the file's normalized document.
+	Checksum string `json:"checksum"`
+	// Document is the file's content as JSON, for `online pull`.
+	Document json.RawMessage `json:"document"`
 }
 
 // Backfill is the checkpoint of one backfill task of a migration.
@@ -115,6 +152,16 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (schema, migration, task)
 )`, s.t("backfills")),
+		// Columns of the directory workflow, added to state schemas made by
+		// an older online; ADD COLUMN IF NOT EXISTS keeps Init idempotent.
+		fmt.Sprintf(`ALTER TABLE %s
+  ADD COLUMN IF NOT EXISTS kind        text NOT NULL DEFAULT 'migration',
+  ADD COLUMN IF NOT EXISTS reverts     text,
+  ADD COLUMN IF NOT EXISTS files       jsonb NOT NULL DEFAULT '[]',
+  ADD COLUMN IF NOT EXISTS applied_by  text,
+  ADD COLUMN IF NOT EXISTS os_user     text,
+  ADD COLUMN IF NOT EXISTS duration_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS before      jsonb`, s.t("migrations")),
 	}
 	// Two processes initialising at once can both pass IF NOT EXISTS and
 	// collide on the catalog; a transaction-level advisory lock orders them.
@@ -228,15 +275,26 @@ WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = $2::oid AND 
 	return holder
 }
 
-const recordCols = "schema, name, version_schema, coalesce(parent, ''), document, plan, phase, steps_done, contract_done, started_at, updated_at, completed_at"
+const recordCols = "schema, name, version_schema, coalesce(parent, ''), document, plan, phase, steps_done, contract_done, started_at, updated_at, completed_at, " +
+	"kind, coalesce(reverts, ''), files, coalesce(applied_by, ''), coalesce(os_user, ''), duration_ms, before"
 
 func scanRecord(row pgx.Row) (*Record, error) {
 	r := &Record{}
-	err := row.Scan(&r.Schema, &r.Name, &r.VersionSchema, &r.Parent, &r.Document, &r.Plan, &r.Phase, &r.StepsDone, &r.ContractDone, &r.StartedAt, &r.UpdatedAt, &r.CompletedAt)
+	var files []byte
+	var ms int64
+	err := row.Scan(&r.Schema, &r.Name, &r.VersionSchema, &r.Parent, &r.Document, &r.Plan, &r.Phase, &r.StepsDone, &r.ContractDone, &r.StartedAt, &r.UpdatedAt, &r.CompletedAt,
+		&r.Kind, &r.Reverts, &files, &r.AppliedBy, &r.OSUser, &ms, &r.Before)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	r.Duration = time.Duration(ms) * time.Millisecond
+	if err := json.Unmarshal(files, &r.Files); err != nil {
+		return nil, fmt.Errorf("read the files of migration %s: %w", r.Name, err)
+	}
+	return r, nil
 }
 
 // exists reports whether the state tables exist (a database online never
@@ -306,8 +364,17 @@ func (s Store) History(ctx context.Context, q Querier, schema string) ([]Record,
 
 // Insert records a new migration in phase Expanding.
 func (s Store) Insert(ctx context.Context, q Querier, r *Record) error {
-	_, err := q.Exec(ctx, "INSERT INTO "+s.t("migrations")+" (schema, name, version_schema, parent, document, plan, phase) VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7)",
-		r.Schema, r.Name, r.VersionSchema, r.Parent, r.Document, r.Plan, string(Expanding))
+	kind := r.Kind
+	if kind == "" {
+		kind = KindMigration
+	}
+	files, err := json.Marshal(filesOrEmpty(r.Files))
+	if err != nil {
+		return fmt.Errorf("record migration %s: %w", r.Name, err)
+	}
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migrations")+` (schema, name, version_schema, parent, document, plan, phase, kind, reverts, files, applied_by, os_user, before)
+VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7, $8, nullif($9, ''), $10, current_user, nullif($11, ''), $12)`,
+		r.Schema, r.Name, r.VersionSchema, r.Parent, r.Document, r.Plan, string(Expanding), kind, r.Reverts, files, r.OSUser, nullJSON(r.Before))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -393,4 +460,78 @@ func (s Store) Backfills(ctx context.Context, q Querier, schema, migration strin
 		out[b.Task] = b
 	}
 	return out, rows.Err()
+}
+
+// Meta is what the directory workflow records about a migration beside what
+// Start records.
+type Meta struct {
+	Kind    string
+	Reverts string
+	Files   []File
+	OSUser  string
+	Before  json.RawMessage
+}
+
+// SetMeta records the files, kind and authors of a migration. applied_by is
+// the role of the session that records it.
+func (s Store) SetMeta(ctx context.Context, q Querier, schema, name string, m Meta) error {
+	if m.Kind == "" {
+		m.Kind = KindMigration
+	}
+	files, err := json.Marshal(filesOrEmpty(m.Files))
+	if err != nil {
+		return fmt.Errorf("record the files of migration %s: %w", name, err)
+	}
+	_, err = q.Exec(ctx, "UPDATE "+s.t("migrations")+` SET kind = $3, reverts = nullif($4, ''), files = $5, applied_by = current_user,
+  os_user = nullif($6, ''), before = coalesce($7, before) WHERE schema = $1 AND name = $2`,
+		schema, name, m.Kind, m.Reverts, files, m.OSUser, nullJSON(m.Before))
+	if err != nil {
+		return fmt.Errorf("record the files of migration %s: %w", name, err)
+	}
+	return nil
+}
+
+// AddDuration adds to the working time recorded for a migration.
+func (s Store) AddDuration(ctx context.Context, q Querier, schema, name string, d time.Duration) error {
+	_, err := q.Exec(ctx, "UPDATE "+s.t("migrations")+" SET duration_ms = duration_ms + $3 WHERE schema = $1 AND name = $2", schema, name, d.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("record the duration of migration %s: %w", name, err)
+	}
+	return nil
+}
+
+// InsertApplied records a migration as complete without running anything:
+// what `online baseline` writes. Its version schema is empty, so no later
+// migration takes it for the old version's schema.
+func (s Store) InsertApplied(ctx context.Context, q Querier, r *Record) error {
+	files, err := json.Marshal(filesOrEmpty(r.Files))
+	if err != nil {
+		return fmt.Errorf("record migration %s: %w", r.Name, err)
+	}
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migrations")+` (schema, name, version_schema, document, plan, phase, completed_at, kind, files, applied_by, os_user, before, started_at)
+VALUES ($1, $2, '', $3, '{}', 'complete', clock_timestamp(), $4, $5, current_user, nullif($6, ''), $7, clock_timestamp())`,
+		r.Schema, r.Name, r.Document, r.Kind, files, r.OSUser, nullJSON(r.Before))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return fmt.Errorf("record migration %s: a migration of that name is already recorded: %w", r.Name, err)
+		}
+		return fmt.Errorf("record migration %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+func filesOrEmpty(f []File) []File {
+	if f == nil {
+		return []File{}
+	}
+	return f
+}
+
+// nullJSON makes an empty document SQL NULL rather than invalid jsonb.
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
 }

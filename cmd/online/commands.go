@@ -183,10 +183,13 @@ func newRollbackCmd(g *globals) *cobra.Command {
 func newStatusCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the current version, the migration in progress and its progress",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "status [DIR]",
+		Short: "Show the current version, the migration in progress and its progress; with DIR, the state of each file",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return dirStatus(cmd, g, args[0], asJSON)
+			}
 			e, err := g.open(cmd.Context(), g.config())
 			if err != nil {
 				return err
@@ -231,6 +234,11 @@ func newPlanCmd(g *globals) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), p)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), p.String())
+			rs, err := e.Reversibility(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			printReversibility(cmd.OutOrStdout(), rs)
 			return nil
 		},
 	}

@@ -110,6 +110,7 @@ an application picks its version with search_path.`,
 		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g), newVersionCmd(),
 	)
 	root.AddCommand(newBenchCmd(g))
+	root.AddCommand(newWorkflowCmds(g)...)
 	root.Example = "  online start 02_rename_email.yaml && online complete"
 	// Cobra adds these two at Execute; made here so that they get examples.
 	// The completion command takes its writer now, so set it first.

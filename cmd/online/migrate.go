@@ -1,0 +1,533 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/phases"
+)
+
+// The team workflow: a directory of migrations applied in order.
+
+func newWorkflowCmds(g *globals) []*cobra.Command {
+	return []*cobra.Command{newMigrateCmd(g), newCreateCmd(g), newValidateCmd(g), newBaselineCmd(g), newPullCmd(g), newRevertCmd(g)}
+}
+
+// workflowErr marks the directory problems that change nothing as usage
+// errors (exit 2).
+func workflowErr(err error) error {
+	var de *phases.DirError
+	var drift *phases.DriftError
+	var ve *phases.ValidationError
+	var ie *operations.IrreversibleError
+	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.Is(err, phases.ErrNothingToRevert) {
+		return usageError{err}
+	}
+	return err
+}
+
+// loadDir parses a migrations directory of the file system.
+func loadDir(dir string) (*phases.Dir, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, usageError{fmt.Errorf("migrations directory %s: %w", dir, err)}
+	} else if !st.IsDir() {
+		return nil, usageError{fmt.Errorf("%s is not a directory", dir)}
+	}
+	d, err := phases.LoadDir(os.DirFS(dir))
+	if err != nil {
+		return nil, workflowErr(fmt.Errorf("%s: %w", dir, err))
+	}
+	return d, nil
+}
+
+func newMigrateCmd(g *globals) *cobra.Command {
+	var complete, window, asJSON bool
+	var bf backfillFlags
+	cmd := &cobra.Command{
+		Use:   "migrate DIR",
+		Short: "Apply the pending files of a migrations directory in name order; the last stays in progress",
+		Long: `migrate applies every pending file of DIR (*.yaml, *.yml, *.json) in name order.
+Each file before the last is started and completed; the last is started and left
+in progress, both versions live, so that the new application code can be deployed:
+then run online complete. --complete completes the last one too.
+
+Safe to re-run: with nothing pending it says so and exits 0. A file of DIR in
+progress is carried on: resumed if its start was interrupted; completed first if
+pending files follow it; reported as it is if it is the last.
+
+--window applies the pending files as one expand/contract step: the old version
+is the one before the first pending file, the new version the one after the
+last, one backfill per table, one complete.
+
+It refuses (exit 2, nothing changed) when an applied file was modified or is
+missing, or a pending file sorts before an applied one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := loadDir(args[0])
+			if err != nil {
+				return err
+			}
+			for _, w := range d.Warnings {
+				fmt.Fprintf(g.stderr, "online: warning: %s\n", w)
+			}
+			cfg, bar := g.withBackfill(cmd, &bf)
+			e, err := g.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OnFile: func(ev phases.FileEvent) {
+				bar.finish()
+				fmt.Fprintf(g.stderr, "%s: %s\n", strings.Join(ev.Files, ", "), ev.Action)
+			}})
+			bar.finish()
+			if err != nil {
+				return workflowErr(err)
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case len(res.Applied) == 0 && len(res.Completed) == 0 && res.InProgress == "":
+				fmt.Fprintf(w, "nothing to migrate: every file of %s is applied.\n", args[0])
+			case len(res.Applied) == 0 && len(res.Completed) == 0:
+				fmt.Fprintf(w, "nothing pending: %s is in progress (version schema %s); run online complete when the old code is gone.\n", res.InProgress, res.VersionSchema)
+			default:
+				fmt.Fprintf(w, "applied %d file(s) in %s", len(res.Applied), res.Elapsed.Round(time.Millisecond))
+				if len(res.Completed) > 0 {
+					fmt.Fprintf(w, ", completed %d", len(res.Completed))
+				}
+				fmt.Fprintln(w, ".")
+				if res.InProgress != "" {
+					fmt.Fprintf(w, "%s is in progress: new application code: SET search_path TO %s. When the old code is gone: online complete.\n", res.InProgress, res.VersionSchema)
+				} else {
+					fmt.Fprintf(w, "latest version: %s\n", res.Latest)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&complete, "complete", false, "complete the last file too")
+	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	bf.add(cmd)
+	return cmd
+}
+
+// dirStatus is `online status DIR`.
+func dirStatus(cmd *cobra.Command, g *globals, dir string, asJSON bool) error {
+	d, err := loadDir(dir)
+	if err != nil {
+		return err
+	}
+	e, err := g.open(cmd.Context(), g.config())
+	if err != nil {
+		return err
+	}
+	defer closeEngine(cmd.Context(), e)
+	st, err := e.DirStatus(cmd.Context(), d)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), st)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "schema:          %s\nlatest version:  %s\n\n", st.Schema, st.Latest)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tSTATE\tAPPLIED AT\tDURATION\tROWS BACKFILLED\tBY")
+	for _, f := range st.Files {
+		at, dur, rows, by := "-", "-", "-", "-"
+		if f.AppliedAt != nil {
+			at = f.AppliedAt.Local().Format("2006-01-02 15:04:05")
+		}
+		if f.Migration != "" {
+			dur = f.Duration.Round(time.Millisecond).String()
+			rows = fmt.Sprint(f.RowsDone)
+			by = f.AppliedBy
+			if f.OSUser != "" {
+				by += " (" + f.OSUser + ")"
+			}
+			if f.Baseline {
+				dur, by = "baseline", by+", baseline"
+			}
+		}
+		name := f.File
+		if name == "" {
+			name = f.Name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, f.State, at, dur, rows, by)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	return nil
+}
+
+func newCreateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "create DIR NAME",
+		Short: "Write the next migration file of DIR, numbered after the last, from a commented template",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, name := args[0], args[1]
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("create directory %s: %w", dir, err)
+			}
+			ents, err := os.ReadDir(dir)
+			if err != nil {
+				return usageError{fmt.Errorf("read directory %s: %w", dir, err)}
+			}
+			var names []string // os.ReadDir sorts by name
+			for _, ent := range ents {
+				if ext := filepath.Ext(ent.Name()); !ent.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
+					names = append(names, strings.TrimSuffix(ent.Name(), ext))
+				}
+			}
+			file, err := phases.NextFileName(names, name, time.Now())
+			if err != nil {
+				return usageError{err}
+			}
+			p := filepath.Join(dir, file)
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				return usageError{fmt.Errorf("create %s: %w", p, err)}
+			}
+			_, werr := io.WriteString(f, phases.Template)
+			if err := errors.Join(werr, f.Close()); err != nil {
+				return fmt.Errorf("write %s: %w", p, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+}
+
+func newValidateCmd(g *globals) *cobra.Command {
+	var offline, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "validate PATH...",
+		Short: "Check migration files or directories, offline or against the live catalog, changing nothing",
+		Long: `validate checks files and directories of migrations and reports every invalid
+file (exit 2), naming the file, the operation and the field.
+
+Offline (--offline, or when no database answers): the format, the names, and each
+file compiled in order against the schema the files before it build, a directory
+starting from an empty schema. With a database: files already applied are skipped
+and the pending ones are compiled in order against the live catalog.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var e *phases.Engine
+			if !offline {
+				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+				var err error
+				e, err = g.open(ctx, g.config())
+				cancel()
+				if err != nil {
+					fmt.Fprintf(g.stderr, "online: no database reachable (%v); validating offline\n", err)
+					e = nil
+				} else {
+					defer closeEngine(cmd.Context(), e)
+				}
+			}
+			out := struct {
+				Valid   bool                     `json:"valid"`
+				Results []*phases.ValidateResult `json:"results"`
+				Errors  []string                 `json:"errors"`
+			}{Errors: []string{}}
+			var errs []error
+			var loose []phases.DirFile
+			for _, p := range args {
+				st, err := os.Stat(p)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", p, err))
+					continue
+				}
+				if !st.IsDir() {
+					m, err := operations.ParseFile(p)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					f, err := phases.NewDirFile(p, m)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					loose = append(loose, f)
+					continue
+				}
+				res, err := validateDir(cmd.Context(), e, p, g.schema)
+				out.Results = append(out.Results, res)
+				errs = append(errs, flatten(err)...)
+			}
+			if len(loose) > 0 {
+				var res *phases.ValidateResult
+				var err error
+				if e != nil {
+					res, err = e.ValidateDir(cmd.Context(), &phases.Dir{Files: loose})
+				} else {
+					res, err = phases.ValidateFiles(loose, g.schema)
+				}
+				out.Results = append(out.Results, res)
+				errs = append(errs, flatten(err)...)
+			}
+			for _, err := range errs {
+				out.Errors = append(out.Errors, err.Error())
+			}
+			out.Valid = len(errs) == 0
+			if asJSON {
+				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else if out.Valid {
+				n := 0
+				for _, r := range out.Results {
+					if r != nil {
+						n += len(r.Checked)
+						for _, w := range r.Warnings {
+							fmt.Fprintf(g.stderr, "online: warning: %s\n", w)
+						}
+					}
+				}
+				mode := "against the live database"
+				if e == nil {
+					mode = "offline"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "valid: %d file(s) checked %s.\n", n, mode)
+			}
+			if len(errs) > 0 {
+				return usageError{&phases.ValidationError{Errs: errs}}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not connect: check the files against the schema they build from an empty one")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func validateDir(ctx context.Context, e *phases.Engine, dir, schemaName string) (*phases.ValidateResult, error) {
+	if e == nil {
+		res, err := phases.ValidateFS(os.DirFS(dir), schemaName)
+		return res, prefixDir(dir, err)
+	}
+	d, err := phases.LoadDir(os.DirFS(dir))
+	if err != nil {
+		// The format first: ValidateFS lists every file that fails it.
+		_, verr := phases.ValidateFS(os.DirFS(dir), schemaName)
+		if verr == nil {
+			verr = err
+		}
+		return nil, prefixDir(dir, verr)
+	}
+	res, err := e.ValidateDir(ctx, d)
+	return res, prefixDir(dir, err)
+}
+
+// prefixDir puts the directory before the file names of a directory's
+// problems, so that each message names a path the reader can open.
+func prefixDir(dir string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, e := range flatten(err) {
+		var oe *operations.Error
+		var de *phases.DirError
+		switch {
+		case errors.As(e, &oe) && !strings.Contains(oe.File, string(filepath.Separator)):
+			c := *oe
+			c.File = filepath.Join(dir, oe.File)
+			out = append(out, &c)
+		case errors.As(e, &de) && de.File != "":
+			c := *de
+			c.File = filepath.Join(dir, de.File)
+			out = append(out, &c)
+		default:
+			out = append(out, fmt.Errorf("%s: %w", dir, e))
+		}
+	}
+	return &phases.ValidationError{Errs: out}
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	var ve *phases.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Errs
+	}
+	return []error{err}
+}
+
+func newBaselineCmd(g *globals) *cobra.Command {
+	var upTo string
+	cmd := &cobra.Command{
+		Use:   "baseline [DIR --up-to FILE]",
+		Short: "Adopt online on a database another tool built: record the current schema as the start of the history",
+		Long: `baseline records the current schema as the starting point of the history. With
+DIR --up-to FILE it also marks the files of DIR up to FILE as applied, with their
+checksums, without running them. It refuses once online has run migrations.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (upTo == "") != (len(args) == 0) {
+				return usageError{errors.New("baseline takes DIR and --up-to FILE together, or neither")}
+			}
+			var d *phases.Dir
+			if len(args) == 1 {
+				var err error
+				if d, err = loadDir(args[0]); err != nil {
+					return err
+				}
+			}
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			if upTo != "" {
+				upTo = filepath.Base(upTo)
+			}
+			res, err := e.Baseline(cmd.Context(), d, upTo)
+			if err != nil {
+				return workflowErr(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "baseline %s recorded", res.Baseline)
+			if len(res.Marked) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "; marked as applied without running them: %s", strings.Join(res.Marked, ", "))
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), ".")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&upTo, "up-to", "", "mark the files of DIR up to this one (included) as applied")
+	return cmd
+}
+
+func newPullCmd(g *globals) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "pull DIR",
+		Short: "Write the applied history as files of DIR (for a new clone, or after migrations ran elsewhere)",
+		Long: `pull writes each applied file, as the history stores it, into DIR. A file that is
+there with the same content (same checksum) is left alone; one that differs is
+not overwritten without --force (exit 2, nothing written). Comments and
+formatting are not stored, so a pulled file is the document in plain YAML.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			files, err := e.Pull(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var write []phases.PulledFile
+			var conflicts []error
+			for _, f := range files {
+				p := filepath.Join(dir, f.File)
+				data, err := os.ReadFile(p)
+				if errors.Is(err, fs.ErrNotExist) {
+					write = append(write, f)
+					continue
+				}
+				if err != nil {
+					return usageError{fmt.Errorf("read %s: %w", p, err)}
+				}
+				if m, perr := operations.Parse(p, data); perr == nil {
+					if sum, _ := phases.Checksum(m.Document); sum == f.Checksum {
+						continue
+					}
+				}
+				if !force {
+					conflicts = append(conflicts, &phases.DirError{File: p, Err: errors.New("differs from the applied version; pull --force overwrites it")})
+					continue
+				}
+				write = append(write, f)
+			}
+			if len(conflicts) > 0 {
+				return usageError{&phases.ValidationError{Errs: conflicts}}
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("create directory %s: %w", dir, err)
+			}
+			for _, f := range write {
+				p := filepath.Join(dir, f.File)
+				if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+					return fmt.Errorf("write %s: %w", p, err)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(g.stderr, "pulled %d file(s), %d already up to date\n", len(write), len(files)-len(write))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that differ from the applied version")
+	return cmd
+}
+
+func newRevertCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var bf backfillFlags
+	cmd := &cobra.Command{
+		Use:   "revert",
+		Short: "Start the inverse of the last completed migration (then complete or rollback it as any other)",
+		Long: `revert starts, as an ordinary migration with both versions live, the inverse of
+the last completed migration: renames back, drops what it added, changes types
+back with its down as up. It refuses, naming each operation and why, when an
+operation cannot be inverted without losing data (a dropped column or table, sql
+without down, ...). online plan FILE says the same per operation in advance.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, bar := g.withBackfill(cmd, &bf)
+			e, err := g.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Revert(cmd.Context())
+			bar.finish()
+			if err != nil {
+				return workflowErr(err)
+			}
+			return printResult(cmd, asJSON, res, fmt.Sprintf("revert %s started: version schema %s is published.\nApplication code of the reverted shape: SET search_path TO %s. Then online complete (or online rollback).",
+				res.Migration, res.VersionSchema, res.VersionSchema))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	bf.add(cmd)
+	return cmd
+}
+
+// printReversibility adds to `online plan` a line per operation saying
+// whether revert can undo it.
+func printReversibility(w io.Writer, rs []operations.Reversal) {
+	fmt.Fprintf(w, "\n-- == revert (online revert, after complete) ==\n")
+	for _, r := range rs {
+		if r.Inverse != nil {
+			fmt.Fprintf(w, "-- operation %d (%s): revertible\n", r.Op, r.Kind)
+		} else {
+			fmt.Fprintf(w, "-- operation %d (%s): NOT revertible: %s\n", r.Op, r.Kind, r.Reason)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/state"
+)
+
+// ErrNothingToRevert is returned by Revert when no completed migration can
+// be the one undone.
+var ErrNothingToRevert = errors.New("no completed migration to revert")
+
+// Revert starts the inverse of the last completed migration as an ordinary
+// migration: both versions are live until Complete, and Rollback abandons
+// it. It refuses, naming each operation and why, a migration that cannot
+// be undone without losing data (*operations.IrreversibleError). Once the
+// revert completes, the files the migration applied count as pending again.
+func (e *Engine) Revert(ctx context.Context) (*Result, error) {
+	if err := e.Init(ctx); err != nil {
+		return nil, err
+	}
+	if rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema); err != nil {
+		return nil, err
+	} else if rec != nil {
+		return nil, &InProgressError{Name: rec.Name}
+	}
+	h, err := e.readHistory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The last completed migration still in effect (a revert that
+	// completed is itself the last, and reverting it re-applies).
+	var last *state.Record
+	for i := len(h.records) - 1; i >= 0; i-- {
+		if h.records[i].Phase == state.Complete {
+			last = &h.records[i]
+			break
+		}
+	}
+	if last == nil {
+		return nil, ErrNothingToRevert
+	}
+	if last.Kind == state.KindBaseline {
+		return nil, fmt.Errorf("%w: the last one, %s, is a baseline (recorded, never run by online)", ErrNothingToRevert, last.Name)
+	}
+	m, err := operations.Parse("migration "+last.Name+" (stored)", last.Document)
+	if err != nil {
+		return nil, err
+	}
+	var before *schema.Schema
+	if len(last.Before) > 0 {
+		before = &schema.Schema{}
+		if err := json.Unmarshal(last.Before, before); err != nil {
+			return nil, fmt.Errorf("read the schema model kept with %s: %w", last.Name, err)
+		}
+		before.Name = e.cfg.Schema
+	}
+	name := "revert_" + last.Name
+	for n := 2; ; n++ {
+		if r, err := e.store.Get(ctx, e.conn, e.cfg.Schema, name); err != nil {
+			return nil, err
+		} else if r == nil {
+			break
+		}
+		name = fmt.Sprintf("revert_%s_%d", last.Name, n)
+	}
+	doc, _, err := operations.InverseDocument(m, before, name)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := operations.Parse("revert of "+last.Name, doc)
+	if err != nil {
+		return nil, fmt.Errorf("build the inverse of %s: %w", last.Name, err)
+	}
+	model, err := e.modelJSON(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.meta = &state.Meta{Kind: state.KindRevert, Reverts: last.Name, OSUser: osUser(), Before: model}
+	defer func() { e.meta = nil }()
+	return e.Start(ctx, inv)
+}
+
+// Reversibility says, for each operation of m, whether revert could undo
+// it once m completes, with the live schema as the model before m.
+func (e *Engine) Reversibility(ctx context.Context, m *operations.Migration) ([]operations.Reversal, error) {
+	cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	return operations.Invert(m, cur), nil
+}
