@@ -1,0 +1,11 @@
+CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, name text, created_at timestamptz NOT NULL DEFAULT now());
+COMMENT ON COLUMN users.name IS 'display name';
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+ALTER TABLE users ADD COLUMN age int NOT NULL, ADD COLUMN team_id bigint REFERENCES teams(id) ON DELETE CASCADE;
+ALTER TABLE users ALTER COLUMN email TYPE varchar(200) USING trim(email);
+ALTER TABLE users ALTER COLUMN name TYPE varchar(50);
+ALTER TABLE users ALTER COLUMN name SET NOT NULL;
+ALTER TABLE users RENAME COLUMN name TO full_name;
+CREATE INDEX users_email_idx ON users (lower(email) DESC, name);
+VACUUM FULL users;
+ALTER TABLE users ADD CONSTRAINT users_age_check CHECK (age >= 0) NOT VALID;
