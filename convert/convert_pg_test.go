@@ -71,8 +71,8 @@ ALTER TABLE users ALTER COLUMN age SET NOT NULL;
 ALTER TABLE users ALTER COLUMN age SET DEFAULT 0;
 COMMENT ON COLUMN users.age IS 'years';`, ops: [][]string{{"alter_column"}}, data: `SELECT age FROM users ORDER BY id`},
 	{name: "add_constraint_unique", sql: `ALTER TABLE users ADD CONSTRAINT users_name_key UNIQUE (name);`, ops: [][]string{{"create_constraint"}}},
-	{name: "add_constraint_check", sql: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200);`,
-		ref: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200) NOT VALID;`, ops: [][]string{{"create_constraint"}}},
+	{name: "add_constraint_check", sql: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200) NOT VALID;`,
+		ref: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200);`, ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_foreign_key", sql: `ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team_id) REFERENCES teams (id) ON DELETE SET NULL;`,
 		ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_primary_key", sql: `ALTER TABLE logs ADD PRIMARY KEY (id);`, ops: [][]string{{"create_constraint"}}},
