@@ -137,13 +137,13 @@ func skipf(format string, args ...any) error { return &skip{why: fmt.Sprintf(for
 
 // part is one output migration under construction.
 type part struct {
-	raw     bool
-	ops     []*obj // each a map with one key, the operation
-	sqls    []string
-	whys    []string
-	tables  map[string]*obj // create_table bodies of this part
-	alters  map[string]int  // table\x00column (current name) -> index in ops
-	lastOp  map[string]int  // table -> index of the last op that names it
+	raw    bool
+	ops    []*obj // each a map with one key, the operation
+	sqls   []string
+	whys   []string
+	tables map[string]*obj // create_table bodies of this part
+	alters map[string]int  // table\x00column (current name) -> index in ops
+	lastOp map[string]int  // table -> index of the last op that names it
 }
 
 type converter struct {
