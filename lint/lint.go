@@ -281,6 +281,12 @@ func (c *checker) statement(st sqlsrc.Statement) {
 				c.types[s.Relation.Relname+"."+cd.Colname] = typeText(cd.TypeName)
 			}
 		}
+	case n.GetCreateTableAsStmt() != nil:
+		// CREATE TABLE AS and CREATE MATERIALIZED VIEW: new, unknown to
+		// running code.
+		if into := n.GetCreateTableAsStmt().Into; into != nil && into.Rel != nil {
+			c.created[into.Rel.Relname] = true
+		}
 	case n.GetIndexStmt() != nil:
 		s := n.GetIndexStmt()
 		if s.Concurrent {
