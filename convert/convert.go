@@ -177,7 +177,11 @@ func convertFile(f *sqlsrc.File, stem string) ([]Output, error) {
 		}
 		rp := c.current(true)
 		rp.sqls = append(rp.sqls, strings.TrimSuffix(st.Text, ";"))
-		rp.whys = append(rp.whys, fmt.Sprintf("line %d: %s", st.Line, sk.why))
+		why := fmt.Sprintf("line %d: %s", st.Line, sk.why)
+		if noTransaction(st.Node) {
+			why += "; it cannot run inside a transaction and online runs a sql operation in one: run it outside online"
+		}
+		rp.whys = append(rp.whys, why)
 	}
 	var out []Output
 	var live []*part
@@ -242,6 +246,23 @@ func finishOp(op *obj) *obj {
 		return newObj("rename_column", newObj("table", body.str("table"), "from", body.str("column"), "to", body.str("name")))
 	}
 	return op
+}
+
+// noTransaction reports statements PostgreSQL refuses inside a transaction
+// block.
+func noTransaction(n *pg_query.Node) bool {
+	switch {
+	case n.GetVacuumStmt() != nil, n.GetCreatedbStmt() != nil, n.GetDropdbStmt() != nil, n.GetAlterSystemStmt() != nil,
+		n.GetCreateTableSpaceStmt() != nil, n.GetDropTableSpaceStmt() != nil:
+		return true
+	case n.GetReindexStmt() != nil:
+		for _, o := range n.GetReindexStmt().Params {
+			if strings.EqualFold(o.GetDefElem().GetDefname(), "concurrently") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isTxControl(n *pg_query.Node) bool {

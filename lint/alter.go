@@ -59,7 +59,7 @@ func (c *checker) alterTable(st sqlsrc.Statement, s *pg_query.AlterTableStmt) {
 			key := table + "." + cmd.Name
 			newType := typeText(cd.TypeName)
 			if cd.RawDefault != nil || !relabelOnly(c.types[key], newType) {
-				c.flag(st, "changing-column-type", "changes the type of %s to %s%s", key, newType, typeHint(c.types[key], cd.RawDefault != nil))
+				c.flag(st, "changing-column-type", "changes the type of %s to %s%s", key, newType, typeHint(c.types[key], newType, cd.RawDefault != nil))
 			}
 			c.types[key] = newType
 		case pg_query.AlterTableType_AT_SetNotNull:
@@ -90,10 +90,14 @@ func (c *checker) alterTable(st sqlsrc.Statement, s *pg_query.AlterTableStmt) {
 	}
 }
 
-func typeHint(old string, using bool) string {
+func typeHint(old, new string, using bool) string {
+	base := strings.TrimSpace(strings.SplitN(new, "(", 2)[0])
+	widenable := base == "text" || base == "varchar" || base == "character varying" || base == "numeric" || base == "inet"
 	switch {
 	case using:
 		return " with USING (a rewrite)"
+	case old == "" && !widenable:
+		return ""
 	case old == "":
 		return " (the old type is not in this file: if this only widens varchar(n) or numeric(p,s), or turns varchar into text, there is no rewrite; ignore this finding with that reason)"
 	}
