@@ -74,6 +74,12 @@ func (p *part) alterCmd(c *converter, table string, cmd *pg_query.AlterTableCmd)
 			}
 			return func() { appendList(ct, "columns", column) }, nil
 		}
+		if column.get("pk") == true {
+			return nil, skipf("online adds no primary key column to a table that exists: add the column, then ADD CONSTRAINT ... PRIMARY KEY")
+		}
+		if g, ok := column.get("generated").(*obj); ok && g.has("identity") {
+			return nil, skipf("online adds no identity column to a table that exists (it rewrites the table under an exclusive lock): add a bigint column with a sequence default")
+		}
 		body := newObj("table", table, "column", column)
 		if column.get("nullable") == false && !column.has("default") && !column.has("generated") && !column.get("pk").(bool) {
 			body.set("up", placeholder(column.str("type")))
