@@ -289,11 +289,16 @@ func (p *part) add(table, kind string, body *obj) {
 // operation on the table came between (the compiler runs operations in
 // order, and one between could name the column by its old name), and when
 // it does not need the column's old name after that alter_column renamed it.
-func (p *part) alter(table, column string, readsColumn bool) *obj {
+//
+// replacesUp is true for a change whose up replaces any earlier one (a
+// USING expression reads the column as it is before the statement, not as
+// an earlier up made it): it starts a new alter_column when there is one,
+// and online's compiler chains the two.
+func (p *part) alter(table, column string, readsColumn, replacesUp bool) *obj {
 	key := table + "\x00" + column
 	if i, ok := p.alters[key]; ok && p.lastOp[table] == i {
 		body := p.ops[i].get("alter_column").(*obj)
-		if !(readsColumn && body.has("name")) {
+		if !(readsColumn && body.has("name")) && !(replacesUp && body.has("up")) {
 			return body
 		}
 	}

@@ -70,6 +70,9 @@ ALTER TABLE teams ALTER COLUMN name DROP DEFAULT;`, ops: [][]string{{"alter_colu
 ALTER TABLE users ALTER COLUMN age SET NOT NULL;
 ALTER TABLE users ALTER COLUMN age SET DEFAULT 0;
 COMMENT ON COLUMN users.age IS 'years';`, ops: [][]string{{"alter_column"}}, data: `SELECT age FROM users ORDER BY id`},
+	{name: "not_null_then_using", sql: `ALTER TABLE users ALTER COLUMN age SET NOT NULL;
+ALTER TABLE users ALTER COLUMN age TYPE bigint USING age + 1;
+ALTER TABLE users RENAME COLUMN age TO years;`, ops: [][]string{{"alter_column", "alter_column"}}, data: `SELECT years FROM users ORDER BY id`},
 	{name: "add_constraint_unique", sql: `ALTER TABLE users ADD CONSTRAINT users_name_key UNIQUE (name);`, ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_check", sql: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200) NOT VALID;`,
 		ref: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200);`, ops: [][]string{{"create_constraint"}}},

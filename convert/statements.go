@@ -109,7 +109,7 @@ func (p *part) alterCmd(c *converter, table string, cmd *pg_query.AlterTableCmd)
 			}
 		}
 		return func() {
-			body := p.alter(table, col, using != "")
+			body := p.alter(table, col, using != "", using != "")
 			body.set("type", typ)
 			switch {
 			case using != "":
@@ -125,7 +125,7 @@ func (p *part) alterCmd(c *converter, table string, cmd *pg_query.AlterTableCmd)
 		}, nil
 	case pg_query.AlterTableType_AT_SetNotNull:
 		return func() {
-			body := p.alter(table, col, true)
+			body := p.alter(table, col, true, false)
 			body.set("nullable", false)
 			typ := body.str("type")
 			if typ == "" {
@@ -143,16 +143,16 @@ func (p *part) alterCmd(c *converter, table string, cmd *pg_query.AlterTableCmd)
 			}
 		}, nil
 	case pg_query.AlterTableType_AT_DropNotNull:
-		return func() { p.alter(table, col, false).set("nullable", true) }, nil
+		return func() { p.alter(table, col, false, false).set("nullable", true) }, nil
 	case pg_query.AlterTableType_AT_ColumnDefault:
 		if cmd.Def == nil {
-			return func() { p.alter(table, col, false).set("default", nil) }, nil
+			return func() { p.alter(table, col, false, false).set("default", nil) }, nil
 		}
 		def, err := sqlsrc.Expr(cmd.Def)
 		if err != nil {
 			return nil, err
 		}
-		return func() { p.alter(table, col, false).set("default", def) }, nil
+		return func() { p.alter(table, col, false, false).set("default", def) }, nil
 	case pg_query.AlterTableType_AT_AddConstraint:
 		con := cmd.Def.GetConstraint()
 		if ct := p.tables[table]; ct != nil {
@@ -234,7 +234,7 @@ func (p *part) rename(s *pg_query.RenameStmt) error {
 		if err != nil {
 			return err
 		}
-		body := p.alter(table, s.Subname, false)
+		body := p.alter(table, s.Subname, false, false)
 		body.set("name", s.Newname)
 		key := table + "\x00" + s.Subname
 		p.alters[table+"\x00"+s.Newname] = p.alters[key]
@@ -511,7 +511,7 @@ func (p *part) comment(c *converter, s *pg_query.CommentStmt) error {
 				}
 			}
 		}
-		p.alter(table, col, false).set("comment", value)
+		p.alter(table, col, false, false).set("comment", value)
 		return nil
 	case pg_query.ObjectType_OBJECT_TABLE:
 		table := sqlsrc.Last(items)
