@@ -152,13 +152,26 @@ type converter struct {
 	// types are the column types the file itself declares, for the
 	// placeholders of NOT NULL conversions.
 	types map[string]string
+	// dropped lists statements left out on purpose, for the header.
+	dropped []string
+	// added are the constraints create_constraint adds (table.name): online
+	// validates them, so their VALIDATE CONSTRAINT is left out.
+	added map[string]bool
 }
 
+var timeoutSettings = map[string]bool{"lock_timeout": true, "statement_timeout": true, "idle_in_transaction_session_timeout": true}
+
 func convertFile(f *sqlsrc.File, stem string) ([]Output, error) {
-	c := &converter{file: f.Path, types: map[string]string{}}
+	c := &converter{file: f.Path, types: map[string]string{}, added: map[string]bool{}}
 	for _, st := range f.Statements {
 		if isTxControl(st.Node) {
 			// online runs each migration in its own transactions.
+			continue
+		}
+		if vs := st.Node.GetVariableSetStmt(); vs != nil && timeoutSettings[vs.Name] {
+			// online sets its own lock_timeout on every statement and
+			// retries; a sql migration holding only this would do nothing.
+			c.dropped = append(c.dropped, fmt.Sprintf("line %d: SET %s (online sets its own timeouts)", st.Line, vs.Name))
 			continue
 		}
 		p := c.current(false)
@@ -201,6 +214,11 @@ func convertFile(f *sqlsrc.File, stem string) ([]Output, error) {
 		header := fmt.Sprintf("converted by online convert from %s", filepath.Base(f.Path))
 		if len(live) > 1 {
 			header += fmt.Sprintf(" (part %d of %d: online runs a sql operation alone in its migration)", i+1, len(live))
+		}
+		if i == 0 {
+			for _, d := range c.dropped {
+				header += "\nleft out, " + d
+			}
 		}
 		doc := newObj()
 		var ops []any

@@ -76,6 +76,9 @@ ALTER TABLE users RENAME COLUMN age TO years;`, ops: [][]string{{"alter_column",
 	{name: "add_constraint_unique", sql: `ALTER TABLE users ADD CONSTRAINT users_name_key UNIQUE (name);`, ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_check", sql: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200) NOT VALID;`,
 		ref: `ALTER TABLE users ADD CONSTRAINT users_age_max CHECK (age < 200);`, ops: [][]string{{"create_constraint"}}},
+	{name: "not_valid_then_validate", sql: `SET lock_timeout = '2s';
+ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team_id) REFERENCES teams (id) NOT VALID;
+ALTER TABLE users VALIDATE CONSTRAINT users_team_fk;`, ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_foreign_key", sql: `ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team_id) REFERENCES teams (id) ON DELETE SET NULL;`,
 		ops: [][]string{{"create_constraint"}}},
 	{name: "add_constraint_primary_key", sql: `ALTER TABLE logs ADD PRIMARY KEY (id);`, ops: [][]string{{"create_constraint"}}},

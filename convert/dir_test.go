@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/onlinepg/online/operations"
 )
 
 func write(t *testing.T, dir, name, body string) {
@@ -65,4 +67,37 @@ func TestNoTransactionNote(t *testing.T) {
 	if len(outs) != 1 || !outs[0].Raw || !strings.Contains(string(outs[0].YAML), "cannot run inside a transaction") {
 		t.Fatalf("got %+v", outs)
 	}
+}
+
+// TestConvertLintCorpus converts every SQL file of lint's corpus (120
+// statements of many kinds) and parses each result with online's parser:
+// no statement may crash convert or yield a file online refuses to read.
+func TestConvertLintCorpus(t *testing.T) {
+	files, _ := filepath.Glob("../lint/testdata/corpus/*.sql")
+	if len(files) < 10 {
+		t.Fatalf("found %d corpus files", len(files))
+	}
+	raw, converted := 0, 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs, err := File(f, src)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, o := range outs {
+			m, err := operations.Parse(o.Name+".yaml", o.YAML)
+			if err != nil {
+				t.Fatalf("%s: part %s does not parse: %v\n%s", f, o.Name, err, o.YAML)
+			}
+			if o.Raw {
+				raw += len(o.Skipped)
+			} else {
+				converted += len(m.Operations)
+			}
+		}
+	}
+	t.Logf("%d operations converted, %d statements kept as sql", converted, raw)
 }

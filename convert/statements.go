@@ -53,7 +53,7 @@ func checkCmd(cmd *pg_query.AlterTableCmd) error {
 		pg_query.AlterTableType_AT_AlterColumnType, pg_query.AlterTableType_AT_SetNotNull,
 		pg_query.AlterTableType_AT_DropNotNull, pg_query.AlterTableType_AT_ColumnDefault,
 		pg_query.AlterTableType_AT_AddConstraint, pg_query.AlterTableType_AT_DropConstraint,
-		pg_query.AlterTableType_AT_ReplicaIdentity:
+		pg_query.AlterTableType_AT_ReplicaIdentity, pg_query.AlterTableType_AT_ValidateConstraint:
 		return nil
 	}
 	return skipf("ALTER TABLE %s has no online operation", strings.TrimPrefix(cmd.Subtype.String(), "AT_"))
@@ -166,7 +166,17 @@ func (p *part) alterCmd(c *converter, table string, cmd *pg_query.AlterTableCmd)
 		if err != nil {
 			return nil, err
 		}
-		return func() { p.add(table, "create_constraint", body) }, nil
+		return func() {
+			p.add(table, "create_constraint", body)
+			c.added[table+"."+body.str("name")] = true
+		}, nil
+	case pg_query.AlterTableType_AT_ValidateConstraint:
+		if !c.added[table+"."+col] {
+			return nil, skipf("VALIDATE CONSTRAINT of a constraint this file did not add: it takes SHARE UPDATE EXCLUSIVE only, run it as SQL")
+		}
+		return func() {
+			c.dropped = append(c.dropped, fmt.Sprintf("VALIDATE CONSTRAINT %s (create_constraint validates it)", col))
+		}, nil
 	case pg_query.AlterTableType_AT_DropConstraint:
 		return func() {
 			body := newObj("table", table, "name", col)
