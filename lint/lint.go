@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/sqlsrc"
 )
@@ -51,6 +52,10 @@ func (e *InputError) Unwrap() error { return e.Err }
 // *.json). Findings are sorted by file, line and column.
 func Paths(paths []string) (*Report, error) {
 	var files []string
+	// found are files met in a directory: a YAML or JSON file there that is
+	// not a migration file (a CI config, package.json) is skipped, not an
+	// error.
+	found := map[string]bool{}
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
@@ -68,6 +73,7 @@ func Paths(paths []string) (*Report, error) {
 			case ".sql", ".yaml", ".yml", ".json":
 				if !d.IsDir() {
 					files = append(files, path)
+					found[path] = true
 				}
 			}
 			return nil
@@ -81,6 +87,9 @@ func Paths(paths []string) (*Report, error) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, &InputError{File: f, Err: err}
+		}
+		if found[f] && !isSQL(f) && !looksLikeMigration(data) {
+			continue
 		}
 		if err := lintFile(rep, f, data); err != nil {
 			return nil, err
@@ -118,6 +127,19 @@ func lintFile(rep *Report, name string, data []byte) error {
 	rep.Statements += len(f.Statements)
 	c.settle(rep)
 	return nil
+}
+
+func isSQL(name string) bool { return strings.EqualFold(filepath.Ext(name), ".sql") }
+
+// looksLikeMigration reports whether a YAML or JSON document is a map with
+// an "operations" key.
+func looksLikeMigration(data []byte) bool {
+	var top map[string]any
+	if err := yaml.Unmarshal(data, &top); err != nil {
+		return false
+	}
+	_, ok := top["operations"]
+	return ok
 }
 
 func sortFindings(fs []Finding) {

@@ -2,6 +2,8 @@ package lint
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -195,3 +197,28 @@ func TestUnreadableInput(t *testing.T) {
 }
 
 func asInput(err error, target **InputError) bool { return errors.As(err, target) }
+
+func TestDirectorySkipsOtherYAML(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"package.json":   `{"name": "app"}`,
+		"ci.yaml":        "jobs: {}\n",
+		"01_index.sql":   "CREATE INDEX i ON users (a);\n",
+		"02_online.yaml": "operations:\n  - sql: { up: \"CREATE INDEX CONCURRENTLY j ON users (b)\" }\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Paths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 2 || len(rep.Findings) != 2 {
+		t.Fatalf("files %d, findings %+v", rep.Files, rep.Findings)
+	}
+	// Named explicitly, a file that is not a migration is an error.
+	if _, err := Paths([]string{filepath.Join(dir, "ci.yaml")}); err == nil {
+		t.Fatal("ci.yaml given by name was accepted")
+	}
+}
