@@ -181,7 +181,9 @@ func convertFile(f *sqlsrc.File, stem string) ([]Output, error) {
 		}
 		sk, ok := err.(*skip)
 		if !ok {
-			return nil, fmt.Errorf("%s:%d:%d: %w", f.Path, st.Line, st.Col, err)
+			// A statement the deparser cannot render back (a form the
+			// mapping does not expect) is kept as it was written.
+			sk = &skip{why: fmt.Sprintf("could not be converted (%v)", err)}
 		}
 		if len(p.ops) == 0 {
 			// Statements check everything before they change a part, so

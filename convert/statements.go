@@ -459,6 +459,8 @@ func (p *part) createTable(c *converter, s *pg_query.CreateStmt) error {
 		return skipf("a temporary or unlogged table has no online operation")
 	case s.Partspec != nil || s.Partbound != nil:
 		return skipf("create_table has no partitioning; create partitioned tables and partitions in SQL")
+	case s.OfTypename != nil:
+		return skipf("create_table has no OF type")
 	case len(s.InhRelations) > 0:
 		return skipf("create_table has no INHERITS")
 	case len(s.Options) > 0 || s.Tablespacename != "" || s.AccessMethod != "":
