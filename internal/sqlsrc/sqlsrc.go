@@ -77,6 +77,11 @@ func DetectTool(path string, src []byte) Tool {
 func Parse(path string, src []byte) (*File, error) {
 	f := &File{Path: path, Tool: DetectTool(path, src)}
 	text := string(src)
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		// PostgreSQL ends a query string at a NUL byte; pg_query does not.
+		line, col := position(text, i)
+		return nil, fmt.Errorf("parse %s: line %d, column %d: a NUL byte, which PostgreSQL cannot read in SQL", path, line, col)
+	}
 	if f.Tool == Goose {
 		text, f.InTransaction = gooseUp(text)
 	}
