@@ -102,7 +102,9 @@ an application picks its version with search_path.`,
 		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g),
 	)
 	root.AddCommand(newBenchCmd(g))
-	root.AddCommand(newConvertCmd(g), newLintCmd(g), newSchemaCmd(g))
+	root.AddCommand(newConvertCmd(g))
+	root.AddCommand(newLintCmd(g))
+	root.AddCommand(newSchemaCmd(g))
 	return root
 }
 
