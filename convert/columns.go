@@ -22,7 +22,9 @@ func (c *converter) column(table string, cd *pg_query.ColumnDef) (*obj, error) {
 	if err != nil {
 		return nil, err
 	}
-	col := newObj("name", cd.Colname, "type", typ)
+	// nullable is set here for its place next to the type; its value
+	// comes after the constraints are read.
+	col := newObj("name", cd.Colname, "type", typ, "nullable", true)
 	nullable, pk := true, false
 	for _, n := range cd.Constraints {
 		con := n.GetConstraint()
