@@ -65,7 +65,7 @@ func (c *checker) alterTable(st sqlsrc.Statement, s *pg_query.AlterTableStmt) {
 		case pg_query.AlterTableType_AT_SetNotNull:
 			exclusive = true
 			if !c.notNull[table+"."+cmd.Name] {
-				c.flag(st, "set-not-null", "sets %s.%s NOT NULL with no validated CHECK (%s IS NOT NULL) before it in this file", table, cmd.Name, cmd.Name)
+				c.flag(st, "set-not-null", "sets %s.%s NOT NULL with no validated CHECK (%s IS NOT NULL) before it", table, cmd.Name, cmd.Name)
 			}
 		case pg_query.AlterTableType_AT_AddConstraint:
 			con := cmd.Def.GetConstraint()
@@ -211,7 +211,10 @@ func (c *checker) addConstraint(st sqlsrc.Statement, table string, con *pg_query
 	case pg_query.ConstrType_CONSTR_UNIQUE, pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_EXCLUSION:
 		if con.Indexname == "" {
 			kind := map[pg_query.ConstrType]string{pg_query.ConstrType_CONSTR_UNIQUE: "UNIQUE", pg_query.ConstrType_CONSTR_PRIMARY: "PRIMARY KEY", pg_query.ConstrType_CONSTR_EXCLUSION: "EXCLUDE"}[con.Contype]
-			c.flag(st, "unique-under-exclusive-lock", "adds %s %s to %s, building its index under ACCESS EXCLUSIVE", kind, con.Conname, table)
+			if con.Conname != "" {
+				kind += " " + con.Conname
+			}
+			c.flag(st, "unique-under-exclusive-lock", "adds %s to %s, building its index under ACCESS EXCLUSIVE", kind, table)
 		}
 	}
 }

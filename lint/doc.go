@@ -16,6 +16,10 @@
 // (or "# online-lint-ignore ..." above an operation of a migration file);
 // an ignore without a reason is itself reported.
 //
+// Files are read in the order given (a directory in name order), and what
+// earlier files establish (column types, validated NOT NULL checks) is known
+// to later ones, as it is to the database when they run in that order.
+//
 // Lint reads files only and never connects to a database: what depends on
 // the live catalog (a column's old type when the file does not declare it,
 // whether a user function is volatile) is judged from the file alone, and

@@ -83,6 +83,7 @@ func Paths(paths []string) (*Report, error) {
 		}
 	}
 	rep := &Report{Findings: []Finding{}, Ignored: []Finding{}}
+	k := newKnowledge()
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -91,7 +92,7 @@ func Paths(paths []string) (*Report, error) {
 		if found[f] && !isSQL(f) && !looksLikeMigration(data) {
 			continue
 		}
-		if err := lintFile(rep, f, data); err != nil {
+		if err := lintFile(rep, k, f, data); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +105,7 @@ func Paths(paths []string) (*Report, error) {
 // migration file.
 func Source(name string, data []byte) (*Report, error) {
 	rep := &Report{Findings: []Finding{}, Ignored: []Finding{}}
-	if err := lintFile(rep, name, data); err != nil {
+	if err := lintFile(rep, newKnowledge(), name, data); err != nil {
 		return nil, err
 	}
 	sortFindings(rep.Findings)
@@ -112,17 +113,17 @@ func Source(name string, data []byte) (*Report, error) {
 	return rep, nil
 }
 
-func lintFile(rep *Report, name string, data []byte) error {
+func lintFile(rep *Report, k *knowledge, name string, data []byte) error {
 	rep.Files++
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".yaml", ".yml", ".json":
-		return lintMigration(rep, name, data)
+		return lintMigration(rep, k, name, data)
 	}
 	f, err := sqlsrc.Parse(name, data)
 	if err != nil {
 		return &InputError{File: name, Err: err}
 	}
-	c := newChecker(f)
+	c := newChecker(f, k)
 	c.run()
 	rep.Statements += len(f.Statements)
 	c.settle(rep)
@@ -206,8 +207,8 @@ type checker struct {
 	lockTimeout bool
 	warnedLock  bool
 	types       map[string]string
-	notNull     map[string]bool   // table.col proven NOT NULL by a validated check
-	pending     map[string]string // check name -> table.col, NOT VALID "col IS NOT NULL"
+	notNull     map[string]bool
+	pending     map[string]string
 	hits        []hit
 }
 
@@ -216,10 +217,24 @@ type hit struct {
 	st        sqlsrc.Statement
 }
 
-func newChecker(f *sqlsrc.File) *checker {
+// knowledge is what statements establish about the database that later
+// files of the same run may rely on: column types and validated NOT NULL
+// checks. (Tables created by an earlier file are not carried over: by the
+// time a later file runs they may hold rows and be in use.)
+type knowledge struct {
+	types   map[string]string // table.col -> type
+	notNull map[string]bool   // table.col proven NOT NULL by a validated check
+	pending map[string]string // check name -> table.col, NOT VALID "col IS NOT NULL"
+}
+
+func newKnowledge() *knowledge {
+	return &knowledge{types: map[string]string{}, notNull: map[string]bool{}, pending: map[string]string{}}
+}
+
+func newChecker(f *sqlsrc.File, k *knowledge) *checker {
 	return &checker{
 		f: f, place: func(l, c int) (int, int) { return l, c },
-		created: map[string]bool{}, types: map[string]string{}, notNull: map[string]bool{}, pending: map[string]string{},
+		created: map[string]bool{}, types: k.types, notNull: k.notNull, pending: k.pending,
 	}
 }
 

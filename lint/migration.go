@@ -15,7 +15,7 @@ import (
 // operations (which online runs in a transaction, under lock_timeout) and
 // the defaults of add_column, where a volatile one rewrites the table.
 // The rest of the format is online's own operations, safe by construction.
-func lintMigration(rep *Report, name string, data []byte) error {
+func lintMigration(rep *Report, k *knowledge, name string, data []byte) error {
 	if _, err := operations.Parse(name, data); err != nil {
 		return &InputError{File: name, Err: err}
 	}
@@ -45,7 +45,7 @@ func lintMigration(rep *Report, name string, data []byte) error {
 				return &InputError{File: name, Err: fmt.Errorf("operation at line %d, sql.up: %w", item.Line, err)}
 			}
 			f.Path = name
-			c := newChecker(f)
+			c := newChecker(f, k)
 			c.embedded = true
 			c.extraIgnores = itemIgnores
 			c.place = embeddedPlace(up, fileLines)
@@ -71,7 +71,7 @@ func lintMigration(rep *Report, name string, data []byte) error {
 				continue
 			}
 			f := &sqlsrc.File{Path: name, Lines: fileLines}
-			c := newChecker(f)
+			c := newChecker(f, k)
 			c.embedded = true
 			c.extraIgnores = itemIgnores
 			st := sqlsrc.Statement{Text: "default: " + def.Value, Line: def.Line, Col: def.Column}

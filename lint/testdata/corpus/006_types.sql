@@ -1,7 +1,6 @@
 SET lock_timeout = '3s';
 -- expect: changing-column-type
 ALTER TABLE memberships ALTER COLUMN account_id TYPE bigint;
--- false-alarm: changing-column-type (varchar(120) to text is a relabel, but the old type is declared in another file)
 ALTER TABLE projects ALTER COLUMN title TYPE text;
 -- expect: changing-column-type
 ALTER TABLE accounts ALTER COLUMN plan TYPE varchar(20);
