@@ -111,6 +111,9 @@ an application picks its version with search_path.`,
 	)
 	root.AddCommand(newBenchCmd(g))
 	root.AddCommand(newWorkflowCmds(g)...)
+	root.AddCommand(newConvertCmd(g))
+	root.AddCommand(newLintCmd(g))
+	root.AddCommand(newSchemaCmd(g))
 	root.Example = "  online start 02_rename_email.yaml && online complete"
 	// Cobra adds these two at Execute; made here so that they get examples.
 	// The completion command takes its writer now, so set it first.
