@@ -102,6 +102,7 @@ an application picks its version with search_path.`,
 		newStatusCmd(g), newPlanCmd(g), newLatestCmd(g), newDemoCmd(g),
 	)
 	root.AddCommand(newBenchCmd(g))
+	root.AddCommand(newDiffCmd(g))
 	return root
 }
 
