@@ -112,7 +112,7 @@ type differ struct {
 	colRename   map[string]map[string]string
 
 	enums, renames, creates, adds, dropCons, dropIdx, alters, newIdx, newCons, dropCols, dropTables, dropEnums []Op
-	droppedCols                                                                                          map[string]map[string]bool
+	droppedCols                                                                                                map[string]map[string]bool
 }
 
 func (d *differ) oldName(desired string) string {

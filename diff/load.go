@@ -26,7 +26,9 @@ type SQLError struct {
 	Err  error
 }
 
-func (e *SQLError) Error() string { return fmt.Sprintf("%s: load the desired schema: %v", e.File, e.Err) }
+func (e *SQLError) Error() string {
+	return fmt.Sprintf("%s: load the desired schema: %v", e.File, e.Err)
+}
 func (e *SQLError) Unwrap() error { return e.Err }
 
 // LoadSQL runs the DDL text in a new scratch database of the server that
