@@ -386,9 +386,13 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 			continue
 		}
 		if old := ft.Indexes[name]; old != nil && old.Constraint == "" {
-			if normIndex(old.Definition, ft.Name, tt.Name) != ix.Definition {
+			if normIndex(old.Definition) != normIndex(ix.Definition) {
 				d.unsupported("index %s: definition differs (%s -> %s); drop it in one migration and create it in the next, or create it under a new name", name, old.Definition, ix.Definition)
 			}
+			continue
+		}
+		if on := sameIndex(ft, tt, ix); on != "" {
+			d.unsupported("index %s: the index %s has its definition under another name; no operation renames an index (ALTER INDEX %s RENAME TO %s is instant)", name, on, pg.Ident(on), pg.Ident(name))
 			continue
 		}
 		if op, ok := createIndexOp(tt, ix); ok {
@@ -407,6 +411,9 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 		}
 		if d.allDropped(ft.Name, ix.Columns) {
 			continue // dropped with its columns
+		}
+		if sameIndex(tt, ft, ix) != "" {
+			continue // reported as a rename
 		}
 		d.dropIdx = append(d.dropIdx, Op{Kind: "drop_index", Body: mapping("name", str(name))})
 	}
@@ -433,13 +440,27 @@ func (d *differ) anyDropped(table string, cols []string) bool {
 	return false
 }
 
-// normIndex rewrites an index definition of a renamed table so that it can
-// be compared with the desired one.
-func normIndex(def, from, to string) string {
-	if from == to {
-		return def
+// sameIndex returns the name of an index of table a, not in b by that name,
+// whose definition equals ix's but for the names.
+func sameIndex(a, b *schema.Table, ix *schema.Index) string {
+	want := normIndex(ix.Definition)
+	for _, n := range slices.Sorted(maps.Keys(a.Indexes)) {
+		o := a.Indexes[n]
+		if o.Constraint == "" && b.Indexes[n] == nil && normIndex(o.Definition) == want {
+			return n
+		}
 	}
-	return strings.Replace(def, " "+pg.Ident(from)+" ", " "+pg.Ident(to)+" ", 1)
+	return ""
+}
+
+// indexHead is the part of an index definition that holds the names of the
+// index and its table.
+var indexHead = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ `)
+
+// normIndex is an index definition without the names of the index and its
+// table, so that the index of a renamed table compares equal.
+func normIndex(def string) string {
+	return indexHead.ReplaceAllString(def, "CREATE ${1}INDEX ON ${2}")
 }
 
 var indexDef = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ USING (\w+) \((.*?)\)( INCLUDE \((.*?)\))?( NULLS NOT DISTINCT)?( WITH \((.*?)\))?( WHERE (.*))?$`)
@@ -546,12 +567,35 @@ func unquoteAll(ss []string) []string {
 
 // diffConstraints compares the constraints of a table that stays.
 func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) {
+	// A constraint of the same type and definition under another name is a
+	// rename (PostgreSQL names them after the table: a renamed table's
+	// primary key keeps its old name).
+	renamed := map[string]bool{} // current names
+	for _, name := range slices.Sorted(maps.Keys(tt.Constraints)) {
+		con := tt.Constraints[name]
+		if ft.Constraints[name] != nil {
+			continue
+		}
+		for _, on := range slices.Sorted(maps.Keys(ft.Constraints)) {
+			old := ft.Constraints[on]
+			if tt.Constraints[on] == nil && !renamed[on] && old.Type == con.Type && d.renamedDef(ft, tt, old) == con.Definition {
+				renamed[on] = true
+				d.renames = append(d.renames, Op{Kind: "rename_constraint", Body: mapping("table", str(tt.Name), "from", str(on), "to", str(name))})
+				break
+			}
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(tt.Constraints)) {
 		con := tt.Constraints[name]
 		if old := ft.Constraints[name]; old != nil {
 			if old.Type != con.Type || d.renamedDef(ft, tt, old) != con.Definition {
 				d.unsupported("constraint %s on %s: definition differs (%s -> %s); drop it and create it under a new name", name, tt.Name, old.Definition, con.Definition)
 			}
+			continue
+		}
+		if slices.ContainsFunc(d.renames, func(o Op) bool {
+			return o.Kind == "rename_constraint" && o.Body.Content[1].Value == tt.Name && o.Body.Content[5].Value == name
+		}) {
 			continue
 		}
 		body, ok := d.constraintBody(tt, con)
@@ -567,7 +611,7 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 	}
 	for _, name := range slices.Sorted(maps.Keys(ft.Constraints)) {
 		con := ft.Constraints[name]
-		if tt.Constraints[name] != nil {
+		if tt.Constraints[name] != nil || renamed[name] {
 			continue
 		}
 		if d.anyDropped(ft.Name, con.Columns) {
@@ -750,6 +794,7 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 		gone[t.Name] = true
 	}
 	// A table that stays but references a dropped one loses that key first.
+	deferred := map[string]bool{}
 	for _, name := range d.from.TableNames() {
 		t := d.from.Tables[name]
 		if gone[name] {
@@ -775,6 +820,13 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 					already = true
 				}
 			}
+			// online's complete drops tables before it drops the
+			// constraints of rewritten columns: the table waits for the
+			// next migration.
+			if !deferred[con.RefTableName] {
+				deferred[con.RefTableName] = true
+				d.unsupported("table %s is not dropped yet: foreign key %s of table %s references it, and this migration drops that key; run online diff again once it is complete", con.RefTableName, cn, newName)
+			}
 			if !already {
 				up, down := mapping(), mapping()
 				for _, c := range con.Columns {
@@ -785,10 +837,26 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 			}
 		}
 	}
+	// What a deferred table references stays too.
+	for changed := true; changed; {
+		changed = false
+		for _, t := range dropped {
+			if !deferred[t.Name] {
+				continue
+			}
+			for _, con := range t.Constraints {
+				if con.Type == "f" && gone[con.RefTableName] && !deferred[con.RefTableName] {
+					deferred[con.RefTableName] = true
+					d.unsupported("table %s is not dropped yet: table %s, which waits, references it", con.RefTableName, t.Name)
+					changed = true
+				}
+			}
+		}
+	}
 	done := map[string]bool{}
 	var visit func(t *schema.Table, path map[string]bool)
 	visit = func(t *schema.Table, path map[string]bool) {
-		if done[t.Name] || path[t.Name] {
+		if done[t.Name] || path[t.Name] || deferred[t.Name] {
 			return
 		}
 		path[t.Name] = true
