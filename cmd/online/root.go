@@ -103,6 +103,7 @@ an application picks its version with search_path.`,
 	)
 	root.AddCommand(newBenchCmd(g))
 	root.AddCommand(newDiffCmd(g))
+	root.AddCommand(newRehearseCmd(g))
 	return root
 }
 
