@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -236,11 +238,13 @@ func (r *runner) dbURL(name string) string {
 	return u
 }
 
-func (r *runner) fail(reh, file, phase string, err error) string {
-	f := Failure{Rehearsal: reh, File: file, Phase: phase, Message: pg.Explain(err)}
+func (r *runner) fail(reh string, m Migration, phase string, err error) string {
+	f := Failure{Rehearsal: reh, File: m.File, Phase: phase, Message: pg.Explain(err)}
 	var oe *operations.Error
 	if errors.As(err, &oe) {
 		f.Op, f.Kind, f.Field = oe.Op, oe.Kind, oe.Field
+	} else {
+		f.Op, f.Kind, f.Field = locate(m.Migration, err)
 	}
 	r.rep.Failures = append(r.rep.Failures, f)
 	return f.Message
@@ -325,7 +329,7 @@ func (r *runner) one(ctx context.Context, cfg phases.Config, watch *watcher, end
 			return nil, false, ctx.Err()
 		}
 		if err != nil {
-			p.Err = r.fail(ending, m.File, name, err)
+			p.Err = r.fail(ending, m, name, err)
 		}
 		mr.Phases = append(mr.Phases, p)
 		return res, err == nil, nil
@@ -372,12 +376,12 @@ func (r *runner) one(ctx context.Context, cfg phases.Config, watch *watcher, end
 		// The next migration was written for the schema this one makes.
 		if _, err := e.Start(ctx, m.Migration); err != nil {
 			mr.OK = false
-			r.fail(ending, m.File, "start again after rollback", err)
+			r.fail(ending, m, "start again after rollback", err)
 			return mr, nil
 		}
 		if _, err := e.Complete(ctx); err != nil {
 			mr.OK = false
-			r.fail(ending, m.File, "complete after rollback", err)
+			r.fail(ending, m, "complete after rollback", err)
 		}
 	}
 	return mr, nil
@@ -413,4 +417,40 @@ func startFailed(reh Rehearsal) bool {
 		}
 	}
 	return false
+}
+
+var (
+	backfillColumn = regexp.MustCompile(`SET "_online_((?:[^"]|"")+)" =`)
+	backfillTable  = regexp.MustCompile(`^UPDATE "(?:[^"]|"")+"\."((?:[^"]|"")+)"`)
+)
+
+// locate names the operation and field behind a failed backfill statement:
+// the one that gives the rewritten column its up expression.
+func locate(m *operations.Migration, err error) (op int, kind, field string) {
+	var se *pg.StatementError
+	if !errors.As(err, &se) {
+		return 0, "", ""
+	}
+	cm, tm := backfillColumn.FindStringSubmatch(se.SQL), backfillTable.FindStringSubmatch(se.SQL)
+	if cm == nil || tm == nil {
+		return 0, "", ""
+	}
+	col, table := strings.ReplaceAll(cm[1], `""`, `"`), strings.ReplaceAll(tm[1], `""`, `"`)
+	for i, o := range m.Operations {
+		switch o := o.(type) {
+		case *operations.AlterColumn:
+			if o.Table == table && o.Column == col {
+				return i + 1, "alter_column", "up"
+			}
+		case *operations.AddColumn:
+			if o.Table == table && o.Column.Name == col {
+				return i + 1, "add_column", "up"
+			}
+		case *operations.CreateConstraint:
+			if o.Table == table && o.Up[col] != "" {
+				return i + 1, "create_constraint", "up." + col
+			}
+		}
+	}
+	return 0, "", ""
 }

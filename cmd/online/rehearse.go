@@ -75,7 +75,7 @@ DIR: every .yaml, .yml and .json file of the directory, in name order.`,
 		},
 	}
 	cmd.Flags().StringVar(&targetURL, "target-url", "", "make the copies on this server (any database of it, e.g. a staging server) instead of the live one")
-	cmd.Flags().StringVar(&sample, "sample", "10000", "rows copied per table: a count (first N rows), a fraction (0.1) or percentage (10%) sampled at random, or all")
+	cmd.Flags().StringVar(&sample, "sample", "all", "rows copied per table: all, a count (the first N rows a scan meets), or a fraction (0.1) or percentage (10%) sampled at random. A sample can miss the rows a migration would fail on")
 	cmd.Flags().IntVar(&writes, "writes", 3, "rows inserted and updated through each version in each table")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
