@@ -34,15 +34,18 @@ func (e *SQLError) Unwrap() error { return e.Err }
 // LoadSQL runs the DDL text in a new scratch database of the server that
 // serverURL names, reads schema name there, and drops the database again,
 // also when ctx is cancelled or the SQL fails.
-func LoadSQL(ctx context.Context, serverURL, file, sql, name string) (s *schema.Schema, err error) {
+func LoadSQL(ctx context.Context, serverURL, file, sql, name string) (*schema.Schema, error) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return loadSQL(ctx, serverURL, ScratchPrefix+hex.EncodeToString(b[:]), file, sql, name)
+}
+
+func loadSQL(ctx context.Context, serverURL, db, file, sql, name string) (s *schema.Schema, err error) {
 	admin, err := pg.Connect(ctx, serverURL, pg.Options{ApplicationName: "online-diff"})
 	if err != nil {
 		return nil, err
 	}
 	defer pg.Close(ctx, admin)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	db := ScratchPrefix + hex.EncodeToString(b[:])
 	// template0: the desired schema must not inherit what an
 	// administrator put into template1.
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(db)+" TEMPLATE template0"); err != nil {

@@ -55,13 +55,16 @@ type Migration struct {
 type Report struct {
 	// Success is true when every migration started, took the writes of
 	// both versions, completed on one copy and rolled back on another.
-	Success bool          `json:"success"`
-	Sample  string        `json:"sample"`
-	Target  string        `json:"target"`
-	Tables  []TableCopy   `json:"tables"`
-	Scale   float64       `json:"scale"` // live rows per copied row
-	Copy    time.Duration `json:"copy_ns"`
-	Runs    []Rehearsal   `json:"rehearsals"`
+	Success bool   `json:"success"`
+	Sample  string `json:"sample"`
+	Target  string `json:"target"`
+	// Copies starts the name of every database the rehearsal made (and
+	// dropped).
+	Copies string        `json:"copies"`
+	Tables []TableCopy   `json:"tables"`
+	Scale  float64       `json:"scale"` // live rows per copied row
+	Copy   time.Duration `json:"copy_ns"`
+	Runs   []Rehearsal   `json:"rehearsals"`
 	// Failures lists every error, with the file, the operation and the
 	// field when the error names them.
 	Failures []Failure `json:"failures"`
@@ -153,7 +156,13 @@ type runner struct {
 // rehearsal itself could not run (a connection, the copy); a migration that
 // fails is a Report with Success false. Every database it created is
 // dropped before it returns.
-func Run(ctx context.Context, opts Options, migs []Migration) (rep *Report, err error) {
+func Run(ctx context.Context, opts Options, migs []Migration) (*Report, error) {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return run(ctx, opts, migs, hex.EncodeToString(b[:]))
+}
+
+func run(ctx context.Context, opts Options, migs []Migration, id string) (rep *Report, err error) {
 	if opts.Schema == "" {
 		opts.Schema = "public"
 	}
@@ -166,13 +175,11 @@ func Run(ctx context.Context, opts Options, migs []Migration) (rep *Report, err 
 	if opts.Writes <= 0 {
 		opts.Writes = 3
 	}
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	r := &runner{opts: opts, targetServer: opts.TargetURL, id: hex.EncodeToString(b[:])}
+	r := &runner{opts: opts, targetServer: opts.TargetURL, id: id}
 	if r.targetServer == "" {
 		r.targetServer = opts.SourceURL
 	}
-	r.rep = &Report{Sample: opts.Sample.String(), Target: pg.Redact(r.targetServer), Runs: []Rehearsal{}, Failures: []Failure{}}
+	r.rep = &Report{Sample: opts.Sample.String(), Target: pg.Redact(r.targetServer), Copies: Prefix + r.id + "_", Runs: []Rehearsal{}, Failures: []Failure{}}
 	defer func() {
 		for i := len(r.created) - 1; i >= 0; i-- {
 			if derr := r.dropDB(ctx, r.created[i]); derr != nil {

@@ -22,12 +22,12 @@ type watcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	held    map[string]string // relation -> strongest mode, since track
-	wait    time.Duration
-	waitOn  string
-	probes  int
-	monErr  error
+	mu     sync.Mutex
+	held   map[string]string // relation -> strongest mode, since track
+	wait   time.Duration
+	waitOn string
+	probes int
+	monErr error
 }
 
 // lockRank orders table lock modes by strength.

@@ -108,4 +108,3 @@ func migrationFiles(path string) ([]string, error) {
 	}
 	return out, nil
 }
-
