@@ -158,6 +158,7 @@ func (d *differ) run() {
 		}
 	}
 	d.tableCandidates(dropped, created)
+	d.otherObjects()
 	d.createTables(created)
 	d.dropTablesInOrder(dropped)
 	d.res.Ops = slices.Concat(d.enums, d.renames, d.creates, d.adds, d.dropCons, d.dropIdx, d.alters, d.newIdx, d.newCons, d.dropCols, d.dropTables, d.dropEnums)
@@ -225,8 +226,52 @@ func (d *differ) diffEnums() {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(d.from.Enums)) {
-		if _, ok := d.to.Enums[name]; !ok {
-			d.dropEnums = append(d.dropEnums, Op{Kind: "drop_enum", Body: mapping("name", str(name))})
+		if _, ok := d.to.Enums[name]; ok {
+			continue
+		}
+		if uses := d.from.EnumUses[name]; len(uses) > 0 {
+			// online drops the columns that use it only at the end of
+			// complete, after drop_enum would have run.
+			d.unsupported("enum %s is not dropped yet: %s uses it; run online diff again once this migration is complete", name, uses[0].Object)
+			continue
+		}
+		d.dropEnums = append(d.dropEnums, Op{Kind: "drop_enum", Body: mapping("name", str(name))})
+	}
+}
+
+// otherObjects reports the relations (views, sequences, materialized
+// views...) and the types (domains, ranges, composites) that only one side
+// has: diff compares tables, indexes, constraints and enums only.
+func (d *differ) otherObjects() {
+	owned := func(s *schema.Schema) map[string]bool {
+		m := map[string]bool{}
+		for _, t := range s.Tables {
+			m[t.Name] = true
+			for _, c := range t.Columns {
+				// The sequence of a serial or identity column comes with it.
+				m[t.Name+"_"+c.Name+"_seq"] = true
+			}
+		}
+		for ix := range s.Indexes {
+			m[ix] = true
+		}
+		return m
+	}
+	fromOwned, toOwned := owned(d.from), owned(d.to)
+	for _, n := range slices.Sorted(maps.Keys(d.to.Relations)) {
+		if !toOwned[n] && !d.from.Relations[n] {
+			d.unsupported("relation %s (a view, sequence or other non-table) of the desired schema is not created: diff compares tables, indexes, constraints and enums", n)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(d.from.Relations)) {
+		if !fromOwned[n] && !d.to.Relations[n] {
+			d.unsupported("relation %s (a view, sequence or other non-table) is not in the desired schema and is not dropped", n)
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(d.to.Types)) {
+		k := d.to.Types[n]
+		if k != "e" && !d.to.Relations[n] && d.from.Types[n] == "" {
+			d.unsupported("type %s (typtype %s) of the desired schema is not created: only enums are", n, k)
 		}
 	}
 }

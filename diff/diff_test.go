@@ -328,3 +328,55 @@ func TestParseRename(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffEnumDroppedAfterUse: an enum that a converted column still uses
+// is dropped by a second migration, and the first one says so.
+func TestDiffEnumDroppedAfterUse(t *testing.T) {
+	t.Parallel()
+	r := roundTrip(t, `
+CREATE TYPE kind AS ENUM ('a', 'b');
+CREATE TABLE things (id int PRIMARY KEY, k kind);
+INSERT INTO things VALUES (1, 'b'), (2, NULL);`, `
+CREATE TABLE things (id int PRIMARY KEY, k text);`)
+	eq(t, "migrations", r.passes, 2)
+	if len(r.res.Unsupported) != 1 || !strings.Contains(r.res.Unsupported[0], "enum kind is not dropped yet") {
+		t.Fatalf("want the deferred drop reported, got %q", r.res.Unsupported)
+	}
+	eq(t, "data", strings.Join(r.rows(t, "SELECT id, k FROM things ORDER BY id"), ","), "1|b,2|NULL")
+}
+
+// TestDiffReportsOtherObjects: views, sequences and domains are not
+// compared, and each one only a side has is reported.
+func TestDiffReportsOtherObjects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, url), "CREATE SEQUENCE tickets; CREATE TABLE t (id serial PRIMARY KEY, n bigint GENERATED ALWAYS AS IDENTITY)")
+	want, err := diff.LoadSQL(ctx, url, "desired.sql", "CREATE TABLE t (id serial PRIMARY KEY, n bigint GENERATED ALWAYS AS IDENTITY); CREATE VIEW v AS SELECT id FROM t; CREATE DOMAIN posint AS int CHECK (VALUE > 0);", "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := diff.ReadURL(ctx, url, "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := diff.Compare(cur, want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "operations", len(res.Ops), 0)
+	got := strings.Join(res.Unsupported, "\n")
+	for _, w := range []string{"relation v (", "relation tickets (", "type posint (typtype d)"} {
+		if !strings.Contains(got, w) {
+			t.Fatalf("want %q reported, got:\n%s", w, got)
+		}
+	}
+	// The serial's and the identity's sequences are the columns' own.
+	if strings.Contains(got, "_seq") {
+		t.Fatalf("a column's own sequence reported:\n%s", got)
+	}
+	text, _ := res.Render("")
+	if !strings.Contains(string(text), "# NOT EXPRESSED: relation v (") {
+		t.Fatalf("the file should say what was not expressed:\n%s", text)
+	}
+}

@@ -72,6 +72,12 @@ func newFixture(t *testing.T, setup string) *fixture {
 // unchanged and no copy is left.
 func (f *fixture) run(t *testing.T, sample rehearse.Sample, files ...string) *rehearse.Report {
 	t.Helper()
+	return f.runOn(t, "", sample, files...)
+}
+
+// runOn makes the copies on the server of target ("" the live one).
+func (f *fixture) runOn(t *testing.T, target string, sample rehearse.Sample, files ...string) *rehearse.Report {
+	t.Helper()
 	var migs []rehearse.Migration
 	for i, body := range files {
 		name := fmt.Sprintf("%02d_m.yaml", i+1)
@@ -81,7 +87,7 @@ func (f *fixture) run(t *testing.T, sample rehearse.Sample, files ...string) *re
 		}
 		migs = append(migs, rehearse.Migration{File: name, Migration: m})
 	}
-	rep, err := rehearse.Run(context.Background(), rehearse.Options{SourceURL: f.url, Sample: sample, LockRetryDeadline: 20 * time.Second}, migs)
+	rep, err := rehearse.Run(context.Background(), rehearse.Options{SourceURL: f.url, TargetURL: target, Sample: sample, LockRetryDeadline: 20 * time.Second}, migs)
 	if err != nil {
 		t.Fatalf("rehearse: %s", pg.Explain(err))
 	}
@@ -190,10 +196,16 @@ func TestRehearseSample(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, liveSchema)
 	// Two migrations, the second written for the schema the first makes.
-	rep := f.run(t, rehearse.Sample{Rows: 100}, goodMigration,
+	// The copies go to the server of another database, as to a staging
+	// server.
+	staging := pgtest.NewDB(t)
+	rep := f.runOn(t, staging, rehearse.Sample{Rows: 100}, goodMigration,
 		"operations:\n  - alter_column: { table: orders, column: shipped, default: \"false\" }\n")
 	if !rep.Success {
 		t.Fatalf("want success:\n%s", rep)
+	}
+	if !strings.Contains(rep.Target, strings.TrimPrefix(staging[strings.LastIndex(staging, "/"):], "/")) {
+		t.Fatalf("target %s, want %s", rep.Target, staging)
 	}
 	for _, tc := range rep.Tables {
 		if tc.Copied > 100 || tc.Copied+tc.Dropped > 100 {

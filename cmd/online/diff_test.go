@@ -54,6 +54,14 @@ func TestDiffAndRehearseCLI(t *testing.T) {
 		}
 	}
 
+	// Two databases: --to-url reads the desired schema from the other.
+	other := pgtest.NewDB(t)
+	pgtest.Exec(t, pgtest.Connect(t, other), "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, age text, active boolean NOT NULL DEFAULT true)")
+	r = runCLI(t, append([]string{"diff", "--to-url", other}, db2...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "name: active") || !strings.Contains(r.stdout, "default: \"true\"") {
+		t.Fatalf("diff --to-url: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
 	// The generated file rehearses fine, and then runs for real.
 	r = runCLI(t, append([]string{"rehearse", out}, db2...)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "rehearsal: WOULD SUCCEED") {
