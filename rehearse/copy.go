@@ -162,9 +162,15 @@ func (r *runner) makeBase(ctx context.Context, base string) ([]TableCopy, error)
 		return nil, fmt.Errorf("create indexes and constraints on the copy: %w", pg.WithSQL(err, post))
 	}
 	// Fresh statistics, as the live database has: the backfill and the
-	// planner of each rehearsal read them.
-	if _, err := dst.Exec(ctx, "ANALYZE"); err != nil {
-		return nil, fmt.Errorf("analyze the copy: %w", err)
+	// planner of each rehearsal read them. After a sample's orphans were
+	// deleted, VACUUM FULL also gives the tables the size of their rows,
+	// so that the growth measured later is the migration's.
+	maintain := "ANALYZE"
+	if !r.opts.Sample.all() {
+		maintain = "VACUUM (FULL, ANALYZE)"
+	}
+	if _, err := dst.Exec(ctx, maintain); err != nil {
+		return nil, fmt.Errorf("%s the copy: %w", strings.ToLower(maintain), err)
 	}
 	return copies, nil
 }
