@@ -111,6 +111,14 @@ func (r *runner) makeBase(ctx context.Context, base string) ([]TableCopy, error)
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range tables {
+		for _, c := range t.cols {
+			if strings.HasPrefix(c, "_online_") {
+				// Its triggers and views would not come with the copy.
+				return nil, fmt.Errorf("table %s has online's hidden column %s: a migration is in progress on the live database; complete it or roll it back, then rehearse", t.name, c)
+			}
+		}
+	}
 	seqs, err := sequenceValues(ctx, tx, r.opts.Schema)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/rehearse"
 )
 
@@ -272,5 +273,32 @@ func TestRehearseCancelled(t *testing.T) {
 	}
 	if after := snapshot(t, f.url, f.conn); after != f.before {
 		t.Fatal("the live database changed")
+	}
+}
+
+// TestRehearseRefusesMigrationInProgress: with a migration in progress on
+// the live database, its triggers and views would not come with the copy.
+func TestRehearseRefusesMigrationInProgress(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveSchema)
+	m, err := operations.Parse("01_m.yaml", []byte(goodMigration))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := phases.Open(context.Background(), phases.Config{URL: f.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if _, err := e.Start(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("inprogress%d", time.Now().UnixNano()%1e9)
+	_, err = rehearse.RunWithID(context.Background(), rehearse.Options{SourceURL: f.url}, []rehearse.Migration{{File: "01_m.yaml", Migration: m}}, id)
+	if err == nil || !strings.Contains(err.Error(), "a migration is in progress") {
+		t.Fatalf("want a refusal, got %v", err)
+	}
+	if n := left(t, f.conn, rehearse.Prefix+id+"_"); len(n) != 0 {
+		t.Fatalf("databases left: %v", n)
 	}
 }

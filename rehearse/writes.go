@@ -45,7 +45,7 @@ func (r *runner) writes(ctx context.Context, url, version string) ([]Write, erro
 		return nil, err
 	}
 	defer pg.Close(ctx, conn)
-	rels, err := relations(ctx, conn, version)
+	rels, err := relations(ctx, conn, version, r.opts.Schema)
 	if err != nil {
 		return nil, err
 	}
@@ -103,13 +103,22 @@ func (r *runner) writes(ctx context.Context, url, version string) ([]Write, erro
 // relations lists the tables (for the schema itself) or views (for a
 // version schema) of a version with their columns, online's hidden columns
 // left out: no application names them.
-func relations(ctx context.Context, conn *pgx.Conn, schemaName string) (map[string][]relColumn, error) {
+func relations(ctx context.Context, conn *pgx.Conn, schemaName, migrated string) (map[string][]relColumn, error) {
 	rows, err := conn.Query(ctx, `
-SELECT c.relname, a.attname, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attidentity = 'a' OR a.attgenerated <> ''
+SELECT c.relname, a.attname,
+       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' OR coalesce(b.atthasdef OR b.attidentity <> '' OR b.attgenerated <> '', false),
+       a.attidentity = 'a' OR a.attgenerated <> '' OR coalesce(b.attidentity = 'a' OR b.attgenerated <> '', false)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN LATERAL (
+  -- A view of a version schema: the table column of the same name says
+  -- whether it has a default or is an identity (renamed ones are missed).
+  SELECT ba.* FROM pg_class bc JOIN pg_namespace bn ON bn.oid = bc.relnamespace
+  JOIN pg_attribute ba ON ba.attrelid = bc.oid AND ba.attname = a.attname AND NOT ba.attisdropped
+  WHERE c.relkind = 'v' AND bn.nspname = $2 AND bc.relname = c.relname AND bc.relkind IN ('r', 'p')
+) b ON true
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition AND a.attname NOT LIKE '\_online\_%'
-ORDER BY c.relname, a.attnum`, schemaName)
+ORDER BY c.relname, a.attnum`, schemaName, migrated)
 	if err != nil {
 		return nil, fmt.Errorf("list the relations of version %s: %w", schemaName, err)
 	}
