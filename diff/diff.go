@@ -113,6 +113,11 @@ type differ struct {
 
 	enums, renames, creates, adds, dropCons, dropIdx, alters, newIdx, newCons, dropCols, dropTables, dropEnums []Op
 	droppedCols                                                                                                map[string]map[string]bool
+	// fkTargets holds, per current table, the columns that a foreign key
+	// this migration drops references. online's complete drops columns,
+	// constraints and tables before the constraints of rewritten
+	// columns, so what such a key needs waits for the next migration.
+	fkTargets map[string]map[string]bool
 }
 
 func (d *differ) oldName(desired string) string {
@@ -135,6 +140,7 @@ func (d *differ) unsupported(format string, args ...any) {
 
 func (d *differ) run() {
 	d.droppedCols = map[string]map[string]bool{}
+	d.findFKTargets()
 	d.diffEnums()
 	kept := map[string]bool{} // current names of the tables that stay
 	var created []*schema.Table
@@ -318,6 +324,10 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 		if keptCols[fc.Name] {
 			continue
 		}
+		if d.fkTargets[ft.Name][fc.Name] {
+			d.unsupported("column %s.%s is not dropped yet: a foreign key this migration drops references it; run online diff again once this migration is complete", table, fc.Name)
+			continue
+		}
 		dropped[fc.Name] = true
 		for _, ac := range addedCols {
 			if ac.Type == fc.Type {
@@ -465,8 +475,57 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 		if sameIndex(tt, ft, ix) != "" {
 			continue // reported as a rename
 		}
+		if d.fkTarget(ft.Name, ix.Columns) {
+			d.unsupported("index %s is not dropped yet: a foreign key this migration drops references its columns; run online diff again once this migration is complete", name)
+			continue
+		}
 		d.dropIdx = append(d.dropIdx, Op{Kind: "drop_index", Body: mapping("name", str(name))})
 	}
+}
+
+// findFKTargets fills fkTargets: the foreign keys of the current schema that
+// the desired one lacks, or whose table or columns it lacks.
+func (d *differ) findFKTargets() {
+	d.fkTargets = map[string]map[string]bool{}
+	for _, name := range d.from.TableNames() {
+		ft := d.from.Tables[name]
+		newName := name
+		for n, o := range d.tableRename {
+			if o == name {
+				newName = n
+			}
+		}
+		tt := d.to.Tables[newName]
+		for _, con := range ft.Constraints {
+			if con.Type != "f" || con.RefSchema != d.from.Name {
+				continue
+			}
+			gone := tt == nil || tt.Constraints[con.Name] == nil
+			for _, c := range con.Columns {
+				if tt != nil && tt.Column(d.newCol(newName, c)) == nil {
+					gone = true
+				}
+			}
+			if !gone {
+				continue
+			}
+			if d.fkTargets[con.RefTableName] == nil {
+				d.fkTargets[con.RefTableName] = map[string]bool{}
+			}
+			for _, c := range con.RefColumns {
+				d.fkTargets[con.RefTableName][c] = true
+			}
+		}
+	}
+}
+
+func (d *differ) fkTarget(table string, cols []string) bool {
+	for _, c := range cols {
+		if d.fkTargets[table][c] {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *differ) allDropped(table string, cols []string) bool {
@@ -666,6 +725,10 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		}
 		if d.anyDropped(ft.Name, con.Columns) {
 			continue // drop_column drops its constraints
+		}
+		if d.fkTarget(ft.Name, con.Columns) {
+			d.unsupported("constraint %s on %s is not dropped yet: a foreign key this migration drops references its columns; run online diff again once this migration is complete", name, tt.Name)
+			continue
 		}
 		if con.Type == "p" {
 			d.unsupported("table %s: primary key %s is gone from the desired schema; online does not drop a primary key", tt.Name, name)

@@ -387,3 +387,22 @@ func TestDiffReportsOtherObjects(t *testing.T) {
 		t.Fatalf("the file should say what was not expressed:\n%s", text)
 	}
 }
+
+// TestDiffDropsWhatADroppedKeyReferences: a column (and its unique key)
+// that a dropped foreign key references waits for a second migration, as
+// online's complete would drop it before the key; the file says so.
+func TestDiffDropsWhatADroppedKeyReferences(t *testing.T) {
+	t.Parallel()
+	r := roundTrip(t, `
+CREATE TABLE a (id int PRIMARY KEY, code int UNIQUE);
+CREATE TABLE b (id int PRIMARY KEY, a_code int REFERENCES a(code));
+INSERT INTO a VALUES (1, 10); INSERT INTO b VALUES (1, 10);`, `
+CREATE TABLE a (id int PRIMARY KEY);
+CREATE TABLE b (id int PRIMARY KEY, a_code int);`)
+	eq(t, "migrations", r.passes, 2)
+	got := strings.Join(r.res.Unsupported, "\n")
+	if !strings.Contains(got, "column a.code is not dropped yet") || !strings.Contains(got, "constraint a_code_key on a is not dropped yet") {
+		t.Fatalf("want the deferred drops reported, got:\n%s", got)
+	}
+	eq(t, "b kept", strings.Join(r.rows(t, "SELECT id, a_code FROM b"), ","), "1|10")
+}
