@@ -59,6 +59,9 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 				}
 				want, err = diff.LoadSQL(ctx, live, args[0], string(data), g.schema)
 			}
+			if cerr := ctx.Err(); err != nil && cerr != nil {
+				return fmt.Errorf("diff interrupted (its scratch database was dropped): %w", errors.Join(cerr, err))
+			}
 			var sqlErr *diff.SQLError
 			if errors.As(err, &sqlErr) {
 				return usageError{err}

@@ -59,6 +59,10 @@ DIR: every .yaml, .yml and .json file of the directory, in name order.`,
 				Sample: smp, LockTimeout: cfg.LockTimeout, LockRetryDeadline: cfg.LockRetryDeadline, Writes: writes, Log: g.log,
 			}, migs)
 			if err != nil {
+				if cerr := cmd.Context().Err(); cerr != nil {
+					// Ctrl-C: exit 130, whatever error the cancel surfaced as.
+					return fmt.Errorf("rehearse interrupted (its databases were dropped): %w", errors.Join(cerr, err))
+				}
 				return err
 			}
 			if asJSON {
