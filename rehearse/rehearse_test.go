@@ -302,3 +302,29 @@ func TestRehearseRefusesMigrationInProgress(t *testing.T) {
 		t.Fatalf("databases left: %v", n)
 	}
 }
+
+// TestRehearseMeasuresWaits: a migration that holds an exclusive lock for a
+// second shows in the report as that lock and as a probe wait of about a
+// second.
+func TestRehearseMeasuresWaits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, liveSchema)
+	rep := f.run(t, rehearse.Sample{Rows: 50}, "operations:\n  - sql: { up: \"LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1)\", down: \"SELECT 1\" }\n")
+	if !rep.Success {
+		t.Fatalf("want success:\n%s", rep)
+	}
+	for _, reh := range rep.Runs {
+		if reh.LongestWait < 700*time.Millisecond || reh.LongestWaitOn != "customers" {
+			t.Fatalf("%s: longest wait %s on %q, want about 1s on customers", reh.Ending, reh.LongestWait, reh.LongestWaitOn)
+		}
+		found := false
+		for _, l := range reh.Migrations[0].Locks {
+			if l.Relation == "public.customers" && l.Mode == "AccessExclusiveLock" {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%s: locks %+v lack ACCESS EXCLUSIVE on customers", reh.Ending, reh.Migrations[0].Locks)
+		}
+	}
+}
