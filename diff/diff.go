@@ -446,7 +446,7 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 			continue
 		}
 		if old := ft.Indexes[name]; old != nil && old.Constraint == "" {
-			if normIndex(old.Definition) != normIndex(ix.Definition) {
+			if normIndex(d.renameIn(tt.Name, old.Definition)) != normIndex(ix.Definition) {
 				d.unsupported("index %s: definition differs (%s -> %s); drop it in one migration and create it in the next, or create it under a new name", name, old.Definition, ix.Definition)
 			}
 			continue
@@ -748,8 +748,14 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 // renamedDef is a constraint's definition with the renames applied, so that
 // an unchanged constraint over a renamed column compares equal.
 func (d *differ) renamedDef(ft, tt *schema.Table, con *schema.Constraint) string {
-	def := con.Definition
-	for n, o := range d.colRename[tt.Name] {
+	return d.renameIn(tt.Name, con.Definition)
+}
+
+// renameIn applies the column renames of a table (by its desired name) to
+// a definition. A name inside a string literal would be renamed too; the
+// comparison then reports a difference, never hides one.
+func (d *differ) renameIn(table, def string) string {
+	for n, o := range d.colRename[table] {
 		def = regexp.MustCompile(`\b`+regexp.QuoteMeta(o)+`\b`).ReplaceAllString(def, n)
 	}
 	return def
