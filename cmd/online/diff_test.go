@@ -82,3 +82,31 @@ func TestDiffAndRehearseCLI(t *testing.T) {
 		t.Fatalf("failing rehearse: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestMigrationFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, n := range []string{"02_b.yml", "01_a.yaml", "notes.txt", "03_c.json"} {
+		writeFile(t, dir, n, "operations: []\n")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := migrationFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got {
+		names = append(names, filepath.Base(p))
+	}
+	if strings.Join(names, " ") != "01_a.yaml 02_b.yml 03_c.json" {
+		t.Fatalf("files %v", names)
+	}
+	if _, err := migrationFiles(t.TempDir()); err == nil {
+		t.Fatal("an empty directory must be refused")
+	}
+	if got, err := migrationFiles(filepath.Join(dir, "01_a.yaml")); err != nil || len(got) != 1 {
+		t.Fatalf("a file: %v %v", got, err)
+	}
+}
