@@ -409,3 +409,33 @@ CREATE TABLE b (id int PRIMARY KEY, a_code int);`)
 	}
 	eq(t, "b kept", strings.Join(r.rows(t, "SELECT id, a_code FROM b"), ","), "1|10")
 }
+
+// TestDiffDumpStyleSchema: a schema.sql written by pg_dump (empty
+// search_path, qualified names) reads the same as the live schema.
+func TestDiffDumpStyleSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	live := `
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE TABLE customers (id bigserial PRIMARY KEY, m mood DEFAULT 'ok', email text UNIQUE);
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint REFERENCES customers(id), CHECK (id > 0));`
+	pgtest.Exec(t, pgtest.Connect(t, url), live)
+	dump := pgtest.DumpSchema(t, url, "public")
+	want, err := diff.LoadSQL(ctx, url, "schema.sql", dump, "public")
+	if err != nil {
+		t.Fatalf("load a pg_dump of the live schema: %s", pg.Explain(err))
+	}
+	cur, err := diff.ReadURL(ctx, url, "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := diff.Compare(cur, want, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Ops) != 0 || len(res.Unsupported) != 0 {
+		text, _ := res.Render("")
+		t.Fatalf("a dump of the live schema should differ in nothing:\n%s", text)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,9 @@ import (
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/schema"
 )
+
+// createsPublic finds a CREATE SCHEMA public without IF NOT EXISTS.
+var createsPublic = regexp.MustCompile(`(?im)^\s*CREATE\s+SCHEMA\s+("public"|public)\s*;`)
 
 // ScratchPrefix starts the name of every database LoadSQL creates, so that
 // one left by a killed process can be recognised.
@@ -63,20 +67,37 @@ func loadSQL(ctx context.Context, serverURL, db, file, sql, name string) (s *sch
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pg.Connect(ctx, u, pg.Options{ApplicationName: "online-diff"})
-	if err != nil {
+	if err := runSQL(ctx, u, file, sql); err != nil {
 		return nil, err
 	}
+	// The catalog is read on a session of its own: the file may have set
+	// search_path (pg_dump's output empties it), which changes how
+	// format_type and pg_get_expr name types and tables.
+	return ReadURL(ctx, u, name)
+}
+
+func runSQL(ctx context.Context, u, file, sql string) error {
+	conn, err := pg.Connect(ctx, u, pg.Options{ApplicationName: "online-diff"})
+	if err != nil {
+		return err
+	}
 	defer pg.Close(ctx, conn)
+	if createsPublic.MatchString(sql) {
+		// pg_dump writes CREATE SCHEMA public; the scratch database has
+		// it already, empty.
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS public"); err != nil {
+			return fmt.Errorf("drop the scratch database's empty public schema: %w", err)
+		}
+	}
 	// Without arguments, Exec sends the text as one simple query, so a
 	// whole file of statements runs, in one implicit transaction.
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, &SQLError{File: file, SQL: sql, Err: pg.WithSQL(err, sql)}
+		return &SQLError{File: file, SQL: sql, Err: pg.WithSQL(err, sql)}
 	}
-	return read(ctx, conn, name)
+	return nil
 }
 
 // ReadURL reads schema name of the database connURL names, in a read-only
