@@ -114,6 +114,8 @@ an application picks its version with search_path.`,
 	root.AddCommand(newConvertCmd(g))
 	root.AddCommand(newLintCmd(g))
 	root.AddCommand(newSchemaCmd(g))
+	root.AddCommand(newDiffCmd(g))
+	root.AddCommand(newRehearseCmd(g))
 	root.Example = "  online start 02_rename_email.yaml && online complete"
 	// Cobra adds these two at Execute; made here so that they get examples.
 	// The completion command takes its writer now, so set it first.
