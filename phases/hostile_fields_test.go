@@ -60,7 +60,7 @@ func fieldCases() []fieldCase {
 		{"index predicate", `{"create_index": {"table": "t", "name": "i", "columns": ["a"], "predicate": "b > 0; drop table other"}}`, "create_index", "predicate", `";"`},
 		{"index storage", `{"create_index": {"table": "t", "name": "i", "columns": ["a"], "storage_parameters": "fillfactor = 70) WHERE (false"}}`, "create_index", "storage_parameters", "storage parameters"},
 		{"index expression", `{"create_index": {"table": "t", "name": "i", "columns": [{"expression": "lower(a)), (b"}]}}`, "create_index", "columns[0].expression", "a single SQL expression"},
-		{"index opclass param", `{"create_index": {"table": "t", "name": "i", "columns": {"a": {"opclass": {"name": "text_ops", "params": {"p": "1), (b"}}}}}}`, "create_index", "columns[0].opclass.params.p", "operator class parameter"},
+		{"index opclass param", `{"create_index": {"table": "t", "name": "i", "columns": {"a": {"opclass": {"name": "text_ops", "params": {"p": "1), (b"}}}}}}`, "create_index", "columns[0].opclass.params[0]", "operator class parameter"},
 		{"exclude elements", `{"create_table": {"name": "n", "columns": [{"name": "r", "type": "int"}], "constraints": [{"name": "x", "type": "exclude", "exclude": {"index_method": "btree", "elements": "r WITH =); drop table other; select (1"}}]}}`, "create_table", "constraints[0].exclude.elements", "closes a bracket it did not open"},
 		{"exclude predicate", `{"create_table": {"name": "n", "columns": [{"name": "r", "type": "int"}], "constraints": [{"name": "x", "type": "exclude", "exclude": {"index_method": "btree", "elements": "r WITH =", "predicate": "true) DEFERRABLE, CHECK (false"}}]}}`, "create_table", "constraints[0].exclude.predicate", "boolean expression"},
 		{"table check", `{"create_table": {"name": "n", "columns": [{"name": "r", "type": "int"}], "constraints": [{"name": "x", "type": "check", "check": "r > 0), drop table other, check (true"}]}}`, "create_table", "constraints[0].check", "CHECK"},
@@ -68,7 +68,7 @@ func fieldCases() []fieldCase {
 		{"drop_constraint down", `{"drop_multicolumn_constraint": {"table": "t", "name": "t_pkey", "up": {"id": "id"}, "down": {"id": "id); drop table other; select (1"}}}`, "drop_multicolumn_constraint", "down.id", "closes a bracket it did not open"},
 		{"sql commits", `{"sql": {"up": "create table x (a int); commit; drop table other"}}`, "sql", "up", "transaction control"},
 		// What only the catalog knows, asked before anything changes.
-		{"missing type", addCol(`"type": "bigintt"`), "add_column", "column.type", "type bigintt does not exist"},
+		{"missing type", addCol(`"type": "bigintt", "nullable": true`), "add_column", "column.type", "type bigintt does not exist"},
 		{"missing type in alter", `{"alter_column": {"table": "t", "column": "b", "type": "bigintt"}}`, "alter_column", "type", "type bigintt does not exist"},
 		{"up names a missing column", `{"add_column": {"table": "t", "column": {"name": "z", "type": "int"}, "up": "nosuch + 1"}}`, "add_column", "up", `column "nosuch" does not exist`},
 		{"down names a missing column", `{"alter_column": {"table": "t", "column": "a", "up": "lower(a)", "down": "nosuch"}}`, "alter_column", "down", `column "nosuch" does not exist`},

@@ -145,8 +145,8 @@ func TestCLIHostileFields(t *testing.T) {
 		{"type-semicolon", `add_column: { table: t, column: { name: z, type: "int; drop table other" } }`, "column.type", "a single type name"},
 		{"type-drop-column", `add_column: { table: t, column: { name: z, type: "int, drop column keepme" } }`, "column.type", "a single type name"},
 		{"type-alter-column", `add_column: { table: t, column: { name: z, type: "int, alter column keepme type int using length(keepme)" } }`, "column.type", "a single type name"},
-		{"type-missing", `add_column: { table: t, column: { name: z, type: bigintt } }`, "column.type", "type bigintt does not exist"},
-		{"up-missing-column", `add_column: { table: t, column: { name: z, type: int }, up: "nosuch + 1" }`, "up", `column "nosuch" does not exist`},
+		{"type-missing", `add_column: { table: t, column: { name: z, type: bigintt, nullable: true } }`, "column.type", "type bigintt does not exist"},
+		{"up-missing-column", `add_column: { table: t, column: { name: z, type: int, nullable: true }, up: "nosuch + 1" }`, "up", `column "nosuch" does not exist`},
 	}
 	for _, c := range cases {
 		file := writeFile(t, dir, c.name+".yaml", "operations:\n  - "+c.op+"\n")

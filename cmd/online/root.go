@@ -150,6 +150,17 @@ var examples = map[string]string{
 	"completion fish":       "  online completion fish > ~/.config/fish/completions/online.fish",
 	"completion powershell": "  online completion powershell | Out-String | Invoke-Expression",
 	"completion":            "  online completion bash > /etc/bash_completion.d/online\n  online completion zsh > \"${fpath[1]}/_online\"\n  online completion fish > ~/.config/fish/completions/online.fish",
+	"migrate":               "  online migrate migrations/            # all pending files; the last one stays in progress\n  online migrate --complete migrations/\n  online migrate --window migrations/   # several pending files as one expand/contract step",
+	"create":                "  online create migrations/ add_user_tier",
+	"validate":              "  online validate --offline migrations/   # in CI, without a database\n  online validate migrations/ 07_tier.yaml",
+	"baseline":              "  online baseline\n  online baseline migrations/ --up-to 004_orders.yaml",
+	"pull":                  "  online pull migrations/",
+	"revert":                "  online revert && online complete",
+	"convert":               "  online convert 0042_add_tier.up.sql -o migrations/042_add_tier.yaml\n  online convert db/migrations/ -o migrations/",
+	"lint":                  "  online lint db/migrations/*.sql\n  online lint --json migrations/",
+	"schema":                "  online schema > migration.schema.json",
+	"diff":                  "  online diff schema.sql -o migrations/008_sync.yaml\n  online diff schema.sql --rename users.mail=email",
+	"rehearse":              "  online rehearse migrations/\n  online rehearse --sample 10% --target-url postgres://staging/app 07_tier.yaml",
 }
 
 func setExamples(c *cobra.Command) {
