@@ -56,10 +56,13 @@ type Compiler struct {
 	// skipDependents names constraints a drop_constraint removes: the
 	// rewrite of their columns does not rebuild them.
 	skipDependents map[string]bool
-	pendingPK      []pendingPK
-	exprChecks     []exprCheck
-	rawSQL         int
-	others         int
+	// rebuilds holds, per table and index or constraint, the rebuild on
+	// new columns that a rewrite planned (see rebuildDependents).
+	rebuilds   map[string]*rebuild
+	pendingPK  []pendingPK
+	exprChecks []exprCheck
+	rawSQL     int
+	others     int
 }
 
 // Compile checks every operation of m against the current schema and returns
@@ -331,4 +334,16 @@ func ShortName(name string) string {
 		cut--
 	}
 	return name[:cut] + suffix
+}
+
+// dropIndexInTx and dropIndexAfter are the two halves of undoing an index
+// build inside the rollback's single transaction (see DropIndexLater).
+func (c *Compiler) dropIndexInTx(schema, name string) []string {
+	inTx, _ := DropIndexLater(schema, name, c.plan.Name)
+	return []string{inTx}
+}
+
+func (c *Compiler) dropIndexAfter(schema, name string) []string {
+	_, after := DropIndexLater(schema, name, c.plan.Name)
+	return []string{after}
 }

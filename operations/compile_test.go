@@ -342,8 +342,16 @@ func TestCompilePlans(t *testing.T) {
 		}},
 		{"drop_index", "- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
 			eq(t, "expand steps", len(p.Expand), 0)
-			wantSQL(t, "contract", p.Contract, `DROP INDEX CONCURRENTLY IF EXISTS "public"."users_nickname_idx"`)
-			eq(t, "no tx", p.Contract[0].NoTx, true)
+			// Inside the contract's transaction the index is renamed out of
+			// the way; the tombstone is dropped concurrently after the commit.
+			inTx, after := DropIndexLater("public", "users_nickname_idx", "m")
+			wantSQL(t, "contract", p.Contract, `ALTER INDEX IF EXISTS "public"."users_nickname_idx" RENAME TO "_online_drop_`)
+			eq(t, "in the transaction", p.Contract[0].SQL[0], inTx)
+			eq(t, "in a transaction", p.Contract[0].NoTx, false)
+			eq(t, "after the commit", strings.Join(p.Contract[0].After, ";"), after)
+			if !strings.HasPrefix(after, `DROP INDEX CONCURRENTLY IF EXISTS "public"."_online_drop_`) {
+				t.Errorf("after the commit: %s", after)
+			}
 			_, still := ns.Indexes["users_nickname_idx"]
 			eq(t, "model", still, false)
 		}},
@@ -353,6 +361,10 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "up", p.Expand[0].SQL[0], "CREATE TABLE x (a int)")
 			eq(t, "down", p.Expand[0].Undo[0], "DROP TABLE x")
 			eq(t, "op of the second", p.Expand[1].Op, 2)
+			eq(t, "reversible with down", p.Expand[0].Irreversible, "")
+			if !strings.Contains(p.Expand[1].Irreversible, "operation 2 has no down") || !strings.Contains(p.String(), "-- IRREVERSIBLE: the SQL of operation 2 has no down") {
+				t.Errorf("a sql operation without down must be marked irreversible: %q", p.Expand[1].Irreversible)
+			}
 		}},
 		{"sql onComplete", "- sql: {up: VACUUM users, onComplete: true}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "expand steps", len(p.Expand), 0)

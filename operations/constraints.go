@@ -79,9 +79,10 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 			"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
 			fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
 		},
-		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name)},
-		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-		NoTx: true,
+		Undo:      c.dropIndexInTx(c.Opts.Schema, name),
+		UndoAfter: c.dropIndexAfter(c.Opts.Schema, name),
+		Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+		NoTx:      true,
 	})
 	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
 	c.Schema.Indexes[name] = t.Name

@@ -273,11 +273,12 @@ func (c *Compiler) addPrimaryKey(t *schema.Table, name string, cols []*schema.Co
 	}
 	table := c.Qualified(t.Physical)
 	c.Finish(Step{
-		Do:   fmt.Sprintf("build the unique index of primary key %s on %s", name, t.Name),
-		SQL:  []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name), fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)", pg.Ident(name), table, pg.Idents(phys))},
-		Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name)},
-		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-		NoTx: true,
+		Do:        fmt.Sprintf("build the unique index of primary key %s on %s", name, t.Name),
+		SQL:       []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name), fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)", pg.Ident(name), table, pg.Idents(phys))},
+		Undo:      c.dropIndexInTx(c.Opts.Schema, name),
+		UndoAfter: c.dropIndexAfter(c.Opts.Schema, name),
+		Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+		NoTx:      true,
 	})
 	var nn []string
 	for _, col := range cols {

@@ -283,16 +283,17 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	}
 	if t.Partitioned {
 		pi := c.newPartitionedIndex(t, op.Name, op.Unique, tail)
-		pi.buildLeaves(add)
+		pi.buildLeaves(c, add)
 		pi.attach(c, op.Name, add)
 		def = fmt.Sprintf("%s %s ON ONLY %s%s", create, pg.Ident(op.Name), c.Qualified(t.Physical), tail)
 	} else {
 		add(Step{
-			Do:   fmt.Sprintf("build index %s on %s", op.Name, t.Name),
-			SQL:  append(pre, def),
-			Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
-			Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-			NoTx: true,
+			Do:        fmt.Sprintf("build index %s on %s", op.Name, t.Name),
+			SQL:       append(pre, def),
+			Undo:      c.dropIndexInTx(c.Opts.Schema, op.Name),
+			UndoAfter: c.dropIndexAfter(c.Opts.Schema, op.Name),
+			Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+			NoTx:      true,
 		})
 	}
 	if len(keyCols) != len(op.Columns) {

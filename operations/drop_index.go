@@ -38,11 +38,15 @@ func (op *DropIndex) Compile(c *Compiler) error {
 		})
 		return nil
 	}
+	// The contract runs in one transaction, and DROP INDEX CONCURRENTLY
+	// cannot: inside it the index is renamed out of the way, and dropped
+	// concurrently once the contract has committed.
+	inTx, after := DropIndexLater(c.Opts.Schema, op.Name, c.plan.Name)
 	c.Contract(Step{
-		Do:   fmt.Sprintf("drop index %s", op.Name),
-		SQL:  []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(op.Name)},
-		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-		NoTx: true,
+		Do:    fmt.Sprintf("drop index %s (renamed in the contract, dropped CONCURRENTLY after it commits)", op.Name),
+		SQL:   []string{inTx},
+		After: []string{after},
+		Lock:  "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 	})
 	return nil
 }

@@ -210,7 +210,7 @@ func leafBackfills(t *schema.Table, bf Backfill) []Backfill {
 // buildLeaves adds, through add, one step per leaf partition that builds
 // its index concurrently. One step each, so that a resumed start rebuilds
 // only the index it was building.
-func (pi *partitionedIndex) buildLeaves(add func(Step)) {
+func (pi *partitionedIndex) buildLeaves(c *Compiler, add func(Step)) {
 	forEachPartition(pi.table.Partitions, func(p *schema.Partition) {
 		if !isLeaf(p) {
 			return
@@ -224,9 +224,10 @@ func (pi *partitionedIndex) buildLeaves(add func(Step)) {
 				"DROP INDEX CONCURRENTLY IF EXISTS " + name,
 				fmt.Sprintf("%s CONCURRENTLY %s ON %s%s", pi.create(), pg.Ident(pi.names[p]), pg.Ident(p.Schema, p.Name), pi.tail),
 			},
-			Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + name},
-			Lock: "SHARE UPDATE EXCLUSIVE on the partition (reads and writes go on)",
-			NoTx: true,
+			Undo:      c.dropIndexInTx(p.Schema, pi.names[p]),
+			UndoAfter: c.dropIndexAfter(p.Schema, pi.names[p]),
+			Lock:      "SHARE UPDATE EXCLUSIVE on the partition (reads and writes go on)",
+			NoTx:      true,
 		})
 	})
 }
@@ -308,7 +309,7 @@ func (c *Compiler) addPartitionedUnique(t *schema.Table, name string, physCols [
 		nnd = " NULLS NOT DISTINCT"
 	}
 	pi := c.newPartitionedIndex(t, name, true, " ("+pg.Idents(physCols)+")"+nnd)
-	pi.buildLeaves(c.Finish)
+	pi.buildLeaves(c, c.Finish)
 	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true,
 		Definition: fmt.Sprintf("CREATE UNIQUE INDEX %s ON ONLY %s USING btree (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd)}
 	c.Schema.Indexes[name] = t.Name
@@ -452,7 +453,7 @@ func (c *Compiler) planRebuild(t *schema.Table, rb *partitionRebuild) {
 		final = rb.con.Name
 	}
 	pi := c.newPartitionedIndex(t, final, rb.ix.Unique, tail)
-	pi.buildLeaves(c.Finish)
+	pi.buildLeaves(c, c.Finish)
 	if rb.con != nil {
 		def := RenameIdentifiers(rb.con.Definition, map[string]string{rb.oldPhys: r.newPhys})
 		c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: final, part: pi, def: def})

@@ -219,9 +219,10 @@ func (c *Compiler) planKeys(t *schema.Table, rs []*rewrite) (*keyWork, error) {
 				"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
 				fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s USING %s", pg.Ident(tmp), table, RenameIdentifiers(using, rename)),
 			},
-			Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp)},
-			Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-			NoTx: true,
+			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
+			UndoAfter: c.dropIndexAfter(c.Opts.Schema, tmp),
+			Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+			NoTx:      true,
 		})
 		// Dropping the old key frees its name for the index; NOT NULL of
 		// the new columns is set before it is attached (the swaps do it,

@@ -1,6 +1,8 @@
 package operations
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -17,6 +19,29 @@ type Step struct {
 	// Lock names the strongest table lock the step takes, for plan output.
 	Lock string `json:"lock,omitempty"`
 	NoTx bool   `json:"no_tx,omitempty"`
+	// After holds, for a contract step, what PostgreSQL cannot run inside
+	// the contract's transaction (DROP INDEX CONCURRENTLY): it runs once
+	// that transaction has committed, and is idempotent. UndoAfter is the
+	// same for Undo in the rollback's transaction. A step of an older plan
+	// that has neither runs all of its NoTx statements after the commit.
+	After     []string `json:"after,omitempty"`
+	UndoAfter []string `json:"undo_after,omitempty"`
+	// Irreversible says why rollback cannot undo this step (a sql
+	// operation without down); rollback leaves what it did in place.
+	Irreversible string `json:"irreversible,omitempty"`
+}
+
+// DropIndexLater returns the two halves of dropping index name of schema
+// without blocking, for a transaction that must stay atomic: inTx renames
+// the index out of the way (SHARE UPDATE EXCLUSIVE, instant; nothing can
+// use or collide with its name afterwards), after drops it CONCURRENTLY
+// once the transaction committed. salt tells apart the tombstones of
+// different migrations.
+func DropIndexLater(schema, name, salt string) (inTx, after string) {
+	sum := sha256.Sum256([]byte(schema + "\x00" + name + "\x00" + salt))
+	tomb := "_online_drop_" + hex.EncodeToString(sum[:])[:20]
+	return fmt.Sprintf("ALTER INDEX IF EXISTS %s RENAME TO %s", pg.Ident(schema, name), pg.Ident(tomb)),
+		"DROP INDEX CONCURRENTLY IF EXISTS " + pg.Ident(schema, tomb)
 }
 
 // KeyColumn is a column of the key a backfill walks.
@@ -156,6 +181,16 @@ func (p *Plan) String() string {
 				b.WriteString(q)
 				b.WriteString(";\n")
 			}
+			if len(s.After) > 0 {
+				b.WriteString("-- after the transaction commits:\n")
+				for _, q := range s.After {
+					b.WriteString(q)
+					b.WriteString(";\n")
+				}
+			}
+			if s.Irreversible != "" {
+				fmt.Fprintf(&b, "-- IRREVERSIBLE: %s\n", s.Irreversible)
+			}
 		}
 	}
 	writeSteps("expand", p.Expand)
@@ -188,15 +223,31 @@ func (p *Plan) String() string {
 			b.WriteString(";\n")
 		}
 	}
-	writeSteps("contract (online complete)", p.Contract)
+	writeSteps("contract (online complete), one transaction", p.Contract)
 	var undo []Step
 	for _, steps := range [][]Step{p.Expand, p.Finish} {
 		undo = append(undo, steps...)
 	}
-	b.WriteString("\n-- == rollback (online rollback) ==\n")
+	b.WriteString("\n-- == rollback (online rollback), one transaction ==\n")
 	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE;\n", pg.Ident(p.VersionSchema))
+	var later []string
 	for i := len(undo) - 1; i >= 0; i-- {
+		if undo[i].Irreversible != "" {
+			fmt.Fprintf(&b, "-- left in place: %s\n", undo[i].Irreversible)
+		}
+		if undo[i].NoTx && len(undo[i].UndoAfter) == 0 {
+			later = append(later, undo[i].Undo...)
+			continue
+		}
 		for _, q := range undo[i].Undo {
+			b.WriteString(q)
+			b.WriteString(";\n")
+		}
+		later = append(later, undo[i].UndoAfter...)
+	}
+	if len(later) > 0 {
+		b.WriteString("-- after the transaction commits:\n")
+		for _, q := range later {
 			b.WriteString(q)
 			b.WriteString(";\n")
 		}

@@ -1,5 +1,7 @@
 package operations
 
+import "fmt"
+
 // RawSQL runs SQL the migration's author wrote: Up at start (or at complete
 // with OnComplete), Down on rollback. online cannot know what it changes, so
 // a migration of raw SQL holds nothing else, and the new version's views are
@@ -26,6 +28,8 @@ func (op *RawSQL) Compile(c *Compiler) error {
 	s := Step{Do: "run the migration's SQL", SQL: []string{op.Up}, Lock: "as the SQL takes"}
 	if op.Down != "" {
 		s.Undo = []string{op.Down}
+	} else {
+		s.Irreversible = fmt.Sprintf("the SQL of operation %d has no down: rollback cannot undo it and leaves what it did in place", c.op)
 	}
 	c.Expand(s)
 	return nil

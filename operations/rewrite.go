@@ -170,12 +170,19 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 // constraints of the old column that dropping it at complete would take
 // away. They are built without blocking after the backfill, under temporary
 // names, and renamed to the old names at complete.
+//
+// An index or constraint over several columns that the migration rewrites
+// is rebuilt once, over all of their new columns: the first rewrite plans
+// it, each later one adds its column to the rebuild's renames and rewrites
+// the planned statement in place.
 func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rewrite) {
-	rename := map[string]string{col.Physical: r.newPhys}
 	table := c.Qualified(t.Physical)
 	for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
 		ix := t.Indexes[n]
 		if ix.Primary || ix.Definition == "" || !indexUses(ix, col.Physical) || c.skipDependents[ix.Name] || c.skipDependents[ix.Constraint] {
+			continue
+		}
+		if c.extendRebuild(t, "index "+n, col.Physical, r.newPhys) {
 			continue
 		}
 		tmp := ShortName("_online_" + n)
@@ -188,13 +195,15 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		if ix.Unique {
 			unique = "UNIQUE "
 		}
-		def := fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), RenameIdentifiers(rest, rename))
-		c.Finish(Step{
-			Do:   fmt.Sprintf("rebuild index %s on the new column %s.%s", n, t.Name, col.Name),
-			SQL:  []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp), def},
-			Undo: []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp)},
-			Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
-			NoTx: true,
+		c.planDependent(t, "index "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
+			return []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
+				fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), RenameIdentifiers(rest, rename))}
+		}, Step{
+			Do:        fmt.Sprintf("rebuild index %s on the new column %s.%s", n, t.Name, col.Name),
+			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
+			UndoAfter: c.dropIndexAfter(c.Opts.Schema, tmp),
+			Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
+			NoTx:      true,
 		})
 		final := n
 		if ix.Constraint != "" {
@@ -217,14 +226,17 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 	}
 	sort.Strings(cons)
 	for _, n := range cons {
+		if c.extendRebuild(t, "constraint "+n, col.Physical, r.newPhys) {
+			continue
+		}
 		con := t.Constraints[n]
 		tmp := ShortName("_online_" + n)
 		c.names[tmp] = true
-		def := RenameIdentifiers(con.Definition, rename)
-		def = strings.TrimSuffix(def, " NOT VALID")
-		c.Finish(Step{
+		c.planDependent(t, "constraint "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
+			def := strings.TrimSuffix(RenameIdentifiers(con.Definition, rename), " NOT VALID")
+			return []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", table, pg.Ident(tmp), def)}
+		}, Step{
 			Do:   fmt.Sprintf("rebuild constraint %s on the new column %s.%s (NOT VALID)", n, t.Name, col.Name),
-			SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", table, pg.Ident(tmp), def)},
 			Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
@@ -237,6 +249,38 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		}
 		r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(n)))
 	}
+}
+
+// rebuild is an index or constraint of a table planned to be rebuilt on
+// the new columns of the rewrites that touch it.
+type rebuild struct {
+	step   int               // its finish step
+	rename map[string]string // old physical column -> new
+	render func(rename map[string]string) []string
+}
+
+// planDependent adds the finish step s of a rebuild, its statements rendered
+// for the renames known so far.
+func (c *Compiler) planDependent(t *schema.Table, what, oldPhys, newPhys string, render func(map[string]string) []string, s Step) {
+	rb := &rebuild{step: len(c.plan.Finish), rename: map[string]string{oldPhys: newPhys}, render: render}
+	s.SQL = render(rb.rename)
+	c.Finish(s)
+	if c.rebuilds == nil {
+		c.rebuilds = map[string]*rebuild{}
+	}
+	c.rebuilds[t.Physical+"\x00"+what] = rb
+}
+
+// extendRebuild adds a column to a rebuild planned by an earlier rewrite of
+// the same migration, and reports whether there was one.
+func (c *Compiler) extendRebuild(t *schema.Table, what, oldPhys, newPhys string) bool {
+	rb := c.rebuilds[t.Physical+"\x00"+what]
+	if rb == nil {
+		return false
+	}
+	rb.rename[oldPhys] = newPhys
+	c.plan.Finish[rb.step].SQL = rb.render(rb.rename)
+	return true
 }
 
 func indexUses(ix *schema.Index, col string) bool {
@@ -365,7 +409,8 @@ func (c *Compiler) finishRewrites() error {
 		if err != nil {
 			return err
 		}
-		var keySwap []string
+		var keySwap, trigDrops []string
+		firstSwap := len(c.plan.Contract)
 		bf := Backfill{Table: t.Physical}
 		for _, k := range tt.Key {
 			kc := ot.ColumnByPhysical(k)
@@ -409,7 +454,11 @@ func (c *Compiler) finishRewrites() error {
 				c.addCheck(t, r.notNull, pg.Ident(r.newPhys)+" IS NOT NULL", false)
 			}
 			c.viewSequenceDefault(t, r)
-			swap := c.contractRewrite(t, r, triggers.Drop(tt, rw))
+			// The sync triggers of every rewritten column of the table go
+			// first: one column's conversion may read another's old column,
+			// which the swaps drop.
+			trigDrops = append(trigDrops, triggers.Drop(tt, rw)...)
+			swap := c.contractRewrite(t, r, nil)
 			if kw == nil {
 				c.plan.Contract = append(c.plan.Contract, Step{
 					Do:   fmt.Sprintf("swap the new column %s.%s into place", t.Name, r.col.Name),
@@ -420,6 +469,11 @@ func (c *Compiler) finishRewrites() error {
 				keySwap = append(keySwap, swap...)
 			}
 		}
+		c.plan.Contract = slices.Insert(c.plan.Contract, firstSwap, Step{
+			Do:   fmt.Sprintf("drop the sync triggers of %s", t.Name),
+			SQL:  trigDrops,
+			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+		})
 		if kw != nil {
 			// One transaction for the whole table: between dropping the old
 			// key and attaching the new one, no other session may see it

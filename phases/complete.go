@@ -2,21 +2,37 @@ package phases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
 
 // Complete runs the contract phase of the migration in progress: drops the
 // previous version schema and what only the old version needed, and makes
-// renames physical. It refuses while the backfill is unfinished. Each step
-// is recorded as it commits, so a Complete that dies midway is finished by
-// running Complete again.
+// renames physical. It refuses while the backfill is unfinished.
+//
+// Every catalog change of the contract runs in ONE transaction, retried as a
+// whole under lock_timeout: a Complete that fails for any reason (a lock
+// held past the retry deadline, a statement that errs, a lost connection)
+// changes nothing, and the migration stays published, so both Complete again
+// and Rollback work. Only what PostgreSQL cannot run in a transaction (DROP
+// INDEX CONCURRENTLY of an index the migration dropped, renamed out of the
+// way inside the transaction) runs after the commit; it is queued in the
+// same transaction, so the next command finishes it after a crash.
 func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 	return e.command(ctx, func() (*Result, error) {
 		rec, err := e.current(ctx)
+		if errors.Is(err, ErrNoMigration) && e.pendingRan > 0 {
+			// The contract had committed; what a crash left after it is
+			// done now, and that is what this Complete was asked for.
+			if latest, lerr := e.store.LatestComplete(ctx, e.conn, e.cfg.Schema); lerr == nil && latest != nil {
+				return &Result{Migration: latest.Name, VersionSchema: latest.VersionSchema, Phase: string(state.Complete)}, nil
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -39,24 +55,71 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.Phase != state.Completing {
-			if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Completing); err != nil {
+		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, "contract").Msg("phase contract")
+		if rec.Phase == state.Completing && rec.ContractDone > 0 {
+			// Left by a version of online that ran the contract step by
+			// step: what ran cannot be taken back, so carry on the same way.
+			if err := e.legacyContract(ctx, rec, plan); err != nil {
 				return nil, err
 			}
-		}
-		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, "contract").Msg("phase contract")
-		for i := rec.ContractDone; i < len(plan.Contract); i++ {
-			n := i + 1
-			if err := e.runStep(ctx, plan.Contract[i], func(tx pgx.Tx) error {
-				return e.store.SetContractDone(ctx, tx, rec.Schema, rec.Name, n)
-			}); err != nil {
-				return nil, fmt.Errorf("complete migration %q: %w; run online complete again to carry on", rec.Name, err)
+		} else {
+			inTx, after := contractSQL(plan.Contract)
+			err := e.atomic(ctx, "complete", inTx, func(tx pgx.Tx) error {
+				if err := e.store.SetContractDone(ctx, tx, rec.Schema, rec.Name, len(plan.Contract)); err != nil {
+					return err
+				}
+				if err := e.store.QueuePending(ctx, tx, rec.Schema, rec.Name, after); err != nil {
+					return err
+				}
+				return e.store.SetPhase(ctx, tx, rec.Schema, rec.Name, state.Complete)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("complete migration %q: %w; nothing was changed: both versions still serve, and online complete (again) or online rollback both work", rec.Name, err)
 			}
 		}
-		if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Complete); err != nil {
-			return nil, err
-		}
 		e.log.Info().Str(keyEvent, evCompleted).Str(keyMigration, rec.Name).Str(keyVersion, rec.VersionSchema).Msg("migration complete")
-		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete)}, nil
+		res := &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete)}
+		if _, err := e.runPending(ctx); err != nil {
+			return res, fmt.Errorf("migration %q is complete, but a statement that runs after the contract failed: %w; the next online command runs it again", rec.Name, err)
+		}
+		return res, nil
 	})
+}
+
+// contractSQL splits the contract's statements into those of its single
+// transaction and those that run after it commits. A NoTx step without
+// After comes from a plan stored by an older online (a DROP INDEX
+// CONCURRENTLY in the contract): it runs after the commit as it is.
+func contractSQL(steps []operations.Step) (inTx, after []string) {
+	for _, s := range steps {
+		switch {
+		case len(s.After) > 0:
+			inTx = append(inTx, s.SQL...)
+			after = append(after, s.After...)
+		case s.NoTx:
+			after = append(after, s.SQL...)
+		default:
+			inTx = append(inTx, s.SQL...)
+		}
+	}
+	return inTx, after
+}
+
+// legacyContract carries on a contract that an older online ran step by
+// step and left midway.
+func (e *Engine) legacyContract(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	for i := rec.ContractDone; i < len(plan.Contract); i++ {
+		n := i + 1
+		if err := e.runStep(ctx, plan.Contract[i], func(tx pgx.Tx) error {
+			return e.store.SetContractDone(ctx, tx, rec.Schema, rec.Name, n)
+		}); err != nil {
+			return fmt.Errorf("complete migration %q: %w; run online complete again to carry on", rec.Name, err)
+		}
+		for _, stmt := range plan.Contract[i].After {
+			if err := e.runStep(ctx, operations.Step{Do: "after the contract step", SQL: []string{stmt}, NoTx: true}, nil); err != nil {
+				return fmt.Errorf("complete migration %q: %w; run online complete again to carry on", rec.Name, err)
+			}
+		}
+	}
+	return e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Complete)
 }

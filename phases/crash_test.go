@@ -529,10 +529,12 @@ type crashCase struct {
 	// reach returns once the child is at the kill point; it may open and
 	// close gates on the way, and checks the recorded progress there.
 	reach func(r *crashRun)
-	// rollback: after the kill, roll back instead of carrying on. Only
-	// for op start: a killed complete is carried on, a killed rollback
-	// rolled back.
+	// rollback: after the kill, roll back instead of carrying on (for op
+	// start or complete).
 	rollback bool
+	// completeAfter: after a killed rollback, complete instead (a killed
+	// rollback changed nothing, so either way out is open).
+	completeAfter bool
 }
 
 func crashCases() []crashCase {
@@ -631,44 +633,54 @@ func crashCases() []crashCase {
 				duringBackfill(r, func() { r.lockGate("orders") })
 				waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Finishing), 11)(r)
 			}},
-		// contract: the child runs complete
+		// contract: the child runs complete. Its one transaction is
+		// killed while it waits for a table; nothing of it is committed, so
+		// the migration is still active, and both complete and rollback
+		// must work after the kill (the cases alternate).
 		{name: "contract/1-rename", op: "complete",
 			arm: func(r *crashRun) { r.lockGate("orders") },
 			reach: func(r *crashRun) {
-				waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Completing), -1)(r)
+				waitLockedAt(`ALTER TABLE "public"."orders"`, string(state.Active), crashAllSteps)(r)
 				r.expectContract(0)
 			}},
-		{name: "contract/2-swap-email", op: "complete",
+		{name: "contract/2-swap-email", op: "complete", rollback: true,
 			arm: func(r *crashRun) { r.lockGate("accounts") },
 			reach: func(r *crashRun) {
-				waitLockedAt("DROP TRIGGER", string(state.Completing), -1)(r)
-				r.expectContract(1)
+				waitLockedAt("DROP TRIGGER", string(state.Active), crashAllSteps)(r)
+				r.expectContract(0)
 			}},
 		{name: "contract/4-swap-orders", op: "complete",
 			arm: func(r *crashRun) { r.lockGate("accounts") },
 			reach: func(r *crashRun) {
 				acc := r.gates[0]
-				waitLockedAt("DROP TRIGGER", string(state.Completing), -1)(r)
-				r.expectContract(1)
+				waitLockedAt("DROP TRIGGER", string(state.Active), crashAllSteps)(r)
 				r.lockGate("orders")
 				acc.release()
-				r.until("contract_done reaches 3", func() bool { return r.state().contract == 3 && r.waitsOnLockIn("DROP TRIGGER") })
+				// Past accounts (whose locks the transaction now holds),
+				// waiting for orders.
+				r.until("the contract waits for orders", func() bool {
+					return r.waitsOnLockIn(`ALTER TABLE "public"."orders"`) || r.waitsOnLockIn(`DROP TRIGGER IF EXISTS "_online_`+"r")
+				})
+				r.expectContract(0)
 			}},
-		// rollback: the child runs rollback
+		// rollback: the child runs rollback, one transaction as well.
 		{name: "rollback/drop-version-schema", op: "rollback",
 			arm:   func(r *crashRun) { r.lockGate("public_crash.accounts") },
-			reach: waitLockedAt("DROP SCHEMA", string(state.RollingBack), crashAllSteps)},
+			reach: waitLockedAt("DROP SCHEMA", string(state.Active), crashAllSteps)},
 		{name: "rollback/undo-accounts-finish", op: "rollback",
 			arm:   func(r *crashRun) { r.lockGate("accounts") },
-			reach: waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.RollingBack), 10)},
-		{name: "rollback/undo-orders-columns", op: "rollback",
+			reach: waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.Active), crashAllSteps)},
+		{name: "rollback/undo-orders-columns", op: "rollback", completeAfter: true,
 			arm: func(r *crashRun) { r.lockGate("accounts") },
 			reach: func(r *crashRun) {
 				acc := r.gates[0]
-				waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.RollingBack), 10)(r)
+				waitLockedAt(`ALTER TABLE "public"."accounts"`, string(state.Active), crashAllSteps)(r)
 				r.lockGate("orders")
 				acc.release()
-				r.until("steps_done reaches 4", func() bool { return r.state().steps == 4 && r.waitsOnLockIn("DROP TRIGGER") })
+				r.until("the rollback waits for orders", func() bool {
+					return r.waitsOnLockIn("DROP TRIGGER") || r.waitsOnLockIn(`ALTER TABLE "public"."orders"`)
+				})
+				r.expect(string(state.Active), crashAllSteps)
 			}},
 	}
 }
@@ -762,6 +774,7 @@ func runCrash(t *testing.T, url string, tc crashCase, seed uint64) {
 	if tc.op == "rollback" || tc.rollback {
 		before = takeCrashBaseline(e)
 	}
+
 	if tc.op != "start" {
 		if _, err := crashStart(t, e.url); err != nil {
 			t.Fatalf("start: %s", pg.Explain(err))
@@ -793,26 +806,26 @@ func runCrash(t *testing.T, url string, tc crashCase, seed uint64) {
 	}
 
 	switch {
-	case tc.op == "complete":
-		// Contract steps cannot be undone: rollback refuses, start too.
-		if _, err := crashRollback(t, e.url); err == nil || !strings.Contains(err.Error(), "online complete") {
-			r.fatalf("rollback after a killed complete: %v, want a refusal that says to run online complete", err)
+	case tc.op == "complete" || tc.op == "rollback":
+		// One transaction, killed: the migration is as start left it,
+		// published, and can be left either way.
+		if at.phase != string(state.Active) || at.contract != 0 {
+			r.fatalf("after a killed %s: %s, want the migration still active", tc.op, at)
 		}
-		if _, err := crashStart(t, e.url); err == nil || !strings.Contains(err.Error(), "online complete") {
-			r.fatalf("start after a killed complete: %v, want a refusal that says to run online complete", err)
+		if res, err := crashStart(t, e.url); err != nil || res.Phase != string(state.Active) {
+			r.fatalf("start after a killed %s: %v, want it to find the migration active", tc.op, err)
 		}
-		if _, err := crashComplete(t, e.url); err != nil {
-			r.fatalf("complete again: %s", pg.Explain(err))
+		if (tc.rollback || tc.op == "rollback") && !tc.completeAfter {
+			if _, err := crashRollback(t, e.url); err != nil {
+				r.fatalf("rollback after a killed %s: %s", tc.op, pg.Explain(err))
+			}
+			checkRolledBack(e, before, tc.name)
+		} else {
+			if _, err := crashComplete(t, e.url); err != nil {
+				r.fatalf("complete after a killed %s: %s", tc.op, pg.Explain(err))
+			}
+			checkMigrated(e, 0, tc.name)
 		}
-		checkMigrated(e, 0, tc.name)
-	case tc.op == "rollback":
-		if _, err := crashStart(t, e.url); err == nil || !strings.Contains(err.Error(), "online rollback") {
-			r.fatalf("start after a killed rollback: %v, want a refusal that says to run online rollback", err)
-		}
-		if _, err := crashRollback(t, e.url); err != nil {
-			r.fatalf("rollback again: %s", pg.Explain(err))
-		}
-		checkRolledBack(e, before, tc.name)
 	case tc.rollback:
 		_, err := crashRollback(t, e.url)
 		switch {
@@ -1010,10 +1023,10 @@ func TestCrashTerminatedSession(t *testing.T) {
 		r.terminateEngine()
 		<-b.done
 		g.release()
-		if b.err == nil || !strings.Contains(b.err.Error(), "online complete again") {
-			t.Fatalf("complete after its session was terminated: %v, want an error that says to run complete again", b.err)
+		if b.err == nil || !strings.Contains(b.err.Error(), "nothing was changed") {
+			t.Fatalf("complete after its session was terminated: %v, want an error that says nothing was changed", b.err)
 		}
-		if s := r.state(); s.phase != string(state.Completing) || s.contract != 1 {
+		if s := r.state(); s.phase != string(state.Active) || s.contract != 0 {
 			t.Fatalf("after the termination: %s", s)
 		}
 		r.waitForOrphans()

@@ -73,6 +73,13 @@ type Engine struct {
 	store state.Store
 	log   zerolog.Logger
 	retry pg.Retry
+	// inject, set by tests only, fails the statement it returns an error
+	// for: the property tests make every step of complete and rollback
+	// fail in turn.
+	inject func(what string, i int, stmt string) error
+	// pendingRan counts the statements queued after an earlier commit
+	// that this command's start ran (see runPending).
+	pendingRan int
 	// meta, when set, is recorded with the next migration Start inserts
 	// (see withMeta): the files of a migrations directory.
 	meta *state.Meta
@@ -187,6 +194,16 @@ func (e *Engine) locked(ctx context.Context, fn func() error) (err error) {
 	if waited {
 		e.log.Info().Str(keyEvent, evLockTaken).Dur(keyWait, time.Since(began)).Msg("the previous holder's session ended; lock taken")
 	}
+	// Finish what a complete or rollback queued after its commit and did
+	// not get to run (a crash, a failure): idempotent drops of indexes
+	// nobody uses any more. A failure here is reported, not fatal: the
+	// next command tries again.
+	e.pendingRan = 0
+	if n, perr := e.runPending(ctx); perr != nil {
+		e.log.Warn().Err(perr).Msg("a statement queued after an earlier complete or rollback failed; the next command runs it again")
+	} else {
+		e.pendingRan = n
+	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -280,6 +297,9 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Backfill is the time this command spent rewriting rows.
 	Backfill time.Duration `json:"backfill_ns,omitempty"`
+	// LeftInPlace lists, after a rollback, what it could not undo (the SQL
+	// of a sql operation without down).
+	LeftInPlace []string `json:"left_in_place,omitempty"`
 }
 
 func decodePlan(rec *state.Record) (*operations.Plan, error) {

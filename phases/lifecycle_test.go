@@ -1,9 +1,12 @@
 package phases_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/phases"
 )
 
 // lifecycle is one operation's end-to-end check: start, then reads and
@@ -45,6 +48,16 @@ func runLifecycle(t *testing.T, tc lifecycle) {
 			tc.during(e, old, nw, true)
 			tc.during(e, old, multi, false)
 		}
+		// No state nobody can leave: complete (round 1) or rollback
+		// (round 2) fails at each of its statements in turn and changes
+		// nothing; both versions still serve, and then the other command,
+		// or the same one, succeeds.
+		if round == 1 {
+			e.failEachStep("complete", func(eng *phases.Engine) (*phases.Result, error) { return eng.Complete(context.Background()) })
+		} else {
+			e.failEachStep("rollback", func(eng *phases.Engine) (*phases.Result, error) { return eng.Rollback(context.Background()) })
+		}
+		e.versionsServe(vs)
 		if round == 1 {
 			e.rollback()
 			if e.schemaExists(vs) {

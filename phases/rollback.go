@@ -4,61 +4,104 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
 
-// Rollback undoes the migration in progress, at any phase before contract:
+// Rollback undoes the migration in progress, at any phase before complete:
 // drops the new version schema, then undoes each step that ran, newest
 // first. The old version served all along, so no data written through it
 // is touched; the tables end as they were before Start.
+//
+// Like Complete, it is one transaction: a Rollback that fails (a `down` of
+// a sql operation that errs, a lock held past the deadline) changes
+// nothing, the migration stays where it was, and both Rollback again and
+// Complete (if it was published) work. Indexes the migration built are
+// renamed out of the way inside the transaction and dropped CONCURRENTLY
+// after it commits.
 func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 	return e.command(ctx, func() (*Result, error) {
 		rec, err := e.current(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if rec.Phase == state.Completing {
-			return nil, fmt.Errorf("migration %q is completing: contract steps have run and cannot be undone; run online complete to finish it", rec.Name)
+		if rec.Phase == state.Completing && rec.ContractDone > 0 {
+			return nil, fmt.Errorf("migration %q is completing: an older version of online ran some of its contract steps one by one, and they cannot be undone; run online complete to finish it", rec.Name)
 		}
 		plan, err := decodePlan(rec)
 		if err != nil {
 			return nil, err
 		}
+		left := leftInPlace(rec, plan)
 		if err := e.rollback(ctx, rec, plan); err != nil {
 			return nil, err
 		}
-		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back"}, nil
+		for _, l := range left {
+			e.log.Warn().Str(keyMigration, rec.Name).Msg("left in place: " + l)
+		}
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left}, nil
 	})
 }
 
-func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
-	if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.RollingBack); err != nil {
-		return err
-	}
-	drop := operations.Step{Do: fmt.Sprintf("drop version schema %s", plan.VersionSchema), SQL: []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}}
-	if err := e.runStep(ctx, drop, nil); err != nil {
-		return fmt.Errorf("roll back %q: %w", rec.Name, err)
-	}
+// undoSteps returns the expand and finish steps that have run (or may
+// have: a step outside a transaction, such as a concurrent index build, may
+// have been cut off halfway; its undo is idempotent, so it is run too),
+// newest first.
+func undoSteps(rec *state.Record, plan *operations.Plan) []operations.Step {
 	steps := append(append([]operations.Step{}, plan.Expand...), plan.Finish...)
 	last := min(rec.StepsDone, len(steps)) - 1
-	// A step outside a transaction (a concurrent index build) may have
-	// been cut off halfway; its undo is idempotent, so it is run too.
 	if next := rec.StepsDone; next < len(steps) && steps[next].NoTx {
 		last = next
 	}
+	var out []operations.Step
 	for i := last; i >= 0; i-- {
-		if err := e.runUndo(ctx, steps[i]); err != nil {
-			return fmt.Errorf("roll back %q: %w; run online rollback again", rec.Name, err)
+		out = append(out, steps[i])
+	}
+	return out
+}
+
+// leftInPlace says what a rollback cannot undo: the SQL of sql operations
+// without down.
+func leftInPlace(rec *state.Record, plan *operations.Plan) []string {
+	var out []string
+	for _, s := range undoSteps(rec, plan) {
+		if s.Irreversible != "" {
+			out = append(out, s.Irreversible)
 		}
-		if err := e.store.SetStepsDone(ctx, e.conn, rec.Schema, rec.Name, i); err != nil {
+	}
+	return out
+}
+
+func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	inTx := []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}
+	var after []string
+	for _, s := range undoSteps(rec, plan) {
+		switch {
+		case len(s.UndoAfter) > 0:
+			inTx = append(inTx, s.Undo...)
+			after = append(after, s.UndoAfter...)
+		case s.NoTx:
+			// A plan stored by an older online: DROP INDEX CONCURRENTLY.
+			after = append(after, s.Undo...)
+		default:
+			inTx = append(inTx, s.Undo...)
+		}
+	}
+	err := e.atomic(ctx, "rollback", inTx, func(tx pgx.Tx) error {
+		if err := e.store.QueuePending(ctx, tx, rec.Schema, rec.Name, after); err != nil {
 			return err
 		}
-	}
-	if err := e.store.Delete(ctx, e.conn, rec.Schema, rec.Name); err != nil {
-		return err
+		return e.store.Delete(ctx, tx, rec.Schema, rec.Name)
+	})
+	if err != nil {
+		return fmt.Errorf("roll back %q: %w; nothing was changed: the migration is still %s; run online rollback again once the cause is fixed", rec.Name, err, rec.Phase)
 	}
 	e.log.Info().Str(keyEvent, evRolledBack).Str(keyMigration, rec.Name).Msg("migration rolled back")
+	if _, err := e.runPending(ctx); err != nil {
+		return fmt.Errorf("migration %q is rolled back, but dropping an index it built failed: %w; the next online command drops it", rec.Name, err)
+	}
 	return nil
 }

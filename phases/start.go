@@ -67,6 +67,12 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if err != nil {
 			return err
 		}
+		// Said before anything runs: rollback will not undo these.
+		for _, s := range plan.Expand {
+			if s.Irreversible != "" {
+				e.log.Warn().Str(keyMigration, m.Name).Msg("irreversible: " + s.Irreversible)
+			}
+		}
 		// Before the first write (the state record, then expand's DDL).
 		if err := e.preflight(ctx, e.cfg.Schema, operations.CatalogChecks(m, cur, nw)); err != nil {
 			return err

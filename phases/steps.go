@@ -96,3 +96,67 @@ func canceledByServer(err error) bool {
 func (e *Engine) connLost(err error) bool {
 	return e.conn.IsClosed() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// atomic runs stmts and then record in one transaction, retried as a whole
+// while a lock is not had within lock_timeout (up to the retry deadline).
+// Locks taken by its earlier statements are held while a later one waits,
+// for at most lock_timeout, then released by the abort before the pause:
+// application queries queue behind it no longer than that. A failure leaves
+// nothing of it behind.
+func (e *Engine) atomic(ctx context.Context, what string, stmts []string, record func(pgx.Tx) error) error {
+	var failed string
+	err := e.retry.Do(ctx, func(ctx context.Context) error {
+		failed = ""
+		return pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error {
+			for i, stmt := range stmts {
+				if err := e.injected(what, i, stmt); err != nil {
+					failed = stmt
+					return err
+				}
+				e.log.Debug().Str(keySQL, stmt).Msg("exec")
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					failed = stmt
+					return err
+				}
+			}
+			if err := e.injected(what, len(stmts), "record"); err != nil {
+				return err
+			}
+			return record(tx)
+		})
+	})
+	if err != nil {
+		return pg.WithSQL(err, failed)
+	}
+	return nil
+}
+
+// runPending runs the statements that complete and rollback queued for
+// after their transaction committed (DROP INDEX CONCURRENTLY), oldest
+// first, each forgotten once it ran. They are idempotent, so a crash
+// between running and forgetting one is harmless.
+func (e *Engine) runPending(ctx context.Context) (int, error) {
+	ps, err := e.store.PendingOf(ctx, e.conn, e.cfg.Schema)
+	if err != nil {
+		return 0, err
+	}
+	for i, p := range ps {
+		if err := e.injected("after", i, p.SQL); err != nil {
+			return i, err
+		}
+		s := operations.Step{Do: "after the commit of " + p.Migration + ": " + p.SQL, SQL: []string{p.SQL}, NoTx: true}
+		if err := e.runStep(ctx, s, func(tx pgx.Tx) error { return e.store.DonePending(ctx, tx, e.cfg.Schema, p) }); err != nil {
+			return i, err
+		}
+	}
+	return len(ps), nil
+}
+
+// injected calls the test hook that makes a statement fail (see
+// export_test.go); nil in production.
+func (e *Engine) injected(what string, i int, stmt string) error {
+	if e.inject == nil {
+		return nil
+	}
+	return e.inject(what, i, stmt)
+}

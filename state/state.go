@@ -152,6 +152,18 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (schema, migration, task)
 )`, s.t("backfills")),
+		// Statements PostgreSQL cannot run inside a transaction (DROP INDEX
+		// CONCURRENTLY), queued by the transaction of a complete or a
+		// rollback and run after it commits; whatever a crash leaves here
+		// is run by the next command.
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+  schema     text NOT NULL,
+  migration  text NOT NULL,
+  seq        int NOT NULL,
+  sql        text NOT NULL,
+  queued_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema, migration, seq)
+)`, s.t("pending")),
 		// Columns of the directory workflow, added to state schemas made by
 		// an older online; ADD COLUMN IF NOT EXISTS keeps Init idempotent.
 		fmt.Sprintf(`ALTER TABLE %s
@@ -534,4 +546,49 @@ func nullJSON(b json.RawMessage) any {
 		return nil
 	}
 	return []byte(b)
+}
+
+// Pending is a statement queued to run after the transaction that queued it
+// committed.
+type Pending struct {
+	Migration string
+	Seq       int
+	SQL       string
+}
+
+// QueuePending queues statements for after the commit of q's transaction.
+func (s Store) QueuePending(ctx context.Context, q Querier, schema, migration string, stmts []string) error {
+	for i, stmt := range stmts {
+		_, err := q.Exec(ctx, "INSERT INTO "+s.t("pending")+` (schema, migration, seq, sql) VALUES ($1, $2, $3, $4)
+ON CONFLICT (schema, migration, seq) DO UPDATE SET sql = EXCLUDED.sql`, schema, migration, i, stmt)
+		if err != nil {
+			return fmt.Errorf("queue the statements to run after the commit: %w", err)
+		}
+	}
+	return nil
+}
+
+// PendingOf lists the queued statements of schema, in order.
+func (s Store) PendingOf(ctx context.Context, q Querier, schema string) ([]Pending, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT migration, seq, sql FROM "+s.t("pending")+" WHERE schema = $1 ORDER BY queued_at, migration, seq", schema)
+	if err != nil {
+		return nil, fmt.Errorf("read the statements queued after a commit: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Pending, error) {
+		var p Pending
+		err := row.Scan(&p.Migration, &p.Seq, &p.SQL)
+		return p, err
+	})
+}
+
+// DonePending forgets a queued statement once it has run.
+func (s Store) DonePending(ctx context.Context, q Querier, schema string, p Pending) error {
+	_, err := q.Exec(ctx, "DELETE FROM "+s.t("pending")+" WHERE schema = $1 AND migration = $2 AND seq = $3", schema, p.Migration, p.Seq)
+	if err != nil {
+		return fmt.Errorf("forget a statement that ran after the commit: %w", err)
+	}
+	return nil
 }

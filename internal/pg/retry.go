@@ -43,6 +43,15 @@ func IsLockTimeout(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable
 }
 
+// isDeadlock reports a deadlock PostgreSQL broke by aborting our
+// transaction: nothing of it committed, so trying again is safe. With
+// lock_timeout below deadlock_timeout (500 ms and 1 s by default) our side
+// times out first; a longer lock_timeout can meet the detector instead.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.DeadlockDetected
+}
+
 // Do runs fn until it succeeds, fails with something other than a lock
 // timeout, ctx ends, or the deadline passes. Because each attempt gives up
 // after lock_timeout, application queries never queue behind a waiting DDL
@@ -62,7 +71,7 @@ func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
-		if err == nil || !IsLockTimeout(err) {
+		if err == nil || !(IsLockTimeout(err) || isDeadlock(err)) {
 			return err
 		}
 		elapsed := time.Since(start)
