@@ -48,10 +48,10 @@ type Checkpoint struct {
 	// included), across resumptions.
 	RowsDone int64
 	Done     bool
-	// RowsTotal and Rate are for the caller's records, filled by Run in the
-	// checkpoints it hands to Options.Checkpoint: the row estimate of the
-	// walk (at least RowsDone) and the rows per second over the last few
-	// batches, this one included. Resume ignores them.
+	// RowsTotal and Rate are for the caller's records, filled in only in
+	// the checkpoints Run hands to Options.Checkpoint (zero in the one it
+	// returns): the row estimate of the walk, and the rows per second over
+	// the last few batches, this one included. Resume ignores them.
 	RowsTotal int64   `json:"-"`
 	Rate      float64 `json:"-"`
 }
@@ -624,10 +624,11 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 		next.LastKey = hi
 	}
 	next.RowsDone += st.walked
-	next.RowsTotal = r.totalFor(next)
-	next.Rate = r.win.rateWith(st.walked, time.Since(r.lastEnd))
 	if r.o.Checkpoint != nil {
-		if err := r.o.Checkpoint(ctx, tx, next); err != nil {
+		full := next
+		full.RowsTotal = r.totalFor(next)
+		full.Rate = r.win.rateWith(st.walked, time.Since(r.lastEnd))
+		if err := r.o.Checkpoint(ctx, tx, full); err != nil {
 			return prev, st, fmt.Errorf("checkpoint: %w", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,7 +311,8 @@ func TestChildStart(t *testing.T) {
 	if url == "" {
 		t.Skip("only runs as the child of TestKilledBackfillResumes")
 	}
-	eng, err := phases.Open(ctx(), phases.Config{URL: url, BackfillRate: 20000, BackfillBatchTime: 20 * time.Millisecond})
+	workers, _ := strconv.Atoi(os.Getenv("ONLINE_TEST_CHILD_WORKERS"))
+	eng, err := phases.Open(ctx(), phases.Config{URL: url, BackfillRate: 20000, BackfillBatchTime: 20 * time.Millisecond, BackfillWorkers: max(workers, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
