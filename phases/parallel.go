@@ -263,10 +263,12 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
 		Pause:    e.replicaPause(conn, table(task), agg),
 	}
-	if p.RangeLo != nil || p.RangeHi != nil {
-		// A range's own estimate; a whole table's is Run's to take.
-		opts.Total = p.RowsTotal
-	}
+	// A range's own estimate, or on a resume the one the first run took:
+	// Run's would be the whole table's, or none when its count(*) of a
+	// table never analyzed times out, which a backfill's dead rows make
+	// likelier on a resume. A first run of a whole table has none and
+	// lets Run estimate.
+	opts.Total = p.RowsTotal
 	final, err := backfill.Run(ctx, conn, task, opts)
 	if err != nil {
 		return err // Run names the table

@@ -1,6 +1,7 @@
 package phases_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/state"
 )
 
 // visitLog records every row the backfill writes (its transactions set
@@ -175,4 +177,85 @@ func TestParallelKilledBackfillResumes(t *testing.T) {
 	e.complete()
 	e.expectRows(e.db, []string{strconv.Itoa(rows), "0"}, "SELECT count(*) FROM accounts UNION ALL SELECT count(*) FROM accounts WHERE email <> lower(orig)")
 	t.Logf("killed at %d of %d rows (ranges %v); each range resumed from its checkpoint: %v", killedRows, rows, killed, keys)
+}
+
+// TestStatusProgress reads status from another engine while a backfill
+// runs, after it is stopped, and while it resumes: rows done, a rate and a
+// total while running; stopped and no rate once no process runs it; the
+// total still known from the first checkpoint of the resumed run on.
+func TestStatusProgress(t *testing.T) {
+	t.Parallel()
+	const rows = 40000
+	e := newEnv(t, accountsTable, accountsRows(rows))
+	watcher := e.engine()
+	backfillStatus := func() (*phases.Status, *state.Backfill) {
+		t.Helper()
+		st, err := watcher.Status(ctx())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.InProgress == nil || len(st.InProgress.Backfills) == 0 {
+			return st, nil
+		}
+		return st, &st.InProgress.Backfills[0]
+	}
+	run := func(c context.Context, resume bool) chan error {
+		done := make(chan error, 1)
+		go func() {
+			eng := e.engine(func(c *phases.Config) { c.BackfillRate = 8000; c.BackfillWorkers = 1 })
+			var err error
+			if resume {
+				_, err = eng.Resume(c)
+			} else {
+				_, err = eng.Start(c, parse(t, "lower", lowerEmail))
+			}
+			done <- err
+		}()
+		return done
+	}
+	waitFor := func(what string, cond func(*phases.Status, *state.Backfill) bool) (*phases.Status, *state.Backfill) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, b := backfillStatus()
+			if b != nil && cond(st, b) {
+				return st, b
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status never showed %s: %+v", what, b)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	c, cancel := context.WithCancel(ctx())
+	done := run(c, false)
+	// Two checkpoints in, so that the rate has a window.
+	st, b := waitFor("a running backfill", func(_ *phases.Status, b *state.Backfill) bool { return b.RowsDone > 2000 })
+	if !st.Running || b.State != phases.BackfillRunning || b.Rate <= 0 || b.RowsTotal < b.RowsDone || b.RowsTotal < rows/2 || b.RowsTotal > 2*rows {
+		t.Fatalf("while running: running %v, %+v; want running, a rate, a total near %d", st.Running, *b, rows)
+	}
+	cancel()
+	var intr *phases.InterruptedError
+	if err := <-done; !errors.As(err, &intr) {
+		t.Fatalf("cancelled start: %v", err)
+	}
+	st, b = backfillStatus()
+	if st.Running || b.State != phases.BackfillStopped || b.Rate != 0 || b.RowsDone == 0 || b.RowsDone >= rows {
+		t.Fatalf("after the stop: running %v, %+v; want stopped, no rate", st.Running, *b)
+	}
+	stoppedAt := b.RowsDone
+
+	done = run(ctx(), true)
+	st, b = waitFor("the resumed backfill", func(_ *phases.Status, b *state.Backfill) bool { return b.RowsDone > stoppedAt })
+	if b.RowsTotal < b.RowsDone || b.RowsTotal < rows/2 {
+		t.Fatalf("first checkpoints of the resume: %+v; want the total kept", *b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, b = backfillStatus()
+	if st.InProgress.Phase != "active" || b.State != phases.BackfillDone || b.RowsDone != rows {
+		t.Fatalf("after the resume: phase %s, %+v", st.InProgress.Phase, *b)
+	}
 }
