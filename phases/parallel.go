@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -358,19 +360,27 @@ func table(t backfill.Task) string { return t.Table }
 // lags more than Config.MaxReplicaLag behind: each batch writes WAL the
 // standbys must replay, and a backfill faster than their replay would leave
 // them further behind every second. nil when the check is off.
+//
+// The lag is measured from the worker's own writes: after each batch it
+// notes the WAL position and the time, and the standby lags by the age of
+// the oldest noted position it has not replayed yet. pg_stat_replication's
+// replay_lag alone is not enough: it is NULL once a standby has caught up,
+// and stays NULL until a new measurement arrives, by which time a fast
+// backfill has written a lot. replay_lag is used for WAL others wrote.
 func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(context.Context) error {
 	limit := e.cfg.MaxReplicaLag
 	if limit <= 0 {
 		return nil
 	}
 	off := false
+	var marks []walMark
 	return func(ctx context.Context) error {
 		if off {
 			return nil
 		}
 		var began time.Time
 		for {
-			lag, gap, err := replicaLag(ctx, conn)
+			r, err := readReplication(ctx, conn)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -381,7 +391,24 @@ func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(c
 				off = true
 				return nil
 			}
-			over := gap > 0 && (lag > limit || (lag < 0 && gap > maxReplicaGapBytes))
+			now := time.Now()
+			if began.IsZero() && r.standbys > 0 {
+				marks = append(marks, walMark{lsn: r.current, at: now})
+			}
+			// Forget what every standby has replayed.
+			for len(marks) > 0 && marks[0].lsn <= r.replayed {
+				marks = marks[1:]
+			}
+			if r.standbys == 0 {
+				marks = nil
+			}
+			lag := time.Duration(0)
+			if len(marks) > 0 {
+				lag = now.Sub(marks[0].at)
+			} else if r.gap > 0 && r.replayLag > 0 {
+				lag = r.replayLag
+			}
+			over := lag > limit || (r.replayLag < 0 && r.gap > maxReplicaGapBytes)
 			if !over {
 				if !began.IsZero() {
 					e.log.Info().Str(keyEvent, evReplicaResumed).Str(keyTable, tbl).Dur(keyWait, time.Since(began)).
@@ -391,8 +418,8 @@ func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(c
 				return nil
 			}
 			if began.IsZero() {
-				began = time.Now()
-				e.log.Warn().Str(keyEvent, evReplicaPaused).Str(keyTable, tbl).Dur("replica_lag", lag).Int64("replica_gap_bytes", gap).
+				began = now
+				e.log.Warn().Str(keyEvent, evReplicaPaused).Str(keyTable, tbl).Dur("replica_lag", lag).Int64("replica_gap_bytes", r.gap).
 					Dur("max_replica_lag", limit).Msg("a standby lags behind; backfill paused")
 			}
 			agg.setLag(max(lag, time.Millisecond))
@@ -404,28 +431,54 @@ func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(c
 	}
 }
 
+// walMark is a WAL position a worker wrote up to, and when.
+type walMark struct {
+	lsn uint64
+	at  time.Time
+}
+
 // replicaPoll is how often a paused backfill looks at the standbys again.
 const replicaPoll = 200 * time.Millisecond
 
-// replicaLag reads the largest replay lag of the streaming standbys (-1 when
-// no standby has a recent measurement) and the largest WAL byte gap; 0, 0
-// without standbys.
-func replicaLag(ctx context.Context, conn *pgx.Conn) (time.Duration, int64, error) {
-	var lagMS *float64
-	var gap *float64
-	err := conn.QueryRow(ctx, `SELECT max(extract(epoch FROM replay_lag) * 1000)::float8,
+// replication is what pg_stat_replication says of the streaming standbys.
+type replication struct {
+	standbys  int
+	current   uint64        // the primary's WAL position
+	replayed  uint64        // the least replayed position of the standbys
+	replayLag time.Duration // the largest replay_lag; -1 when none is measured
+	gap       int64         // the largest WAL byte gap
+}
+
+func readReplication(ctx context.Context, conn *pgx.Conn) (replication, error) {
+	var r replication
+	var cur string
+	var replayed *string
+	var lagMS, gap *float64
+	err := conn.QueryRow(ctx, `SELECT count(*)::int, pg_current_wal_lsn()::text, min(coalesce(replay_lsn, '0/0'))::text,
+  max(extract(epoch FROM replay_lag) * 1000)::float8,
   max(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0')))::float8
-FROM pg_stat_replication WHERE state = 'streaming'`).Scan(&lagMS, &gap)
+FROM pg_stat_replication WHERE state = 'streaming'`).Scan(&r.standbys, &cur, &replayed, &lagMS, &gap)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read pg_stat_replication: %w", err)
+		return r, fmt.Errorf("read pg_stat_replication: %w", err)
 	}
-	lag := time.Duration(-1)
+	r.current = parseLSN(cur)
+	if replayed != nil {
+		r.replayed = parseLSN(*replayed)
+	}
+	r.replayLag = -1
 	if lagMS != nil {
-		lag = time.Duration(*lagMS * float64(time.Millisecond))
+		r.replayLag = time.Duration(*lagMS * float64(time.Millisecond))
 	}
-	var g int64
 	if gap != nil {
-		g = int64(*gap)
+		r.gap = int64(*gap)
 	}
-	return lag, g, nil
+	return r, nil
+}
+
+// parseLSN reads PostgreSQL's text form of a WAL position, "16/B374D848".
+func parseLSN(s string) uint64 {
+	hi, lo, _ := strings.Cut(s, "/")
+	h, _ := strconv.ParseUint(hi, 16, 32)
+	l, _ := strconv.ParseUint(lo, 16, 32)
+	return h<<32 | l
 }
