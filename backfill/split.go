@@ -25,8 +25,8 @@ const (
 	// the key's index with OFFSET, exactly; above it, from a sample.
 	exactSplitRows = 200_000
 	// sampleKeys is about how many keys the sample of a large table holds:
-	// enough for even ranges, few enough to sort in a moment.
-	sampleKeys = 20_000
+	// enough pages (a SYSTEM sample takes whole pages) for ranges within a few percent of even, few enough to sort in a moment.
+	sampleKeys = 100_000
 )
 
 // Split divides the keys of t into at most n ranges of about equal row
@@ -38,7 +38,7 @@ const (
 //
 // Up to 200,000 rows the bounds are exact: the k-th key along the index,
 // read with OFFSET. Above, they are the quantiles of a TABLESAMPLE SYSTEM
-// sample of about 20,000 keys, which reads only the sampled pages.
+// sample of about 100,000 keys, which reads only the sampled pages.
 func Split(ctx context.Context, conn *pgx.Conn, t Task, n int) ([]Range, int64, error) {
 	if err := Validate(t); err != nil {
 		return nil, 0, err
