@@ -48,6 +48,12 @@ type Checkpoint struct {
 	// included), across resumptions.
 	RowsDone int64
 	Done     bool
+	// RowsTotal and Rate are for the caller's records, filled in only in
+	// the checkpoints Run hands to Options.Checkpoint (zero in the one it
+	// returns): the row estimate of the walk, and the rows per second over
+	// the last few batches, this one included. Resume ignores them.
+	RowsTotal int64   `json:"-"`
+	Rate      float64 `json:"-"`
 }
 
 // Progress is reported after each batch.
@@ -62,6 +68,9 @@ type Progress struct {
 	// while application sessions wait for the batches' row locks.
 	BatchTime time.Duration
 	Done      bool
+	// ReplicaLag is set by callers that pause for standbys (the phases
+	// package): the lag being waited for, 0 when not paused.
+	ReplicaLag time.Duration
 }
 
 // Options tune a Run. The zero value is usable.
@@ -78,6 +87,19 @@ type Options struct {
 	Settings map[string]string
 	// Resume starts after this checkpoint instead of at the beginning.
 	Resume *Checkpoint
+	// Until, when set, ends the walk at the largest key not above it
+	// instead of at the table's largest: with Resume's LastKey as the
+	// exclusive lower bound, Run walks one range of the key (see Split).
+	Until []string
+	// Total, when positive, is the row estimate of the walk instead of the
+	// table's, which is wrong for a range. It counts from the walk's start,
+	// Resume's rows included.
+	Total int64
+	// Pause, when set, is called between batches, after the pause of
+	// Rate and the waiter checks; it may block (return nil after
+	// waiting) to hold the walk back for a reason of the caller's, such as
+	// replication lag. An error ends Run.
+	Pause func(ctx context.Context) error
 	// Checkpoint is called inside each batch's transaction before commit,
 	// so the checkpoint commits atomically with the batch. An error rolls
 	// the batch back and ends Run.
@@ -237,7 +259,8 @@ type runner struct {
 	// target is the batch duration aimed at: Options.BatchTime, lowered
 	// while application sessions queue behind the batches' row locks.
 	target       time.Duration
-	noRowWaiters bool // the row lock waiter check failed once; not asked again
+	noRowWaiters bool      // the row lock waiter check failed once; not asked again
+	lastEnd      time.Time // when the previous batch ended, for the rate
 }
 
 type batchStats struct {
@@ -269,6 +292,9 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 			return cp, fmt.Errorf("backfill %s: checkpoint has %d key values, the key has %d columns", t.name(), len(cp.LastKey), len(t.Key))
 		}
 	}
+	if o.Until != nil && len(o.Until) != len(t.Key) {
+		return cp, fmt.Errorf("backfill %s: Until has %d key values, the key has %d columns", t.name(), len(o.Until), len(t.Key))
+	}
 	r := &runner{conn: conn, t: t, o: o, log: o.Logger, q: buildQueries(t), size: o.InitialBatch, target: o.BatchTime}
 	if cp.Done {
 		r.report(cp)
@@ -292,7 +318,7 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		Bool("resume", cp.LastKey != nil).Msg("backfill start")
 
 	started := time.Now()
-	lastEnd := started
+	r.lastEnd = started
 	var updated int64
 	stopped := func(err error) (Checkpoint, error) {
 		return cp, fmt.Errorf("backfill %s: %w", t.name(), err)
@@ -321,8 +347,8 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		cp = next
 		updated += st.updated
 		now := time.Now()
-		r.win.add(st.walked, now.Sub(lastEnd))
-		lastEnd = now
+		r.win.add(st.walked, now.Sub(r.lastEnd))
+		r.lastEnd = now
 		if !cp.Done {
 			if target := nextTarget(r.target, o.BatchTime, st.waiters); target != r.target {
 				r.log.Debug().Str("table", t.name()).Int("waiters", st.waiters).Dur("batch_time", target).
@@ -354,6 +380,11 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 		}
 		if err := pg.Sleep(ctx, pause); err != nil {
 			return stopped(err)
+		}
+		if o.Pause != nil {
+			if err := o.Pause(ctx); err != nil {
+				return stopped(err)
+			}
 		}
 	}
 }
@@ -428,10 +459,18 @@ func (r *runner) prepare(ctx context.Context) error {
 
 	r.max = nil
 	key := make([]string, len(r.t.Key))
-	if err := tx.QueryRow(ctx, r.q.maxKey).Scan(scanDest(key)...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return pg.WithSQL(err, r.q.maxKey)
+	maxQ, maxArgs := r.q.maxKey, []any(nil)
+	if r.o.Until != nil {
+		maxQ, maxArgs = r.q.maxUntil, keyArgs(r.o.Until)
+	}
+	if err := tx.QueryRow(ctx, maxQ, maxArgs...).Scan(scanDest(key)...); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return pg.WithSQL(err, maxQ)
 	} else if err == nil {
 		r.max = key
+	}
+	if r.o.Total > 0 {
+		r.total = r.o.Total
+		return tx.Commit(ctx)
 	}
 
 	var reltuples float64
@@ -586,7 +625,10 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 	}
 	next.RowsDone += st.walked
 	if r.o.Checkpoint != nil {
-		if err := r.o.Checkpoint(ctx, tx, next); err != nil {
+		full := next
+		full.RowsTotal = r.totalFor(next)
+		full.Rate = r.win.rateWith(st.walked, time.Since(r.lastEnd))
+		if err := r.o.Checkpoint(ctx, tx, full); err != nil {
 			return prev, st, fmt.Errorf("checkpoint: %w", err)
 		}
 	}
@@ -709,14 +751,20 @@ func (r *runner) rowLockWaiters(ctx context.Context, tx pgx.Tx) int {
 	return n
 }
 
+// totalFor is the row estimate shown with cp: never below the rows done, and
+// exact once the walk is done.
+func (r *runner) totalFor(cp Checkpoint) int64 {
+	if cp.Done || (r.total > 0 && r.total < cp.RowsDone) {
+		return cp.RowsDone
+	}
+	return r.total
+}
+
 func (r *runner) report(cp Checkpoint) {
 	if r.o.Progress == nil {
 		return
 	}
-	total := r.total
-	if cp.Done || (total > 0 && total < cp.RowsDone) {
-		total = cp.RowsDone
-	}
+	total := r.totalFor(cp)
 	rate := r.win.rate()
 	r.o.Progress(Progress{
 		Table:     r.t.name(),

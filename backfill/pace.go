@@ -79,6 +79,14 @@ func (w *window) rate() float64 {
 	return float64(rows) / wall.Seconds()
 }
 
+// rateWith is rate with one more sample that is not kept: the rate a batch
+// about to commit will have made.
+func (w *window) rateWith(rows int64, wall time.Duration) float64 {
+	c := *w
+	c.add(rows, wall)
+	return c.rate()
+}
+
 // eta is the time left for the rows still to do at rate; 0 when unknown.
 func eta(total, done int64, rate float64) time.Duration {
 	if rate <= 0 || total <= done {

@@ -18,6 +18,7 @@ const walkAlias = "_backfill"
 type queries struct {
 	settings string // applies the transaction-local settings
 	maxKey   string // largest key now: where the walk ends
+	maxUntil string // largest key now not above $1..: where a range ends
 	bound    [2]string
 	count    [2]string
 	update   [2]string
@@ -37,6 +38,9 @@ func buildQueries(t Task) queries {
 	var q queries
 	q.settings = `SELECT set_config(s.name, s.value, true) FROM unnest($1::text[], $2::text[]) AS s(name, value)`
 	q.maxKey = "SELECT " + keyText(t.Key, walkAlias) + " FROM " + table + " AS " + pg.Ident(walkAlias) +
+		" ORDER BY " + keyOrder(t.Key, walkAlias, " DESC") + " LIMIT 1"
+	q.maxUntil = "SELECT " + keyText(t.Key, walkAlias) + " FROM " + table + " AS " + pg.Ident(walkAlias) +
+		" WHERE " + keyCompare(t.Key, walkAlias, "<=", 1) +
 		" ORDER BY " + keyOrder(t.Key, walkAlias, " DESC") + " LIMIT 1"
 	for v := 0; v < 2; v++ {
 		// Placeholders: the lower bound (variant 1 only), then the upper

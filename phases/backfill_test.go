@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,17 @@ func (e *env) backfillDone() int64 {
 // holding exactly what the migration defines.
 func TestWritersDuringBackfill(t *testing.T) {
 	t.Parallel()
+	writersDuringBackfill(t, 1)
+}
+
+// TestWritersDuringParallelBackfill is TestWritersDuringBackfill with three
+// backfill workers walking their ranges at once.
+func TestWritersDuringParallelBackfill(t *testing.T) {
+	t.Parallel()
+	writersDuringBackfill(t, 3)
+}
+
+func writersDuringBackfill(t *testing.T, workers int) {
 	const rows, writers = 60000, 4
 	e := newEnv(t, accountsTable, accountsRows(rows))
 	vs := "public_lower"
@@ -149,7 +161,7 @@ func TestWritersDuringBackfill(t *testing.T) {
 	}
 	_ = writers
 	time.Sleep(300 * time.Millisecond)
-	eng := e.engine(func(c *phases.Config) { c.BackfillBatchTime = 20 * time.Millisecond })
+	eng := e.engine(func(c *phases.Config) { c.BackfillBatchTime = 20 * time.Millisecond; c.BackfillWorkers = workers })
 	if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
 		close(stopOld)
 		close(stopNew)
@@ -189,7 +201,11 @@ func TestWritersDuringBackfill(t *testing.T) {
 	if bad > 0 || len(got) < rows {
 		t.Fatalf("%d wrong rows of %d (writes: %d)", bad, len(got), writes.Load())
 	}
-	t.Logf("%d rows checked, %d concurrent writes, 0 failures", len(got), writes.Load())
+	var ranges int
+	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills").Scan(&ranges); err != nil || ranges != workers {
+		t.Fatalf("%d backfill ranges (%v), want %d", ranges, err, workers)
+	}
+	t.Logf("%d rows checked, %d concurrent writes, 0 failures, %d backfill ranges", len(got), writes.Load(), ranges)
 }
 
 func TestRollbackDuringBackfill(t *testing.T) {
@@ -310,7 +326,8 @@ func TestChildStart(t *testing.T) {
 	if url == "" {
 		t.Skip("only runs as the child of TestKilledBackfillResumes")
 	}
-	eng, err := phases.Open(ctx(), phases.Config{URL: url, BackfillRate: 20000, BackfillBatchTime: 20 * time.Millisecond})
+	workers, _ := strconv.Atoi(os.Getenv("ONLINE_TEST_CHILD_WORKERS"))
+	eng, err := phases.Open(ctx(), phases.Config{URL: url, BackfillRate: 20000, BackfillBatchTime: 20 * time.Millisecond, BackfillWorkers: max(workers, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,9 +32,17 @@ type Config struct {
 	LockRetryDeadline time.Duration
 	// BackfillBatchTime is the target duration of one backfill batch.
 	BackfillBatchTime time.Duration
-	// BackfillRate caps backfill rows per second; 0 is unlimited.
+	// BackfillRate caps backfill rows per second, all workers together; 0
+	// is unlimited.
 	BackfillRate float64
-	Log          zerolog.Logger
+	// BackfillWorkers is how many connections walk a table's key ranges at
+	// once; 0 chooses min(4, this client's CPUs, rows/250,000), at least 1.
+	// A resumed backfill keeps the ranges it was split into.
+	BackfillWorkers int
+	// MaxReplicaLag pauses the backfill between batches while a streaming
+	// standby's replay_lag exceeds it; 0 turns the check off.
+	MaxReplicaLag time.Duration
+	Log           zerolog.Logger
 	// OnProgress, if set, receives backfill progress after every batch.
 	OnProgress func(backfill.Progress)
 	// LockWait is how long a command waits for the schema's lock while

@@ -25,4 +25,6 @@ const (
 	evBackfillSkipped = "backfill_skipped"
 	evLockWait        = "lock_wait"
 	evLockTaken       = "lock_taken"
+	evReplicaPaused   = "backfill_replica_paused"
+	evReplicaResumed  = "backfill_replica_resumed"
 )

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/schema"
@@ -147,7 +146,8 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		res.Phase = string(state.Active)
 		return nil
 	}
-	if e.connLost(err) || canceledByServer(err) {
+	var lost *workerLostError
+	if e.connLost(err) || canceledByServer(err) || errors.As(err, &lost) {
 		return &InterruptedError{Migration: rec.Name, Err: err}
 	}
 	e.log.Error().Err(err).Str(keyMigration, rec.Name).Msg("start failed; undoing what it did")
@@ -262,82 +262,6 @@ func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operation
 			return err
 		}
 		return e.publish(ctx, rec, plan)
-	}
-	return nil
-}
-
-func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
-	if len(plan.Backfill) == 0 {
-		return nil
-	}
-	cps, err := e.store.Backfills(ctx, e.conn, rec.Schema, rec.Name)
-	if err != nil {
-		return err
-	}
-	for i, bf := range plan.Backfill {
-		cp, seen := cps[i]
-		if seen && cp.Done {
-			continue
-		}
-		if bf.Parent != "" {
-			gone, err := e.leafGone(ctx, plan.Schema, bf)
-			if err != nil {
-				return err
-			}
-			if gone {
-				// Detached or dropped since start: its rows are no longer
-				// the migrated table's.
-				e.log.Info().Str(keyEvent, evBackfillSkipped).Str(keyTable, bf.Table).Str("parent", bf.Parent).
-					Msg("partition is no longer part of the table; nothing to backfill")
-				if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, Done: true}); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		schemaName := plan.Schema
-		if bf.Schema != "" {
-			schemaName = bf.Schema
-		}
-		task := backfill.Task{Schema: schemaName, Table: bf.Table, Where: bf.Where}
-		for _, k := range bf.Key {
-			task.Key = append(task.Key, backfill.Column{Name: k.Name, Type: k.Type})
-		}
-		for _, a := range bf.Set {
-			task.Set = append(task.Set, backfill.Assignment{Column: a.Column, Expr: a.Expr})
-		}
-		var total int64
-		opts := backfill.Options{
-			BatchTime: e.cfg.BackfillBatchTime,
-			Rate:      e.cfg.BackfillRate,
-			Logger:    e.log,
-			// The backfill resolves names in up expressions as the sync
-			// triggers do: in the migrated schema.
-			Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},
-			Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
-				return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
-			},
-			Progress: func(p backfill.Progress) {
-				total = p.RowsTotal
-				p.Table = bf.Table // plain, as in the logs and the state schema
-				if e.cfg.OnProgress != nil {
-					e.cfg.OnProgress(p)
-				}
-			},
-		}
-		if seen {
-			opts.Resume = &backfill.Checkpoint{LastKey: cp.LastKey, RowsDone: cp.RowsDone}
-			e.log.Info().Str(keyEvent, evBackfillResume).Str(keyTable, bf.Table).Int64("rows_done", cp.RowsDone).Msg("resuming backfill from its checkpoint")
-		}
-		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
-		final, err := backfill.Run(ctx, e.conn, task, opts)
-		if err != nil {
-			return err // Run names the table
-		}
-		// Record completion even when the table was empty and no batch ran.
-		if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: final.LastKey, RowsDone: final.RowsDone, RowsTotal: max(total, final.RowsDone), Done: true}); err != nil {
-			return err
-		}
 	}
 	return nil
 }

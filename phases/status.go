@@ -59,16 +59,59 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 		}
 		st.History = append(st.History, ms)
 	}
+	if st.Running, err = e.store.Held(ctx, e.conn, e.cfg.Schema); err != nil {
+		return nil, err
+	}
+	if st.InProgress != nil {
+		backfillStates(st.InProgress, st.Running)
+		for i := range st.History {
+			if st.History[i].Name == st.InProgress.Name {
+				st.History[i].Backfills = st.InProgress.Backfills
+			}
+		}
+	}
 	latest, err := e.Latest(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st.Latest = latest
-	if st.Running, err = e.store.Held(ctx, e.conn, e.cfg.Schema); err != nil {
-		return nil, err
-	}
 	st.Next = next(st)
 	return st, nil
+}
+
+// Backfill states in Status.
+const (
+	BackfillDone    = "done"
+	BackfillRunning = "running" // an online process is walking it now
+	BackfillStopped = "stopped" // begun, and no process is walking it
+	BackfillWaiting = "waiting" // not begun, or after the one running
+)
+
+// backfillStates sets the State of each backfill of m. Tasks run one after
+// the other, so while a process holds the schema's lock in the backfill
+// phase only the first unfinished one is running. Without that lock nothing
+// is, whatever the checkpoints say: the process that wrote them is gone.
+func backfillStates(m *MigrationStatus, held bool) {
+	running := held && state.Phase(m.Phase) == state.Backfilling
+	for i := range m.Backfills {
+		b := &m.Backfills[i]
+		switch {
+		case b.Done:
+			b.State = BackfillDone
+		case running:
+			b.State = BackfillRunning
+			running = false
+		case b.RowsDone > 0 && !held:
+			b.State = BackfillStopped
+		default:
+			b.State = BackfillWaiting
+		}
+		if b.State != BackfillRunning {
+			// The rate a checkpoint recorded was that of a run that is
+			// not going on now.
+			b.Rate = 0
+		}
+	}
 }
 
 // next names what to run after status: the command that carries a

@@ -89,17 +89,32 @@ type File struct {
 	Document json.RawMessage `json:"document"`
 }
 
-// Backfill is the checkpoint of one backfill task of a migration.
+// Backfill is the checkpoint of one backfill task of a migration, or of one
+// range (Part) of it when the task is walked by parallel workers.
 type Backfill struct {
-	Task      int      `json:"task"`
+	Task int `json:"task"`
+	// Part numbers the ranges of a task walked in parallel, from 0; a task
+	// walked whole has only part 0. Store.Backfills sums the parts up.
+	Part      int      `json:"part,omitempty"`
 	Table     string   `json:"table"`
 	LastKey   []string `json:"last_key,omitempty"`
 	RowsDone  int64    `json:"rows_done"`
 	RowsTotal int64    `json:"rows_total"`
 	Done      bool     `json:"done"`
-	// Rate is rows per second over the run that wrote the checkpoint.
+	// Rate is rows per second over the last batches before the checkpoint.
 	Rate      float64   `json:"rate"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// RangeLo and RangeHi bound a part's keys: above RangeLo (nil: from the
+	// start) up to RangeHi (nil: to the end).
+	RangeLo []string `json:"range_lo,omitempty"`
+	RangeHi []string `json:"range_hi,omitempty"`
+	// Parts is how many ranges a summed-up task has (Store.Backfills).
+	Parts int `json:"parts,omitempty"`
+	// State is set by `online status`: running, stopped, waiting or done.
+	State string `json:"state,omitempty"`
+	// ReplicaLag is the standby lag the backfill last waited for, when it
+	// paused for it; 0 when it did not.
+	ReplicaLag time.Duration `json:"replica_lag_ns,omitempty"`
 }
 
 // Querier is a connection or transaction.
@@ -174,6 +189,13 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   ADD COLUMN IF NOT EXISTS os_user     text,
   ADD COLUMN IF NOT EXISTS duration_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS before      jsonb`, s.t("migrations")),
+		// Ranges of parallel backfill workers, added to older state
+		// schemas; an older checkpoint becomes part 0 walking its task whole.
+		fmt.Sprintf(`ALTER TABLE %s
+  ADD COLUMN IF NOT EXISTS part        int NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS range_lo    text[],
+  ADD COLUMN IF NOT EXISTS range_hi    text[],
+  ADD COLUMN IF NOT EXISTS replica_lag_ms bigint NOT NULL DEFAULT 0`, s.t("backfills")),
 	}
 	// Two processes initialising at once can both pass IF NOT EXISTS and
 	// collide on the catalog; a transaction-level advisory lock orders them.
@@ -186,8 +208,34 @@ func (s Store) Init(ctx context.Context, q Querier) error {
 				return fmt.Errorf("init state schema %s: %w", s.Schema, pg.WithSQL(err, stmt))
 			}
 		}
-		return nil
+		return s.widenBackfillKey(ctx, tx)
 	})
+}
+
+// widenBackfillKey makes part a column of the backfills table's primary key,
+// once: a state schema made before parallel backfills keys it by task alone.
+// Asked of the catalog first so that Init does not rebuild the index (and
+// lock the table) every time it runs.
+func (s Store) widenBackfillKey(ctx context.Context, tx pgx.Tx) error {
+	var narrow bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'p'
+  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.conrelid AND a.attname = 'part' AND a.attnum = ANY (c.conkey)))`,
+		s.t("backfills")).Scan(&narrow)
+	if err != nil {
+		return fmt.Errorf("init state schema %s: %w", s.Schema, err)
+	}
+	if !narrow {
+		return nil
+	}
+	var con string
+	if err := tx.QueryRow(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, s.t("backfills")).Scan(&con); err != nil {
+		return fmt.Errorf("init state schema %s: %w", s.Schema, err)
+	}
+	stmt := fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s, ADD PRIMARY KEY (schema, migration, task, part)", s.t("backfills"), pg.Ident(con))
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("init state schema %s: %w", s.Schema, pg.WithSQL(err, stmt))
+	}
+	return nil
 }
 
 type txBeginner struct{ q Querier }
@@ -442,34 +490,70 @@ func (s Store) Delete(ctx context.Context, q Querier, schema, name string) error
 // SaveBackfill writes a backfill checkpoint; the caller runs it in the same
 // transaction as the batch it describes.
 func (s Store) SaveBackfill(ctx context.Context, q Querier, schema, migration string, b Backfill) error {
-	_, err := q.Exec(ctx, "INSERT INTO "+s.t("backfills")+` (schema, migration, task, tbl, last_key, rows_done, rows_total, done, rate)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (schema, migration, task) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done,
-  rows_total = EXCLUDED.rows_total, done = EXCLUDED.done, rate = EXCLUDED.rate, updated_at = now()`,
-		schema, migration, b.Task, b.Table, b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate)
+	_, err := q.Exec(ctx, "INSERT INTO "+s.t("backfills")+` (schema, migration, task, part, tbl, last_key, rows_done, rows_total, done, rate, range_lo, range_hi, replica_lag_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (schema, migration, task, part) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done,
+  rows_total = EXCLUDED.rows_total, done = EXCLUDED.done, rate = EXCLUDED.rate, replica_lag_ms = EXCLUDED.replica_lag_ms, updated_at = now()`,
+		schema, migration, b.Task, b.Part, b.Table, b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate, b.RangeLo, b.RangeHi, b.ReplicaLag.Milliseconds())
 	if err != nil {
 		return fmt.Errorf("save backfill checkpoint of %s: %w", b.Table, err)
 	}
 	return nil
 }
 
-// Backfills returns the checkpoints of a migration, by task.
+// Backfills returns the checkpoints of a migration by task, the parts of a
+// task walked in parallel summed up: rows done, rows total and rates added,
+// done when every part is, the newest update; LastKey only when the task has
+// a single part.
 func (s Store) Backfills(ctx context.Context, q Querier, schema, migration string) (map[int]Backfill, error) {
-	out := map[int]Backfill{}
-	if ok, err := s.exists(ctx, q); err != nil || !ok {
-		return out, err
+	parts, err := s.BackfillParts(ctx, q, schema, migration)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := q.Query(ctx, "SELECT task, tbl, last_key, rows_done, rows_total, done, rate, updated_at FROM "+s.t("backfills")+" WHERE schema = $1 AND migration = $2", schema, migration)
+	out := map[int]Backfill{}
+	for _, p := range parts {
+		b, seen := out[p.Task]
+		if !seen {
+			p.Parts = 1
+			out[p.Task] = p
+			continue
+		}
+		b.Parts++
+		b.LastKey, b.RangeLo, b.RangeHi = nil, nil, nil
+		b.RowsDone += p.RowsDone
+		b.RowsTotal += p.RowsTotal
+		b.Rate += p.Rate
+		b.Done = b.Done && p.Done
+		b.ReplicaLag = max(b.ReplicaLag, p.ReplicaLag)
+		if p.UpdatedAt.After(b.UpdatedAt) {
+			b.UpdatedAt = p.UpdatedAt
+		}
+		out[p.Task] = b
+	}
+	return out, nil
+}
+
+// BackfillParts returns every checkpoint of a migration, one per task and
+// part, in task and part order.
+func (s Store) BackfillParts(ctx context.Context, q Querier, schema, migration string) ([]Backfill, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT task, part, tbl, last_key, rows_done, rows_total, done, rate, updated_at, range_lo, range_hi, replica_lag_ms FROM "+s.t("backfills")+
+		" WHERE schema = $1 AND migration = $2 ORDER BY task, part", schema, migration)
 	if err != nil {
 		return nil, fmt.Errorf("read backfill checkpoints: %w", err)
 	}
 	defer rows.Close()
+	var out []Backfill
 	for rows.Next() {
 		var b Backfill
-		if err := rows.Scan(&b.Task, &b.Table, &b.LastKey, &b.RowsDone, &b.RowsTotal, &b.Done, &b.Rate, &b.UpdatedAt); err != nil {
+		var lagMS int64
+		if err := rows.Scan(&b.Task, &b.Part, &b.Table, &b.LastKey, &b.RowsDone, &b.RowsTotal, &b.Done, &b.Rate, &b.UpdatedAt, &b.RangeLo, &b.RangeHi, &lagMS); err != nil {
 			return nil, fmt.Errorf("read backfill checkpoints: %w", err)
 		}
-		out[b.Task] = b
+		b.ReplicaLag = time.Duration(lagMS) * time.Millisecond
+		out = append(out, b)
 	}
 	return out, rows.Err()
 }

@@ -38,19 +38,38 @@ func newInitCmd(g *globals) *cobra.Command {
 type backfillFlags struct {
 	batchTime time.Duration
 	rate      float64
+	workers   int
+	maxLag    time.Duration
 	noBar     bool
 }
 
 func (b *backfillFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&b.batchTime, "backfill-batch-time", envDuration("ONLINE_BACKFILL_BATCH_TIME", 100*time.Millisecond), "target duration of one backfill batch; the batch size adapts to it")
 	cmd.Flags().Float64Var(&b.rate, "backfill-rate", 0, "most rows per second the backfill writes (0: unlimited)")
+	cmd.Flags().IntVar(&b.workers, "backfill-workers", 0, "connections that walk a table's key ranges at once (0: min(4, this machine's CPUs, rows/250k))")
+	cmd.Flags().DurationVar(&b.maxLag, "max-replica-lag", 5*time.Second, "pause the backfill while a streaming standby's replay lag exceeds this (0: do not check)")
 	cmd.Flags().BoolVar(&b.noBar, "no-progress", false, "no progress bar, even on a terminal")
+	// PreRunE runs after the root's PersistentPreRunE, before anything
+	// connects.
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		switch {
+		case b.workers < 0:
+			return usageError{fmt.Errorf("--backfill-workers must be 0 (automatic) or more, got %d", b.workers)}
+		case b.maxLag < 0:
+			return usageError{fmt.Errorf("--max-replica-lag must be 0 (off) or more, got %s", b.maxLag)}
+		case b.rate < 0:
+			return usageError{fmt.Errorf("--backfill-rate must be 0 (unlimited) or more, got %g", b.rate)}
+		}
+		return nil
+	}
 }
 
 func (g *globals) withBackfill(cmd *cobra.Command, b *backfillFlags) (phases.Config, *progress) {
 	cfg := g.config()
 	cfg.BackfillBatchTime = b.batchTime
 	cfg.BackfillRate = b.rate
+	cfg.BackfillWorkers = b.workers
+	cfg.MaxReplicaLag = b.maxLag
 	p := newProgress(g.stderr, isTerminal(g.stderr) && !b.noBar, g.log)
 	cfg.OnProgress = p.update
 	return cfg, p
@@ -326,29 +345,57 @@ func printBackfills(out io.Writer, all []state.Backfill, running bool) {
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "BACKFILL\tROWS\tOF ~\tDONE\tRATE\tETA\tSTATE\tCHECKPOINT")
+	var sum state.Backfill
+	sum.Done = true
 	for _, b := range bfs {
-		st, pct, rate, eta := "waiting", "-", "-", "-"
-		switch {
-		case b.Done:
-			st = "done"
-		case running:
-			st = "running"
-		case b.RowsDone > 0:
-			st = "stopped"
-		}
-		if b.RowsTotal > 0 {
-			pct = fmt.Sprintf("%.1f%%", min(100, 100*float64(b.RowsDone)/float64(b.RowsTotal)))
-		}
-		if b.Rate > 0 {
-			rate = fmt.Sprintf("%.0f rows/s", b.Rate)
-			// The total is the planner's estimate: the ETA is one too.
-			if left := b.RowsTotal - b.RowsDone; !b.Done && left > 0 {
-				eta = "~" + (time.Duration(float64(left)/b.Rate) * time.Second).Round(time.Second).String()
+		st := b.State
+		if st == "" {
+			// A status from an older library: as it used to be told.
+			st = "waiting"
+			switch {
+			case b.Done:
+				st = "done"
+			case running:
+				st = "running"
+			case b.RowsDone > 0:
+				st = "stopped"
 			}
 		}
+		if b.Parts > 1 {
+			st += fmt.Sprintf(" (%d ranges)", b.Parts)
+		}
+		if b.ReplicaLag > 0 && !b.Done {
+			st += fmt.Sprintf(", paused: standby %s behind", b.ReplicaLag.Round(100*time.Millisecond))
+		}
+		pct, rate, eta := backfillFigures(b)
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", b.Table, b.RowsDone, b.RowsTotal, pct, rate, eta, st, b.UpdatedAt.Format("15:04:05"))
+		sum.RowsDone += b.RowsDone
+		sum.RowsTotal += max(b.RowsTotal, b.RowsDone)
+		sum.Rate += b.Rate
+		sum.Done = sum.Done && b.Done
+	}
+	if len(bfs) > 1 {
+		pct, rate, eta := backfillFigures(sum)
+		fmt.Fprintf(w, "total\t%d\t%d\t%s\t%s\t%s\t\t\n", sum.RowsDone, sum.RowsTotal, pct, rate, eta)
 	}
 	_ = w.Flush()
+}
+
+// backfillFigures renders the share done, the rate and the ETA of a
+// backfill; "-" for what is unknown.
+func backfillFigures(b state.Backfill) (pct, rate, eta string) {
+	pct, rate, eta = "-", "-", "-"
+	if b.RowsTotal > 0 {
+		pct = fmt.Sprintf("%.1f%%", min(100, 100*float64(b.RowsDone)/float64(b.RowsTotal)))
+	}
+	if b.Rate > 0 {
+		rate = fmt.Sprintf("%.0f rows/s", b.Rate)
+		// The total is the planner's estimate: the ETA is one too.
+		if left := b.RowsTotal - b.RowsDone; !b.Done && left > 0 {
+			eta = "~" + (time.Duration(float64(left)/b.Rate) * time.Second).Round(time.Second).String()
+		}
+	}
+	return pct, rate, eta
 }
 
 // maxBackfillLines is how many backfill tasks status lists one per line

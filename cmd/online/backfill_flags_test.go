@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onlinepg/online/internal/pgtest"
+	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/state"
+)
+
+// TestBackfillFlagsRefused: negative worker counts, lags and rates are bad
+// flags (exit 2) and change nothing: no state schema appears.
+func TestBackfillFlagsRefused(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := pgtest.Connect(t, url)
+	pgtest.Exec(t, db, "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL)")
+	file := writeFile(t, t.TempDir(), "01_lower.yaml", "operations:\n  - alter_column: { table: users, column: email, up: lower(email), down: email }\n")
+	for _, c := range []struct{ flag, says string }{
+		{"--backfill-workers=-1", "--backfill-workers must be 0"},
+		{"--max-replica-lag=-1s", "--max-replica-lag must be 0"},
+		{"--backfill-rate=-5", "--backfill-rate must be 0"},
+	} {
+		r := runCLI(t, "start", file, c.flag, "--database-url", url)
+		if r.code != 2 || !strings.Contains(r.stderr, c.says) {
+			t.Fatalf("start %s: exit %d, stderr %s", c.flag, r.code, r.stderr)
+		}
+	}
+	pgtest.Exec(t, db, "DO $$ BEGIN IF to_regnamespace('online') IS NOT NULL THEN RAISE 'state schema created'; END IF; END $$")
+}
+
+// TestStatusTableStates renders states, ranges, a standby pause and the
+// total line of several backfills.
+func TestStatusTableStates(t *testing.T) {
+	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
+	st := &phases.Status{Schema: "public", Latest: "public", Running: true, Next: "wait",
+		InProgress: &phases.MigrationStatus{Name: "02_lower", Phase: "backfilling", VersionSchema: "public_02_lower", StartedAt: now,
+			Backfills: []state.Backfill{
+				{Table: "users", RowsDone: 3000, RowsTotal: 3000, Done: true, State: phases.BackfillDone, UpdatedAt: now},
+				{Table: "orders", RowsDone: 1000, RowsTotal: 5000, Rate: 200, Parts: 3, ReplicaLag: 6 * time.Second, State: phases.BackfillRunning, UpdatedAt: now},
+			}}}
+	var b strings.Builder
+	printStatus(&b, st, now)
+	out := squeeze(b.String())
+	for _, want := range []string{
+		"users 3000 3000 100.0% - - done 10:00:00\n",
+		"orders 1000 5000 20.0% 200 rows/s ~20s running (3 ranges), paused: standby 6s behind 10:00:00\n",
+		"total 4000 8000 50.0% 200 rows/s ~20s\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,484 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/state"
+)
+
+// Automatic worker count: one worker per rowsPerWorker rows of a table, at
+// most maxAutoWorkers and no more than this client's CPUs. PostgreSQL does
+// not tell a client how many cores it has; a backfill worker keeps about one
+// server core busy, and a few leave the rest to the application.
+const (
+	maxAutoWorkers = 4
+	rowsPerWorker  = 250_000
+)
+
+// autoWorkers is the worker count for a table of about rows rows.
+func autoWorkers(rows int64) int {
+	return max(1, min(maxAutoWorkers, runtime.NumCPU(), int(rows/rowsPerWorker)))
+}
+
+// workerLostError is a backfill worker's connection lost midway: like the
+// engine's own connection lost, the migration is interrupted, not failed.
+type workerLostError struct{ err error }
+
+func (e *workerLostError) Error() string { return "backfill worker connection lost: " + e.err.Error() }
+func (e *workerLostError) Unwrap() error { return e.err }
+
+func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+	if len(plan.Backfill) == 0 {
+		return nil
+	}
+	all, err := e.store.BackfillParts(ctx, e.conn, rec.Schema, rec.Name)
+	if err != nil {
+		return err
+	}
+	byTask := map[int][]state.Backfill{}
+	for _, p := range all {
+		byTask[p.Task] = append(byTask[p.Task], p)
+	}
+	for i, bf := range plan.Backfill {
+		parts := byTask[i]
+		if allDone(parts) {
+			continue
+		}
+		if bf.Parent != "" {
+			gone, err := e.leafGone(ctx, plan.Schema, bf)
+			if err != nil {
+				return err
+			}
+			if gone {
+				// Detached or dropped since start: its rows are no longer
+				// the migrated table's.
+				e.log.Info().Str(keyEvent, evBackfillSkipped).Str(keyTable, bf.Table).Str("parent", bf.Parent).
+					Msg("partition is no longer part of the table; nothing to backfill")
+				if err := e.store.SaveBackfill(ctx, e.conn, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, Done: true}); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		task := backfillTask(plan, bf)
+		if len(parts) == 0 {
+			if parts, err = e.splitTask(ctx, rec, i, bf.Table, task); err != nil {
+				return err
+			}
+		} else {
+			var done int64
+			for _, p := range parts {
+				done += p.RowsDone
+			}
+			e.log.Info().Str(keyEvent, evBackfillResume).Str(keyTable, bf.Table).Int64("rows_done", done).Int("ranges", len(parts)).
+				Msg("resuming backfill from its checkpoints")
+		}
+		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
+		if err := e.walkParts(ctx, rec, plan, bf.Table, task, parts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func allDone(parts []state.Backfill) bool {
+	for _, p := range parts {
+		if !p.Done {
+			return false
+		}
+	}
+	return len(parts) > 0
+}
+
+func backfillTask(plan *operations.Plan, bf operations.Backfill) backfill.Task {
+	schemaName := plan.Schema
+	if bf.Schema != "" {
+		schemaName = bf.Schema
+	}
+	task := backfill.Task{Schema: schemaName, Table: bf.Table, Where: bf.Where}
+	for _, k := range bf.Key {
+		task.Key = append(task.Key, backfill.Column{Name: k.Name, Type: k.Type})
+	}
+	for _, a := range bf.Set {
+		task.Set = append(task.Set, backfill.Assignment{Column: a.Column, Expr: a.Expr})
+	}
+	return task
+}
+
+// splitTask divides a task's keys into one range per worker and records
+// every range before the first batch, so that a run killed at any point
+// resumes the same ranges.
+func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table string, task backfill.Task) ([]state.Backfill, error) {
+	n := e.cfg.BackfillWorkers
+	if n <= 0 {
+		_, total, err := backfill.Split(ctx, e.conn, task, 1)
+		if err != nil {
+			return nil, err
+		}
+		n = autoWorkers(total)
+	}
+	ranges := []backfill.Range{{}}
+	if n > 1 {
+		var err error
+		if ranges, _, err = backfill.Split(ctx, e.conn, task, n); err != nil {
+			return nil, err
+		}
+	}
+	e.log.Info().Str(keyTable, table).Int("workers", n).Int("ranges", len(ranges)).Msg("backfill workers chosen")
+	parts := make([]state.Backfill, len(ranges))
+	for k, r := range ranges {
+		parts[k] = state.Backfill{Task: i, Part: k, Table: table, LastKey: r.Lo, RangeLo: r.Lo, RangeHi: r.Hi}
+		if len(ranges) > 1 {
+			parts[k].RowsTotal = r.Rows
+		}
+	}
+	err := pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error {
+		for _, p := range parts {
+			if err := e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return parts, err
+}
+
+// workerConn opens one more session for a backfill worker, set up as the
+// engine's own.
+func (e *Engine) workerConn(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pg.Connect(ctx, e.cfg.URL, pg.Options{LockTimeout: e.cfg.LockTimeout, ApplicationName: "online backfill", KeepAlive: true})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('client_connection_check_interval', '1s', false) WHERE current_setting('server_version_num')::int >= 140000"); err != nil {
+		pg.Close(ctx, conn)
+		return nil, fmt.Errorf("set client_connection_check_interval: %w", err)
+	}
+	return conn, nil
+}
+
+// walkParts walks the unfinished ranges of one task, each on a connection
+// of its own: the engine's for the first worker, new ones for the others.
+// The first error stops the other workers after their batch in flight; each
+// range keeps its own checkpoint.
+func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operations.Plan, table string, task backfill.Task, parts []state.Backfill) error {
+	var pending []int
+	for k, p := range parts {
+		if !p.Done {
+			pending = append(pending, k)
+		}
+	}
+	workers := len(pending)
+	if e.cfg.BackfillWorkers > 0 {
+		workers = min(workers, e.cfg.BackfillWorkers)
+	}
+	workers = max(workers, 1)
+
+	conns := []*pgx.Conn{e.conn}
+	defer func() {
+		for _, c := range conns[1:] {
+			pg.Close(context.WithoutCancel(ctx), c)
+		}
+	}()
+	for len(conns) < workers {
+		c, err := e.workerConn(ctx)
+		if err != nil {
+			return fmt.Errorf("backfill %s: open worker connection: %w", table, err)
+		}
+		conns = append(conns, c)
+	}
+
+	agg := newAggregate(table, parts, e.cfg.OnProgress)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan int, len(pending))
+	for _, k := range pending {
+		queue <- k
+	}
+	close(queue)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range queue {
+				if wctx.Err() != nil {
+					return
+				}
+				if err := e.walkPart(wctx, conns[w], rec, plan, task, parts[k], workers, agg); err != nil {
+					if w > 0 && conns[w].IsClosed() {
+						err = &workerLostError{err: err}
+					}
+					errs[w] = err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// The first worker's error is the cause; the others' are mostly the
+	// cancel it caused.
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// walkPart walks one range from its checkpoint to its end.
+func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record, plan *operations.Plan, task backfill.Task, p state.Backfill, workers int, agg *aggregate) error {
+	save := func(ctx context.Context, q state.Querier, c backfill.Checkpoint) error {
+		b := p
+		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, max(c.RowsTotal, c.RowsDone), c.Done, c.Rate
+		b.ReplicaLag = agg.lag()
+		return e.store.SaveBackfill(ctx, q, rec.Schema, rec.Name, b)
+	}
+	opts := backfill.Options{
+		BatchTime: e.cfg.BackfillBatchTime,
+		// The rate limit is the whole backfill's: each worker takes its
+		// share.
+		Rate:   e.cfg.BackfillRate / float64(workers),
+		Logger: e.log,
+		// The backfill resolves names in up expressions as the sync
+		// triggers do: in the migrated schema.
+		Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},
+		Resume:   &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone},
+		Until:    p.RangeHi,
+		Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
+			return save(ctx, tx, c)
+		},
+		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
+		Pause:    e.replicaPause(conn, table(task), agg),
+	}
+	// A range's own estimate, or on a resume the one the first run took:
+	// Run's would be the whole table's, or none when its count(*) of a
+	// table never analyzed times out, which a backfill's dead rows make
+	// likelier on a resume. A first run of a whole table has none and
+	// lets Run estimate.
+	opts.Total = p.RowsTotal
+	final, err := backfill.Run(ctx, conn, task, opts)
+	if err != nil {
+		return err // Run names the table
+	}
+	// Record completion even when the range was empty and no batch ran.
+	final.Done = true
+	return save(ctx, conn, final)
+}
+
+// aggregate sums the progress of a task's ranges for OnProgress.
+type aggregate struct {
+	mu       sync.Mutex
+	table    string
+	parts    map[int]backfill.Progress
+	replica  time.Duration
+	progress func(backfill.Progress)
+}
+
+func newAggregate(table string, parts []state.Backfill, fn func(backfill.Progress)) *aggregate {
+	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, progress: fn}
+	for _, p := range parts {
+		a.parts[p.Part] = backfill.Progress{RowsDone: p.RowsDone, RowsTotal: max(p.RowsTotal, p.RowsDone), Done: p.Done}
+	}
+	return a
+}
+
+func (a *aggregate) update(part int, pr backfill.Progress) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.parts[part] = pr
+	if a.progress == nil {
+		return
+	}
+	sum := backfill.Progress{Table: a.table, BatchSize: pr.BatchSize, BatchTime: pr.BatchTime, Done: true, ReplicaLag: a.replica}
+	for _, p := range a.parts {
+		sum.RowsDone += p.RowsDone
+		sum.RowsTotal += p.RowsTotal
+		sum.Done = sum.Done && p.Done
+		if !p.Done {
+			sum.Rate += p.Rate
+		}
+	}
+	if sum.Done {
+		sum.RowsTotal = sum.RowsDone
+	}
+	if sum.Rate > 0 && sum.RowsTotal > sum.RowsDone {
+		sum.ETA = time.Duration(float64(sum.RowsTotal-sum.RowsDone) / sum.Rate * float64(time.Second))
+	}
+	a.progress(sum)
+}
+
+// paused reports the progress again with the lag it is waiting for.
+func (a *aggregate) paused() {
+	a.mu.Lock()
+	fn, lag := a.progress, a.replica
+	var sum backfill.Progress
+	for _, p := range a.parts {
+		sum.RowsDone += p.RowsDone
+		sum.RowsTotal += p.RowsTotal
+	}
+	a.mu.Unlock()
+	if fn != nil {
+		sum.Table, sum.ReplicaLag = a.table, lag
+		fn(sum)
+	}
+}
+
+func (a *aggregate) setLag(d time.Duration) {
+	a.mu.Lock()
+	a.replica = d
+	a.mu.Unlock()
+}
+
+func (a *aggregate) lag() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.replica
+}
+
+// maxReplicaGapBytes is the WAL a standby may have left to replay while
+// replay_lag is NULL (no recent measurement) before the backfill waits.
+const maxReplicaGapBytes = 64 << 20
+
+func table(t backfill.Task) string { return t.Table }
+
+// replicaPause holds a worker back between batches while a streaming standby
+// lags more than Config.MaxReplicaLag behind: each batch writes WAL the
+// standbys must replay, and a backfill faster than their replay would leave
+// them further behind every second. nil when the check is off.
+//
+// The lag is measured from the worker's own writes: after each batch it
+// notes the WAL position and the time, and the standby lags by the age of
+// the oldest noted position it has not replayed yet. pg_stat_replication's
+// replay_lag alone is not enough: it is NULL once a standby has caught up,
+// and stays NULL until a new measurement arrives, by which time a fast
+// backfill has written a lot. replay_lag is used for WAL others wrote.
+func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(context.Context) error {
+	limit := e.cfg.MaxReplicaLag
+	if limit <= 0 {
+		return nil
+	}
+	off := false
+	var marks []walMark
+	return func(ctx context.Context) error {
+		if off {
+			return nil
+		}
+		var began time.Time
+		for {
+			r, err := readReplication(ctx, conn)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				// The check is advice: a role that cannot read
+				// pg_stat_replication should not stop the backfill.
+				e.log.Warn().Err(err).Str(keyTable, tbl).Msg("cannot read pg_stat_replication; replication lag not checked")
+				off = true
+				return nil
+			}
+			now := time.Now()
+			if began.IsZero() && r.standbys > 0 {
+				marks = append(marks, walMark{lsn: r.current, at: now})
+			}
+			// Forget what every standby has replayed.
+			for len(marks) > 0 && marks[0].lsn <= r.replayed {
+				marks = marks[1:]
+			}
+			if r.standbys == 0 {
+				marks = nil
+			}
+			lag := time.Duration(0)
+			if len(marks) > 0 {
+				lag = now.Sub(marks[0].at)
+			} else if r.gap > 0 && r.replayLag > 0 {
+				lag = r.replayLag
+			}
+			over := lag > limit || (r.replayLag < 0 && r.gap > maxReplicaGapBytes)
+			if !over {
+				if !began.IsZero() {
+					e.log.Info().Str(keyEvent, evReplicaResumed).Str(keyTable, tbl).Dur(keyWait, time.Since(began)).
+						Msg("standby caught up; backfill resumes")
+					agg.setLag(0)
+				}
+				return nil
+			}
+			if began.IsZero() {
+				began = now
+				e.log.Warn().Str(keyEvent, evReplicaPaused).Str(keyTable, tbl).Dur("replica_lag", lag).Int64("replica_gap_bytes", r.gap).
+					Dur("max_replica_lag", limit).Msg("a standby lags behind; backfill paused")
+			}
+			agg.setLag(max(lag, time.Millisecond))
+			agg.paused()
+			if err := pg.Sleep(ctx, replicaPoll); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// walMark is a WAL position a worker wrote up to, and when.
+type walMark struct {
+	lsn uint64
+	at  time.Time
+}
+
+// replicaPoll is how often a paused backfill looks at the standbys again.
+const replicaPoll = 200 * time.Millisecond
+
+// replication is what pg_stat_replication says of the streaming standbys.
+type replication struct {
+	standbys  int
+	current   uint64        // the primary's WAL position
+	replayed  uint64        // the least replayed position of the standbys
+	replayLag time.Duration // the largest replay_lag; -1 when none is measured
+	gap       int64         // the largest WAL byte gap
+}
+
+func readReplication(ctx context.Context, conn *pgx.Conn) (replication, error) {
+	var r replication
+	var cur string
+	var replayed *string
+	var lagMS, gap *float64
+	err := conn.QueryRow(ctx, `SELECT count(*)::int, pg_current_wal_lsn()::text, min(coalesce(replay_lsn, '0/0'))::text,
+  max(extract(epoch FROM replay_lag) * 1000)::float8,
+  max(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0')))::float8
+FROM pg_stat_replication WHERE state = 'streaming'`).Scan(&r.standbys, &cur, &replayed, &lagMS, &gap)
+	if err != nil {
+		return r, fmt.Errorf("read pg_stat_replication: %w", err)
+	}
+	r.current = parseLSN(cur)
+	if replayed != nil {
+		r.replayed = parseLSN(*replayed)
+	}
+	r.replayLag = -1
+	if lagMS != nil {
+		r.replayLag = time.Duration(*lagMS * float64(time.Millisecond))
+	}
+	if gap != nil {
+		r.gap = int64(*gap)
+	}
+	return r, nil
+}
+
+// parseLSN reads PostgreSQL's text form of a WAL position, "16/B374D848".
+func parseLSN(s string) uint64 {
+	hi, lo, _ := strings.Cut(s, "/")
+	h, _ := strconv.ParseUint(hi, 16, 32)
+	l, _ := strconv.ParseUint(lo, 16, 32)
+	return h<<32 | l
+}
