@@ -58,6 +58,7 @@ type Compiler struct {
 	skipDependents map[string]bool
 	pendingPK      []pendingPK
 	exprChecks     []exprCheck
+	data           []pendingData
 	rawSQL         int
 	others         int
 }
@@ -123,6 +124,9 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	c.plan.RawSQL = c.rawSQL > 0
 	if err := c.finishRewrites(); err != nil {
 		return nil, nil, &Error{File: m.File, Err: err}
+	}
+	if err := c.checkDataMigrations(); err != nil {
+		return nil, nil, err
 	}
 	c.plan.Views = c.views()
 	return c.plan, c.Schema, nil

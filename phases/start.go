@@ -145,6 +145,15 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		return &InterruptedError{Migration: rec.Name, Err: err}
 	}
 	e.log.Error().Err(err).Str(keyMigration, rec.Name).Msg("start failed; undoing what it did")
+	// Data migrations are computed back first, in batches, outside the
+	// rollback's transaction; one without down that changed rows keeps
+	// the migration where it stands instead.
+	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan); dErr != nil {
+		if errors.Is(dErr, ErrIrreversible) {
+			return errors.Join(err, fmt.Errorf("start was not undone: %w", dErr))
+		}
+		return errors.Join(err, fmt.Errorf("and undoing its data migrations failed (run online rollback): %w", dErr))
+	}
 	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
 		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
 	}
@@ -294,11 +303,23 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 			schemaName = bf.Schema
 		}
 		task := backfill.Task{Schema: schemaName, Table: bf.Table, Where: bf.Where}
+		if bf.Data != nil {
+			e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "data migration").Str(keyTable, bf.Table).
+				Bool("reversible", bf.Data.Reversible()).Msgf("data migration (operation %d) on %s", bf.Ops[0], bf.Table)
+		}
 		for _, k := range bf.Key {
 			task.Key = append(task.Key, backfill.Column{Name: k.Name, Type: k.Type})
 		}
 		for _, a := range bf.Set {
 			task.Set = append(task.Set, backfill.Assignment{Column: a.Column, Expr: a.Expr})
+		}
+		settings := map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)}
+		if bf.Data != nil {
+			// A data migration's table has no sync triggers (the compiler
+			// refuses one that also has a rewrite), and a trigger of the
+			// user's it fires may write a table whose sync triggers must
+			// see the write: the backfill setting stays off.
+			delete(settings, backfillSetting)
 		}
 		var total int64
 		opts := backfill.Options{
@@ -307,7 +328,7 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 			Logger:    e.log,
 			// The backfill resolves names in up expressions as the sync
 			// triggers do: in the migrated schema.
-			Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},
+			Settings: settings,
 			Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
 				return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: i, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
 			},
