@@ -150,7 +150,9 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 	// the migration where it stands instead.
 	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan); dErr != nil {
 		if errors.Is(dErr, ErrIrreversible) {
-			return errors.Join(err, fmt.Errorf("start was not undone: %w", dErr))
+			// Not wrapped: the command failed (start), it was not a
+			// rollback refused; the message says what to run.
+			return errors.Join(err, fmt.Errorf("start was not undone: %v", dErr))
 		}
 		return errors.Join(err, fmt.Errorf("and undoing its data migrations failed (run online rollback): %w", dErr))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -128,7 +129,7 @@ func TestUpdateRowsWritersAndDown(t *testing.T) {
 	}
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id <= $1 AND (total_cents IS DISTINCT FROM qty * unit_cents OR label IS DISTINCT FROM 'item ' || id)", last)
 	// Rows inserted past the walk's end are not the migration's: kept as written.
-	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id > $1 AND total_cents <> -1", last)
+	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id > $1 AND total_cents IS DISTINCT FROM -1", last)
 	// Both versions read the same values.
 	vs := e.version(res.VersionSchema)
 	e.expectRows(vs, []string{fmt.Sprint(rows)}, "SELECT count(*) FROM items WHERE id <= $1 AND total_cents = qty * unit_cents AND label = 'item ' || id", rows)
@@ -136,7 +137,7 @@ func TestUpdateRowsWritersAndDown(t *testing.T) {
 	e.expectRows(e.db, []string{"0"}, itemsUntouched, rows)
 	e.expectRows(e.db, []string{fmt.Sprint(w.hits.Load() + w2.hits.Load())}, "SELECT sum(hits) FROM items")
 	e.expectRows(e.db, []string{fmt.Sprint(w.inserts.Load() + w2.inserts.Load())}, "SELECT count(*) FROM items WHERE note = 'inserted'")
-	e.expectRows(e.db, []string{"t"}, "SELECT done FROM online.backfills WHERE task = 0")
+	e.expectRows(e.db, []string{"true"}, "SELECT done FROM online.backfills WHERE task = 0")
 
 	// Rollback through down, with the old version writing meanwhile.
 	w3 := startHitWriters(e, []*pgx.Conn{e.version("public"), e.version("public")}, rows)
@@ -150,7 +151,7 @@ func TestUpdateRowsWritersAndDown(t *testing.T) {
 		t.Fatalf("rollback: %s", pg.Explain(err))
 	}
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id <= $1 AND total_cents IS NOT NULL", last)
-	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id > $1 AND total_cents <> -1", last)
+	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM items WHERE id > $1 AND total_cents IS DISTINCT FROM -1", last)
 	e.expectRows(e.db, []string{"0"}, itemsUntouched, rows)
 	e.expectRows(e.db, []string{fmt.Sprint(w.hits.Load() + w2.hits.Load() + w3.hits.Load())}, "SELECT sum(hits) FROM items")
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'label'")
@@ -214,8 +215,8 @@ operations:
   - update_rows: { table: items, set: { qty: "qty + 1 + 0 * (1 / (id - 15000))" } }
 `
 		_, err := e.engine(func(c *phases.Config) { c.BackfillBatchTime = 5 * time.Millisecond }).Start(ctx(), parse(t, "fail", failing))
-		if !errors.Is(err, phases.ErrIrreversible) {
-			t.Fatalf("start: %v, want ErrIrreversible after the failure", err)
+		if err == nil || !strings.Contains(err.Error(), "division by zero") || !strings.Contains(err.Error(), "start was not undone") || !strings.Contains(err.Error(), "rollback --force") {
+			t.Fatalf("start: %v, want the division error and start not undone", err)
 		}
 		if e.tableDigest("items") == before {
 			t.Fatal("no batch committed before the failure; the test proves nothing")
@@ -230,7 +231,7 @@ operations:
   - update_rows: { table: items, set: { n: "n + 1 + 0 * (1 / (id - 15000))" }, down: { n: "n - 1" } }
 `
 		_, err = e2.engine(func(c *phases.Config) { c.BackfillBatchTime = 5 * time.Millisecond }).Start(ctx(), parse(t, "fail", failingDown))
-		if err == nil || errors.Is(err, phases.ErrIrreversible) {
+		if err == nil || !strings.Contains(err.Error(), "division by zero") || !strings.Contains(err.Error(), "everything start did was undone") {
 			t.Fatalf("start: %v, want the division error, undone", err)
 		}
 		if e2.tableDigest("items") != before {
