@@ -216,7 +216,7 @@ func (p *Plan) String() string {
 	for _, bf := range p.Backfill {
 		d := bf.Data
 		switch {
-		case d == nil:
+		case d == nil, d.NewColumns:
 		case !d.Reversible() && said[bf.Ops[0]]:
 		case d.Reversible():
 			keys := make([]string, len(bf.Key))

@@ -44,10 +44,14 @@ type DataMigration struct {
 	// rollback; over the physical columns, as Backfill.Set.
 	Down      []Assignment `json:"down,omitempty"`
 	DownWhere string       `json:"down_where,omitempty"`
+	// NewColumns is set when every column it sets is one this migration
+	// adds: rollback drops them, so there is nothing to compute back.
+	NewColumns bool `json:"new_columns,omitempty"`
 }
 
-// Reversible reports whether rollback can compute the old values back.
-func (d *DataMigration) Reversible() bool { return len(d.Down) > 0 }
+// Reversible reports whether a rollback leaves the rows as they were:
+// through Down, or because the columns set go with the rollback.
+func (d *DataMigration) Reversible() bool { return len(d.Down) > 0 || d.NewColumns }
 
 // pendingData is an update_rows compiled so far, checked against the
 // rewrites once every operation is known.
@@ -85,6 +89,15 @@ func (op *UpdateRows) Compile(c *Compiler) error {
 	if err != nil {
 		return err
 	}
+	// A column the old table lacks is one this migration adds; rollback
+	// drops it with whatever was set in it.
+	newCols := true
+	for _, a := range set {
+		newCols = newCols && ot.ColumnByPhysical(a.Column) == nil
+	}
+	if newCols && len(op.Down) > 0 {
+		return errField("down", "every column set is added by this migration, and rollback drops it: there is nothing for down to compute back; remove down")
+	}
 	down, err := c.dataAssignments(t, "down", op.Down, key)
 	if err != nil {
 		return err
@@ -94,7 +107,7 @@ func (op *UpdateRows) Compile(c *Compiler) error {
 			return err
 		}
 	}
-	bf := Backfill{Table: t.Physical, Set: set, Where: c.bindColumns(t, op.Where), Data: &DataMigration{Down: down, DownWhere: c.bindColumns(t, op.DownWhere)}}
+	bf := Backfill{Table: t.Physical, Set: set, Where: c.bindColumns(t, op.Where), Data: &DataMigration{Down: down, DownWhere: c.bindColumns(t, op.DownWhere), NewColumns: newCols}}
 	for _, k := range key {
 		bf.Key = append(bf.Key, KeyColumn{Name: k, Type: ot.ColumnByPhysical(k).Type})
 	}

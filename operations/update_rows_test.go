@@ -81,6 +81,12 @@ func TestUpdateRowsPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(t, "new column", p.Backfill[0].Set[0].Column, "label")
+	// Rollback drops the column with its values: nothing to undo.
+	eq(t, "new columns only", p.Backfill[0].Data.NewColumns, true)
+	eq(t, "reversible without down", p.Backfill[0].Data.Reversible(), true)
+	if out := p.String(); strings.Contains(out, "IRREVERSIBLE") || strings.Contains(out, "'s down") {
+		t.Errorf("a fill of a new column needs no undo:\n%s", out)
+	}
 
 	// Composite key; a partitioned table is walked leaf by leaf.
 	p, _, err = compileYAML(t, s, publicOpts, `- update_rows: {table: parts, set: {v: "v + 1"}}`)
@@ -117,6 +123,7 @@ func TestUpdateRowsErrors(t *testing.T) {
 		{"dropped column", "- drop_column: {table: items, column: status}\n- update_rows: {table: items, set: {status: \"'x'\"}}", 2, "set.status", "no longer in the new version"},
 		{"where and down without down_where", `- update_rows: {table: items, set: {qty: "qty + 1"}, where: "qty > 0", down: {qty: "qty - 1"}}`, 1, "down_where", "is required when both where and down"},
 		{"down_where without down", `- update_rows: {table: items, set: {qty: "qty + 1"}, down_where: "true"}`, 1, "down_where", "only meaningful with down"},
+		{"down of a new column", "- add_column: {table: items, column: {name: label, type: text, nullable: true}}\n- update_rows: {table: items, set: {label: \"'x'\"}, down: {label: \"NULL\"}}", 2, "down", "nothing for down"},
 		{"created table", "- create_table: {name: fresh, columns: [{name: id, type: int, pk: true}, {name: v, type: int, nullable: true}]}\n- update_rows: {table: fresh, set: {v: \"1\"}}", 2, "table", "no rows to update"},
 		{"rewrite before", "- alter_column: {table: items, column: total_cents, type: bigint}\n- update_rows: {table: items, set: {status: \"'x'\"}}", 2, "table", "also rewritten"},
 		{"rewrite after", "- update_rows: {table: items, set: {status: \"'x'\"}}\n- alter_column: {table: items, column: status, up: \"upper(status)\", down: \"status\"}", 1, "table", "also rewritten"},

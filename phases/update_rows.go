@@ -81,8 +81,10 @@ func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan
 	for _, i := range data {
 		bf := plan.Backfill[i]
 		switch {
-		case !changed(i):
-		case bf.Data.Reversible():
+		case !changed(i), bf.Data.NewColumns:
+			// Nothing to undo: no row changed, or the rollback drops the
+			// columns it set.
+		case len(bf.Data.Down) > 0:
 			downs = append(downs, i)
 		default:
 			irr.Ops = append(irr.Ops, bf.Ops[0])

@@ -204,6 +204,25 @@ func TestUpdateRowsIrreversible(t *testing.T) {
 			t.Fatal("forced rollback: want the data kept and the version gone")
 		}
 	})
+	t.Run("new column", func(t *testing.T) {
+		t.Parallel()
+		// Filling a column the migration adds needs no down: rollback
+		// drops it.
+		e := newEnv(t, itemsTable, itemsRows(500))
+		before := e.tableDigest("items")
+		e.start("label", "operations:\n  - add_column: { table: items, column: { name: label, type: text, nullable: true } }\n  - update_rows: { table: items, set: { label: \"'item ' || id\" } }\n")
+		e.expectRows(e.db, []string{"500"}, "SELECT count(*) FROM items WHERE label = 'item ' || id")
+		eng := e.engine()
+		if err := eng.UndoDataMigrations(ctx()); err != nil {
+			t.Fatalf("undo: %v", err)
+		}
+		if _, err := eng.Rollback(ctx()); err != nil {
+			t.Fatal(err)
+		}
+		if e.tableDigest("items") != before {
+			t.Fatal("rollback did not leave the table as it was")
+		}
+	})
 	t.Run("start fails midway", func(t *testing.T) {
 		t.Parallel()
 		const rows = 20000
@@ -338,4 +357,51 @@ func TestUpdateRowsChild(t *testing.T) {
 		}
 	}
 	t.Fatalf("the child should have been killed; it returned %v", err)
+}
+
+// readmeExample is the example of the README's "Data migrations" section,
+// character for character.
+const readmeExample = `name: 07_totals
+operations:
+  - add_column: { table: orders, column: { name: total_cents, type: bigint, nullable: true } }
+  - update_rows:                # fills the new column: rollback drops it, so no down is needed
+      table: orders
+      set: { total_cents: "qty * unit_cents" }
+  - update_rows:                # changes existing data: down computes it back at rollback
+      table: orders
+      set: { status: "'archived'" }
+      where: "status = 'closed' AND created_at < now() - interval '2 years'"
+      down: { status: "'closed'" }
+      down_where: "status = 'archived'"
+`
+
+// TestUpdateRowsReadmeExample runs the README's example: start, then
+// rollback through down, checking every row after each.
+func TestUpdateRowsReadmeExample(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, `CREATE TABLE orders (id bigserial PRIMARY KEY, qty int NOT NULL, unit_cents int NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL)`,
+		`INSERT INTO orders (qty, unit_cents, status, created_at) SELECT g % 7 + 1, g % 500, (ARRAY['open', 'closed', 'paid'])[g % 3 + 1], now() - (g % 1500) * interval '1 day' FROM generate_series(1, 30000) g`)
+	before := e.tableDigest("orders")
+	res := e.start("07_totals", readmeExample)
+	vs := e.version(res.VersionSchema)
+	e.expectRows(vs, []string{"0"}, "SELECT count(*) FROM orders WHERE total_cents IS DISTINCT FROM qty * unit_cents")
+	const archived = "SELECT count(*) FROM orders WHERE status = 'archived'"
+	const oldClosed = "SELECT count(*) FROM orders WHERE (ARRAY['open', 'closed', 'paid'])[id % 3 + 1] = 'closed' AND created_at < now() - interval '2 years'"
+	want := e.rows(e.db, oldClosed)
+	if want[0] == "0" {
+		t.Fatal("no row to archive; the test proves nothing")
+	}
+	e.expectRows(e.db, want, archived) // the old version sees them too
+	e.expectRows(vs, want, archived)
+	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM orders WHERE status <> (ARRAY['open', 'closed', 'paid'])[id % 3 + 1] AND status <> 'archived'")
+	eng := e.engine()
+	if err := eng.UndoDataMigrations(ctx()); err != nil {
+		t.Fatalf("undo: %s", pg.Explain(err))
+	}
+	if _, err := eng.Rollback(ctx()); err != nil {
+		t.Fatal(err)
+	}
+	if e.tableDigest("orders") != before {
+		t.Fatal("rollback did not leave orders as before start")
+	}
 }
