@@ -2,6 +2,8 @@ package operations
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
@@ -93,7 +95,10 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 				continue
 			}
 			k := base
-			k.Field, k.InSchema = e.field, e.old || strings.HasPrefix(e.field, "down")
+			// The backfill evaluates update_rows's fields in the migrated
+			// schema, as the triggers do up and down.
+			_, data := op.(*UpdateRows)
+			k.Field, k.InSchema = e.field, e.old || data || strings.HasPrefix(e.field, "down")
 			row := rowOf(t)
 			if e.castColumn != "" {
 				col := t.Column(e.castColumn)
@@ -197,6 +202,15 @@ func exprFields(op Operation) []exprField {
 			fs = append(fs, exprField{field: "down." + name, value: v})
 		}
 		return fs
+	case *UpdateRows:
+		fs := []exprField{{field: "where", value: op.Where, boolean: true}, {field: "down_where", value: op.DownWhere, boolean: true}}
+		for _, name := range slices.Sorted(maps.Keys(op.Set)) {
+			fs = append(fs, exprField{field: "set." + name, value: op.Set[name], castColumn: name})
+		}
+		for _, name := range slices.Sorted(maps.Keys(op.Down)) {
+			fs = append(fs, exprField{field: "down." + name, value: op.Down[name], castColumn: name})
+		}
+		return fs
 	case *CreateIndex:
 		fs := []exprField{{field: "predicate", value: op.Predicate, boolean: true}}
 		for i, col := range op.Columns {
@@ -246,6 +260,8 @@ func tableOf(op Operation) string {
 		return op.Table
 	case *DropTable:
 		return op.Name
+	case *UpdateRows:
+		return op.Table
 	}
 	return ""
 }

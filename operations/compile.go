@@ -61,6 +61,7 @@ type Compiler struct {
 	rebuilds   map[string]*rebuild
 	pendingPK  []pendingPK
 	exprChecks []exprCheck
+	data       []pendingData
 	rawSQL     int
 	others     int
 }
@@ -126,6 +127,9 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	c.plan.RawSQL = c.rawSQL > 0
 	if err := c.finishRewrites(); err != nil {
 		return nil, nil, &Error{File: m.File, Err: err}
+	}
+	if err := c.checkDataMigrations(); err != nil {
+		return nil, nil, err
 	}
 	c.plan.Views = c.views()
 	return c.plan, c.Schema, nil

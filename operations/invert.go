@@ -150,6 +150,23 @@ func invertOne(op Operation, seen *schema.Schema) (map[string]any, string) {
 		return nil, "PostgreSQL cannot remove a value from an enum type"
 	case *CreateConstraint:
 		return nil, "revert does not drop constraints yet; drop it with drop_constraint in a new migration"
+	case *UpdateRows:
+		if len(o.Down) == 0 {
+			return nil, "update_rows without down: the values it replaced are gone"
+		}
+		// The inverse sets down over the rows down_where selects, and
+		// gives the original back as its own down.
+		body := map[string]any{"table": o.Table, "set": o.Down, "down": o.Set}
+		if o.DownWhere != "" {
+			body["where"] = o.DownWhere
+		}
+		switch {
+		case o.Where != "":
+			body["down_where"] = o.Where
+		case o.DownWhere != "":
+			body["down_where"] = "true"
+		}
+		return op1("update_rows", body), ""
 	}
 	return nil, "revert does not know this operation"
 }

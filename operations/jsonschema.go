@@ -40,6 +40,7 @@ var required = map[string][]string{
 	"CreateEnum":                {"name", "values"},
 	"AddEnumValue":              {"enum", "value"},
 	"DropEnum":                  {"name"},
+	"UpdateRows":                {"table", "set"},
 }
 
 // JSONSchema returns a JSON Schema (draft 2020-12) of the migration file

@@ -157,6 +157,15 @@ var validChecks = map[string]func(t *testing.T, m *Migration){
 	"drop_enum": func(t *testing.T, m *Migration) {
 		eq(t, "op", *only[*DropEnum](t, m), DropEnum{Name: "mood"})
 	},
+	"update_rows": func(t *testing.T, m *Migration) {
+		op := only[*UpdateRows](t, m)
+		eq(t, "table", op.Table, "items")
+		eq(t, "set", op.Set["unit_cents"], "unit_cents * 100")
+		eq(t, "where", op.Where, "currency = 'EUR'")
+		eq(t, "down", op.Down["unit_cents"], "unit_cents / 100")
+		eq(t, "down_where", op.DownWhere, "currency = 'EUR'")
+		eq(t, "fields", len(op.Set)+len(op.Down), 2)
+	},
 }
 
 func eq[T comparable](t *testing.T, what string, got, want T) {

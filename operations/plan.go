@@ -70,6 +70,9 @@ type Backfill struct {
 	// Parent is set when Table is a leaf partition: the physical name of
 	// the partitioned table (in the plan's schema) the migration changes.
 	Parent string `json:"parent,omitempty"`
+	// Data is set for a data migration (update_rows): Set and Where are
+	// the user's, and the rows it changes are the ones both versions read.
+	Data *DataMigration `json:"data,omitempty"`
 }
 
 // Qualified is the backfilled table's schema-qualified, quoted name.
@@ -153,6 +156,18 @@ func PublishViews(schema, vs string, views []View, securityInvoker bool) []strin
 	return stmts
 }
 
+// IrreversibleData lists the data migrations (update_rows) that rollback
+// cannot undo: those without down.
+func (p *Plan) IrreversibleData() []Backfill {
+	var out []Backfill
+	for _, bf := range p.Backfill {
+		if bf.Data != nil && !bf.Data.Reversible() {
+			out = append(out, bf)
+		}
+	}
+	return out
+}
+
 // String renders the plan as annotated SQL, phase by phase.
 func (p *Plan) String() string {
 	var b strings.Builder
@@ -207,6 +222,9 @@ func (p *Plan) String() string {
 		for i, k := range bf.Key {
 			keys[i] = k.Name
 		}
+		if bf.Data != nil {
+			fmt.Fprintf(&b, "-- data migration (update_rows, operation %d): the new values are in the table's own columns, which both versions read\n", bf.Ops[0])
+		}
 		fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), bf.Qualified(p.Schema), strings.Join(sets, ", "))
 		if bf.Where != "" {
 			fmt.Fprintf(&b, " WHERE %s", bf.Where)
@@ -228,7 +246,32 @@ func (p *Plan) String() string {
 	for _, steps := range [][]Step{p.Expand, p.Finish} {
 		undo = append(undo, steps...)
 	}
-	b.WriteString("\n-- == rollback (online rollback), one transaction ==\n")
+	b.WriteString("\n-- == rollback (online rollback): the data migrations' down first, then one transaction ==\n")
+	said := map[int]bool{} // one line per operation, not per leaf partition
+	for _, bf := range p.Backfill {
+		d := bf.Data
+		switch {
+		case d == nil, d.NewColumns:
+		case !d.Reversible() && said[bf.Ops[0]]:
+		case d.Reversible():
+			keys := make([]string, len(bf.Key))
+			for i, k := range bf.Key {
+				keys[i] = k.Name
+			}
+			var sets []string
+			for _, a := range d.Down {
+				sets = append(sets, pg.Ident(a.Column)+" = "+a.Expr)
+			}
+			fmt.Fprintf(&b, "-- first, before anything else, operation %d's down, in batches by (%s), each its own transaction:\nUPDATE %s SET %s", bf.Ops[0], pg.Idents(keys), bf.Qualified(p.Schema), strings.Join(sets, ", "))
+			if d.DownWhere != "" {
+				fmt.Fprintf(&b, " WHERE %s", d.DownWhere)
+			}
+			b.WriteString(";\n")
+		default:
+			said[bf.Ops[0]] = true
+			fmt.Fprintf(&b, "-- IRREVERSIBLE: operation %d (update_rows on %s) has no down: once one of its batches has committed, rollback refuses; online rollback --force rolls the rest back and keeps the values it set\n", bf.Ops[0], bf.Qualified(p.Schema))
+		}
+	}
 	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE;\n", pg.Ident(p.VersionSchema))
 	var later []string
 	for i := len(undo) - 1; i >= 0; i-- {

@@ -35,6 +35,7 @@ var registry = map[string]func() Operation{
 	"create_enum":                 func() Operation { return &CreateEnum{} },
 	"add_enum_value":              func() Operation { return &AddEnumValue{} },
 	"drop_enum":                   func() Operation { return &DropEnum{} },
+	"update_rows":                 func() Operation { return &UpdateRows{} },
 }
 
 // Names lists the operation names online accepts, sorted.

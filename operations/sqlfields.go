@@ -101,6 +101,12 @@ func sqlFields(op Operation) []sqlField {
 			}
 		}
 		return fs
+	case *UpdateRows:
+		fs := []sqlField{{"where", op.Where, sqlcheck.Predicate}, {"down_where", op.DownWhere, sqlcheck.Predicate}}
+		for _, name := range slices.Sorted(maps.Keys(op.Set)) {
+			fs = append(fs, sqlField{"set." + name, op.Set[name], sqlcheck.Expr})
+		}
+		return append(fs, conversionsSQL(nil, op.Down)...)
 	case *RawSQL:
 		// Raw SQL is the author's by design; it must still stay inside the
 		// transaction online runs it in.

@@ -47,6 +47,10 @@ var fieldTemplates = []fieldTemplate{
 	{"create_constraint", "up.b", `{"create_constraint":{"table":"t","name":"c","type":"check","columns":["b"],"check":"b > 0","up":{"b":%s},"down":{"b":"b"}}}`, "greatest(b, 1)"},
 	{"create_constraint", "exclude.elements", `{"create_constraint":{"table":"t","name":"c","type":"exclude","exclude":{"index_method":"btree","elements":%s}}}`, "b WITH ="},
 	{"create_constraint", "exclude.predicate", `{"create_constraint":{"table":"t","name":"c","type":"exclude","exclude":{"index_method":"btree","elements":"b WITH =","predicate":%s}}}`, "b > 0"},
+	{"update_rows", "set.b", `{"update_rows":{"table":"t","set":{"b":%s}}}`, "b + 1"},
+	{"update_rows", "where", `{"update_rows":{"table":"t","set":{"b":"b + 1"},"where":%s}}`, "b > 0"},
+	{"update_rows", "down.b", `{"update_rows":{"table":"t","set":{"b":"b + 1"},"down":{"b":%s}}}`, "b - 1"},
+	{"update_rows", "down_where", `{"update_rows":{"table":"t","set":{"b":"b + 1"},"down":{"b":"b - 1"},"down_where":%s}}`, "b > 0"},
 	{"create_index", "columns[0].opclass.params[0]", `{"create_index":{"table":"t","name":"i","method":"gist","columns":[{"column":"a","opclass":{"name":"gist_trgm_ops","params":[%s]}}]}}`, "siglen=32"},
 }
 

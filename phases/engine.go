@@ -51,6 +51,11 @@ type Config struct {
 	// the server notices; a live holder still turns the command away after
 	// the wait (state.ErrBusy).
 	LockWait time.Duration
+	// ForceRollback lets a rollback go on past data migrations
+	// (update_rows) without down that have changed rows: the values they
+	// set are kept, the rest is rolled back. Without it such a rollback
+	// is refused with ErrIrreversible and nothing is changed.
+	ForceRollback bool
 }
 
 // ErrPooler is returned by Open when a connection pooler in transaction or

@@ -66,6 +66,10 @@ func fieldCases() []fieldCase {
 		{"table check", `{"create_table": {"name": "n", "columns": [{"name": "r", "type": "int"}], "constraints": [{"name": "x", "type": "check", "check": "r > 0), drop table other, check (true"}]}}`, "create_table", "constraints[0].check", "CHECK"},
 		{"index_parameters storage", `{"create_table": {"name": "n", "columns": [{"name": "r", "type": "int"}], "constraints": [{"name": "x", "type": "unique", "columns": ["r"], "index_parameters": {"storage_parameters": "fillfactor = 70), r2 int, unique (r"}}]}}`, "create_table", "constraints[0].index_parameters.storage_parameters", "storage parameters"},
 		{"drop_constraint down", `{"drop_multicolumn_constraint": {"table": "t", "name": "t_pkey", "up": {"id": "id"}, "down": {"id": "id); drop table other; select (1"}}}`, "drop_multicolumn_constraint", "down.id", "closes a bracket it did not open"},
+		{"update_rows set", `{"update_rows": {"table": "t", "set": {"b": "1; drop table other"}}}`, "update_rows", "set.b", `";"`},
+		{"update_rows where", `{"update_rows": {"table": "t", "set": {"b": "1"}, "where": "true) OR (true"}}`, "update_rows", "where", "closes a bracket it did not open"},
+		{"update_rows down writes", `{"update_rows": {"table": "t", "set": {"b": "1"}, "down": {"b": "(with d as (delete from other returning 1) select 1)"}}}`, "update_rows", "down.b", "DELETE"},
+		{"update_rows down_where", `{"update_rows": {"table": "t", "set": {"b": "1"}, "down": {"b": "2"}, "down_where": "true -- x"}}`, "update_rows", "down_where", "comment"},
 		{"sql commits", `{"sql": {"up": "create table x (a int); commit; drop table other"}}`, "sql", "up", "transaction control"},
 		// What only the catalog knows, asked before anything changes.
 		{"missing type", addCol(`"type": "bigintt", "nullable": true`), "add_column", "column.type", "type bigintt does not exist"},
@@ -76,6 +80,9 @@ func fieldCases() []fieldCase {
 		{"check names a missing column", `{"create_constraint": {"table": "t", "name": "c", "type": "check", "columns": ["b"], "check": "nosuch > 0"}}`, "create_constraint", "check", `column "nosuch" does not exist`},
 		{"default of the wrong type", addCol(`"type": "int", "default": "'abc'::date"`), "add_column", "column.default", "PostgreSQL refuses it"},
 		{"alter default of the wrong type", `{"alter_column": {"table": "t", "column": "b", "default": "'abc'::date"}}`, "alter_column", "default", "PostgreSQL refuses it"},
+		{"update_rows where not boolean", `{"update_rows": {"table": "t", "set": {"b": "1"}, "where": "b + 1"}}`, "update_rows", "where", "boolean"},
+		{"update_rows set of the wrong type", `{"update_rows": {"table": "t", "set": {"b": "'abc'::date"}}}`, "update_rows", "set.b", "PostgreSQL refuses it"},
+		{"update_rows names a missing column", `{"update_rows": {"table": "t", "set": {"b": "nosuch + 1"}}}`, "update_rows", "set.b", `column "nosuch" does not exist`},
 		{"predicate not boolean", `{"create_index": {"table": "t", "name": "i", "columns": ["a"], "predicate": "b + 1"}}`, "create_index", "predicate", "boolean"},
 	}
 }

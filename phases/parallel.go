@@ -74,7 +74,7 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 		}
 		task := backfillTask(plan, bf)
 		if len(parts) == 0 {
-			if parts, err = e.splitTask(ctx, rec, i, bf.Table, task); err != nil {
+			if parts, err = e.splitTask(ctx, rec, i, bf.Table, task, bf.Data != nil); err != nil {
 				return err
 			}
 		} else {
@@ -85,8 +85,13 @@ func (e *Engine) runBackfills(ctx context.Context, rec *state.Record, plan *oper
 			e.log.Info().Str(keyEvent, evBackfillResume).Str(keyTable, bf.Table).Int64("rows_done", done).Int("ranges", len(parts)).
 				Msg("resuming backfill from its checkpoints")
 		}
-		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
-		if err := e.walkParts(ctx, rec, plan, bf.Table, task, parts); err != nil {
+		if bf.Data != nil {
+			e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "data migration").Str(keyTable, bf.Table).
+				Bool("reversible", bf.Data.Reversible()).Msgf("data migration (operation %d) on %s", bf.Ops[0], bf.Table)
+		} else {
+			e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyPhase, "backfill").Str(keyTable, bf.Table).Msgf("backfill %s", bf.Table)
+		}
+		if err := e.walkParts(ctx, rec, plan, bf.Table, task, parts, bf.Data != nil); err != nil {
 			return err
 		}
 	}
@@ -120,9 +125,13 @@ func backfillTask(plan *operations.Plan, bf operations.Backfill) backfill.Task {
 // splitTask divides a task's keys into one range per worker and records
 // every range before the first batch, so that a run killed at any point
 // resumes the same ranges.
-func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table string, task backfill.Task) ([]state.Backfill, error) {
+func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table string, task backfill.Task, data bool) ([]state.Backfill, error) {
 	n := e.cfg.BackfillWorkers
-	if n <= 0 {
+	if data {
+		// A data migration's down at rollback walks back to the one
+		// checkpoint of its forward pass: it keeps a single range.
+		n = 1
+	} else if n <= 0 {
 		_, total, err := backfill.Split(ctx, e.conn, task, 1)
 		if err != nil {
 			return nil, err
@@ -173,7 +182,7 @@ func (e *Engine) workerConn(ctx context.Context) (*pgx.Conn, error) {
 // of its own: the engine's for the first worker, new ones for the others.
 // The first error stops the other workers after their batch in flight; each
 // range keeps its own checkpoint.
-func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operations.Plan, table string, task backfill.Task, parts []state.Backfill) error {
+func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operations.Plan, table string, task backfill.Task, parts []state.Backfill, data bool) error {
 	var pending []int
 	for k, p := range parts {
 		if !p.Done {
@@ -218,7 +227,7 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 				if wctx.Err() != nil {
 					return
 				}
-				if err := e.walkPart(wctx, conns[w], rec, plan, task, parts[k], workers, agg); err != nil {
+				if err := e.walkPart(wctx, conns[w], rec, plan, task, parts[k], workers, agg, data); err != nil {
 					if w > 0 && conns[w].IsClosed() {
 						err = &workerLostError{err: err}
 					}
@@ -241,7 +250,15 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 }
 
 // walkPart walks one range from its checkpoint to its end.
-func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record, plan *operations.Plan, task backfill.Task, p state.Backfill, workers int, agg *aggregate) error {
+func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record, plan *operations.Plan, task backfill.Task, p state.Backfill, workers int, agg *aggregate, data bool) error {
+	settings := map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)}
+	if data {
+		// A data migration's table has no sync triggers (the compiler
+		// refuses one that also has a rewrite), and a trigger of the
+		// user's it fires may write a table whose sync triggers must see
+		// the write: the backfill setting stays off.
+		delete(settings, backfillSetting)
+	}
 	save := func(ctx context.Context, q state.Querier, c backfill.Checkpoint) error {
 		b := p
 		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, max(c.RowsTotal, c.RowsDone), c.Done, c.Rate
@@ -256,7 +273,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 		Logger: e.log,
 		// The backfill resolves names in up expressions as the sync
 		// triggers do: in the migrated schema.
-		Settings: map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)},
+		Settings: settings,
 		Resume:   &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone},
 		Until:    p.RangeHi,
 		Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {

@@ -35,6 +35,14 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Data migrations (update_rows) are computed back first, in
+		// batches with checkpoints: too long for the rollback's single
+		// transaction. This is the one part of a rollback that is not
+		// atomic; it resumes where it stopped, and refuses (changing
+		// nothing) when a data migration without down changed rows.
+		if err := e.undoDataMigrations(ctx, rec, plan); err != nil {
+			return nil, err
+		}
 		left := leftInPlace(rec, plan)
 		if err := e.rollback(ctx, rec, plan); err != nil {
 			return nil, err

@@ -151,6 +151,17 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		return &InterruptedError{Migration: rec.Name, Err: err}
 	}
 	e.log.Error().Err(err).Str(keyMigration, rec.Name).Msg("start failed; undoing what it did")
+	// Data migrations are computed back first, in batches, outside the
+	// rollback's transaction; one without down that changed rows keeps
+	// the migration where it stands instead.
+	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan); dErr != nil {
+		if errors.Is(dErr, ErrIrreversible) {
+			// Not wrapped: the command failed (start), it was not a
+			// rollback refused; the message says what to run.
+			return errors.Join(err, fmt.Errorf("start was not undone: %v", dErr))
+		}
+		return errors.Join(err, fmt.Errorf("and undoing its data migrations failed (run online rollback): %w", dErr))
+	}
 	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
 		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
 	}

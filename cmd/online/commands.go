@@ -192,11 +192,29 @@ func newCompleteCmd(g *globals) *cobra.Command {
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
-	return newResultCmd(g, "rollback", "Undo the migration in progress; the tables end as they were before start",
-		(*phases.Engine).Rollback,
-		func(res *phases.Result) string {
-			return fmt.Sprintf("migration %s rolled back in %s.", res.Migration, res.Elapsed.Round(time.Millisecond))
-		})
+	var asJSON, force bool
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Undo the migration in progress; the tables end as they were before start",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := g.config()
+			cfg.ForceRollback = force
+			e, err := g.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			res, err := e.Rollback(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printResult(cmd, asJSON, res, fmt.Sprintf("migration %s rolled back in %s.", res.Migration, res.Elapsed.Round(time.Millisecond)))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&force, "force", false, "roll back even past data migrations (update_rows) without down that changed rows; the values they set are kept")
+	return cmd
 }
 
 func newStatusCmd(g *globals) *cobra.Command {

@@ -136,7 +136,7 @@ var examples = map[string]string{
 	"start":                 "  online plan 02_rename_email.yaml\n  online start 02_rename_email.yaml\n  DATABASE_URL=postgres://app@db/app online start --backfill-rate 5000 03_lower_email.yaml",
 	"backfill":              "  online backfill --backfill-batch-time 50ms",
 	"complete":              "  online complete --json",
-	"rollback":              "  online rollback",
+	"rollback":              "  online rollback\n  online rollback --force   # past an update_rows without down; keeps the values it set",
 	"status":                "  online status\n  online status --json | jq .in_progress.phase",
 	"plan":                  "  online plan 02_rename_email.yaml\n  online plan --json 02_rename_email.yaml",
 	"latest":                "  psql \"postgres://app@db/app?options=-csearch_path%3D$(online latest)\"",
@@ -301,7 +301,7 @@ func report(ctx context.Context, g *globals, err error) int {
 		msg += "\nnothing was changed in the database."
 	case errors.Is(err, state.ErrBusy), errors.As(err, &inProg):
 		code = exitBusy
-	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration):
+	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration), errors.Is(err, phases.ErrIrreversible):
 		code = exitPending
 	case errors.As(err, &intr) && ctx.Err() == nil && !errors.Is(err, context.Canceled):
 		// Nobody asked to stop: the connection was lost or the server
