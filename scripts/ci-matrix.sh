@@ -32,7 +32,7 @@ VERSIONS=${ONLINE_PG_VERSIONS:-14 16 17 18}
 # chained migrations, the SIGKILL kill points, recovery from
 # pg_terminate_backend and statement_timeout, racing processes, hostile
 # names.
-RUN=${ONLINE_MATRIX_RUN:-^(TestLifecycle|TestRewriteLifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestPartitionLifecycle|TestPrimaryKeyRewriteLifecycle|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples)$}
+RUN=${ONLINE_MATRIX_RUN:-^(TestLifecycle|TestRewriteLifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestPartitionLifecycle|TestPrimaryKeyRewriteLifecycle|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples|TestCatalogueLifecycle|TestConstraintLifecycle|TestComposedRewrites|TestCompleteBlockedByALock|TestFailingDown|TestAfterCommitFails|TestIrreversibleSQL|TestHostileFields)$}
 # The same without the tests that call pg_dump.
 RUN_NO_DUMP=${ONLINE_MATRIX_RUN_NO_DUMP:-^(TestChainedMigrations|TestKilledBackfillResumes|TestCrashStatementTimeout|TestCrashRacingProcesses)$}
 CACHE=${ONLINE_PG_CACHE:-/tmp/online-pg}
