@@ -285,24 +285,7 @@ func TestKilledBackfillResumes(t *testing.T) {
 func killAndResume(t *testing.T, table string) {
 	const rows = 50000
 	e := newEnv(t, table, accountsRows(rows))
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildStart$")
-	cmd.Env = append(os.Environ(), "ONLINE_TEST_CHILD_URL="+e.url)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for e.backfillDone() < rows/5 {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("the child made no backfill progress")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	e.killChildStartAt(rows/5)
 	killedAt := e.backfillDone()
 	if killedAt >= rows {
 		t.Fatalf("the backfill finished (%d rows) before the kill", killedAt)
@@ -333,4 +316,29 @@ func TestChildStart(t *testing.T) {
 	}
 	_, err = eng.Start(ctx(), parse(t, "lower", lowerEmail))
 	t.Fatalf("the child should have been killed; start returned %v", err)
+}
+
+// killChildStartAt runs start in a child process (TestChildStart, with
+// extra environment settings) and SIGKILLs it once the backfill has
+// committed at least rows rows.
+func (e *env) killChildStartAt(rows int64, env ...string) {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildStart$")
+	cmd.Env = append(append(os.Environ(), "ONLINE_TEST_CHILD_URL="+e.url), env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for e.backfillDone() < rows {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			e.t.Fatal("the child made no backfill progress")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		e.t.Fatal(err)
+	}
+	_ = cmd.Wait()
 }

@@ -87,22 +87,28 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 }
 
 // contractSQL splits the contract's statements into those of its single
-// transaction and those that run after it commits. A NoTx step without
-// After comes from a plan stored by an older online (a DROP INDEX
-// CONCURRENTLY in the contract): it runs after the commit as it is.
+// transaction and those that run after it commits.
 func contractSQL(steps []operations.Step) (inTx, after []string) {
 	for _, s := range steps {
-		switch {
-		case len(s.After) > 0:
-			inTx = append(inTx, s.SQL...)
-			after = append(after, s.After...)
-		case s.NoTx:
-			after = append(after, s.SQL...)
-		default:
-			inTx = append(inTx, s.SQL...)
-		}
+		inTx, after = splitAtCommit(inTx, after, s.SQL, s.After, s.NoTx)
 	}
 	return inTx, after
+}
+
+// splitAtCommit adds one step's statements (its SQL or its Undo) to those of
+// an atomic transaction and those run after its commit (its After or
+// UndoAfter). A NoTx step without after-commit statements comes from a plan
+// stored by an older online (DROP INDEX CONCURRENTLY in a contract or an
+// undo): all of it runs after the commit, as it is.
+func splitAtCommit(inTx, after, stmts, later []string, noTx bool) ([]string, []string) {
+	switch {
+	case len(later) > 0:
+		return append(inTx, stmts...), append(after, later...)
+	case noTx:
+		return inTx, append(after, stmts...)
+	default:
+		return append(inTx, stmts...), after
+	}
 }
 
 // legacyContract carries on a contract that an older online ran step by

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,24 +104,7 @@ func TestParallelKilledBackfillResumes(t *testing.T) {
 	const rows = 60000
 	e := newEnv(t, keyTables[0].setup, "DELETE FROM accounts WHERE id % 10 = 3",
 		fmt.Sprintf("INSERT INTO accounts (email, orig) SELECT 'User' || g || '@Example.COM', 'User' || g || '@Example.COM' FROM generate_series(1, %d) g", rows-27000), visitLog)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildStart$")
-	cmd.Env = append(os.Environ(), "ONLINE_TEST_CHILD_URL="+e.url, "ONLINE_TEST_CHILD_WORKERS=3")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for e.backfillDone() < rows/4 {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("the child made no backfill progress")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	e.killChildStartAt(rows/4, "ONLINE_TEST_CHILD_WORKERS=3")
 	type part struct {
 		done    int64
 		visits  int64

@@ -87,16 +87,7 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operatio
 	inTx := []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}
 	var after []string
 	for _, s := range undoSteps(rec, plan) {
-		switch {
-		case len(s.UndoAfter) > 0:
-			inTx = append(inTx, s.Undo...)
-			after = append(after, s.UndoAfter...)
-		case s.NoTx:
-			// A plan stored by an older online: DROP INDEX CONCURRENTLY.
-			after = append(after, s.Undo...)
-		default:
-			inTx = append(inTx, s.Undo...)
-		}
+		inTx, after = splitAtCommit(inTx, after, s.Undo, s.UndoAfter, s.NoTx)
 	}
 	err := e.atomic(ctx, "rollback", inTx, func(tx pgx.Tx) error {
 		if err := e.store.QueuePending(ctx, tx, rec.Schema, rec.Name, after); err != nil {
