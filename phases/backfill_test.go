@@ -285,7 +285,7 @@ func TestKilledBackfillResumes(t *testing.T) {
 func killAndResume(t *testing.T, table string) {
 	const rows = 50000
 	e := newEnv(t, table, accountsRows(rows))
-	e.killChildStartAt(rows/5)
+	e.killChildStartAt(rows / 5)
 	killedAt := e.backfillDone()
 	if killedAt >= rows {
 		t.Fatalf("the backfill finished (%d rows) before the kill", killedAt)
