@@ -79,19 +79,7 @@ func TestCLIContract(t *testing.T) {
 	}
 	for _, s := range steps {
 		r := runCLI(t, append(s.args, db2...)...)
-		if r.code != s.code {
-			t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, r.code, s.code, r.stdout, r.stderr)
-		}
-		for _, want := range s.stdout {
-			if !strings.Contains(r.stdout, want) {
-				t.Fatalf("%s: stdout lacks %q:\n%s", s.name, want, r.stdout)
-			}
-		}
-		for _, want := range s.stderr {
-			if !strings.Contains(r.stderr, want) {
-				t.Fatalf("%s: stderr lacks %q:\n%s", s.name, want, r.stderr)
-			}
-		}
+		expectCLI(t, s.name, r, s.code, s.stdout, s.stderr)
 		if s.noStdout && r.stdout != "" {
 			t.Fatalf("%s: stdout should be empty, got %q", s.name, r.stdout)
 		}
@@ -170,5 +158,24 @@ func TestCLIHostileFields(t *testing.T) {
 	}
 	if after := pgtest.DumpSchema(t, url, "public"); after != before {
 		t.Fatalf("the refused migrations changed the schema:\n%s", after)
+	}
+}
+
+// expectCLI checks a command's exit code and that its stdout and stderr
+// hold the given substrings.
+func expectCLI(t *testing.T, name string, r cliResult, code int, stdout, stderr []string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", name, r.code, code, r.stdout, r.stderr)
+	}
+	for _, want := range stdout {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("%s: stdout lacks %q:\n%s", name, want, r.stdout)
+		}
+	}
+	for _, want := range stderr {
+		if !strings.Contains(r.stderr, want) {
+			t.Fatalf("%s: stderr lacks %q:\n%s", name, want, r.stderr)
+		}
 	}
 }

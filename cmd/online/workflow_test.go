@@ -58,19 +58,7 @@ func TestWorkflowCLI(t *testing.T) {
 	}) cliResult {
 		t.Helper()
 		r := runCLI(t, append(s.args, dbFlag...)...)
-		if r.code != s.code {
-			t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", s.name, r.code, s.code, r.stdout, r.stderr)
-		}
-		for _, w := range s.stdout {
-			if !strings.Contains(r.stdout, w) {
-				t.Fatalf("%s: stdout lacks %q:\n%s", s.name, w, r.stdout)
-			}
-		}
-		for _, w := range s.stderr {
-			if !strings.Contains(r.stderr, w) {
-				t.Fatalf("%s: stderr lacks %q:\n%s", s.name, w, r.stderr)
-			}
-		}
+		expectCLI(t, s.name, r, s.code, s.stdout, s.stderr)
 		return r
 	}
 	for _, s := range steps {
