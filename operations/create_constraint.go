@@ -67,15 +67,8 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 			return err
 		}
 	}
-	for _, m := range []struct {
-		field string
-		m     map[string]string
-	}{{"up", op.Up}, {"down", op.Down}} {
-		for name := range m.m {
-			if !containsString(op.Columns, name) {
-				return errField(m.field+"."+name, "column %q is not one of the constraint's columns", name)
-			}
-		}
+	if err := op.checkConversionColumns(); err != nil {
+		return err
 	}
 	// Rewrite the columns that have a conversion; the constraint then
 	// applies to the new version's copies only.
@@ -179,15 +172,8 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 // column (its format requires them); there is nothing for them to convert
 // here, so they are accepted and not used.
 func (op *CreateConstraint) onNewTable(c *Compiler, t *schema.Table) error {
-	for _, m := range []struct {
-		field string
-		m     map[string]string
-	}{{"up", op.Up}, {"down", op.Down}} {
-		for name := range m.m {
-			if !containsString(op.Columns, name) {
-				return errField(m.field+"."+name, "column %q is not one of the constraint's columns", name)
-			}
-		}
+	if err := op.checkConversionColumns(); err != nil {
+		return err
 	}
 	con := &TableConstraint{
 		Name: op.Name, Type: op.Type, Columns: op.Columns, Check: op.Check, References: op.References,
@@ -327,4 +313,20 @@ func (c *Compiler) attachPrimaryKeys() {
 			Lock: "ACCESS EXCLUSIVE (catalog only: NOT NULL is proven by validated checks)",
 		})
 	}
+}
+
+// checkConversionColumns refuses an up or down for a column the constraint
+// does not cover.
+func (op *CreateConstraint) checkConversionColumns() error {
+	for _, m := range []struct {
+		field string
+		m     map[string]string
+	}{{"up", op.Up}, {"down", op.Down}} {
+		for name := range m.m {
+			if !containsString(op.Columns, name) {
+				return errField(m.field+"."+name, "column %q is not one of the constraint's columns", name)
+			}
+		}
+	}
+	return nil
 }
