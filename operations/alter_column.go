@@ -109,11 +109,17 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 	}
 	if comSet {
 		col.Comment = com
-		c.Contract(Step{
-			Do:   fmt.Sprintf("set the comment of %s.%s", t.Name, col.Name),
-			SQL:  []string{commentSQL("COLUMN", c.Qualified(c.TableNow(t))+"."+pg.Ident(c.ColumnNow(t, col.Physical)), com)},
-			Lock: "SHARE UPDATE EXCLUSIVE (instant)",
-		})
+		if r := c.findRewrite(t, col); r != nil {
+			// The swap at complete gives the new column the comment it
+			// carries (the old column's until now); a null drops it.
+			r.comment = com
+		} else {
+			c.Contract(Step{
+				Do:   fmt.Sprintf("set the comment of %s.%s", t.Name, col.Name),
+				SQL:  []string{commentSQL("COLUMN", c.Qualified(c.TableNow(t))+"."+pg.Ident(c.ColumnNow(t, col.Physical)), com)},
+				Lock: "SHARE UPDATE EXCLUSIVE (instant)",
+			})
+		}
 	}
 	if op.Name != "" && op.Name != col.Name {
 		rn := &RenameColumn{Table: t.Name, From: col.Name, To: op.Name}

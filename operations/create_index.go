@@ -2,7 +2,9 @@ package operations
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -184,6 +186,15 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		phys[col.Name] = col.Physical
 	}
 	var keys, keyCols []string
+	// uses collects every physical column the index reads (keys, included
+	// columns, expressions, predicate): one the migration rewrites exists
+	// only from expand's last step and is filled by the backfill.
+	var uses []string
+	for _, e := range append(op.expressions(), op.Predicate) {
+		for _, name := range ReferencedColumns(e, slices.Collect(maps.Keys(phys))) {
+			uses = append(uses, phys[name])
+		}
+	}
 	for i, col := range op.Columns {
 		field := fmt.Sprintf("columns[%d]", i)
 		var k string
@@ -245,6 +256,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 			}
 			inc = append(inc, mc.Physical)
 		}
+		uses = append(uses, inc...)
 		b.WriteString(" INCLUDE (" + pg.Idents(inc) + ")")
 	}
 	if op.NullsNotDistinct {
@@ -274,7 +286,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	// backfill: the column does not exist before expand's last step, and
 	// maintaining an index during the backfill would slow it down.
 	rewritten := false
-	for _, p := range keyCols {
+	for _, p := range append(keyCols, uses...) {
 		rewritten = rewritten || c.IsHidden(t.Physical, p)
 	}
 	add := c.Expand
@@ -317,4 +329,15 @@ func opclassParamsSQL(field string, params OpclassParams) (string, error) {
 		ps[i] = pg.Ident(name) + " = " + value
 	}
 	return strings.Join(ps, ", "), nil
+}
+
+// expressions are the index's expression columns.
+func (op *CreateIndex) expressions() []string {
+	var out []string
+	for _, col := range op.Columns {
+		if col.Expression != "" {
+			out = append(out, col.Expression)
+		}
+	}
+	return out
 }

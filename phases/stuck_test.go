@@ -127,6 +127,35 @@ operations:
 					"SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 't'::regclass AND contype <> 'n' ORDER BY 1")
 			},
 		},
+		{
+			// A comment changed with a rewrite is the new column's at
+			// complete (the swap used to put the old comment back).
+			name:  "rewrite_with_a_comment",
+			setup: []string{"COMMENT ON COLUMN users.score IS 'old words'"},
+			yaml: `
+operations:
+  - alter_column: { table: users, column: score, type: bigint, comment: "points, as a bigint" }
+`,
+			after: func(e *env, nw *pgx.Conn) {
+				e.expectRows(e.db, []string{"bigint|points, as a bigint"}, "SELECT format_type(atttypid, atttypmod), col_description(attrelid, attnum) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'score'")
+			},
+		},
+		{
+			// An index that includes a column the same migration rewrites
+			// is built after the backfill, on the new column.
+			name: "index_includes_a_rewritten_column",
+			yaml: `
+operations:
+  - alter_column: { table: users, column: score, type: bigint }
+  - create_index: { table: users, name: users_name_incl, columns: [name], include: [score], predicate: "score >= 0" }
+`,
+			during: func(e *env, old, nw *pgx.Conn, _ bool) {
+				e.expectRows(nw, []string{"0"}, "SELECT score FROM users WHERE name = 'n1'")
+			},
+			after: func(e *env, nw *pgx.Conn) {
+				e.expectRows(e.db, []string{"CREATE INDEX users_name_incl ON public.users USING btree (name) INCLUDE (score) WHERE (score >= 0)"}, "SELECT pg_get_indexdef('users_name_incl'::regclass)")
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
