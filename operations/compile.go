@@ -62,8 +62,10 @@ type Compiler struct {
 	pendingPK  []pendingPK
 	exprChecks []exprCheck
 	data       []pendingData
-	rawSQL     int
-	others     int
+	// contractLast holds contract steps that run after all others.
+	contractLast []Step
+	rawSQL       int
+	others       int
 }
 
 // Compile checks every operation of m against the current schema and returns
@@ -128,6 +130,7 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	if err := c.finishRewrites(); err != nil {
 		return nil, nil, &Error{File: m.File, Err: err}
 	}
+	c.plan.Contract = append(c.plan.Contract, c.contractLast...)
 	if err := c.checkDataMigrations(); err != nil {
 		return nil, nil, err
 	}
@@ -152,6 +155,11 @@ func (c *Compiler) Finish(s Step) { s.Op = c.op; c.plan.Finish = append(c.plan.F
 
 // Contract adds a step to the contract phase (online complete).
 func (c *Compiler) Contract(s Step) { s.Op = c.op; c.plan.Contract = append(c.plan.Contract, s) }
+
+// ContractLast adds a step that runs after every other contract step: a
+// dropped table goes once the column swaps have dropped the foreign keys
+// that referenced it.
+func (c *Compiler) ContractLast(s Step) { s.Op = c.op; c.contractLast = append(c.contractLast, s) }
 
 // Table returns the table of the new version named by field, or a field error.
 func (c *Compiler) Table(field, name string) (*schema.Table, error) {

@@ -36,7 +36,7 @@ func (op *DropTable) Compile(c *Compiler) error {
 		c.Contract(Step{Do: fmt.Sprintf("drop table %s", op.Name), SQL: []string{"DROP TABLE IF EXISTS " + c.Qualified(c.TableNow(t))}, Lock: "ACCESS EXCLUSIVE"})
 		return nil
 	}
-	c.Contract(Step{
+	c.ContractLast(Step{
 		Do:   fmt.Sprintf("drop table %s", op.Name),
 		SQL:  []string{"DROP TABLE " + c.Qualified(c.TableNow(t))},
 		Lock: "ACCESS EXCLUSIVE",

@@ -156,6 +156,26 @@ operations:
 				e.expectRows(e.db, []string{"CREATE INDEX users_name_incl ON public.users USING btree (name) INCLUDE (score) WHERE (score >= 0)"}, "SELECT pg_get_indexdef('users_name_incl'::regclass)")
 			},
 		},
+		{
+			// A foreign key dropped in the same migration as the table it
+			// references: the constraint goes before the table.
+			name: "drop_a_foreign_key_and_its_table",
+			setup: []string{`CREATE TABLE parent (id int PRIMARY KEY)`, `INSERT INTO parent SELECT generate_series(1, 5)`,
+				`CREATE TABLE child (id int PRIMARY KEY, pid int CONSTRAINT child_pid_fkey REFERENCES parent)`,
+				`INSERT INTO child SELECT g, g % 5 + 1 FROM generate_series(1, 20) g`},
+			yaml: `
+operations:
+  - drop_multicolumn_constraint: { table: child, name: child_pid_fkey, up: { pid: "pid" }, down: { pid: "pid" } }
+  - drop_table: { name: parent }
+`,
+			during: func(e *env, old, nw *pgx.Conn, exclusive bool) {
+				e.expectRows(nw, []string{"20"}, "SELECT count(*) FROM child")
+			},
+			after: func(e *env, nw *pgx.Conn) {
+				e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM pg_class WHERE relname = 'parent'")
+				e.expectRows(e.db, []string{"20|0"}, "SELECT count(*), (SELECT count(*) FROM pg_constraint WHERE conname = 'child_pid_fkey') FROM child")
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
