@@ -420,11 +420,6 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		}
 	}
 	if !eqPtr(fc.Comment, tc.Comment) {
-		if upNote != "" {
-			// Seen with online's alter_column: the rewritten column
-			// takes the old one's comment at complete.
-			d.unsupported("column %s.%s: its comment changes while the column is rewritten, and complete keeps the old comment; run online diff again once this migration is complete", t.Name, tc.Name)
-		}
 		changed = true
 		if tc.Comment == nil {
 			set(body, "comment", null(), "")
@@ -913,7 +908,6 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 		gone[t.Name] = true
 	}
 	// A table that stays but references a dropped one loses that key first.
-	deferred := map[string]bool{}
 	for _, name := range d.from.TableNames() {
 		t := d.from.Tables[name]
 		if gone[name] {
@@ -939,13 +933,8 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 					already = true
 				}
 			}
-			// online's complete drops tables before it drops the
-			// constraints of rewritten columns: the table waits for the
-			// next migration.
-			if !deferred[con.RefTableName] {
-				deferred[con.RefTableName] = true
-				d.unsupported("table %s is not dropped yet: foreign key %s of table %s references it, and this migration drops that key; run online diff again once it is complete", con.RefTableName, cn, newName)
-			}
+			// online's complete drops tables last, after the column swaps
+			// that drop this key: both go in one migration.
 			if !already {
 				up, down := mapping(), mapping()
 				for _, c := range con.Columns {
@@ -956,26 +945,10 @@ func (d *differ) dropTablesInOrder(dropped []*schema.Table) {
 			}
 		}
 	}
-	// What a deferred table references stays too.
-	for changed := true; changed; {
-		changed = false
-		for _, t := range dropped {
-			if !deferred[t.Name] {
-				continue
-			}
-			for _, con := range t.Constraints {
-				if con.Type == "f" && gone[con.RefTableName] && !deferred[con.RefTableName] {
-					deferred[con.RefTableName] = true
-					d.unsupported("table %s is not dropped yet: table %s, which waits, references it", con.RefTableName, t.Name)
-					changed = true
-				}
-			}
-		}
-	}
 	done := map[string]bool{}
 	var visit func(t *schema.Table, path map[string]bool)
 	visit = func(t *schema.Table, path map[string]bool) {
-		if done[t.Name] || path[t.Name] || deferred[t.Name] {
+		if done[t.Name] || path[t.Name] {
 			return
 		}
 		path[t.Name] = true
