@@ -40,6 +40,9 @@ func BenchmarkRewrite(b *testing.B) {
 	rows := envInt("ONLINE_BENCH_ROWS", 1_000_000)
 	oltpTime := time.Duration(envInt("ONLINE_BENCH_SECONDS", 2)) * time.Second
 	oltpBlocks := envInt("ONLINE_BENCH_BLOCKS", 8)
+	// ONLINE_BENCH_WORKERS sets --backfill-workers; 0 (the default) lets
+	// the engine choose, as the CLI does.
+	workers := envInt("ONLINE_BENCH_WORKERS", 0)
 	for i := 0; i < b.N; i++ {
 		e := newEnv(b,
 			"CREATE TABLE bench (id bigserial PRIMARY KEY, name text, email text, score int)",
@@ -80,6 +83,7 @@ func BenchmarkRewrite(b *testing.B) {
 			}
 			eng := e.engine(func(c *phases.Config) {
 				c.OnProgress = func(p backfill.Progress) { done = p.RowsDone }
+				c.BackfillWorkers = workers
 			})
 			began = time.Now()
 			res, err := eng.Start(context.Background(), parse(b, "lower_email", `
@@ -180,7 +184,7 @@ operations:
 		rate := float64(present) / backfillTime.Seconds()
 		startRate := float64(present) / startTime.Seconds()
 		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
-		b.Logf("1 and 2 alternate, %d rounds, best of each", rounds)
+		b.Logf("1 and 2 alternate, %d rounds, best of each; backfill workers: %d (0: chosen by the engine, min(4, CPUs, rows/250k))", rounds, workers)
 		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling)", plainUpdate.Round(time.Millisecond), ceiling)
 		b.Logf("2. online backfill of the same change:          %s, %.0f rows/s, ratio %.2f (target >= 0.70)", backfillTime.Round(time.Millisecond), rate, rate/ceiling)
 		b.Logf("   the whole start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f", startTime.Round(time.Millisecond), startRate, startRate/ceiling)
