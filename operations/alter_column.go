@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -177,7 +178,7 @@ func (c *Compiler) alterConstraints(t *schema.Table, col *schema.Column, op *Alt
 		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
 			return err
 		}
-		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: phys}), op.Check.NoInherit)
+		c.addCheck(t, op.Check.Name, sqllex.RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: phys}), op.Check.NoInherit)
 	}
 	if r := op.References; r != nil {
 		if err := c.ReserveName("references.name", r.Name); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -623,15 +624,15 @@ func TestCompileHostileIdentifiers(t *testing.T) {
 	// characters only; generated names stay distinct.
 	var generated []string
 	for _, stmt := range append(append(allSQL(p.Expand), allSQL(p.Finish)...), allSQL(p.Contract)...) {
-		for _, tok := range lex(stmt) {
-			if !tok.quoted {
+		for _, tok := range sqllex.Lex(stmt) {
+			if !tok.Quoted {
 				continue
 			}
-			if len(tok.ident) > 63 || !utf8.ValidString(tok.ident) {
-				t.Errorf("identifier %q (%d bytes) in %s", tok.ident, len(tok.ident), stmt)
+			if len(tok.Name) > 63 || !utf8.ValidString(tok.Name) {
+				t.Errorf("identifier %q (%d bytes) in %s", tok.Name, len(tok.Name), stmt)
 			}
-			if strings.HasPrefix(tok.ident, "_online_") || strings.HasSuffix(tok.ident, "_key") {
-				generated = append(generated, tok.ident)
+			if strings.HasPrefix(tok.Name, "_online_") || strings.HasSuffix(tok.Name, "_key") {
+				generated = append(generated, tok.Name)
 			}
 		}
 	}
@@ -639,9 +640,9 @@ func TestCompileHostileIdentifiers(t *testing.T) {
 	for _, st := range p.Finish {
 		for _, stmt := range st.SQL {
 			if strings.HasPrefix(stmt, "CREATE UNIQUE INDEX") && strings.Contains(stmt, pg.Ident("public", hLong)) {
-				for _, tok := range lex(stmt) {
-					if tok.quoted { // CREATE UNIQUE INDEX CONCURRENTLY <name>
-						uniques = append(uniques, tok.ident)
+				for _, tok := range sqllex.Lex(stmt) {
+					if tok.Quoted { // CREATE UNIQUE INDEX CONCURRENTLY <name>
+						uniques = append(uniques, tok.Name)
 						break
 					}
 				}
@@ -807,4 +808,12 @@ func TestCompileRefusesWhatWouldBreak(t *testing.T) {
 func genSchema(t *testing.T) *schema.Schema {
 	s, _ := catalog(t, "public", "CREATE TABLE gen (id int PRIMARY KEY, price int, total int GENERATED ALWAYS AS (price * 2) STORED)")
 	return s
+}
+
+// deref shows a nullable string as a test message wants it.
+func deref(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return *s
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -217,7 +218,7 @@ func (c *Compiler) planKeys(t *schema.Table, rs []*rewrite) (*keyWork, error) {
 			Do: fmt.Sprintf("build the unique index of primary key %s on the new columns of %s", pk.Constraint, t.Name),
 			SQL: []string{
 				"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
-				fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s USING %s", pg.Ident(tmp), table, RenameIdentifiers(using, rename)),
+				fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s USING %s", pg.Ident(tmp), table, sqllex.RenameIdentifiers(using, rename)),
 			},
 			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
 			UndoAfter: c.dropIndexAfter(c.Opts.Schema, tmp),

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 	"github.com/onlinepg/online/triggers"
 )
@@ -197,7 +198,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		}
 		c.planDependent(t, "index "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
 			return []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
-				fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), RenameIdentifiers(rest, rename))}
+				fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), sqllex.RenameIdentifiers(rest, rename))}
 		}, Step{
 			Do:        fmt.Sprintf("rebuild index %s on the new column %s.%s", n, t.Name, col.Name),
 			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
@@ -233,7 +234,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		tmp := ShortName("_online_" + n)
 		c.names[tmp] = true
 		c.planDependent(t, "constraint "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
-			def := strings.TrimSuffix(RenameIdentifiers(con.Definition, rename), " NOT VALID")
+			def := strings.TrimSuffix(sqllex.RenameIdentifiers(con.Definition, rename), " NOT VALID")
 			return []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", table, pg.Ident(tmp), def)}
 		}, Step{
 			Do:   fmt.Sprintf("rebuild constraint %s on the new column %s.%s (NOT VALID)", n, t.Name, col.Name),
@@ -288,7 +289,7 @@ func indexUses(ix *schema.Index, col string) bool {
 		return true
 	}
 	_, rest, _ := strings.Cut(ix.Definition, " USING ")
-	return len(ReferencedColumns(rest, []string{col})) > 0
+	return len(sqllex.ReferencedColumns(rest, []string{col})) > 0
 }
 
 func containsString(list []string, s string) bool {
