@@ -102,7 +102,12 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 		if err := refuseMaintained("column", t, col, "rewriting"); err != nil {
 			return err
 		}
-		if err := c.alterRewrite(t, col, op, defSet, def); err != nil {
+		spec := rewriteSpec{newType: op.Type, up: op.Up, down: op.Down, rename: op.Name, nullable: op.Nullable, defSet: defSet, def: def}
+		phys, err := c.alterRewrite(t, col, spec)
+		if err != nil {
+			return err
+		}
+		if err := c.alterConstraints(t, col, op, phys, func() error { return concurrentIndexAllowed("unique", t) }); err != nil {
 			return err
 		}
 	} else if err := c.alterInPlace(t, col, op, defSet, def); err != nil {

@@ -86,8 +86,8 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 			if up == "" && down == "" {
 				continue
 			}
-			ac := &AlterColumn{Table: t.Name, Column: col.Name, Up: identityOr(up, col.Name), Down: identityOr(down, col.Name)}
-			if err := c.alterRewrite(t, col, ac, false, nil); err != nil {
+			spec := rewriteSpec{up: identityOr(up, col.Name), down: identityOr(down, col.Name)}
+			if _, err := c.alterRewrite(t, col, spec); err != nil {
 				return wrapField(fmt.Sprintf("columns[%d]", i), err)
 			}
 		}
