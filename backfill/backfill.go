@@ -132,8 +132,11 @@ type Options struct {
 	CancelGrace time.Duration
 }
 
+// DefaultBatchTime is the batch duration aimed at when Options.BatchTime is
+// zero; phases.DefaultBackfillBatchTime and the CLI's flag read it.
+const DefaultBatchTime = 100 * time.Millisecond
+
 const (
-	defaultBatchTime  = 100 * time.Millisecond
 	slowFactor        = 4               // a batch this many times over target is "much slower"
 	maxSlowPause      = 5 * time.Second // longest pause after a slow batch
 	maxWaiterPauses   = 10
@@ -154,7 +157,7 @@ var plannerSettings = [][2]string{{"enable_seqscan", "off"}}
 
 func (o Options) withDefaults() (Options, error) {
 	if o.BatchTime <= 0 {
-		o.BatchTime = defaultBatchTime
+		o.BatchTime = DefaultBatchTime
 	}
 	if o.MinBatch <= 0 {
 		o.MinBatch = 50

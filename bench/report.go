@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/onlinepg/online/phases"
 )
 
 // Report is what Live measured. Durations are Millis: milliseconds in JSON.
@@ -119,7 +121,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("\n  machine: %d CPUs, load average %.2f before and %.2f after (shared machine: figures are noisy)\n", r.CPUs, r.LoadBefore, r.LoadAfter)
 	p("  engine: lock_timeout %s, backfill batch time %s, backfill rate %s\n",
-		orDefault(r.LockTimeout, "500ms"), orDefault(r.BackfillBatchTime, "100ms"), rateText(r.BackfillRate))
+		orDefault(r.LockTimeout, phases.DefaultLockTimeout.String()), orDefault(r.BackfillBatchTime, phases.DefaultBackfillBatchTime.String()), rateText(r.BackfillRate))
 	p("%s", phaseTable(r.Phases))
 	if before, ok := r.phase("before migration", "old"); ok && before.TPS > 0 {
 		if _, ok := r.phase("start: backfill", "old"); ok {

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -101,7 +102,12 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 		if err := refuseMaintained("column", t, col, "rewriting"); err != nil {
 			return err
 		}
-		if err := c.alterRewrite(t, col, op, defSet, def); err != nil {
+		spec := rewriteSpec{newType: op.Type, up: op.Up, down: op.Down, rename: op.Name, nullable: op.Nullable, defSet: defSet, def: def}
+		phys, err := c.alterRewrite(t, col, spec)
+		if err != nil {
+			return err
+		}
+		if err := c.alterConstraints(t, col, op, phys, func() error { return concurrentIndexAllowed("unique", t) }); err != nil {
 			return err
 		}
 	} else if err := c.alterInPlace(t, col, op, defSet, def); err != nil {
@@ -183,7 +189,7 @@ func (c *Compiler) alterConstraints(t *schema.Table, col *schema.Column, op *Alt
 		if err := noInheritAllowed("check.no_inherit", t, op.Check.NoInherit); err != nil {
 			return err
 		}
-		c.addCheck(t, op.Check.Name, RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: phys}), op.Check.NoInherit)
+		c.addCheck(t, op.Check.Name, sqllex.RenameIdentifiers(op.Check.Constraint, map[string]string{col.Name: phys}), op.Check.NoInherit)
 	}
 	if r := op.References; r != nil {
 		if err := c.ReserveName("references.name", r.Name); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -102,113 +103,35 @@ func viewColumns(v *View) string {
 	return strings.Join(cols, ", ")
 }
 
+// compileErrCase is a migration over fixture that must not compile, and
+// the operation number, kind and field its *Error must name. Each
+// operation's own cases are in its <name>_test.go; here are those of the
+// migration as a whole.
+type compileErrCase struct {
+	name  string
+	ops   string
+	opts  *Options
+	op    int
+	kind  string
+	field string
+	msg   []string
+}
+
 func TestCompileErrors(t *testing.T) {
 	t.Parallel()
-	s, _ := catalog(t, "public", fixture...)
-	cases := []struct {
-		name  string
-		ops   string
-		opts  *Options
-		op    int
-		kind  string
-		field string
-		msg   []string
-	}{
-		// Missing tables and columns.
-		{name: "missing table", ops: "- add_column: {table: nope, column: {nullable: true, name: a, type: int}}", op: 1, kind: "add_column", field: "table", msg: []string{`table "nope" does not exist`}},
-		{name: "missing table to drop", ops: "- drop_table: {name: nope}", op: 1, kind: "drop_table", field: "name", msg: []string{`"nope"`}},
-		{name: "missing table to rename", ops: "- rename_table: {from: nope, to: x}", op: 1, kind: "rename_table", field: "from", msg: []string{`"nope"`}},
-		{name: "missing table to index", ops: "- create_index: {table: nope, name: i, columns: [a]}", op: 1, kind: "create_index", field: "table"},
-		{name: "table names are case-sensitive", ops: "- drop_table: {name: Users}", op: 1, kind: "drop_table", field: "name", msg: []string{`"Users"`}},
-		{name: "missing column to rename", ops: "- rename_column: {table: users, from: nope, to: x}", op: 1, kind: "rename_column", field: "from", msg: []string{`column "nope" does not exist in table "users"`}},
-		{name: "missing column to drop", ops: "- drop_column: {table: users, column: nope}", op: 1, kind: "drop_column", field: "column", msg: []string{`"nope"`}},
-		{name: "missing column to alter", ops: "- alter_column: {table: users, column: nope, nullable: true}", op: 1, kind: "alter_column", field: "column"},
-		{name: "missing index column", ops: "- create_index: {table: users, name: i, columns: [email, nope]}", op: 1, kind: "create_index", field: "columns[1]", msg: []string{`"nope"`}},
-		{name: "missing map-form index column", ops: "- create_index: {table: users, name: i, columns: {email: {sort: DESC}, nope: null}}", op: 1, kind: "create_index", field: "columns[1]", msg: []string{`"nope"`}},
-		{name: "missing include column", ops: "- create_index: {table: users, name: i, columns: [email], include: [nope]}", op: 1, kind: "create_index", field: "include[0]"},
-		{name: "missing referenced table", ops: "- add_column: {table: users, column: {nullable: true, name: a, type: int, references: {name: f, table: nope, column: id}}}", op: 1, kind: "add_column", field: "column.references.table"},
-		{name: "missing referenced column", ops: "- create_table: {name: t, columns: [{name: a, type: int, references: {name: f, table: teams, column: nope}}]}", op: 1, kind: "create_table", field: "columns[0].references.column"},
-		{name: "missing constraint column", ops: "- create_table: {name: t, columns: [{name: a, type: int}], constraints: [{name: c, type: unique, columns: [a, nope]}]}", op: 1, kind: "create_table", field: "constraints[0].columns[1]"},
-
-		// What earlier operations of the same migration did.
-		{name: "column dropped earlier", ops: "- drop_column: {table: users, column: nickname}\n- rename_column: {table: users, from: nickname, to: nick}", op: 2, kind: "rename_column", field: "from", msg: []string{`column "nickname" of table "users" is no longer in the new version`, "an earlier operation of this migration renamed or dropped it"}},
-		{name: "column renamed earlier", ops: "- rename_column: {table: users, from: email, to: email_address}\n- drop_column: {table: users, column: email}", op: 2, kind: "drop_column", field: "column", msg: []string{`column "email"`, "renamed or dropped"}},
-		{name: "column renamed by alter_column earlier", ops: "- alter_column: {table: users, column: nickname, name: nick}\n- create_index: {table: users, name: i, columns: [nickname]}", op: 2, kind: "create_index", field: "columns[0]", msg: []string{"renamed or dropped"}},
-		{name: "table renamed earlier", ops: "- rename_table: {from: users, to: accounts}\n- add_column: {table: users, column: {nullable: true, name: a, type: int}}", op: 2, kind: "add_column", field: "table", msg: []string{`table "users" is no longer in the new version`, "renamed or dropped"}},
-		{name: "table dropped earlier", ops: "- drop_table: {name: sessions}\n- drop_table: {name: sessions}", op: 2, kind: "drop_table", field: "name", msg: []string{"renamed or dropped"}},
-		{name: "column of a table created later", ops: "- create_index: {table: posts, name: i, columns: [id]}\n- create_table: {name: posts, columns: [{name: id, type: int}]}", op: 1, kind: "create_index", field: "table", msg: []string{`table "posts" does not exist`}},
-
-		// Names already taken.
-		{name: "duplicate index name", ops: "- create_index: {table: users, name: users_nickname_idx, columns: [age]}", op: 1, kind: "create_index", field: "name", msg: []string{`"users_nickname_idx" is already used`}},
-		{name: "index name of a constraint", ops: "- create_index: {table: users, name: users_email_key, columns: [age]}", op: 1, kind: "create_index", field: "name", msg: []string{"already used"}},
-		{name: "index name of a primary key", ops: "- create_index: {table: sessions, name: users_pkey, columns: [token]}", op: 1, kind: "create_index", field: "name"},
-		{name: "index name used twice", ops: "- create_index: {table: users, name: i, columns: [age]}\n- create_index: {table: sessions, name: i, columns: [token]}", op: 2, kind: "create_index", field: "name", msg: []string{`"i" is already used`}},
-		{name: "unique constraint name of a new column", ops: "- create_index: {table: users, name: users_handle_key, columns: [age]}\n- add_column: {table: users, column: {nullable: true, name: handle, type: text, unique: true}}", op: 2, kind: "add_column", field: "column.unique"},
-		{name: "rename to an existing column", ops: "- rename_column: {table: users, from: nickname, to: email}", op: 1, kind: "rename_column", field: "to", msg: []string{`table "users" already has a column "email"`}},
-		{name: "rename to a column added earlier", ops: "- add_column: {table: users, column: {nullable: true, name: handle, type: text}}\n- rename_column: {table: users, from: nickname, to: handle}", op: 2, kind: "rename_column", field: "to", msg: []string{`"handle"`}},
-		{name: "rename to its own name", ops: "- rename_column: {table: users, from: email, to: email}", op: 1, kind: "rename_column", field: "to"},
-		{name: "alter_column rename to an existing column", ops: "- alter_column: {table: users, column: nickname, name: email}", op: 1, kind: "alter_column", field: "name", msg: []string{`already has a column "email"`}},
-		{name: "add an existing column", ops: "- add_column: {table: users, column: {nullable: true, name: email, type: text}}", op: 1, kind: "add_column", field: "column.name", msg: []string{`already has a column "email"`}},
-		{name: "rename table to an existing table", ops: "- rename_table: {from: users, to: teams}", op: 1, kind: "rename_table", field: "to", msg: []string{`table "teams" already exists`}},
-		{name: "create an existing table", ops: "- create_table: {name: teams, columns: [{name: id, type: int}]}", op: 1, kind: "create_table", field: "name", msg: []string{`table "teams" already exists`}},
-		{name: "create a table twice", ops: "- create_table: {name: t, columns: [{name: id, type: int}]}\n- create_table: {name: t, columns: [{name: id, type: int}]}", op: 2, kind: "create_table", field: "name", msg: []string{"already exists"}},
-		{name: "create a table renamed away in the same migration", ops: "- rename_table: {from: sessions, to: old_sessions}\n- create_table: {name: sessions, columns: [{name: id, type: int}]}", op: 2, kind: "create_table", field: "name", msg: []string{"still exists for the old version"}},
-		{name: "duplicate column in create_table", ops: "- create_table: {name: t, columns: [{name: a, type: int}, {name: a, type: text}]}", op: 1, kind: "create_table", field: "columns[1].name", msg: []string{"defined twice"}},
-
-		// Data the new version would break.
-		{name: "drop NOT NULL column without down", ops: "- drop_column: {table: sessions, column: token}", op: 1, kind: "drop_column", field: "down", msg: []string{`column "token" is NOT NULL without a default`, `"down"`}},
-		{name: "drop NOT NULL unique column without down", ops: "- drop_column: {table: users, column: email}", op: 1, kind: "drop_column", field: "down", msg: []string{`"down"`}},
-		{name: "drop a primary key column", ops: "- drop_column: {table: sessions, column: id}", op: 1, kind: "drop_column", field: "column", msg: []string{"primary key"}},
-		{name: "add NOT NULL column without default or up", ops: "- add_column: {table: users, column: {name: a, type: int, nullable: false}}", op: 1, kind: "add_column", field: "up", msg: []string{`"up"`}},
-		{name: "add a primary key column", ops: "- add_column: {table: users, column: {name: a, type: int, pk: true}}", op: 1, kind: "add_column", field: "column.pk"},
-		{name: "drop a referenced table", ops: "- drop_table: {name: teams}", op: 1, kind: "drop_table", field: "name", msg: []string{`foreign key "users_team_fk"`}},
-		{name: "drop an index of a constraint", ops: "- drop_index: {name: users_email_key}", op: 1, kind: "drop_index", field: "name", msg: []string{`constraint "users_email_key"`}},
-		{name: "drop a missing index", ops: "- drop_index: {name: nope}", op: 1, kind: "drop_index", field: "name", msg: []string{`index "nope" does not exist`}},
-		{name: "drop an index twice", ops: "- drop_index: {name: users_nickname_idx}\n- drop_index: {name: users_nickname_idx}", op: 2, kind: "drop_index", field: "name"},
-		{name: "rewrite a table without a key", ops: "- alter_column: {table: logs, column: line, type: varchar(10)}", op: 1, kind: "alter_column", field: "table", msg: []string{"primary key"}},
-
-		// Fields.
-		{name: "column without name", ops: "- add_column: {table: users, column: {nullable: true, type: int}}", op: 1, kind: "add_column", field: "column.name", msg: []string{"is required"}},
-		{name: "column without type", ops: "- create_table: {name: t, columns: [{name: a}]}", op: 1, kind: "create_table", field: "columns[0].type", msg: []string{"is required"}},
-		{name: "table without columns", ops: "- create_table: {name: t}", op: 1, kind: "create_table", field: "columns"},
-		{name: "bad on_delete", ops: "- create_table: {name: t, columns: [{name: a, type: int, references: {name: f, table: teams, column: id, on_delete: EXPLODE}}]}", op: 1, kind: "create_table", field: "columns[0].references.on_delete", msg: []string{`"EXPLODE"`}},
-		{name: "bad constraint type", ops: "- create_table: {name: t, columns: [{name: a, type: int}], constraints: [{name: c, type: sideways}]}", op: 1, kind: "create_table", field: "constraints[0].type", msg: []string{`"sideways"`}},
-		{name: "alter_column changes nothing", ops: "- alter_column: {table: users, column: email}", op: 1, kind: "alter_column", field: "column", msg: []string{"changes nothing"}},
-		{name: "alter_column check without name", ops: "- alter_column: {table: users, column: age, check: {constraint: age > 0}}", op: 1, kind: "alter_column", field: "check"},
-		{name: "alter_column default is a list", ops: "- alter_column: {table: users, column: age, default: [1]}", op: 1, kind: "alter_column", field: "default"},
-		{name: "alter_column comment is a map", ops: "- alter_column: {table: users, column: age, comment: {a: b}}", op: 1, kind: "alter_column", field: "comment"},
-		{name: "alter_column bad match_type", ops: "- alter_column: {table: users, column: team_id, references: {name: f, table: teams, column: id, match_type: PARTIAL}}", op: 1, kind: "alter_column", field: "references.match_type"},
-		{name: "index without columns", ops: "- create_index: {table: users, name: i}", op: 1, kind: "create_index", field: "columns"},
-		{name: "index without name", ops: "- create_index: {table: users, columns: [age]}", op: 1, kind: "create_index", field: "name"},
-		{name: "bad index method", ops: "- create_index: {table: users, name: i, columns: [age], method: bitmap}", op: 1, kind: "create_index", field: "method", msg: []string{`"bitmap"`}},
-		{name: "bad sort", ops: "- create_index: {table: users, name: i, columns: {age: {sort: UP}}}", op: 1, kind: "create_index", field: "columns[0].sort"},
-		{name: "bad nulls", ops: "- create_index: {table: users, name: i, columns: [{expression: lower(email), nulls: MIDDLE}]}", op: 1, kind: "create_index", field: "columns[0].nulls"},
-		{name: "opclass without name", ops: "- create_index: {table: users, name: i, columns: {email: {opclass: {params: {a: '1'}}}}}", op: 1, kind: "create_index", field: "columns[0].opclass.name"},
-		{name: "nulls_not_distinct on a plain index", ops: "- create_index: {table: users, name: i, columns: [age], nulls_not_distinct: true}", op: 1, kind: "create_index", field: "nulls_not_distinct"},
-		{name: "rename_column without to", ops: "- rename_column: {table: users, from: email}", op: 1, kind: "rename_column", field: "to"},
-		{name: "sql without up", ops: "- sql: {down: SELECT 1}", op: 1, kind: "sql", field: "up"},
-		{name: "sql onComplete with down", ops: "- sql: {up: SELECT 1, down: SELECT 2, onComplete: true}", op: 1, kind: "sql", field: "down"},
-
+	testCompileErrors(t, []compileErrCase{
 		// The migration as a whole.
 		{name: "sql after another operation", ops: "- drop_table: {name: sessions}\n- sql: {up: SELECT 1}", field: "operations", msg: []string{`"sql" operation must be alone`}},
 		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int, nullable: true}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
-		// pgroll's default: without nullable a column is NOT NULL.
-		{name: "add a column without nullable, default or up", ops: "- add_column: {table: users, column: {name: a, type: int}}", op: 1, kind: "add_column", field: "up", msg: []string{`column "a" is NOT NULL`, `without "nullable: true"`, `give "up"`}},
-		// up and down name columns of the row: one that does not exist is
-		// reported here, not by PostgreSQL inside a trigger function at start.
-		{name: "up names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: \"agee::bigint\", down: age}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "agee" does not exist in table "users"`, "old version"}},
-		{name: "down names a missing column", ops: "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}", op: 1, kind: "alter_column", field: "down", msg: []string{`column "years" does not exist`, "new version"}},
-		{name: "up names the column's new name", ops: "- alter_column: {table: users, column: nickname, name: nick, type: varchar(50), up: nick, down: nick}", op: 1, kind: "alter_column", field: "up", msg: []string{`column "nick" does not exist`}},
-		{name: "add_column up names a missing column", ops: "- add_column: {table: users, up: \"lower(mail)\", column: {name: a, type: text}}", op: 1, kind: "add_column", field: "up", msg: []string{`"mail"`}},
-		{name: "drop_column down names a missing column", ops: "- drop_column: {table: sessions, column: token, down: \"tokn || 'x'\"}", op: 1, kind: "drop_column", field: "down", msg: []string{`"tokn"`}},
-		{name: "create_constraint up names a missing column", ops: "- create_constraint: {table: users, name: c, type: check, columns: [age], check: age > 0, up: {age: \"greatest(agee, 0)\"}, down: {age: age}}", op: 1, kind: "create_constraint", field: "up.age", msg: []string{`"agee"`}},
-		{name: "drop_multicolumn_constraint down names a missing column", ops: "- drop_multicolumn_constraint: {table: users, name: users_email_key, down: {email: emale}}", op: 1, kind: "drop_multicolumn_constraint", field: "down.email", msg: []string{`"emale"`}},
-		{name: "exclude without elements", ops: "- create_constraint: {table: users, name: c, type: exclude, exclude: {index_method: gist}}", op: 1, kind: "create_constraint", field: "exclude.elements"},
-		{name: "create_constraint up for a column not in it, on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {b: b}}", op: 2, kind: "create_constraint", field: "up.b"},
-		{name: "second primary key on a new table", ops: "- create_table: {name: t, columns: [{name: a, type: int, pk: true}]}\n- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a]}", op: 2, kind: "create_constraint", field: "type", msg: []string{"already has a primary key"}},
 		{name: "version schema taken by the state schema", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "public_m"}, field: "version_schema", msg: []string{`"public_m" is already in use`}},
 		{name: "version schema taken by the parent", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "online", Parent: "public_m"}, field: "version_schema"},
-	}
+	})
+}
+
+// testCompileErrors compiles each case over a catalog of fixture made on
+// a real database and checks the *Error it fails with.
+func testCompileErrors(t *testing.T, cases []compileErrCase) {
+	s, _ := catalog(t, "public", fixture...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -232,66 +155,19 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
+// compilePlanCase is a migration over fixture that compiles, and the
+// assertions on its plan and new model. Each operation's own cases are in
+// its <name>_test.go; here are those that combine operations.
+type compilePlanCase struct {
+	name  string
+	ops   string
+	opts  *Options
+	check func(t *testing.T, p *Plan, ns *schema.Schema)
+}
+
 func TestCompilePlans(t *testing.T) {
 	t.Parallel()
-	s, _ := catalog(t, "public", fixture...)
-	cases := []struct {
-		name  string
-		ops   string
-		opts  *Options
-		check func(t *testing.T, p *Plan, ns *schema.Schema)
-	}{
-		{"add_column", "- add_column: {table: users, column: {nullable: true, name: handle, type: text, comment: shown}}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			eq(t, "expand steps", len(p.Expand), 1)
-			eq(t, "expand", p.Expand[0].SQL[0], `ALTER TABLE "public"."users" ADD COLUMN "handle" text`)
-			wantSQL(t, "expand", p.Expand, `COMMENT ON COLUMN "public"."users"."handle" IS 'shown'`)
-			eq(t, "undo", p.Expand[0].Undo[0], `ALTER TABLE "public"."users" DROP COLUMN IF EXISTS "handle"`)
-			eq(t, "op", p.Expand[0].Op, 1)
-			eq(t, "view", viewColumns(view(p, "users")), "id, email, nickname, age, bio, team_id, handle")
-			eq(t, "model", ns.Tables["users"].Column("handle").Type, "text")
-		}},
-		{"add_column with constraints", "- add_column: {table: users, column: {nullable: true, name: handle, type: text, default: \"'x'\", unique: true, check: {name: handle_len, constraint: length(handle) < 20}, references: {name: handle_fk, table: teams, column: name}}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "expand", p.Expand[0].SQL[0], `ALTER TABLE "public"."users" ADD COLUMN "handle" text DEFAULT 'x'`)
-			wantSQL(t, "finish", p.Finish,
-				`CREATE UNIQUE INDEX CONCURRENTLY "users_handle_key" ON "public"."users" ("handle")`,
-				`ALTER TABLE "public"."users" ADD CONSTRAINT "handle_len" CHECK (length("handle") < 20) NOT VALID`,
-				`ALTER TABLE "public"."users" VALIDATE CONSTRAINT "handle_len"`,
-				`ADD CONSTRAINT "handle_fk" FOREIGN KEY ("handle") REFERENCES "public"."teams" ("name")`,
-				`VALIDATE CONSTRAINT "handle_fk"`)
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."users" ADD CONSTRAINT "users_handle_key" UNIQUE USING INDEX "users_handle_key"`)
-		}},
-		{"rename_column", "- rename_column: {table: users, from: nickname, to: nick}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			eq(t, "expand steps", len(p.Expand), 0)
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."users" RENAME COLUMN "nickname" TO "nick"`)
-			eq(t, "view", viewColumns(view(p, "users")), "id, email, nickname AS nick, age, bio, team_id")
-			eq(t, "model", ns.Tables["users"].Column("nick").Physical, "nickname")
-		}},
-		{"rename_table", "- rename_table: {from: sessions, to: user_sessions}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."sessions" RENAME TO "user_sessions"`)
-			v := view(p, "user_sessions")
-			if v == nil || v.Table != "sessions" || view(p, "sessions") != nil {
-				t.Errorf("views %+v", p.Views)
-			}
-		}},
-		{"drop_table", "- drop_table: {name: sessions}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			eq(t, "expand steps", len(p.Expand), 0)
-			wantSQL(t, "contract", p.Contract, `DROP TABLE "public"."sessions"`)
-			eq(t, "view", view(p, "sessions") == nil, true)
-			eq(t, "model", ns.Tables["sessions"] == nil, true)
-		}},
-		{"drop_column", "- drop_column: {table: users, column: nickname}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."users" DROP COLUMN "nickname"`)
-			eq(t, "view", viewColumns(view(p, "users")), "id, email, age, bio, team_id")
-		}},
-		{"drop_column with a default needs no down", "- drop_column: {table: users, column: age}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `DROP COLUMN "age"`)
-		}},
-		{"drop_column with down", "- drop_column: {table: sessions, column: token, down: \"'none'\"}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			if len(p.Expand) == 0 {
-				t.Errorf("no expand step for down")
-			}
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."sessions" DROP COLUMN "token"`)
-		}},
+	testCompilePlans(t, []compilePlanCase{
 		{"create_table", `- create_table:
     name: posts
     comment: what people write
@@ -337,79 +213,6 @@ func TestCompilePlans(t *testing.T) {
 			}
 			eq(t, "model", ns.Indexes["users_nick_lower"], "users")
 		}},
-		{"create_index on an expression", "- create_index: {table: users, name: users_email_lower, columns: [{expression: lower(email)}]}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "expand", p.Expand, `CREATE INDEX CONCURRENTLY "users_email_lower" ON "public"."users" ((lower("email")))`)
-		}},
-		{"drop_index", "- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			eq(t, "expand steps", len(p.Expand), 0)
-			// Inside the contract's transaction the index is renamed out of
-			// the way; the tombstone is dropped concurrently after the commit.
-			inTx, after := DropIndexLater("public", "users_nickname_idx", "m")
-			wantSQL(t, "contract", p.Contract, `ALTER INDEX IF EXISTS "public"."users_nickname_idx" RENAME TO "_online_drop_`)
-			eq(t, "in the transaction", p.Contract[0].SQL[0], inTx)
-			eq(t, "in a transaction", p.Contract[0].NoTx, false)
-			eq(t, "after the commit", strings.Join(p.Contract[0].After, ";"), after)
-			if !strings.HasPrefix(after, `DROP INDEX CONCURRENTLY IF EXISTS "public"."_online_drop_`) {
-				t.Errorf("after the commit: %s", after)
-			}
-			_, still := ns.Indexes["users_nickname_idx"]
-			eq(t, "model", still, false)
-		}},
-		{"sql", "- sql: {up: CREATE TABLE x (a int), down: DROP TABLE x}\n- sql: {up: CREATE TABLE y (a int)}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "raw", p.RawSQL, true)
-			eq(t, "expand steps", len(p.Expand), 2)
-			eq(t, "up", p.Expand[0].SQL[0], "CREATE TABLE x (a int)")
-			eq(t, "down", p.Expand[0].Undo[0], "DROP TABLE x")
-			eq(t, "op of the second", p.Expand[1].Op, 2)
-			eq(t, "reversible with down", p.Expand[0].Irreversible, "")
-			if !strings.Contains(p.Expand[1].Irreversible, "operation 2 has no down") || !strings.Contains(p.String(), "-- IRREVERSIBLE: the SQL of operation 2 has no down") {
-				t.Errorf("a sql operation without down must be marked irreversible: %q", p.Expand[1].Irreversible)
-			}
-		}},
-		{"sql onComplete", "- sql: {up: VACUUM users, onComplete: true}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "expand steps", len(p.Expand), 0)
-			wantSQL(t, "contract", p.Contract, "VACUUM users")
-		}},
-		{"alter_column default", "- alter_column: {table: users, column: age, default: '18'}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."users" ALTER COLUMN "age" SET DEFAULT 18`)
-			for _, c := range view(p, "users").Columns {
-				if c.Name == "age" && (c.Default == nil || *c.Default != "18") {
-					t.Errorf("view default of age: %v", deref(c.Default))
-				}
-			}
-		}},
-		{"alter_column default null", "- alter_column: {table: users, column: age, default: null}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `ALTER TABLE "public"."users" ALTER COLUMN "age" DROP DEFAULT`)
-			for _, c := range view(p, "users").Columns {
-				if c.Name == "age" && (c.Default == nil || *c.Default != "NULL") {
-					t.Errorf("view default of age: %v, want NULL", deref(c.Default))
-				}
-			}
-		}},
-		{"alter_column default absent", "- alter_column: {table: users, column: age, comment: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			for _, s := range allSQL(p.Contract) {
-				if strings.Contains(s, "DEFAULT") {
-					t.Errorf("absent default changed the default: %s", s)
-				}
-			}
-			wantSQL(t, "contract", p.Contract, `COMMENT ON COLUMN "public"."users"."age" IS 'years'`)
-		}},
-		{"alter_column comment null", "- alter_column: {table: users, column: age, comment: null}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "contract", p.Contract, `COMMENT ON COLUMN "public"."users"."age" IS NULL`)
-		}},
-		{"alter_column drop NOT NULL", "- alter_column: {table: users, column: bio, nullable: true}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			wantSQL(t, "expand", p.Expand, `ALTER TABLE "public"."users" ALTER COLUMN "bio" DROP NOT NULL`)
-			eq(t, "undo", p.Expand[0].Undo[0], `ALTER TABLE "public"."users" ALTER COLUMN "bio" SET NOT NULL`)
-			eq(t, "model", ns.Tables["users"].Column("bio").Nullable, true)
-		}},
-		{"alter_column type", "- alter_column: {table: users, column: age, type: bigint}", nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			if len(p.Backfill) != 1 || p.Backfill[0].Table != "users" {
-				t.Fatalf("backfill %+v, want one of users", p.Backfill)
-			}
-			eq(t, "key", fmt.Sprint(p.Backfill[0].Key), "[{id bigint}]")
-			eq(t, "model", ns.Tables["users"].Column("age").Type, "bigint")
-			wantSQL(t, "contract", p.Contract, `RENAME COLUMN`)
-		}},
 		{"renamed column used by a later operation", "- rename_column: {table: users, from: nickname, to: nick}\n- create_index: {table: users, name: users_nick_idx, columns: [nick], predicate: nick <> ''}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			// The index is built while the column still has its old name.
 			wantSQL(t, "expand", p.Expand, `CREATE INDEX CONCURRENTLY "users_nick_idx" ON "public"."users" ("nickname") WHERE "nickname" <> ''`)
@@ -435,37 +238,18 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01" CASCADE`)
 			eq(t, "version schema", p.VersionSchema, "public_m")
 		}},
-		{"a NOT NULL serial needs no up", "- add_column: {table: users, column: {name: n, type: bigserial}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "expand", p.Expand, `ADD COLUMN "n" bigserial NOT NULL`)
-		}},
-		{"up and down whose names the model cannot judge compile", `- alter_column: {table: users, column: team_id, up: "(SELECT t.id FROM teams t WHERE t.name = nickname)", down: team_id}
-- alter_column: {table: users, column: age, type: bigint, up: "CASE WHEN age IS UNKNOWN THEN 0 ELSE age END", down: "users.age"}`, nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
 		{"down names a column renamed later", "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}\n- rename_column: {table: users, from: age, to: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},
-		{"create_constraint on a table of the same migration", `- create_table: {name: t, columns: [{name: a, type: int}, {name: r, type: int4range, nullable: true}]}
-- create_constraint: {table: t, name: t_pk, type: primary_key, columns: [a], up: {a: a}, down: {a: a}}
-- create_constraint: {table: t, name: t_x, type: exclude, exclude: {index_method: gist, elements: "r WITH &&", predicate: a > 0}}`, nil, func(t *testing.T, p *Plan, ns *schema.Schema) {
-			// No rows, no old version: added as they are, in expand.
-			eq(t, "expand steps", len(p.Expand), 3)
-			eq(t, "finish steps", len(p.Finish), 0)
-			eq(t, "pk", p.Expand[1].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_pk" PRIMARY KEY ("a")`)
-			eq(t, "exclude", p.Expand[2].SQL[0], `ALTER TABLE "public"."t" ADD CONSTRAINT "t_x" EXCLUDE USING "gist" (r WITH &&) WHERE (a > 0)`)
-			eq(t, "primary key in the model", strings.Join(ns.Tables["t"].PrimaryKey, ","), "a")
-		}},
-		{"exclude on an existing table", "- create_constraint: {table: users, name: u_x, type: exclude, exclude: {index_method: btree, elements: email WITH =}}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "finish steps", len(p.Finish), 1)
-			eq(t, "sql", p.Finish[0].SQL[0], `ALTER TABLE "public"."users" ADD CONSTRAINT "u_x" EXCLUDE USING "btree" ("email" WITH =)`)
-			if !strings.Contains(p.Finish[0].Lock, "ACCESS EXCLUSIVE for the whole index build") {
-				t.Errorf("lock %q does not say that the build holds ACCESS EXCLUSIVE", p.Finish[0].Lock)
-			}
-		}},
-		{"index fields in pgroll's form", "- create_index: {table: users, name: i, columns: [{column: email, collate: C, sort: DESC, nulls: LAST}, {column: nickname, opclass: {name: text_pattern_ops, params: [a=1, b = 'x']}}]}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			wantSQL(t, "expand", p.Expand, `("email" COLLATE "C" DESC NULLS LAST, "nickname" "text_pattern_ops" ("a" = 1, "b" = 'x'))`)
-		}},
 		{"steps name their operation", "- add_column: {table: users, column: {nullable: true, name: a, type: int}}\n- add_column: {table: sessions, column: {nullable: true, name: b, type: int}}\n- drop_index: {name: users_nickname_idx}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {
 			eq(t, "expand ops", fmt.Sprint(p.Expand[0].Op, p.Expand[1].Op), "1 2")
 			eq(t, "contract op", p.Contract[len(p.Contract)-1].Op, 3)
 		}},
-	}
+	})
+}
+
+// testCompilePlans compiles each case over a catalog of fixture made on a
+// real database and runs its checks on the plan.
+func testCompilePlans(t *testing.T, cases []compilePlanCase) {
+	s, _ := catalog(t, "public", fixture...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -623,15 +407,15 @@ func TestCompileHostileIdentifiers(t *testing.T) {
 	// characters only; generated names stay distinct.
 	var generated []string
 	for _, stmt := range append(append(allSQL(p.Expand), allSQL(p.Finish)...), allSQL(p.Contract)...) {
-		for _, tok := range lex(stmt) {
-			if !tok.quoted {
+		for _, tok := range sqllex.Lex(stmt) {
+			if !tok.Quoted {
 				continue
 			}
-			if len(tok.ident) > 63 || !utf8.ValidString(tok.ident) {
-				t.Errorf("identifier %q (%d bytes) in %s", tok.ident, len(tok.ident), stmt)
+			if len(tok.Name) > 63 || !utf8.ValidString(tok.Name) {
+				t.Errorf("identifier %q (%d bytes) in %s", tok.Name, len(tok.Name), stmt)
 			}
-			if strings.HasPrefix(tok.ident, "_online_") || strings.HasSuffix(tok.ident, "_key") {
-				generated = append(generated, tok.ident)
+			if strings.HasPrefix(tok.Name, "_online_") || strings.HasSuffix(tok.Name, "_key") {
+				generated = append(generated, tok.Name)
 			}
 		}
 	}
@@ -639,9 +423,9 @@ func TestCompileHostileIdentifiers(t *testing.T) {
 	for _, st := range p.Finish {
 		for _, stmt := range st.SQL {
 			if strings.HasPrefix(stmt, "CREATE UNIQUE INDEX") && strings.Contains(stmt, pg.Ident("public", hLong)) {
-				for _, tok := range lex(stmt) {
-					if tok.quoted { // CREATE UNIQUE INDEX CONCURRENTLY <name>
-						uniques = append(uniques, tok.ident)
+				for _, tok := range sqllex.Lex(stmt) {
+					if tok.Quoted { // CREATE UNIQUE INDEX CONCURRENTLY <name>
+						uniques = append(uniques, tok.Name)
 						break
 					}
 				}
@@ -807,4 +591,12 @@ func TestCompileRefusesWhatWouldBreak(t *testing.T) {
 func genSchema(t *testing.T) *schema.Schema {
 	s, _ := catalog(t, "public", "CREATE TABLE gen (id int PRIMARY KEY, price int, total int GENERATED ALWAYS AS (price * 2) STORED)")
 	return s
+}
+
+// deref shows a nullable string as a test message wants it.
+func deref(s *string) string {
+	if s == nil {
+		return "NULL"
+	}
+	return *s
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -30,7 +31,7 @@ func (c *Compiler) columnConstraints(t *schema.Table, col *Column, phys string) 
 		if err := noInheritAllowed("column.check.no_inherit", t, col.Check.NoInherit); err != nil {
 			return err
 		}
-		expr := RenameIdentifiers(col.Check.Constraint, map[string]string{col.Name: phys})
+		expr := sqllex.RenameIdentifiers(col.Check.Constraint, map[string]string{col.Name: phys})
 		c.addCheck(t, col.Check.Name, expr, col.Check.NoInherit)
 	}
 	if r := col.References; r != nil {

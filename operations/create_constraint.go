@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -78,8 +79,8 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 			if up == "" && down == "" {
 				continue
 			}
-			ac := &AlterColumn{Table: t.Name, Column: col.Name, Up: identityOr(up, col.Name), Down: identityOr(down, col.Name)}
-			if err := c.alterRewrite(t, col, ac, false, nil); err != nil {
+			spec := rewriteSpec{up: identityOr(up, col.Name), down: identityOr(down, col.Name)}
+			if _, err := c.alterRewrite(t, col, spec); err != nil {
 				return wrapField(fmt.Sprintf("columns[%d]", i), err)
 			}
 		}
@@ -111,7 +112,7 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 		if err := noInheritAllowed("no_inherit", t, op.NoInherit); err != nil {
 			return err
 		}
-		c.addCheck(t, op.Name, RenameIdentifiers(op.Check, rename), op.NoInherit)
+		c.addCheck(t, op.Name, sqllex.RenameIdentifiers(op.Check, rename), op.NoInherit)
 	case "foreign_key":
 		r := op.References
 		if r == nil {
@@ -222,9 +223,9 @@ func (op *CreateConstraint) addExclude(c *Compiler, t *schema.Table, rename map[
 	if method == "" {
 		method = "gist"
 	}
-	def := fmt.Sprintf("EXCLUDE USING %s (%s)%s", pg.Ident(method), RenameIdentifiers(x.Elements, rename), indexParams(op.IndexParameters))
+	def := fmt.Sprintf("EXCLUDE USING %s (%s)%s", pg.Ident(method), sqllex.RenameIdentifiers(x.Elements, rename), indexParams(op.IndexParameters))
 	if x.Predicate != "" {
-		def += " WHERE (" + RenameIdentifiers(x.Predicate, rename) + ")"
+		def += " WHERE (" + sqllex.RenameIdentifiers(x.Predicate, rename) + ")"
 	}
 	if op.Deferrable {
 		def += " DEFERRABLE"

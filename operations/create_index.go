@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -199,7 +200,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		field := fmt.Sprintf("columns[%d]", i)
 		var k string
 		if col.Expression != "" {
-			k = "(" + RenameIdentifiers(col.Expression, phys) + ")"
+			k = "(" + sqllex.RenameIdentifiers(col.Expression, phys) + ")"
 		} else {
 			mc, err := c.Column(field, t, col.Name)
 			if err != nil {
@@ -269,7 +270,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 		b.WriteString(" WITH (" + op.StorageParameters + ")")
 	}
 	if op.Predicate != "" {
-		b.WriteString(" WHERE " + RenameIdentifiers(op.Predicate, phys))
+		b.WriteString(" WHERE " + sqllex.RenameIdentifiers(op.Predicate, phys))
 	}
 	tail := b.String()
 	create := "CREATE INDEX"

@@ -9,4 +9,87 @@
 //
 // Each operation lives in its own file behind the Operation interface and is
 // registered in registry.go, which serves parsing, naming and docs alike.
+//
+// # Adding an operation
+//
+// An operation is one file, <name>.go, named after its key in the file
+// format, and its test beside it, <name>_test.go. In order:
+//
+//  1. A struct whose fields carry the file's keys as yaml tags
+//     (`yaml:"table"`); a field that may be left out and whose zero value
+//     means something is a pointer. The parser reads the tags strictly (unknown keys, wrong kinds
+//     and the position of each are reported by parse.go), and jsonschema.go
+//     builds the published JSON Schema from the same tags: add the struct's
+//     required keys to its required-fields map there.
+//  2. `var _ Operation = (*MyOp)(nil)` under the struct, and a Compile method.
+//     Compile validates its fields against c.Schema (the new version as the
+//     operations before it left it), reporting bad input with errField or
+//     Required so the error names the field; changes c.Schema the way the
+//     operation changes the catalog; and adds steps with c.Expand, c.Finish
+//     and c.Contract (each Step says what it does, its SQL, its lock and what
+//     undoes it). Names go through pg.Ident or c.Qualified, never into a
+//     format string raw.
+//  3. An entry in registry.go's map: that is what makes the parser, the JSON
+//     Schema and the error that lists the known operations see it.
+//  4. If a field holds SQL text, a case in sqlfields.go's sqlFields naming the
+//     field and the internal/sqlcheck proof it must pass (an expression, a
+//     type name, a predicate...): a field that is not listed there is spliced
+//     into DDL unchecked. Up and down expressions go in exprcheck.go's
+//     upDownFields too, so names that are no column fail at plan time.
+//     Expressions over a row that only the live catalog can type-check go
+//     in catalogchecks.go's exprFields, and the table the operation changes
+//     in its tableOf.
+//  5. If `online revert` can undo it, a case in invert.go's invertOne that
+//     returns the inverse operation; otherwise the reason it cannot.
+//  6. <name>_test.go: compile the operation over a catalog made on a real
+//     database (catalog, compileYAML, wantSQL in compile_test.go) and assert
+//     the plan's SQL and the new model; error cases assert the operation
+//     number, kind and field of the *Error. End-to-end behaviour (data,
+//     locks, rollback) is tested in phases.
+//
+// # Shared techniques
+//
+// Operations are short because the ways of changing a live table without
+// blocking it are written once, in files of their own:
+//
+//   - compile.go: the Compiler (the model being changed, name reservation,
+//     visible/physical names, hidden columns, the version schema's views)
+//     and Compile itself, which runs the operations in order and then the
+//     deferred work below.
+//   - plan.go: Plan, Step, Backfill, View: the data a compile produces, and
+//     the SQL that publishes a version schema.
+//   - column.go: Column, the column definition shared by create_table and
+//     add_column (with its check, foreign key, identity and generated
+//     parts), its validation and its DDL.
+//   - rewrite.go: a column whose data the new version sees differently: a
+//     hidden physical column, a backfill, sync triggers both ways, the swap
+//     at complete, and the rebuild of indexes and constraints that used the
+//     old column. Used by alter_column, add_column with up and drop_column
+//     with down.
+//   - pk.go: rewrites of key columns: the primary key rebuilt on the new
+//     column and each referencing foreign key added again, sequences and
+//     identities handed over.
+//   - partition.go: indexes, unique constraints, foreign keys and rewrites on
+//     partitioned tables, built on each leaf concurrently and attached.
+//   - generated.go: a stored generated column added to a table with rows,
+//     as a plain column kept by a trigger and backfilled.
+//   - maintained.go: refusing changes to columns such a trigger reads, and
+//     dropping the trigger with its column.
+//   - constraints.go: unique (an index built concurrently, attached at
+//     complete), check and foreign key constraints in their non-blocking
+//     NOT VALID-then-VALIDATE forms.
+//   - searchpath.go: whether the sync triggers may run an expression under
+//     the caller's search_path, or must pin it.
+//   - sqlfields.go: the proof, before compiling, that each field holding SQL
+//     is exactly one thing of its kind (internal/sqlcheck).
+//   - exprcheck.go: up and down expressions name only columns the table has.
+//   - catalogchecks.go: questions only the live catalog can answer (does a
+//     type exist, does an expression type-check), asked before start.
+//   - invert.go: the inverse of a migration, for `online revert`.
+//   - jsonschema.go: the JSON Schema of the file format, from the registry.
+//   - parse.go, errors.go: strict parsing, and the *Error that names the
+//     file, the operation and the field.
+//
+// The lexer that finds and renames column names in SQL expressions is
+// internal/sqllex.
 package operations

@@ -87,8 +87,8 @@ func (c *Compiler) dropConstraint(t *schema.Table, name string, up, down map[str
 	}
 	for _, name := range cols {
 		col := t.Column(name)
-		ac := &AlterColumn{Table: t.Name, Column: name, Up: identityOr(up[name], name), Down: identityOr(down[name], name)}
-		if err := c.alterRewrite(t, col, ac, false, nil); err != nil {
+		spec := rewriteSpec{up: identityOr(up[name], name), down: identityOr(down[name], name)}
+		if _, err := c.alterRewrite(t, col, spec); err != nil {
 			return err
 		}
 	}

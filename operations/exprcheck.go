@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -108,7 +109,7 @@ func (c *Compiler) noteExprs(op Operation, before map[string]bool) {
 // rename); an up's names must be the old version's. Only unqualified names outside subqueries are judged.
 func (c *Compiler) checkExprColumns() error {
 	for _, ec := range c.exprChecks {
-		names, ok := UnqualifiedColumns(ec.expr)
+		names, ok := sqllex.UnqualifiedColumns(ec.expr)
 		if !ok {
 			continue
 		}

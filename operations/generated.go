@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -109,7 +110,7 @@ func (c *Compiler) addGeneratedOnline(t *schema.Table, mc *schema.Column, col *C
 			rename[n] = in.Physical
 		}
 	}
-	g.physExpr = RenameIdentifiers(expr, rename)
+	g.physExpr = sqllex.RenameIdentifiers(expr, rename)
 	// Later operations must leave the column and its inputs alone (see
 	// refuseMaintained), and a drop of the column drops the trigger first.
 	mc.Maintained = &schema.Maintained{Trigger: genName(col.Name), Function: g.fn, Computed: true}

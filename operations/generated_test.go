@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/onlinepg/online/internal/sqllex"
 )
 
 // genCatalogDDL: a table with a key, a quoted input and a real generated
@@ -74,9 +76,9 @@ func TestGeneratedColumnNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, stmt := range append(allSQL(p.Expand), allSQL(p.Finish)...) {
-		for _, tok := range lex(stmt) {
-			if tok.isID && strings.HasPrefix(tok.ident, "_online_gen") && len(tok.ident) > 63 {
-				t.Errorf("name %q is %d bytes", tok.ident, len(tok.ident))
+		for _, tok := range sqllex.Lex(stmt) {
+			if tok.IsID && strings.HasPrefix(tok.Name, "_online_gen") && len(tok.Name) > 63 {
+				t.Errorf("name %q is %d bytes", tok.Name, len(tok.Name))
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -445,7 +446,7 @@ func (c *Compiler) planRebuild(t *schema.Table, rb *partitionRebuild) {
 		panic(fmt.Sprintf("online: no rewrite of %s.%s to rebuild index %s on", t.Name, rb.col.Name, rb.ix.Name))
 	}
 	tail, _ := indexTail(rb.ix.Definition) // checked by partitionedRewrite
-	tail = RenameIdentifiers(tail, map[string]string{rb.oldPhys: r.newPhys})
+	tail = sqllex.RenameIdentifiers(tail, map[string]string{rb.oldPhys: r.newPhys})
 	defer func(op int) { c.op = op }(c.op)
 	c.op = rb.op
 	final := rb.ix.Name
@@ -455,7 +456,7 @@ func (c *Compiler) planRebuild(t *schema.Table, rb *partitionRebuild) {
 	pi := c.newPartitionedIndex(t, final, rb.ix.Unique, tail)
 	pi.buildLeaves(c, c.Finish)
 	if rb.con != nil {
-		def := RenameIdentifiers(rb.con.Definition, map[string]string{rb.oldPhys: r.newPhys})
+		def := sqllex.RenameIdentifiers(rb.con.Definition, map[string]string{rb.oldPhys: r.newPhys})
 		c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: final, part: pi, def: def})
 		return
 	}
@@ -490,5 +491,5 @@ func (c *Compiler) contractNames(t *schema.Table, def string) string {
 	if len(m) == 0 {
 		return def
 	}
-	return RenameIdentifiers(def, m)
+	return sqllex.RenameIdentifiers(def, m)
 }

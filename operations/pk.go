@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -79,13 +80,13 @@ func primaryIndex(t *schema.Table, phys string) *schema.Index {
 }
 
 // checkKeyRewrite refuses, before anything runs, a rewrite of a key column
-// that online cannot carry out: it runs for every alter_column that
-// rewrites col, so that a type set by a later operation is checked too.
-func (c *Compiler) checkKeyRewrite(t *schema.Table, col *schema.Column, r *rewrite, newType string, op *AlterColumn) error {
+// that online cannot carry out: it runs for every change that rewrites
+// col, so that a type set by a later operation is checked too.
+func (c *Compiler) checkKeyRewrite(t *schema.Table, col *schema.Column, r *rewrite, newType string, nullable *bool) error {
 	if r.identity != "" && integerWidth(newType) == 0 {
 		return errField("type", "column %q is an identity column, whose type must be smallint, integer or bigint; %q is not", col.Name, newType)
 	}
-	if r.identity != "" && op.Nullable != nil && *op.Nullable {
+	if r.identity != "" && nullable != nil && *nullable {
 		return errField("nullable", "column %q is an identity column, which PostgreSQL keeps NOT NULL", col.Name)
 	}
 	if ext := t.ForeignReferrers[r.oldPhys]; len(ext) > 0 {
@@ -100,7 +101,7 @@ func (c *Compiler) checkKeyRewrite(t *schema.Table, col *schema.Column, r *rewri
 		return errField("column", "column %q of partitioned table %q is a key column; rewriting it needs a unique index built concurrently, which PostgreSQL cannot do on partitioned tables", col.Name, t.Name)
 	}
 	if pk != nil {
-		if op.Nullable != nil && *op.Nullable {
+		if nullable != nil && *nullable {
 			return errField("nullable", "column %q is in the primary key %q of table %q, whose columns are NOT NULL", col.Name, pk.Constraint, t.Name)
 		}
 		if pk.Deferrable {
@@ -217,7 +218,7 @@ func (c *Compiler) planKeys(t *schema.Table, rs []*rewrite) (*keyWork, error) {
 			Do: fmt.Sprintf("build the unique index of primary key %s on the new columns of %s", pk.Constraint, t.Name),
 			SQL: []string{
 				"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
-				fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s USING %s", pg.Ident(tmp), table, RenameIdentifiers(using, rename)),
+				fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s USING %s", pg.Ident(tmp), table, sqllex.RenameIdentifiers(using, rename)),
 			},
 			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
 			UndoAfter: c.dropIndexAfter(c.Opts.Schema, tmp),

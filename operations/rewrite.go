@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 	"github.com/onlinepg/online/triggers"
 )
@@ -79,36 +80,57 @@ func (c *Compiler) oldTable(t *schema.Table) *schema.Table {
 	return nil
 }
 
-// alterRewrite handles an alter_column whose new version needs different
-// data: a type change, NOT NULL over existing NULLs, or an explicit up.
-func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterColumn, defSet bool, def *string) error {
+// rewriteSpec is one change of a column's data that a rewrite carries out,
+// as plain data: alter_column, create_constraint and drop_constraint each
+// describe theirs, and alterRewrite knows no operation.
+type rewriteSpec struct {
+	// newType is the column's type in the new version; "" keeps it.
+	newType string
+	// up computes the new version's value from the old row, down the old
+	// version's value from the new row; "" casts when the type changes,
+	// and copies otherwise.
+	up, down string
+	// rename is the column's name after the change, when it renames it.
+	rename string
+	// nullable is the column's nullability in the new version; nil keeps
+	// it.
+	nullable *bool
+	// defSet says the change sets the column's default to def (nil: none).
+	defSet bool
+	def    *string
+}
+
+// alterRewrite plans a change of a column whose new version needs different
+// data: a type change, NOT NULL over existing NULLs, or an explicit up. It
+// returns the physical name of the new version's column.
+func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewriteSpec) (string, error) {
 	if t.Created {
-		return errField("column", "table %q is created by this migration: declare the column as it should be in create_table", t.Name)
+		return "", errField("column", "table %q is created by this migration: declare the column as it should be in create_table", t.Name)
 	}
 	if c.oldTable(t) == nil {
-		return errField("table", "table %q has no old version to convert from", t.Name)
+		return "", errField("table", "table %q has no old version to convert from", t.Name)
 	}
 	if len(t.KeyColumns()) == 0 {
-		return errField("table", "table %q has no primary key and no unique NOT NULL column: the backfill needs one to walk the table in batches", t.Name)
+		return "", errField("table", "table %q has no primary key and no unique NOT NULL column: the backfill needs one to walk the table in batches", t.Name)
 	}
 	newType := col.Type
-	if op.Type != "" {
-		newType = op.Type
+	if spec.newType != "" {
+		newType = spec.newType
 	}
 	r := c.findRewrite(t, col)
 	if r == nil {
 		if err := c.checkReferencingRewrite(t, col); err != nil {
-			return err
+			return "", err
 		}
 		for _, g := range t.Columns {
 			if g.Generated && len(exprColumns(g.GeneratedExpr, []string{col.Physical})) > 0 {
-				return errField("column", "generated column %q of table %q is computed from column %q; rewriting a column a generated column reads is not supported yet", g.Name, t.Name, col.Name)
+				return "", errField("column", "generated column %q of table %q is computed from column %q; rewriting a column a generated column reads is not supported yet", g.Name, t.Name, col.Name)
 			}
 		}
 		if t.Partitioned {
 			// Indexes are rebuilt partition by partition (partition.go).
 			if err := c.partitionedRewrite(t, col); err != nil {
-				return err
+				return "", err
 			}
 		}
 		phys, _ := c.NewColumnName(t, col.Name, true)
@@ -116,28 +138,28 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 		c.rewrites = append(c.rewrites, r)
 		c.relaxIdentity(t, col)
 		c.rebuildDependents(t, col, r)
-		if !col.Nullable && (op.Nullable == nil || !*op.Nullable) {
+		if !col.Nullable && (spec.nullable == nil || !*spec.nullable) {
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
 		}
 		col.Physical = phys
 	}
-	if err := c.checkKeyRewrite(t, col, r, newType, op); err != nil {
-		return err
+	if err := c.checkKeyRewrite(t, col, r, newType, spec.nullable); err != nil {
+		return "", err
 	}
 	prevType := col.Type
-	upExpr := op.Up
-	if upExpr == "" && op.Type != "" {
+	upExpr := spec.up
+	if upExpr == "" && spec.newType != "" {
 		upExpr = fmt.Sprintf("CAST(%s AS %s)", pg.Ident(col.Name), newType)
 	}
 	// up reads the column under its name before this operation; down
 	// reads it under its name after it (a rename in the same operation
 	// included) and yields the value under the name before.
 	inName := col.Name
-	if op.Name != "" {
-		inName = op.Name
+	if spec.rename != "" {
+		inName = spec.rename
 	}
-	downExpr := op.Down
-	if downExpr == "" && op.Type != "" {
+	downExpr := spec.down
+	if downExpr == "" && spec.newType != "" {
 		downExpr = fmt.Sprintf("CAST(%s AS %s)", pg.Ident(inName), prevType)
 	}
 	if len(r.up) > 0 {
@@ -151,11 +173,11 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 	r.newType = newType
 	col.Type = newType
 
-	if defSet {
-		col.Default = def
+	if spec.defSet {
+		col.Default = spec.def
 	}
-	if op.Nullable != nil {
-		if *op.Nullable {
+	if spec.nullable != nil {
+		if *spec.nullable {
 			col.Nullable = true
 			r.notNull = ""
 		} else {
@@ -163,7 +185,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, op *AlterCo
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
 		}
 	}
-	return c.alterConstraints(t, col, op, r.newPhys, func() error { return concurrentIndexAllowed("unique", t) })
+	return r.newPhys, nil
 }
 
 // rebuildDependents recreates, on the new column, the indexes and
@@ -197,7 +219,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		}
 		c.planDependent(t, "index "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
 			return []string{"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(tmp),
-				fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), RenameIdentifiers(rest, rename))}
+				fmt.Sprintf("CREATE %sINDEX CONCURRENTLY %s ON %s", unique, pg.Ident(tmp), sqllex.RenameIdentifiers(rest, rename))}
 		}, Step{
 			Do:        fmt.Sprintf("rebuild index %s on the new column %s.%s", n, t.Name, col.Name),
 			Undo:      c.dropIndexInTx(c.Opts.Schema, tmp),
@@ -233,7 +255,7 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		tmp := ShortName("_online_" + n)
 		c.names[tmp] = true
 		c.planDependent(t, "constraint "+n, col.Physical, r.newPhys, func(rename map[string]string) []string {
-			def := strings.TrimSuffix(RenameIdentifiers(con.Definition, rename), " NOT VALID")
+			def := strings.TrimSuffix(sqllex.RenameIdentifiers(con.Definition, rename), " NOT VALID")
 			return []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", table, pg.Ident(tmp), def)}
 		}, Step{
 			Do:   fmt.Sprintf("rebuild constraint %s on the new column %s.%s (NOT VALID)", n, t.Name, col.Name),
@@ -288,7 +310,7 @@ func indexUses(ix *schema.Index, col string) bool {
 		return true
 	}
 	_, rest, _ := strings.Cut(ix.Definition, " USING ")
-	return len(ReferencedColumns(rest, []string{col})) > 0
+	return len(sqllex.ReferencedColumns(rest, []string{col})) > 0
 }
 
 func containsString(list []string, s string) bool {

@@ -3,6 +3,7 @@ package operations
 import (
 	"strings"
 
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/triggers"
 )
 
@@ -47,12 +48,12 @@ func (c *Compiler) callerPathSafe(rw triggers.Rewrite) bool {
 }
 
 func (c *Compiler) pathFreeText(text string) bool {
-	toks := lex(text)
+	toks := sqllex.Lex(text)
 	op := ""
 	for i, t := range toks {
-		if t.kind == tokOther && strings.ContainsAny(t.text, "+-*/<>=~!@#%^&|`?") {
-			op += t.text
-			if i+1 < len(toks) && toks[i+1].kind == tokOther {
+		if t.Kind == sqllex.Other && strings.ContainsAny(t.Text, "+-*/<>=~!@#%^&|`?") {
+			op += t.Text
+			if i+1 < len(toks) && toks[i+1].Kind == sqllex.Other {
 				continue
 			}
 		}
@@ -63,17 +64,17 @@ func (c *Compiler) pathFreeText(text string) bool {
 			op = ""
 		}
 		switch {
-		case t.isID:
-			if !t.quoted && pathKeywords[t.ident] {
+		case t.IsID:
+			if !t.Quoted && pathKeywords[t.Name] {
 				return false
 			}
-			if c.nameOutsideCatalog(t.ident) {
+			if c.nameOutsideCatalog(t.Name) {
 				return false
 			}
-		case t.kind == tokString:
+		case t.Kind == sqllex.String:
 			// A literal may stand for a name: 'users'::regclass,
 			// nextval('seq'), to_tsvector('english', ...).
-			body := strings.ToLower(stringBody(t.text))
+			body := strings.ToLower(stringBody(t.Text))
 			if c.nameOutsideCatalog(body) {
 				return false
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/sqlcheck"
+	"github.com/onlinepg/online/internal/sqllex"
 )
 
 // sqlField is one field of an operation that carries SQL text, and the
@@ -163,7 +164,7 @@ func conversionsSQL(up, down map[string]string) []sqlField {
 func exprColumns(expr string, names []string) []string {
 	cols, err := sqlcheck.Columns(expr)
 	if err != nil {
-		return ReferencedColumns(expr, names)
+		return sqllex.ReferencedColumns(expr, names)
 	}
 	var out []string
 	for _, n := range names {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -152,7 +153,7 @@ func (c *Compiler) checkDataColumns(t *schema.Table, field, expr string) error {
 	if strings.TrimSpace(expr) == "" {
 		return nil
 	}
-	names, ok := UnqualifiedColumns(expr)
+	names, ok := sqllex.UnqualifiedColumns(expr)
 	if !ok {
 		return nil // a subquery: PostgreSQL judges it at the first batch
 	}

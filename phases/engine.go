@@ -108,13 +108,13 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.StateSchema = "online"
 	}
 	if cfg.LockTimeout <= 0 {
-		cfg.LockTimeout = 500 * time.Millisecond
+		cfg.LockTimeout = DefaultLockTimeout
 	}
 	if cfg.LockRetryDeadline <= 0 {
-		cfg.LockRetryDeadline = 2 * time.Minute
+		cfg.LockRetryDeadline = DefaultLockRetryDeadline
 	}
 	if cfg.LockWait == 0 {
-		cfg.LockWait = 5 * time.Second
+		cfg.LockWait = DefaultLockWait
 	}
 	if cfg.Schema == cfg.StateSchema {
 		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/onlinepg/online/bench"
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/phases"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -87,7 +88,7 @@ pass during the online migration.`,
 	f.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "how long the workload runs in each timed phase (before, both versions, after complete, comparison)")
 	f.StringVar(&cfg.Workload, "workload", bench.WorkloadAuto, "auto (pgbench when installed), pgbench, or go")
 	f.StringVar(&cfg.Pgbench, "pgbench", "", "the pgbench program (default: pgbench on PATH)")
-	f.DurationVar(&cfg.BackfillBatchTime, "backfill-batch-time", 0, "target duration of one backfill batch (default: the engine's, 100ms)")
+	f.DurationVar(&cfg.BackfillBatchTime, "backfill-batch-time", 0, "target duration of one backfill batch (default: the engine's, "+phases.DefaultBackfillBatchTime.String()+")")
 	f.Float64Var(&cfg.BackfillRate, "backfill-rate", 0, "most backfill rows per second; 0 is unlimited")
 	f.BoolVar(&compare, "compare", true, "also run the workload with no migration and through the blocking ALTER TABLE")
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON on stdout (the running account goes to stderr)")

@@ -1,4 +1,4 @@
-package operations
+package sqllex
 
 import (
 	"strconv"
@@ -8,47 +8,47 @@ import (
 	"github.com/onlinepg/online/internal/pg"
 )
 
-// tokenKind classifies a token of a SQL expression.
-type tokenKind int
+// Kind classifies a Token of a SQL expression.
+type Kind int
 
 const (
-	tokOther   tokenKind = iota // an operator or punctuation
-	tokIdent                    // an identifier, quoted or not
-	tokString                   // a string literal of any form
-	tokNumber                   // a numeric literal
-	tokParam                    // $1
-	tokSpace                    // white space
-	tokComment                  // -- or /* */
+	Other   Kind = iota // an operator or punctuation
+	Ident               // an identifier, quoted or not
+	String              // a string literal of any form
+	Number              // a numeric literal
+	Param               // $1
+	Space               // white space
+	Comment             // -- or /* */
 )
 
-// token is a piece of a SQL expression as far as names are concerned.
-type token struct {
-	text   string
-	ident  string // the identifier it denotes ("" when not an identifier)
-	isID   bool
-	quoted bool // a "quoted" or U&"quoted" identifier: never a keyword
-	kind   tokenKind
+// Token is a piece of a SQL expression as far as names are concerned.
+type Token struct {
+	Text   string
+	Name   string // the identifier it denotes ("" when not an identifier)
+	IsID   bool
+	Quoted bool // a "quoted" or U&"quoted" identifier: never a keyword
+	Kind   Kind
 }
 
-// significant reports whether a token takes part in the syntax.
-func (t token) significant() bool { return t.kind != tokSpace && t.kind != tokComment }
+// significant reports whether a Token takes part in the syntax.
+func (t Token) significant() bool { return t.Kind != Space && t.Kind != Comment }
 
 // keyword reports whether t is the unquoted keyword kw (lower case).
-func (t token) keyword(kw string) bool { return t.isID && !t.quoted && t.ident == kw }
+func (t Token) keyword(kw string) bool { return t.IsID && !t.Quoted && t.Name == kw }
 
-// lex splits a SQL expression into identifiers and everything else, keeping
+// Lex splits a SQL expression into identifiers and everything else, keeping
 // string literals, dollar-quoted strings and comments intact. It is not a SQL
 // parser: it knows just enough to find the column names an expression uses.
 // Concatenating the tokens' text gives back expr, byte for byte. Like
 // PostgreSQL's scanner it works on bytes: every byte of a multi-byte
 // character is an identifier byte.
-func lex(expr string) []token {
-	var out []token
+func Lex(expr string) []Token {
+	var out []Token
 	s := expr
 	n := len(s)
 	i := 0
-	emit := func(from, to int, kind tokenKind) *token {
-		out = append(out, token{text: s[from:to], kind: kind})
+	emit := func(from, to int, kind Kind) *Token {
+		out = append(out, Token{Text: s[from:to], Kind: kind})
 		return &out[len(out)-1]
 	}
 	at := func(j int, prefix string) bool { // s[j:] starts with prefix, ASCII case-insensitively
@@ -62,7 +62,7 @@ func lex(expr string) []token {
 			for i < n && isSpace(s[i]) {
 				i++
 			}
-			emit(start, i, tokSpace)
+			emit(start, i, Space)
 		case at(i, "--"):
 			start := i
 			if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
@@ -70,7 +70,7 @@ func lex(expr string) []token {
 			} else {
 				i = n
 			}
-			emit(start, i, tokComment)
+			emit(start, i, Comment)
 		case at(i, "/*"):
 			// Block comments nest in PostgreSQL.
 			start := i
@@ -88,42 +88,42 @@ func lex(expr string) []token {
 					i++
 				}
 			}
-			emit(start, i, tokComment)
+			emit(start, i, Comment)
 		case ch == '\'':
 			start := i
 			i = endOfString(s, i+1, false)
-			emit(start, i, tokString)
+			emit(start, i, String)
 		case (ch == 'E' || ch == 'e') && at(i+1, "'"):
 			start := i
 			i = endOfString(s, i+2, true)
-			emit(start, i, tokString)
+			emit(start, i, String)
 		case strings.IndexByte("BbXxNn", ch) >= 0 && at(i+1, "'"):
 			// Bit string, hex bit string, national character string.
 			start := i
 			i = endOfString(s, i+2, false)
-			emit(start, i, tokString)
+			emit(start, i, String)
 		case (ch == 'U' || ch == 'u') && at(i+1, "&'"):
 			start := i
 			i = endOfString(s, i+3, false)
 			i, _ = uescape(s, i)
-			emit(start, i, tokString)
+			emit(start, i, String)
 		case (ch == 'U' || ch == 'u') && at(i+1, "&\""):
 			start := i
 			end, raw := endOfQuoted(s, i+2)
 			end, esc := uescape(s, end)
-			t := emit(start, end, tokIdent)
-			t.isID, t.quoted = true, true
+			t := emit(start, end, Ident)
+			t.IsID, t.Quoted = true, true
 			if name, ok := decodeUnicodeEscapes(raw, esc); ok {
-				t.ident = name
+				t.Name = name
 			} else {
-				t.ident = raw
+				t.Name = raw
 			}
 			i = end
 		case ch == '"':
 			start := i
 			end, name := endOfQuoted(s, i)
-			t := emit(start, end, tokIdent)
-			t.ident, t.isID, t.quoted = name, true, true
+			t := emit(start, end, Ident)
+			t.Name, t.IsID, t.Quoted = name, true, true
 			i = end
 		case ch == '$':
 			start := i
@@ -142,30 +142,30 @@ func lex(expr string) []token {
 				} else {
 					i = n
 				}
-				emit(start, i, tokString)
+				emit(start, i, String)
 				continue
 			}
 			i++
 			for i < n && isDigit(s[i]) {
 				i++
 			}
-			emit(start, i, tokParam)
+			emit(start, i, Param)
 		case isDigit(ch) || ch == '.' && i+1 < n && isDigit(s[i+1]):
 			start := i
 			i = endOfNumber(s, i)
-			emit(start, i, tokNumber)
+			emit(start, i, Number)
 		case isIdentStart(ch):
 			start := i
 			for i < n && isIdentByte(s[i]) {
 				i++
 			}
-			t := emit(start, i, tokIdent)
-			t.ident, t.isID = downcase(s[start:i]), true
+			t := emit(start, i, Ident)
+			t.Name, t.IsID = downcase(s[start:i]), true
 		case at(i, "::"):
-			emit(i, i+2, tokOther)
+			emit(i, i+2, Other)
 			i += 2
 		default:
-			emit(i, i+1, tokOther)
+			emit(i, i+1, Other)
 			i++
 		}
 	}
@@ -352,7 +352,7 @@ var typeWords = map[string]bool{
 // intervalFields are the words of an interval's field specification.
 var intervalFields = map[string]bool{"year": true, "month": true, "day": true, "hour": true, "minute": true, "second": true}
 
-// columnRefs reports, for each token, whether it is an identifier in a
+// columnRefs reports, for each Token, whether it is an identifier in a
 // position where it can name a column. Not a column: a reserved keyword; a
 // function name (followed by "("); a qualifier (followed by "."), though the
 // last part of a qualified name is a column; a field of a composite value
@@ -362,7 +362,7 @@ var intervalFields = map[string]bool{"year": true, "month": true, "day": true, "
 // table before USING, as in the text of an index definition
 // ("public.t USING btree (c)"), which callers rename too; the columns of
 // the other table in a foreign key's "REFERENCES t (c)".
-func columnRefs(toks []token) []bool {
+func columnRefs(toks []Token) []bool {
 	refs := make([]bool, len(toks))
 	notRef := make([]bool, len(toks))
 	next := func(i int) int {
@@ -381,10 +381,10 @@ func columnRefs(toks []token) []bool {
 		}
 		return -1
 	}
-	is := func(j int, text string) bool { return j >= 0 && toks[j].kind == tokOther && toks[j].text == text }
+	is := func(j int, text string) bool { return j >= 0 && toks[j].Kind == Other && toks[j].Text == text }
 	isKw := func(j int, kw string) bool { return j >= 0 && toks[j].keyword(kw) }
 	isWordIn := func(j int, set map[string]bool) bool {
-		return j >= 0 && toks[j].isID && !toks[j].quoted && set[toks[j].ident]
+		return j >= 0 && toks[j].IsID && !toks[j].Quoted && set[toks[j].Name]
 	}
 	// closer[i] is the index of the bracket closing the one at i, or -1.
 	closer := make([]int, len(toks))
@@ -400,7 +400,7 @@ func columnRefs(toks []token) []bool {
 		}
 	}
 	// skipTypeTail marks the words of a type that follow its head, the
-	// chain ending at token last: character varying, double precision,
+	// chain ending at Token last: character varying, double precision,
 	// timestamp(3) with time zone, interval day to second, int[].
 	skipTypeTail := func(last int) {
 		for j := next(last); j >= 0; j = next(j) {
@@ -417,7 +417,7 @@ func columnRefs(toks []token) []bool {
 		}
 	}
 	for i := 0; i < len(toks); i++ {
-		if !toks[i].isID || notRef[i] {
+		if !toks[i].IsID || notRef[i] {
 			continue
 		}
 		// The chain a.b.c starting here.
@@ -428,7 +428,7 @@ func columnRefs(toks []token) []bool {
 				break
 			}
 			id := next(dot)
-			if id < 0 || !toks[id].isID {
+			if id < 0 || !toks[id].IsID {
 				break
 			}
 			chain = append(chain, id)
@@ -438,21 +438,21 @@ func columnRefs(toks []token) []bool {
 		tok := toks[i]
 		i = last
 		single := len(chain) == 1
-		word := single && !tok.quoted // may be a keyword
+		word := single && !tok.Quoted // may be a keyword
 		switch {
-		case word && tok.ident == "at" && isKw(nx, "time"):
+		case word && tok.Name == "at" && isKw(nx, "time"):
 			notRef[nx] = true
 			if z := next(nx); isKw(z, "zone") {
 				notRef[z] = true
 			}
 			continue
-		case word && tok.ident == "to" && isWordIn(p, intervalFields) && isWordIn(nx, intervalFields):
+		case word && tok.Name == "to" && isWordIn(p, intervalFields) && isWordIn(nx, intervalFields):
 			notRef[nx] = true
 			continue
-		case word && tok.ident == "nulls" && (isKw(nx, "first") || isKw(nx, "last")):
+		case word && tok.Name == "nulls" && (isKw(nx, "first") || isKw(nx, "last")):
 			notRef[nx] = true
 			continue
-		case word && reservedWords[tok.ident]:
+		case word && reservedWords[tok.Name]:
 			continue
 		case isKw(nx, "using"):
 			continue // a table: ON public.t USING btree (...), JOIN t USING (...)
@@ -471,9 +471,9 @@ func columnRefs(toks []token) []bool {
 			continue // a field of a composite value: (x).f
 		case isKw(p, "collate"):
 			continue
-		case nx >= 0 && toks[nx].kind == tokString:
+		case nx >= 0 && toks[nx].Kind == String:
 			continue // a typed literal: date '2024-01-01'
-		case word && p >= 0 && toks[p].kind == tokString:
+		case word && p >= 0 && toks[p].Kind == String:
 			continue // a keyword after a literal: interval '1' day
 		case single && is(p, "(") && isKw(prev(p), "extract"):
 			continue // EXTRACT(field FROM ...)
@@ -489,12 +489,12 @@ func columnRefs(toks []token) []bool {
 // column. It may over-report (a name that is also a keyword), never under-report
 // a plain, quoted or qualified reference.
 func ReferencedColumns(expr string, names []string) []string {
-	toks := lex(expr)
+	toks := Lex(expr)
 	refs := columnRefs(toks)
 	used := map[string]bool{}
 	for i, t := range toks {
 		if refs[i] {
-			used[t.ident] = true
+			used[t.Name] = true
 		}
 	}
 	var out []string
@@ -509,17 +509,17 @@ func ReferencedColumns(expr string, names []string) []string {
 // RenameIdentifiers rewrites column references of expr by m (visible name
 // to physical name), quoting the replacements.
 func RenameIdentifiers(expr string, m map[string]string) string {
-	toks := lex(expr)
+	toks := Lex(expr)
 	refs := columnRefs(toks)
 	var b strings.Builder
 	for i, t := range toks {
 		if refs[i] {
-			if to, ok := m[t.ident]; ok {
+			if to, ok := m[t.Name]; ok {
 				b.WriteString(pg.Ident(to))
 				continue
 			}
 		}
-		b.WriteString(t.text)
+		b.WriteString(t.Text)
 	}
 	return b.String()
 }
@@ -537,7 +537,7 @@ var valueWords = map[string]bool{
 // holds a subquery: its FROM brings names the row does not have, so no
 // name can be said to be unknown.
 func UnqualifiedColumns(expr string) (names []string, ok bool) {
-	toks := lex(expr)
+	toks := Lex(expr)
 	for _, t := range toks {
 		if t.keyword("select") {
 			return nil, false
@@ -546,7 +546,7 @@ func UnqualifiedColumns(expr string) (names []string, ok bool) {
 	refs := columnRefs(toks)
 	seen := map[string]bool{}
 	for i, t := range toks {
-		if !refs[i] || (!t.quoted && valueWords[t.ident]) || seen[t.ident] {
+		if !refs[i] || (!t.Quoted && valueWords[t.Name]) || seen[t.Name] {
 			continue
 		}
 		// The last part of a.b is marked too: skip qualified names.
@@ -554,11 +554,11 @@ func UnqualifiedColumns(expr string) (names []string, ok bool) {
 		for p >= 0 && !toks[p].significant() {
 			p--
 		}
-		if p >= 0 && toks[p].kind == tokOther && toks[p].text == "." {
+		if p >= 0 && toks[p].Kind == Other && toks[p].Text == "." {
 			continue
 		}
-		seen[t.ident] = true
-		names = append(names, t.ident)
+		seen[t.Name] = true
+		names = append(names, t.Name)
 	}
 	return names, true
 }

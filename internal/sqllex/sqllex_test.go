@@ -1,4 +1,4 @@
-package operations
+package sqllex
 
 import (
 	"context"
@@ -238,14 +238,14 @@ func TestLexRoundTrip(t *testing.T) {
 func checkLex(t *testing.T, expr string) {
 	t.Helper()
 	var b strings.Builder
-	for _, tok := range lex(expr) {
-		if tok.text == "" {
-			t.Errorf("lex(%q): empty token", expr)
+	for _, tok := range Lex(expr) {
+		if tok.Text == "" {
+			t.Errorf("Lex(%q): empty Token", expr)
 		}
-		b.WriteString(tok.text)
+		b.WriteString(tok.Text)
 	}
 	if b.String() != expr {
-		t.Errorf("lex(%q) gives back %q", expr, b.String())
+		t.Errorf("Lex(%q) gives back %q", expr, b.String())
 	}
 }
 
