@@ -192,7 +192,7 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	// only from expand's last step and is filled by the backfill.
 	var uses []string
 	for _, e := range append(op.expressions(), op.Predicate) {
-		for _, name := range ReferencedColumns(e, slices.Collect(maps.Keys(phys))) {
+		for _, name := range sqllex.ReferencedColumns(e, slices.Collect(maps.Keys(phys))) {
 			uses = append(uses, phys[name])
 		}
 	}
