@@ -33,7 +33,11 @@ const MaxScale = 1000
 
 // ThroughputTarget is the fraction of its throughput before the migration
 // the application should keep during the backfill.
-const ThroughputTarget = 0.6
+const ThroughputTarget = 0.8
+
+// StallTarget is the longest stretch in which the application may finish no
+// transaction while the backfill runs.
+const StallTarget = 200 * time.Millisecond
 
 // Config says where the run goes and how big it is.
 type Config struct {
@@ -63,6 +67,9 @@ type Config struct {
 	LockRetryDeadline time.Duration
 	BackfillBatchTime time.Duration
 	BackfillRate      float64
+	// BackfillWorkers is the engine's --backfill-workers; 0 lets the engine
+	// choose, as `online start` does.
+	BackfillWorkers int
 	// TempDir is where pgbench's transaction logs are kept while it runs;
 	// "" is the system's temporary directory.
 	TempDir string
@@ -88,6 +95,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--duration must be positive, got %s", c.Duration)
 	case c.BackfillRate < 0:
 		return fmt.Errorf("--backfill-rate must not be negative, got %g", c.BackfillRate)
+	case c.BackfillWorkers < 0:
+		return fmt.Errorf("--backfill-workers must not be negative, got %d", c.BackfillWorkers)
 	case c.BackfillBatchTime < 0:
 		return fmt.Errorf("--backfill-batch-time must not be negative, got %s", c.BackfillBatchTime)
 	}

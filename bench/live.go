@@ -142,7 +142,8 @@ func (r *run) run(ctx context.Context) error {
 		URL: dbURL, Schema: schemaName,
 		LockTimeout: cfg.LockTimeout, LockRetryDeadline: cfg.LockRetryDeadline,
 		BackfillBatchTime: cfg.BackfillBatchTime, BackfillRate: cfg.BackfillRate,
-		Log: cfg.Log, OnProgress: r.progress,
+		BackfillWorkers: cfg.BackfillWorkers,
+		Log:             cfg.Log, OnProgress: r.progress,
 	})
 	if err != nil {
 		return err
@@ -177,6 +178,7 @@ func (r *run) run(ctx context.Context) error {
 		return fmt.Errorf("start the migration: %w", err)
 	}
 	rep.NewVersion = res.VersionSchema
+	rep.BackfillWorkers = res.BackfillWorkers
 	r.milestone("started")
 	rep.Timings.Start = Millis(tStarted.Sub(tStart))
 	r.mu.Lock()

@@ -39,6 +39,9 @@ type Report struct {
 	LockTimeout       Millis  `json:"lock_timeout_ms"`
 	BackfillBatchTime Millis  `json:"backfill_batch_time_ms"`
 	BackfillRate      float64 `json:"backfill_rate"`
+	// BackfillWorkers is the most workers the engine ran at once on one
+	// table (what it chose, or what --backfill-workers asked for).
+	BackfillWorkers int `json:"backfill_workers"`
 
 	Timings Timings `json:"timings"`
 	// BackfillRows is the rows each table's backfill walked.
@@ -120,8 +123,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		p(" (throwaway, fsync off)")
 	}
 	p("\n  machine: %d CPUs, load average %.2f before and %.2f after (shared machine: figures are noisy)\n", r.CPUs, r.LoadBefore, r.LoadAfter)
-	p("  engine: lock_timeout %s, backfill batch time %s, backfill rate %s\n",
-		orDefault(r.LockTimeout, phases.DefaultLockTimeout.String()), orDefault(r.BackfillBatchTime, phases.DefaultBackfillBatchTime.String()), rateText(r.BackfillRate))
+	p("  engine: lock_timeout %s, backfill batch time %s, backfill rate %s, backfill workers %d\n",
+		orDefault(r.LockTimeout, phases.DefaultLockTimeout.String()), orDefault(r.BackfillBatchTime, phases.DefaultBackfillBatchTime.String()), rateText(r.BackfillRate), r.BackfillWorkers)
 	p("%s", phaseTable(r.Phases))
 	if before, ok := r.phase("before migration", "old"); ok && before.TPS > 0 {
 		if _, ok := r.phase("start: backfill", "old"); ok {
@@ -130,6 +133,13 @@ func (r *Report) WriteText(w io.Writer) error {
 				verdict = "BELOW the target: lower --backfill-rate or --backfill-batch-time"
 			}
 			p("  throughput during the backfill: %s of before (target >= %.2f: %s)\n", ratioText(r.BackfillThroughput), ThroughputTarget, verdict)
+		}
+		if during, ok := r.phase("start: backfill", "old"); ok {
+			verdict := "meets the target"
+			if during.LongestStall.D() > StallTarget {
+				verdict = "OVER the target"
+			}
+			p("  longest stall during the backfill: %s (target <= %s: %s)\n", round(during.LongestStall.D()), StallTarget, verdict)
 		}
 	}
 	t := r.Timings

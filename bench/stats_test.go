@@ -205,7 +205,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestRatioText(t *testing.T) {
-	for v, want := range map[float64]string{0.5: "0.50", 0.5996: "0.59", 0.6: "0.60", 0.604: "0.60", 1.2: "1.20"} {
+	for v, want := range map[float64]string{0.5: "0.50", 0.7996: "0.79", 0.8: "0.80", 0.804: "0.80", 1.2: "1.20"} {
 		if got := ratioText(v); got != want {
 			t.Errorf("ratioText(%v) = %s, want %s", v, got, want)
 		}

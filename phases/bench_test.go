@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
@@ -29,13 +31,16 @@ func envInt(key string, def int) int {
 // ANALYZEd), the four figures of a column rewrite against plain PostgreSQL:
 //
 //  1. one plain UPDATE ... SET new = expr over the whole table (the ceiling)
-//  2. online's backfill of the same change, through the engine (rows/s)
+//  2. online's backfill of the same change, through the engine (rows/s),
+//     the whole start, and how much each of 1 and 2 grew the table
 //  3. one UPDATE of every row's score, plain and with the migration's triggers
 //  4. OLTP (INSERT + UPDATE by key per transaction, 4 clients), plain and with triggers
 //
 // Run: go test -bench Rewrite -benchtime 1x -run '^$' ./phases
 // (ONLINE_BENCH_ROWS, ONLINE_BENCH_SECONDS and ONLINE_BENCH_BLOCKS override
-// the size, the length of one OLTP run and the number of OLTP blocks).
+// the size, the length of one OLTP run and the number of OLTP blocks;
+// ONLINE_BENCH_WORKERS the backfill workers; ONLINE_BENCH_PARTS=12 stops
+// after 1 and 2, for the runs that compare worker counts and sizes).
 func BenchmarkRewrite(b *testing.B) {
 	rows := envInt("ONLINE_BENCH_ROWS", 1_000_000)
 	oltpTime := time.Duration(envInt("ONLINE_BENCH_SECONDS", 2)) * time.Second
@@ -50,16 +55,27 @@ func BenchmarkRewrite(b *testing.B) {
 			"VACUUM bench", "CHECKPOINT")
 		reset := func() { e.exec(e.db, "VACUUM bench"); e.exec(e.db, "CHECKPOINT") }
 
-		// 1 and 2, twice each, alternating, best of each kept: the
-		// machine's I/O is noisy and one run of either can be unlucky.
-		// The ceiling's column is added and filled in a transaction that is
-		// rolled back, and VACUUM FULL packs the table again, so each
-		// backfill starts from the table the ceiling had.
-		const rounds = 2
-		var plainUpdate, backfillTime, startTime time.Duration
+		// 1 and 2 in A B B A order (plain, online, online, plain), the
+		// mean of each side: a slow drift of the machine weighs on both
+		// alike. Each run starts from the same packed table: the plain
+		// side adds and fills its column in a transaction that is rolled
+		// back, the online side's migration is rolled back, and VACUUM
+		// FULL packs the table again after either.
+		var plainRuns, backfillRuns, startRuns []time.Duration
+		var plainGrowth, backfillGrowth []int64
 		var present int64
-		var analyzed int
-		for round := 0; round < rounds; round++ {
+		var analyzed, chose int
+		size := func(q interface {
+			QueryRow(context.Context, string, ...any) pgx.Row
+		}) int64 {
+			var n int64
+			if err := q.QueryRow(context.Background(), "SELECT pg_relation_size('bench')").Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+		plain := func() {
+			before := size(e.db)
 			tx, err := e.db.Begin(context.Background())
 			if err != nil {
 				b.Fatal(err)
@@ -71,12 +87,14 @@ func BenchmarkRewrite(b *testing.B) {
 			if _, err := tx.Exec(context.Background(), "UPDATE bench SET email_new = lower(email)"); err != nil {
 				b.Fatal(err)
 			}
-			plainUpdate = minDur(plainUpdate, time.Since(began))
+			plainRuns = append(plainRuns, time.Since(began))
+			plainGrowth = append(plainGrowth, size(tx)-before)
 			_ = tx.Rollback(context.Background())
 			e.exec(e.db, "VACUUM FULL bench")
 			reset()
-
-			// online's backfill of the same change, through the engine.
+		}
+		online := func(keep bool) {
+			before := size(e.db)
 			var done int64
 			if err := e.db.QueryRow(context.Background(), "SELECT count(*) FROM bench").Scan(&present); err != nil {
 				b.Fatal(err)
@@ -85,7 +103,7 @@ func BenchmarkRewrite(b *testing.B) {
 				c.OnProgress = func(p backfill.Progress) { done = p.RowsDone }
 				c.BackfillWorkers = workers
 			})
-			began = time.Now()
+			began := time.Now()
 			res, err := eng.Start(context.Background(), parse(b, "lower_email", `
 operations:
   - alter_column: { table: bench, column: email, up: "lower(email)", down: "email" }
@@ -93,18 +111,43 @@ operations:
 			if err != nil {
 				b.Fatalf("start: %s", pg.Explain(err))
 			}
-			startTime = minDur(startTime, time.Since(began))
-			backfillTime = minDur(backfillTime, res.Backfill)
+			startRuns = append(startRuns, time.Since(began))
+			backfillRuns = append(backfillRuns, res.Backfill)
+			chose = res.BackfillWorkers
+			backfillGrowth = append(backfillGrowth, size(e.db)-before)
 			if done != present {
 				b.Fatalf("backfill reported %d rows done, the table holds %d", done, present)
 			}
 			_ = e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stats WHERE tablename = 'bench'").Scan(&analyzed)
-			if round < rounds-1 {
+			if !keep {
 				e.rollback()
 				e.exec(e.db, "VACUUM FULL bench")
 			}
 			reset()
 		}
+		plain()
+		online(false)
+		online(false)
+		plain()
+		plainUpdate, backfillTime, startTime := meanDur(plainRuns), meanDur(backfillRuns), meanDur(startRuns)
+		ceiling := float64(rows) / plainUpdate.Seconds()
+		rate := float64(present) / backfillTime.Seconds()
+		startRate := float64(present) / startTime.Seconds()
+		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
+		b.Logf("1 and 2 in A B B A order, mean of each side; backfill workers: %d (asked: %d; 0 lets the engine choose: min(4, CPUs, rows/250k))", chose, workers)
+		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling); runs %s", plainUpdate.Round(time.Millisecond), ceiling, fmtDurs(plainRuns))
+		b.Logf("2. online backfill of the same change:          %s, %.0f rows/s, ratio %.2f; runs %s", backfillTime.Round(time.Millisecond), rate, rate/ceiling, fmtDurs(backfillRuns))
+		b.Logf("   the whole start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f (target >= 1.0); runs %s", startTime.Round(time.Millisecond), startRate, startRate/ceiling, fmtDurs(startRuns))
+		b.Logf("   table growth: plain UPDATE %s, online %s, ratio %.2f (target <= 1.0)", fmtBytes(plainGrowth), fmtBytes(backfillGrowth), float64(sum64(backfillGrowth))/float64(sum64(plainGrowth)))
+		b.ReportMetric(rate/ceiling, "backfill/update")
+		b.ReportMetric(startRate/ceiling, "start/update")
+		b.ReportMetric(float64(sum64(backfillGrowth))/float64(sum64(plainGrowth)), "growth-ratio")
+		if os.Getenv("ONLINE_BENCH_PARTS") == "12" {
+			continue
+		}
+		// The table for 3 and 4: the migration in progress, as after a
+		// start (not timed).
+		online(true)
 
 		// 3 and 4 on one and the same table, so that the backfill's dead
 		// rows weigh on both sides alike: with the migration's triggers,
@@ -180,31 +223,31 @@ operations:
 		}
 		e.rollback()
 
-		ceiling := float64(rows) / plainUpdate.Seconds()
-		rate := float64(present) / backfillTime.Seconds()
-		startRate := float64(present) / startTime.Seconds()
-		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
-		b.Logf("1 and 2 alternate, %d rounds, best of each; backfill workers: %d (0: chosen by the engine, min(4, CPUs, rows/250k))", rounds, workers)
-		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling)", plainUpdate.Round(time.Millisecond), ceiling)
-		b.Logf("2. online backfill of the same change:          %s, %.0f rows/s, ratio %.2f (target >= 0.70)", backfillTime.Round(time.Millisecond), rate, rate/ceiling)
-		b.Logf("   the whole start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f", startTime.Round(time.Millisecond), startRate, startRate/ceiling)
 		b.Logf("3 and 4 run on the same table after the backfill, triggers in place vs dropped, runs in A B B A order, mean of each side")
 		b.Logf("3. bulk UPDATE score of every row, %d runs each: plain %s, with triggers %s, ratio %.2f (target >= 0.80)", len(bulk[0]), bulkPlain.Round(time.Millisecond), bulkTrig.Round(time.Millisecond), bulkPlain.Seconds()/bulkTrig.Seconds())
 		b.Logf("   runs plain %s, with triggers %s", fmtDurs(bulk[0]), fmtDurs(bulk[1]))
 		b.Logf("4. OLTP, 4 clients, INSERT + UPDATE by key, %d A B B A blocks of runs of %s: plain %.0f tx/s, with triggers %.0f tx/s, ratio %.3f ± %.3f (95%% CI over blocks; target >= 0.95)", oltpBlocks, oltpTime, oltpPlain, oltpTrig, oltpRatio, oltpCI)
 		b.Logf("   block ratios %s", fmtRatios(blockRatios))
 		b.Logf("   runs plain %.0f, with triggers %.0f (tx/s)", tps[0], tps[1])
-		b.ReportMetric(rate/ceiling, "backfill/update")
 		b.ReportMetric(bulkPlain.Seconds()/bulkTrig.Seconds(), "bulk-ratio")
 		b.ReportMetric(oltpRatio, "oltp-ratio")
 	}
 }
 
-func minDur(a, b time.Duration) time.Duration {
-	if a == 0 || b < a {
-		return b
+func sum64(xs []int64) int64 {
+	var n int64
+	for _, x := range xs {
+		n += x
 	}
-	return a
+	return n
+}
+
+func fmtBytes(xs []int64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = fmt.Sprintf("%.0f MB", float64(x)/(1<<20))
+	}
+	return strings.Join(out, " ")
 }
 
 func meanDur(ds []time.Duration) time.Duration {

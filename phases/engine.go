@@ -96,6 +96,9 @@ type Engine struct {
 	// meta, when set, is recorded with the next migration Start inserts
 	// (see withMeta): the files of a migrations directory.
 	meta *state.Meta
+	// workersUsed is the most backfill workers one table had at once in
+	// this command's backfill, for Result.BackfillWorkers.
+	workersUsed int
 }
 
 // Open connects. The connection carries lock_timeout from its startup
@@ -310,6 +313,9 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Backfill is the time this command spent rewriting rows.
 	Backfill time.Duration `json:"backfill_ns,omitempty"`
+	// BackfillWorkers is the most backfill workers this command ran at
+	// once (the --backfill-workers given, or the engine's choice).
+	BackfillWorkers int `json:"backfill_workers,omitempty"`
 	// LeftInPlace lists, after a rollback, what it could not undo (the SQL
 	// of a sql operation without down).
 	LeftInPlace []string `json:"left_in_place,omitempty"`

@@ -194,6 +194,7 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 		workers = min(workers, e.cfg.BackfillWorkers)
 	}
 	workers = max(workers, 1)
+	e.workersUsed = max(e.workersUsed, workers)
 
 	conns := []*pgx.Conn{e.conn}
 	defer func() {

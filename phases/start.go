@@ -259,8 +259,10 @@ func (e *Engine) advance(ctx context.Context, rec *state.Record, plan *operation
 	}
 	if rec.Phase == state.Backfilling {
 		began := time.Now()
+		e.workersUsed = 0
 		err := e.runBackfills(ctx, rec, plan)
 		res.Backfill = time.Since(began)
+		res.BackfillWorkers = e.workersUsed
 		if err != nil {
 			return err
 		}
