@@ -71,6 +71,10 @@ type Progress struct {
 	// ReplicaLag is set by callers that pause for standbys (the phases
 	// package): the lag being waited for, 0 when not paused.
 	ReplicaLag time.Duration
+	// Duty is set by callers that slow the backfill for the application
+	// (the phases package): the share of time the workers spend in
+	// batches, 0 or 1 when not slowed.
+	Duty float64
 }
 
 // Options tune a Run. The zero value is usable.

@@ -70,6 +70,9 @@ type Config struct {
 	// BackfillWorkers is the engine's --backfill-workers; 0 lets the engine
 	// choose, as `online start` does.
 	BackfillWorkers int
+	// BackfillYield is the engine's --backfill-yield; 0 turns the
+	// governor off (the CLI's flag defaults to the engine's default).
+	BackfillYield float64
 	// TempDir is where pgbench's transaction logs are kept while it runs;
 	// "" is the system's temporary directory.
 	TempDir string
@@ -95,6 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--duration must be positive, got %s", c.Duration)
 	case c.BackfillRate < 0:
 		return fmt.Errorf("--backfill-rate must not be negative, got %g", c.BackfillRate)
+	case c.BackfillYield < 0 || c.BackfillYield >= 1:
+		return fmt.Errorf("--backfill-yield must be 0 (off) or a fraction below 1, got %g", c.BackfillYield)
 	case c.BackfillWorkers < 0:
 		return fmt.Errorf("--backfill-workers must not be negative, got %d", c.BackfillWorkers)
 	case c.BackfillBatchTime < 0:

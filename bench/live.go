@@ -80,7 +80,7 @@ func Live(ctx context.Context, cfg Config) (rep *Report, err error) {
 		Scale: cfg.Scale, Accounts: int64(cfg.Scale) * perBranch, Clients: cfg.Clients,
 		PhaseDuration: Millis(cfg.Duration), CPUs: runtime.NumCPU(), LoadBefore: loadAverage(),
 		LockTimeout: Millis(cfg.LockTimeout), BackfillBatchTime: Millis(cfg.BackfillBatchTime),
-		BackfillRate: cfg.BackfillRate, Operations: migrationSummary, MigrationYAML: migrationYAML,
+		BackfillRate: cfg.BackfillRate, BackfillYield: cfg.BackfillYield, Operations: migrationSummary, MigrationYAML: migrationYAML,
 	}
 	began := time.Now()
 	defer func() {
@@ -142,8 +142,8 @@ func (r *run) run(ctx context.Context) error {
 		URL: dbURL, Schema: schemaName,
 		LockTimeout: cfg.LockTimeout, LockRetryDeadline: cfg.LockRetryDeadline,
 		BackfillBatchTime: cfg.BackfillBatchTime, BackfillRate: cfg.BackfillRate,
-		BackfillWorkers: cfg.BackfillWorkers,
-		Log:             cfg.Log, OnProgress: r.progress,
+		BackfillWorkers: cfg.BackfillWorkers, BackfillYield: cfg.BackfillYield,
+		Log: cfg.Log, OnProgress: r.progress,
 	})
 	if err != nil {
 		return err

@@ -41,7 +41,8 @@ type Report struct {
 	BackfillRate      float64 `json:"backfill_rate"`
 	// BackfillWorkers is the most workers the engine ran at once on one
 	// table (what it chose, or what --backfill-workers asked for).
-	BackfillWorkers int `json:"backfill_workers"`
+	BackfillWorkers int     `json:"backfill_workers"`
+	BackfillYield   float64 `json:"backfill_yield"`
 
 	Timings Timings `json:"timings"`
 	// BackfillRows is the rows each table's backfill walked.
@@ -123,8 +124,8 @@ func (r *Report) WriteText(w io.Writer) error {
 		p(" (throwaway, fsync off)")
 	}
 	p("\n  machine: %d CPUs, load average %.2f before and %.2f after (shared machine: figures are noisy)\n", r.CPUs, r.LoadBefore, r.LoadAfter)
-	p("  engine: lock_timeout %s, backfill batch time %s, backfill rate %s, backfill workers %d\n",
-		orDefault(r.LockTimeout, phases.DefaultLockTimeout.String()), orDefault(r.BackfillBatchTime, phases.DefaultBackfillBatchTime.String()), rateText(r.BackfillRate), r.BackfillWorkers)
+	p("  engine: lock_timeout %s, backfill batch time %s, backfill rate %s, backfill workers %d, backfill yield %g\n",
+		orDefault(r.LockTimeout, phases.DefaultLockTimeout.String()), orDefault(r.BackfillBatchTime, phases.DefaultBackfillBatchTime.String()), rateText(r.BackfillRate), r.BackfillWorkers, r.BackfillYield)
 	p("%s", phaseTable(r.Phases))
 	if before, ok := r.phase("before migration", "old"); ok && before.TPS > 0 {
 		if _, ok := r.phase("start: backfill", "old"); ok {

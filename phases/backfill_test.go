@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/state"
@@ -55,18 +56,33 @@ func (e *env) backfillDone() int64 {
 // holding exactly what the migration defines.
 func TestWritersDuringBackfill(t *testing.T) {
 	t.Parallel()
-	writersDuringBackfill(t, 1)
+	writersDuringBackfill(t, 1, 0)
 }
 
 // TestWritersDuringParallelBackfill is TestWritersDuringBackfill with three
 // backfill workers walking their ranges at once.
 func TestWritersDuringParallelBackfill(t *testing.T) {
 	t.Parallel()
-	writersDuringBackfill(t, 3)
+	writersDuringBackfill(t, 3, 0)
 }
 
-func writersDuringBackfill(t *testing.T, workers int) {
-	const rows, writers = 60000, 4
+// TestWritersDuringYieldingBackfill is TestWritersDuringBackfill with two
+// workers that yield to the writers (Config.BackfillYield): the governor
+// must see the writers and slow the backfill (a duty cycle below 1 in the
+// progress), and every row must still be right. The yield asked, 0.99,
+// makes any dent in the writers' rate a reason to slow down, so that the
+// test does not depend on how much this machine's writers suffer.
+func TestWritersDuringYieldingBackfill(t *testing.T) {
+	t.Parallel()
+	writersDuringBackfill(t, 2, 0.99)
+}
+
+func writersDuringBackfill(t *testing.T, workers int, yield float64) {
+	rows, writers := 60000, 4
+	if yield > 0 {
+		// Long enough for the governor's first periods.
+		rows = 300000
+	}
 	e := newEnv(t, accountsTable, accountsRows(rows))
 	vs := "public_lower"
 
@@ -102,7 +118,7 @@ func writersDuringBackfill(t *testing.T, workers int) {
 					return
 				default:
 				}
-				id := int64(rng.IntN(rows/writers))*writers + int64(w) + 1
+				id := int64(rng.IntN(rows/writers)*writers + w + 1)
 				email := fmt.Sprintf("Old%d@Mixed.Case", rng.IntN(1e6))
 				bal := int64(rng.IntN(1e6))
 				if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
@@ -145,7 +161,7 @@ func writersDuringBackfill(t *testing.T, workers int) {
 					return
 				default:
 				}
-				id := int64(rng.IntN(rows/writers))*writers + int64(w) + 1
+				id := int64(rng.IntN(rows/writers)*writers + w + 1)
 				email := fmt.Sprintf("new%d@lower.case", rng.IntN(1e6))
 				// Balances fit the old version's int, or down's cast would
 				// (rightly) refuse them.
@@ -161,7 +177,18 @@ func writersDuringBackfill(t *testing.T, workers int) {
 	}
 	_ = writers
 	time.Sleep(300 * time.Millisecond)
-	eng := e.engine(func(c *phases.Config) { c.BackfillBatchTime = 20 * time.Millisecond; c.BackfillWorkers = workers })
+	var minDuty atomic.Value
+	minDuty.Store(1.0)
+	eng := e.engine(func(c *phases.Config) {
+		c.BackfillBatchTime = 20 * time.Millisecond
+		c.BackfillWorkers = workers
+		c.BackfillYield = yield
+		c.OnProgress = func(p backfill.Progress) {
+			if p.Duty > 0 && p.Duty < minDuty.Load().(float64) {
+				minDuty.Store(p.Duty)
+			}
+		}
+	})
 	if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
 		close(stopOld)
 		close(stopNew)
@@ -205,7 +232,14 @@ func writersDuringBackfill(t *testing.T, workers int) {
 	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills").Scan(&ranges); err != nil || ranges != workers {
 		t.Fatalf("%d backfill ranges (%v), want %d", ranges, err, workers)
 	}
-	t.Logf("%d rows checked, %d concurrent writes, 0 failures, %d backfill ranges", len(got), writes.Load(), ranges)
+	duty := minDuty.Load().(float64)
+	if yield > 0 && duty >= 1 {
+		t.Fatalf("the backfill never yielded to %d writers (duty stayed 1)", writers)
+	}
+	if yield == 0 && duty < 1 {
+		t.Fatalf("the backfill yielded (duty %.2f) with BackfillYield off", duty)
+	}
+	t.Logf("%d rows checked, %d concurrent writes, 0 failures, %d backfill ranges, lowest duty %.2f", len(got), writes.Load(), ranges, duty)
 }
 
 func TestRollbackDuringBackfill(t *testing.T) {

@@ -24,4 +24,8 @@ const (
 	// DefaultMaxReplicaLag is the CLI's standby replay lag above which the
 	// backfill pauses. The library's zero value turns the check off.
 	DefaultMaxReplicaLag = 5 * time.Second
+	// DefaultBackfillYield is the CLI's share of their write rate the
+	// other sessions keep while the backfill runs. The library's zero
+	// value turns the governor off.
+	DefaultBackfillYield = 0.8
 )

@@ -39,6 +39,11 @@ type Config struct {
 	// once; 0 chooses min(4, this client's CPUs, rows/250,000), at least 1.
 	// A resumed backfill keeps the ranges it was split into.
 	BackfillWorkers int
+	// BackfillYield, when positive, slows the backfill while the server
+	// runs other writes, so that they keep at least this fraction of the
+	// rate they had with the backfill held back (see yield.go). Zero turns
+	// it off; the CLI's default is DefaultBackfillYield.
+	BackfillYield float64
 	// MaxReplicaLag pauses the backfill between batches while a streaming
 	// standby's replay_lag exceeds it; 0 turns the check off.
 	MaxReplicaLag time.Duration

@@ -210,7 +210,13 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 		conns = append(conns, c)
 	}
 
+	gov, stopGov, err := e.startGovernor(ctx, task, conns)
+	if err != nil {
+		return err
+	}
+	defer stopGov()
 	agg := newAggregate(table, parts, e.cfg.OnProgress)
+	agg.gov = gov
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := make(chan int, len(pending))
@@ -228,7 +234,7 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 				if wctx.Err() != nil {
 					return
 				}
-				if err := e.walkPart(wctx, conns[w], rec, plan, task, parts[k], workers, agg, data); err != nil {
+				if err := e.walkPart(wctx, conns[w], rec, plan, task, parts[k], workers, agg, gov, data); err != nil {
 					if w > 0 && conns[w].IsClosed() {
 						err = &workerLostError{err: err}
 					}
@@ -251,7 +257,7 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 }
 
 // walkPart walks one range from its checkpoint to its end.
-func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record, plan *operations.Plan, task backfill.Task, p state.Backfill, workers int, agg *aggregate, data bool) error {
+func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record, plan *operations.Plan, task backfill.Task, p state.Backfill, workers int, agg *aggregate, gov *governor, data bool) error {
 	settings := map[string]string{backfillSetting: "on", "search_path": pg.Ident(plan.Schema)}
 	if data {
 		// A data migration's table has no sync triggers (the compiler
@@ -281,7 +287,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 			return save(ctx, tx, c)
 		},
 		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
-		Pause:    e.replicaPause(conn, table(task), agg),
+		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser()),
 	}
 	// A range's own estimate, or on a resume the one the first run took:
 	// Run's would be the whole table's, or none when its count(*) of a
@@ -300,6 +306,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 
 // aggregate sums the progress of a task's ranges for OnProgress.
 type aggregate struct {
+	gov      *governor // nil when the backfill does not yield
 	mu       sync.Mutex
 	table    string
 	parts    map[int]backfill.Progress
@@ -322,7 +329,7 @@ func (a *aggregate) update(part int, pr backfill.Progress) {
 	if a.progress == nil {
 		return
 	}
-	sum := backfill.Progress{Table: a.table, BatchSize: pr.BatchSize, BatchTime: pr.BatchTime, Done: true, ReplicaLag: a.replica}
+	sum := backfill.Progress{Table: a.table, BatchSize: pr.BatchSize, BatchTime: pr.BatchTime, Done: true, ReplicaLag: a.replica, Duty: a.gov.Duty()}
 	for _, p := range a.parts {
 		sum.RowsDone += p.RowsDone
 		sum.RowsTotal += p.RowsTotal

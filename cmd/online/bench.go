@@ -90,6 +90,7 @@ pass during the online migration.`,
 	f.StringVar(&cfg.Pgbench, "pgbench", "", "the pgbench program (default: pgbench on PATH)")
 	f.DurationVar(&cfg.BackfillBatchTime, "backfill-batch-time", 0, "target duration of one backfill batch (default: the engine's, "+phases.DefaultBackfillBatchTime.String()+")")
 	f.Float64Var(&cfg.BackfillRate, "backfill-rate", 0, "most backfill rows per second; 0 is unlimited")
+	f.Float64Var(&cfg.BackfillYield, "backfill-yield", phases.DefaultBackfillYield, "slow the backfill so the application keeps this fraction of its write rate (0: off)")
 	f.IntVar(&cfg.BackfillWorkers, "backfill-workers", 0, "connections walking a table's key ranges at once; 0 lets the engine choose")
 	f.BoolVar(&compare, "compare", true, "also run the workload with no migration and through the blocking ALTER TABLE")
 	f.BoolVar(&asJSON, "json", false, "write the report as JSON on stdout (the running account goes to stderr)")

@@ -40,6 +40,7 @@ type backfillFlags struct {
 	rate      float64
 	workers   int
 	maxLag    time.Duration
+	yield     float64
 	noBar     bool
 }
 
@@ -48,6 +49,7 @@ func (b *backfillFlags) add(cmd *cobra.Command) {
 	cmd.Flags().Float64Var(&b.rate, "backfill-rate", 0, "most rows per second the backfill writes (0: unlimited)")
 	cmd.Flags().IntVar(&b.workers, "backfill-workers", 0, "connections that walk a table's key ranges at once (0: min(4, this machine's CPUs, rows/250k))")
 	cmd.Flags().DurationVar(&b.maxLag, "max-replica-lag", phases.DefaultMaxReplicaLag, "pause the backfill while a streaming standby's replay lag exceeds this (0: do not check)")
+	cmd.Flags().Float64Var(&b.yield, "backfill-yield", phases.DefaultBackfillYield, "while other sessions write, slow the backfill so they keep this fraction of their write rate (0: do not slow down)")
 	cmd.Flags().BoolVar(&b.noBar, "no-progress", false, "no progress bar, even on a terminal")
 	// PreRunE runs after the root's PersistentPreRunE, before anything
 	// connects.
@@ -57,6 +59,8 @@ func (b *backfillFlags) add(cmd *cobra.Command) {
 			return usageError{fmt.Errorf("--backfill-workers must be 0 (automatic) or more, got %d", b.workers)}
 		case b.maxLag < 0:
 			return usageError{fmt.Errorf("--max-replica-lag must be 0 (off) or more, got %s", b.maxLag)}
+		case b.yield < 0 || b.yield >= 1:
+			return usageError{fmt.Errorf("--backfill-yield must be 0 (off) or a fraction below 1, got %g", b.yield)}
 		case b.rate < 0:
 			return usageError{fmt.Errorf("--backfill-rate must be 0 (unlimited) or more, got %g", b.rate)}
 		}
@@ -70,6 +74,7 @@ func (g *globals) withBackfill(cmd *cobra.Command, b *backfillFlags) (phases.Con
 	cfg.BackfillRate = b.rate
 	cfg.BackfillWorkers = b.workers
 	cfg.MaxReplicaLag = b.maxLag
+	cfg.BackfillYield = b.yield
 	p := newProgress(g.stderr, isTerminal(g.stderr) && !b.noBar, g.log)
 	cfg.OnProgress = p.update
 	return cfg, p

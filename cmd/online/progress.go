@@ -60,6 +60,11 @@ func (p *progress) update(pr backfill.Progress) {
 		// for the backfill's row locks.
 		ev = ev.Dur("batch_time", pr.BatchTime)
 	}
+	if pr.Duty > 0 && pr.Duty < 1 {
+		// The share of time the backfill runs while it yields to the
+		// application's writes (--backfill-yield).
+		ev = ev.Float64("duty", pr.Duty)
+	}
 	ev.Bool("done", pr.Done).Msg("backfill progress")
 }
 
@@ -87,6 +92,10 @@ func renderBar(pr backfill.Progress) string {
 	if pr.ETA > 0 && !pr.Done {
 		eta = pr.ETA.Round(time.Second).String()
 	}
-	return fmt.Sprintf("backfill %s [%s%s] %5.1f%% %d/%d rows %.0f rows/s ETA %s",
+	line := fmt.Sprintf("backfill %s [%s%s] %5.1f%% %d/%d rows %.0f rows/s ETA %s",
 		pr.Table, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), frac*100, pr.RowsDone, pr.RowsTotal, pr.Rate, eta)
+	if pr.Duty > 0 && pr.Duty < 1 && !pr.Done {
+		line += fmt.Sprintf(" (yielding to the application: %.0f%% duty)", pr.Duty*100)
+	}
+	return line
 }

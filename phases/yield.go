@@ -1,0 +1,364 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/onlinepg/online/backfill"
+	"github.com/onlinepg/online/internal/pg"
+)
+
+// The backfill yields to the application: while the application writes, a
+// governor slows the backfill's workers down so that the application keeps
+// at least Config.BackfillYield of the write rate it had with the backfill
+// held back.
+//
+// The signal is the server's transaction counter. pg_current_snapshot()'s
+// xmax is one past the newest finished transaction ID, read from shared
+// memory at once: unlike pg_stat_database, whose counters a busy backend
+// flushes about once a second, it is exact at any instant. Every writing
+// transaction of any database on the server takes one ID, so its rate, less
+// the IDs the backfill's own batches took, is the rate at which everything
+// else on the server commits writes. Read-only transactions take no ID and
+// are not seen.
+//
+// The baseline is measured with the backfill held: before the first batch,
+// and again every yieldReprobe, all workers wait at their next pause for
+// yieldProbe while the governor counts. A workload that grows or shrinks
+// over a long backfill is so followed, for about 6% of the backfill's time
+// while the application writes and nothing while it does not.
+// In between, each second, the governor compares the rate with the
+// baseline and sets the duty cycle of the workers: the share of wall time
+// they spend in batches. Below the target it cuts the duty cycle by a
+// quarter, at or above it gives back a twentieth (additive increase,
+// multiplicative decrease, so a workload that suffers is relieved at once
+// and the backfill creeps back). A worker that ran a batch for t then
+// pauses t*(1-duty)/duty.
+//
+// When no other session is connected, or the table is under yieldMinBytes
+// (its backfill takes about as long as a probe), there is no governor.
+// While the application writes less than yieldMinRate transactions per
+// second there is nothing to protect, and the governor only watches.
+
+const (
+	// yieldProbe is how long the workers are held while the baseline is
+	// measured.
+	yieldProbe = time.Second
+	// yieldGlance is the first look at the application's write rate,
+	// before the backfill starts; the probe goes on only if it writes.
+	yieldGlance = 250 * time.Millisecond
+	// yieldSettle is how long a hold waits for the batches in flight.
+	yieldSettle = 200 * time.Millisecond
+	// yieldReprobe is how often the baseline is measured again.
+	yieldReprobe = 20 * time.Second
+	// yieldPeriod is how often the duty cycle is adjusted.
+	yieldPeriod = time.Second
+	// yieldMinRate is the application write rate, in transactions per
+	// second, below which the governor does not slow the backfill.
+	yieldMinRate = 5.0
+	// yieldMinBytes is the smallest table whose backfill yields: a
+	// smaller one is done in about the time a probe takes.
+	yieldMinBytes = 16 << 20
+	// yieldMinDuty is the least duty cycle: the backfill never stops
+	// outright, so that it always ends.
+	yieldMinDuty = 0.05
+	// yieldCut and yieldGive are the multiplicative decrease and the
+	// additive increase of the duty cycle.
+	yieldCut  = 0.75
+	yieldGive = 0.05
+)
+
+// nextDuty is the governor's rule: the duty cycle after a period in which
+// the application wrote at rate against its baseline.
+func nextDuty(duty, rate, baseline, target float64) float64 {
+	if baseline < yieldMinRate {
+		return 1
+	}
+	if rate < target*baseline {
+		return max(yieldMinDuty, duty*yieldCut)
+	}
+	return min(1, duty+yieldGive)
+}
+
+// governor paces the workers of one table's backfill.
+type governor struct {
+	conn   *pgx.Conn
+	target float64
+	tbl    string
+	log    func(duty, rate, baseline float64)
+
+	ours atomic.Int64 // transaction IDs the workers' batches took
+
+	mu       sync.Mutex
+	duty     float64
+	baseline float64
+	rate     float64
+	hold     chan struct{} // closed when a probe ends; nil when none runs
+}
+
+// startGovernor starts the governor of one table's backfill, or returns nil
+// when Config.BackfillYield is off or no other session is connected. It
+// holds the caller for the first probe. stop ends it.
+func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers []*pgx.Conn) (g *governor, stop func(), err error) {
+	tbl := task.Table
+	if e.cfg.BackfillYield <= 0 {
+		return nil, func() {}, nil
+	}
+	var size int64
+	if err := e.conn.QueryRow(ctx, "SELECT pg_relation_size($1::regclass)", pg.Ident(task.Schema, task.Table)).Scan(&size); err != nil {
+		return nil, nil, fmt.Errorf("backfill %s: read its size: %w", tbl, err)
+	}
+	if size < yieldMinBytes {
+		// Done in about a second: not worth a probe.
+		return nil, func() {}, nil
+	}
+	pids := make([]uint32, len(workers))
+	for i, c := range workers {
+		pids[i] = c.PgConn().PID()
+	}
+	others, err := otherSessions(ctx, e.conn, pids)
+	if err != nil {
+		return nil, nil, err
+	}
+	if others == 0 {
+		e.log.Debug().Str(keyTable, tbl).Msg("no other session connected: the backfill does not yield")
+		return nil, func() {}, nil
+	}
+	conn, err := e.workerConn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("backfill %s: open the governor's connection: %w", tbl, err)
+	}
+	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1}
+	g.log = func(duty, rate, baseline float64) {
+		e.log.Debug().Str(keyTable, tbl).Float64("duty", duty).Float64("app_rate", rate).Float64("app_baseline", baseline).
+			Msg("backfill duty cycle")
+	}
+	// No worker runs yet: the first baseline needs no hold. A short look
+	// first, so that a server where nobody writes costs the backfill
+	// only that.
+	base, err := g.measure(ctx, yieldGlance, false)
+	if err == nil && base >= yieldMinRate {
+		var more float64
+		more, err = g.measure(ctx, yieldProbe-yieldGlance, false)
+		base = (base*yieldGlance.Seconds() + more*(yieldProbe-yieldGlance).Seconds()) / yieldProbe.Seconds()
+	}
+	if err != nil {
+		pg.Close(context.WithoutCancel(ctx), conn)
+		return nil, nil, err
+	}
+	g.setBaseline(base)
+	e.log.Info().Str(keyTable, tbl).Float64("app_write_rate", base).Float64("yield", g.target).
+		Msg("backfill yields to the application's writes")
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.loop(gctx)
+	}()
+	return g, func() {
+		cancel()
+		<-done
+		pg.Close(context.WithoutCancel(ctx), conn)
+	}, nil
+}
+
+// otherSessions counts the client sessions on the server that are not this
+// engine's.
+func otherSessions(ctx context.Context, conn *pgx.Conn, ours []uint32) (int, error) {
+	var n int
+	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])`, ours).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count the other sessions: %w", err)
+	}
+	return n, nil
+}
+
+// xids reads the server's transaction counter.
+func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
+	var x int64
+	err := g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
+	return x, time.Now(), err
+}
+
+// appRate is the write rate of everyone but the backfill between two
+// readings, in transactions per second.
+func appRate(x0, x1, ours int64, t0, t1 time.Time) float64 {
+	s := t1.Sub(t0).Seconds()
+	if s <= 0 {
+		return 0
+	}
+	return max(0, float64(x1-x0-ours)) / s
+}
+
+// measure counts the application's write rate over d. With hold, the
+// workers wait at their next pause until it ends, and the count begins a
+// little later: a batch in flight when the hold begins still commits.
+func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (float64, error) {
+	if hold {
+		ch := make(chan struct{})
+		g.mu.Lock()
+		g.hold = ch
+		g.mu.Unlock()
+		defer func() {
+			g.mu.Lock()
+			g.hold = nil
+			g.mu.Unlock()
+			close(ch)
+		}()
+		if err := pg.Sleep(ctx, yieldSettle); err != nil {
+			return 0, err
+		}
+	}
+	x0, t0, err := g.xids(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
+	}
+	o0 := g.ours.Load()
+	if err := pg.Sleep(ctx, d); err != nil {
+		return 0, err
+	}
+	x1, t1, err := g.xids(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
+	}
+	return appRate(x0, x1, g.ours.Load()-o0, t0, t1), nil
+}
+
+// probe takes a new baseline with the workers held.
+func (g *governor) probe(ctx context.Context) error {
+	base, err := g.measure(ctx, yieldProbe, true)
+	if err != nil {
+		return err
+	}
+	g.setBaseline(base)
+	return nil
+}
+
+func (g *governor) setBaseline(base float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.baseline = base
+	if base < yieldMinRate {
+		g.duty = 1
+	}
+}
+
+// loop adjusts the duty cycle each yieldPeriod until ctx ends. While the
+// baseline says the application writes, it probes again each yieldReprobe;
+// while it says it does not, the rate seen with the backfill running is
+// enough to notice that it started to (the backfill can only lower it),
+// and only then is a baseline taken. A failed reading is skipped: pacing is
+// advice, and the workers' own errors end the backfill.
+func (g *governor) loop(ctx context.Context) {
+	x0, t0, err := g.xids(ctx)
+	o0 := g.ours.Load()
+	lastProbe := time.Now()
+	for ctx.Err() == nil {
+		if pg.Sleep(ctx, yieldPeriod) != nil {
+			return
+		}
+		g.mu.Lock()
+		idle := g.baseline < yieldMinRate
+		g.mu.Unlock()
+		x1, t1, err1 := g.xids(ctx)
+		o1 := g.ours.Load()
+		var rate float64
+		if err == nil && err1 == nil {
+			rate = appRate(x0, x1, o1-o0, t0, t1)
+		}
+		if (idle && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
+			if g.probe(ctx) != nil {
+				return
+			}
+			lastProbe = time.Now()
+			x0, t0, err = g.xids(ctx)
+			o0 = g.ours.Load()
+			continue
+		}
+		if err == nil && err1 == nil && !idle {
+			g.mu.Lock()
+			g.rate = rate
+			g.duty = nextDuty(g.duty, rate, g.baseline, g.target)
+			duty, base := g.duty, g.baseline
+			g.mu.Unlock()
+			g.log(duty, rate, base)
+		}
+		x0, t0, o0, err = x1, t1, o1, err1
+	}
+}
+
+// pause is a worker's pause between batches: it counts the batch's
+// transaction, waits out a probe, and rests for the part of the cycle the
+// duty leaves. worked is how long the worker ran since its last pause.
+func (g *governor) pause(ctx context.Context, worked time.Duration) error {
+	g.ours.Add(1)
+	g.mu.Lock()
+	hold, duty := g.hold, g.duty
+	g.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if duty >= 1 {
+		return nil
+	}
+	return pg.Sleep(ctx, time.Duration(float64(worked)*(1-duty)/duty))
+}
+
+// Duty is the share of time the workers spend in batches now, 1 when the
+// governor does not slow them.
+func (g *governor) Duty() float64 {
+	if g == nil {
+		return 1
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.duty
+}
+
+// pauser is a worker's Options.Pause for the governor, nil without one.
+// Each worker has its own: the time it worked is since its own last pause.
+func (g *governor) pauser() func(context.Context) error {
+	if g == nil {
+		return nil
+	}
+	last := time.Now()
+	return func(ctx context.Context) error {
+		err := g.pause(ctx, time.Since(last))
+		last = time.Now()
+		return err
+	}
+}
+
+// pauses runs the non-nil pauses in turn, or is nil when all are.
+func pauses(fns ...func(context.Context) error) func(context.Context) error {
+	var set []func(context.Context) error
+	for _, f := range fns {
+		if f != nil {
+			set = append(set, f)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return nil
+	case 1:
+		return set[0]
+	}
+	return func(ctx context.Context) error {
+		for _, f := range set {
+			if err := f(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
