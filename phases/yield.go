@@ -27,7 +27,8 @@ import (
 // else on the server commits writes. Read-only transactions take no ID and
 // are not seen.
 //
-// The baseline is measured with the backfill held: before the first batch,
+// The baseline is measured with the backfill held: once the governor first
+// sees others write (it looks after yieldGlance, then every yieldPeriod),
 // and again every yieldReprobe, all workers wait at their next pause for
 // yieldProbe while the governor counts. A workload that grows or shrinks
 // over a long backfill is so followed, for about 6% of the backfill's time
@@ -49,8 +50,8 @@ const (
 	// yieldProbe is how long the workers are held while the baseline is
 	// measured.
 	yieldProbe = time.Second
-	// yieldGlance is the first look at the application's write rate,
-	// before the backfill starts; the probe goes on only if it writes.
+	// yieldGlance is when the governor first looks at the application's
+	// write rate, with the backfill running.
 	yieldGlance = 250 * time.Millisecond
 	// yieldSettle is how long a hold waits for the batches in flight.
 	yieldSettle = 200 * time.Millisecond
@@ -87,10 +88,11 @@ func nextDuty(duty, rate, baseline, target float64) float64 {
 
 // governor paces the workers of one table's backfill.
 type governor struct {
-	conn   *pgx.Conn
-	target float64
-	tbl    string
-	log    func(duty, rate, baseline float64)
+	conn     *pgx.Conn
+	target   float64
+	tbl      string
+	log      func(duty, rate, baseline float64)
+	logStart func(baseline float64)
 
 	ours atomic.Int64 // transaction IDs the workers' batches took
 
@@ -102,8 +104,8 @@ type governor struct {
 }
 
 // startGovernor starts the governor of one table's backfill, or returns nil
-// when Config.BackfillYield is off or no other session is connected. It
-// holds the caller for the first probe. stop ends it.
+// when Config.BackfillYield is off, the table is small or no other session
+// is connected. stop ends it.
 func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers []*pgx.Conn) (g *governor, stop func(), err error) {
 	tbl := task.Table
 	if e.cfg.BackfillYield <= 0 {
@@ -134,26 +136,19 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 		return nil, nil, fmt.Errorf("backfill %s: open the governor's connection: %w", tbl, err)
 	}
 	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1}
+	g.logStart = func(base float64) {
+		e.log.Info().Str(keyTable, tbl).Float64("app_write_rate", base).Float64("yield", g.target).
+			Msg("backfill yields to the application's writes")
+	}
 	g.log = func(duty, rate, baseline float64) {
 		e.log.Debug().Str(keyTable, tbl).Float64("duty", duty).Float64("app_rate", rate).Float64("app_baseline", baseline).
 			Msg("backfill duty cycle")
 	}
-	// No worker runs yet: the first baseline needs no hold. A short look
-	// first, so that a server where nobody writes costs the backfill
-	// only that.
-	base, err := g.measure(ctx, yieldGlance, false)
-	if err == nil && base >= yieldMinRate {
-		var more float64
-		more, err = g.measure(ctx, yieldProbe-yieldGlance, false)
-		base = (base*yieldGlance.Seconds() + more*(yieldProbe-yieldGlance).Seconds()) / yieldProbe.Seconds()
-	}
-	if err != nil {
-		pg.Close(context.WithoutCancel(ctx), conn)
-		return nil, nil, err
-	}
-	g.setBaseline(base)
-	e.log.Info().Str(keyTable, tbl).Float64("app_write_rate", base).Float64("yield", g.target).
-		Msg("backfill yields to the application's writes")
+	// The governor starts watching, with no baseline: the workers start
+	// at once, and a server where nobody else writes costs them nothing.
+	// The first look, after yieldGlance, takes a baseline with the workers
+	// held if anyone wrote meanwhile.
+	e.log.Debug().Str(keyTable, tbl).Float64("yield", g.target).Msg("backfill governor watches the application's writes")
 	gctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -259,8 +254,8 @@ func (g *governor) loop(ctx context.Context) {
 	x0, t0, err := g.xids(ctx)
 	o0 := g.ours.Load()
 	lastProbe := time.Now()
-	for ctx.Err() == nil {
-		if pg.Sleep(ctx, yieldPeriod) != nil {
+	for period := yieldGlance; ctx.Err() == nil; period = yieldPeriod {
+		if pg.Sleep(ctx, period) != nil {
 			return
 		}
 		g.mu.Lock()
@@ -275,6 +270,12 @@ func (g *governor) loop(ctx context.Context) {
 		if (idle && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
 			if g.probe(ctx) != nil {
 				return
+			}
+			g.mu.Lock()
+			base := g.baseline
+			g.mu.Unlock()
+			if idle && base >= yieldMinRate {
+				g.logStart(base)
 			}
 			lastProbe = time.Now()
 			x0, t0, err = g.xids(ctx)
