@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/state"
 )
 
-// TestBackfillFlagsRefused: negative worker counts, lags and rates are bad
+// TestBackfillFlagsRefused: negative worker counts, lags and rates, and a
+// yield outside [0, 1), are bad
 // flags (exit 2) and change nothing: no state schema appears.
 func TestBackfillFlagsRefused(t *testing.T) {
 	t.Parallel()
@@ -22,6 +24,8 @@ func TestBackfillFlagsRefused(t *testing.T) {
 		{"--backfill-workers=-1", "--backfill-workers must be 0"},
 		{"--max-replica-lag=-1s", "--max-replica-lag must be 0"},
 		{"--backfill-rate=-5", "--backfill-rate must be 0"},
+		{"--backfill-yield=-0.1", "--backfill-yield must be 0"},
+		{"--backfill-yield=1", "--backfill-yield must be 0"},
 	} {
 		r := runCLI(t, "start", file, c.flag, "--database-url", url)
 		if r.code != 2 || !strings.Contains(r.stderr, c.says) {
@@ -51,6 +55,32 @@ func TestStatusTableStates(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("status lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRenderBarYielding: the bar says when the backfill slows down for the
+// application, and says nothing of it otherwise or once done.
+func TestRenderBarYielding(t *testing.T) {
+	base := backfill.Progress{Table: "users", RowsDone: 500, RowsTotal: 1000, Rate: 100}
+	for _, c := range []struct {
+		duty float64
+		done bool
+		want string
+	}{
+		{0.4, false, "(yielding to the application: 40% duty)"},
+		{0, false, ""},
+		{1, false, ""},
+		{0.4, true, ""},
+	} {
+		pr := base
+		pr.Duty, pr.Done = c.duty, c.done
+		got := renderBar(pr)
+		if c.want != "" && !strings.HasSuffix(got, c.want) {
+			t.Errorf("duty %g done %v: %q does not end in %q", c.duty, c.done, got, c.want)
+		}
+		if c.want == "" && strings.Contains(got, "yielding") {
+			t.Errorf("duty %g done %v: %q says yielding", c.duty, c.done, got)
 		}
 	}
 }
