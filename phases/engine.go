@@ -28,7 +28,8 @@ type Config struct {
 	// LockTimeout bounds every lock wait of expand and contract statements
 	// (default 500ms); a statement that times out is retried.
 	LockTimeout time.Duration
-	// LockRetryDeadline bounds the retries of one statement (default 2m).
+	// LockRetryDeadline bounds the retries of one statement, and of one
+	// backfill batch (default 2m).
 	LockRetryDeadline time.Duration
 	// BackfillBatchTime is the target duration of one backfill batch.
 	BackfillBatchTime time.Duration
