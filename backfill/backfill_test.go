@@ -629,14 +629,19 @@ func TestLockTimeout(t *testing.T) {
 		}
 	})
 
+	// heldRow makes the table with row 150 locked by another session, and
+	// returns a connection whose batches give up on it after 30ms.
+	heldRow := func(t *testing.T, more ...string) (conn, holder *pgx.Conn) {
+		url := pgtest.NewDB(t)
+		holder = pgtest.Connect(t, url)
+		pgtest.Exec(t, holder, append(more, setup...)...)
+		pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 150 FOR UPDATE`)
+		return lockTimeoutConn(t, url, 30*time.Millisecond), holder
+	}
+
 	t.Run("gives up with a clear error", func(t *testing.T) {
 		t.Parallel()
-		url := pgtest.NewDB(t)
-		holder := pgtest.Connect(t, url)
-		pgtest.Exec(t, holder, ckptTable)
-		pgtest.Exec(t, holder, setup...)
-		pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 150 FOR UPDATE`)
-		conn := lockTimeoutConn(t, url, 30*time.Millisecond)
+		conn, holder := heldRow(t, ckptTable)
 		got, err := Run(context.Background(), conn, task, Options{InitialBatch: 100, MinBatch: 10, MaxBatch: 100,
 			LockRetries: 3, Checkpoint: storeCheckpoint})
 		var lte *pg.LockTimeoutError
@@ -655,12 +660,8 @@ func TestLockTimeout(t *testing.T) {
 	// long a backfill waits on a row someone holds.
 	t.Run("gives up at LockRetryDeadline", func(t *testing.T) {
 		t.Parallel()
-		url := pgtest.NewDB(t)
-		holder := pgtest.Connect(t, url)
-		pgtest.Exec(t, holder, setup...)
-		pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 150 FOR UPDATE`)
+		conn, holder := heldRow(t)
 		t.Cleanup(func() { _, _ = holder.Exec(context.Background(), `ROLLBACK`) })
-		conn := lockTimeoutConn(t, url, 30*time.Millisecond)
 		const deadline = 400 * time.Millisecond
 		start := time.Now()
 		got, err := Run(context.Background(), conn, task, Options{InitialBatch: 100, MinBatch: 10, MaxBatch: 100,
