@@ -53,8 +53,13 @@
 //  6. <name>_test.go: compile the operation over a catalog made on a real
 //     database (catalog, compileYAML, wantSQL in compile_test.go) and assert
 //     the plan's SQL and the new model; error cases assert the operation
-//     number, kind and field of the *Error. End-to-end behaviour (data,
-//     locks, rollback) is tested in phases.
+//     number, kind and field of the *Error.
+//  7. <name>_lifecycle_test.go (package operations_test): its cases of the
+//     lifecycle every operation is held to, run by internal/lifecycletest
+//     through the phases engine: start, reads and writes through both
+//     versions, complete and rollback failing at each statement without a
+//     change, rollback, start again, complete; each case asserts data and
+//     catalog. Cases that combine operations stay in phases.
 //
 // # Shared techniques
 //

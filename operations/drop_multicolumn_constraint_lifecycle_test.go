@@ -8,10 +8,7 @@ import (
 	"github.com/onlinepg/online/internal/lifecycletest"
 )
 
-// TestDropMulticolumnConstraintLifecycle runs drop_multicolumn_constraint's cases of the lifecycle every operation is
-// held to (internal/lifecycletest): start, both versions read and written,
-// complete and rollback failing at each statement without a change,
-// rollback, start again, complete, with data and catalog asserted.
+// TestDropMulticolumnConstraintLifecycle: drop_multicolumn_constraint's cases of the lifecycle (lifecycletest.Run).
 func TestDropMulticolumnConstraintLifecycle(t *testing.T) {
 	t.Parallel()
 	lifecycletest.RunAll(t, []lifecycletest.Case{

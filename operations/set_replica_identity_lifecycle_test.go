@@ -18,10 +18,7 @@ SELECT c.relreplident::text || coalesce(':' || (SELECT ic.relname FROM pg_index 
 FROM pg_class c WHERE c.oid = $1::regclass`, "public."+table), "")
 }
 
-// TestSetReplicaIdentityLifecycle runs set_replica_identity's cases of the lifecycle every operation is
-// held to (internal/lifecycletest): start, both versions read and written,
-// complete and rollback failing at each statement without a change,
-// rollback, start again, complete, with data and catalog asserted.
+// TestSetReplicaIdentityLifecycle: set_replica_identity's cases of the lifecycle (lifecycletest.Run).
 func TestSetReplicaIdentityLifecycle(t *testing.T) {
 	t.Parallel()
 	lifecycletest.RunAll(t, []lifecycletest.Case{

@@ -23,6 +23,11 @@ func wrap(le *lifecycletest.Env) *env { return &env{Env: le, t: le.T, url: le.UR
 
 func newEnv(t testing.TB, setup ...string) *env { return wrap(lifecycletest.NewEnv(t, setup...)) }
 
+// envOn is an env on a database that exists already (url), for t.
+func envOn(t testing.TB, url string, db *pgx.Conn) *env {
+	return wrap(&lifecycletest.Env{T: t, URL: url, DB: db})
+}
+
 var parse = lifecycletest.Parse
 
 const (
