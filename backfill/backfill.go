@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/onlinepg/online/internal/pg"
@@ -119,7 +116,7 @@ type Options struct {
 	// 10. Each retry halves the batch after a jittered, doubling pause.
 	LockRetries int
 	// LockRetryDeadline bounds the time spent retrying one batch; default
-	// one minute.
+	// one minute. The engine passes its own (--lock-retry-deadline).
 	LockRetryDeadline time.Duration
 	// LockTimeout, when positive, is set as the lock_timeout of each batch
 	// transaction; zero keeps the connection's own.
@@ -647,48 +644,30 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 	return next, st, nil
 }
 
-// retry runs fn again while it fails on a lock timeout, a deadlock or a
-// serialization failure, halving the batch each time, with jittered doubling
-// pauses in between, within Options.LockRetries and LockRetryDeadline.
+// retry runs fn through pg.Retry: again while it fails on a lock timeout,
+// a deadlock or a serialization failure, halving the batch each time, with
+// jittered doubling pauses in between, within Options.LockRetries and
+// LockRetryDeadline.
 func (r *runner) retry(ctx context.Context, fn func() error) error {
-	start := time.Now()
-	wait := retryInitial
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		elapsed := time.Since(start)
-		if attempt >= r.o.LockRetries || elapsed >= r.o.LockRetryDeadline {
-			return &pg.LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err}
-		}
-		// Full jitter in [wait/2, wait): several backfills retrying at
-		// once do not wake in step.
-		pause := wait/2 + time.Duration(rand.Int64N(int64(wait/2)+1))
-		pause = min(pause, r.o.LockRetryDeadline-elapsed)
-		// A smaller batch holds fewer row locks and may stop short of
-		// the row someone else holds.
-		r.size = max(r.o.MinBatch, r.size/2)
-		r.log.Debug().Str("table", r.t.name()).Int("attempt", attempt).Dur("pause", pause).Int("next_batch", r.size).Err(err).
-			Msg("backfill batch retry")
-		if err := pg.Sleep(ctx, pause); err != nil {
-			return err
-		}
-		wait = min(2*wait, retryMax)
-	}
+	return pg.Retry{
+		Deadline:    r.o.LockRetryDeadline,
+		MaxAttempts: r.o.LockRetries,
+		Initial:     retryInitial,
+		Max:         retryMax,
+		Retryable:   retryable,
+		OnRetry: func(attempt int, pause time.Duration, err error) {
+			// A smaller batch holds fewer row locks and may stop short of
+			// the row someone else holds.
+			r.size = max(r.o.MinBatch, r.size/2)
+			r.log.Debug().Str("table", r.t.name()).Int("attempt", attempt).Dur("pause", pause).Int("next_batch", r.size).Err(err).
+				Msg("backfill batch retry")
+		},
+	}.Do(ctx, func(context.Context) error { return fn() })
 }
 
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case pgerrcode.LockNotAvailable, pgerrcode.DeadlockDetected, pgerrcode.SerializationFailure:
-		return true
-	}
-	return false
-}
+// retryable: a batch is one transaction, so one that lost a lock conflict
+// or a serialization failure committed nothing and may run again.
+func retryable(err error) bool { return pg.IsLockConflict(err) || pg.IsSerializationFailure(err) }
 
 // waitForWaiters pauses while other sessions wait for a lock on the table, up
 // to maxWaiterPauses times: between batches we hold no lock, and a batch

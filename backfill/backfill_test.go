@@ -629,14 +629,19 @@ func TestLockTimeout(t *testing.T) {
 		}
 	})
 
+	// heldRow makes the table with row 150 locked by another session, and
+	// returns a connection whose batches give up on it after 30ms.
+	heldRow := func(t *testing.T, more ...string) (conn, holder *pgx.Conn) {
+		url := pgtest.NewDB(t)
+		holder = pgtest.Connect(t, url)
+		pgtest.Exec(t, holder, append(more, setup...)...)
+		pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 150 FOR UPDATE`)
+		return lockTimeoutConn(t, url, 30*time.Millisecond), holder
+	}
+
 	t.Run("gives up with a clear error", func(t *testing.T) {
 		t.Parallel()
-		url := pgtest.NewDB(t)
-		holder := pgtest.Connect(t, url)
-		pgtest.Exec(t, holder, ckptTable)
-		pgtest.Exec(t, holder, setup...)
-		pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 150 FOR UPDATE`)
-		conn := lockTimeoutConn(t, url, 30*time.Millisecond)
+		conn, holder := heldRow(t, ckptTable)
 		got, err := Run(context.Background(), conn, task, Options{InitialBatch: 100, MinBatch: 10, MaxBatch: 100,
 			LockRetries: 3, Checkpoint: storeCheckpoint})
 		var lte *pg.LockTimeoutError
@@ -648,6 +653,38 @@ func TestLockTimeout(t *testing.T) {
 			t.Fatalf("returned %+v, stored %+v", got, stored)
 		}
 		pgtest.Exec(t, holder, `ROLLBACK`)
+	})
+
+	// LockRetryDeadline, not the attempts, ends the retries here: the
+	// engine passes --lock-retry-deadline into it, so the flag bounds how
+	// long a backfill waits on a row someone holds.
+	t.Run("gives up at LockRetryDeadline", func(t *testing.T) {
+		t.Parallel()
+		conn, holder := heldRow(t)
+		t.Cleanup(func() { _, _ = holder.Exec(context.Background(), `ROLLBACK`) })
+		const deadline = 400 * time.Millisecond
+		start := time.Now()
+		got, err := Run(context.Background(), conn, task, Options{InitialBatch: 100, MinBatch: 10, MaxBatch: 100,
+			LockRetries: 1000, LockRetryDeadline: deadline})
+		took := time.Since(start)
+		var lte *pg.LockTimeoutError
+		if !errors.As(err, &lte) || !pg.IsLockTimeout(err) {
+			t.Fatalf("want a *pg.LockTimeoutError, got %v", err)
+		}
+		if lte.Elapsed < deadline || lte.Attempts < 2 || lte.Attempts >= 1000 {
+			t.Fatalf("gave up after %d attempts in %s; want several attempts and at least %s", lte.Attempts, lte.Elapsed, deadline)
+		}
+		// The batches before the locked row ran, so most of the time is
+		// the retries'; well under the one-minute default.
+		if took > 10*deadline {
+			t.Fatalf("Run took %s with LockRetryDeadline %s", took, deadline)
+		}
+		if got.RowsDone < 100 || got.RowsDone >= 150 {
+			t.Fatalf("checkpoint %+v: want the rows before the locked one done", got)
+		}
+		if n := count(t, conn, `SELECT count(*) FROM t WHERE id >= 150 AND dst IS NOT NULL`); n != 0 {
+			t.Fatalf("%d rows from the locked one on written", n)
+		}
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
+	"github.com/onlinepg/online/schema"
 )
 
 // AddColumn adds a column to a table. Up, a SQL expression over the row's
@@ -104,4 +106,21 @@ func implicitDefault(typ string) bool {
 		return true
 	}
 	return false
+}
+
+func (op *AddColumn) table() string { return op.Table }
+
+func (op *AddColumn) sqlFields() []sqlField {
+	return append(columnSQL("column", &op.Column), sqlField{"up", op.Up, sqlcheck.Expr})
+}
+
+func (op *AddColumn) upDown() map[string]string { return map[string]string{"up": op.Up} }
+
+func (op *AddColumn) exprFields() []exprField {
+	fs := []exprField{{field: "up", value: op.Up, old: true}}
+	return append(fs, columnExprs("column", &op.Column)...)
+}
+
+func (op *AddColumn) invert(*schema.Schema) (map[string]any, string) {
+	return op1("drop_column", map[string]any{"table": op.Table, "column": op.Column.Name}), ""
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // AddEnumValue adds a value to an enum at start. Both versions can read it
@@ -87,4 +88,8 @@ func (op *AddEnumValue) Compile(c *Compiler) error {
 		c.Schema.Enums[op.Enum] = slices.Insert(slices.Clone(labels), at, op.Value)
 	}
 	return nil
+}
+
+func (op *AddEnumValue) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "PostgreSQL cannot remove a value from an enum type"
 }

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
@@ -231,4 +232,104 @@ func (c *Compiler) overrideDefault(t *schema.Table, col *schema.Column) {
 		d = &v
 	}
 	c.viewDefaults[t.Physical][col.Physical] = d
+}
+
+func (op *AlterColumn) table() string { return op.Table }
+
+func (op *AlterColumn) sqlFields() []sqlField {
+	fs := []sqlField{
+		{"type", op.Type, sqlcheck.TypeName},
+		{"up", op.Up, sqlcheck.Expr},
+		{"down", op.Down, sqlcheck.Expr},
+	}
+	if set, def := nodeValue(op.Default); set && def != nil {
+		fs = append(fs, sqlField{"default", *def, sqlcheck.SetDefault})
+	}
+	if op.Check != nil {
+		fs = append(fs, sqlField{"check.constraint", op.Check.Constraint, sqlcheck.Check})
+	}
+	return fs
+}
+
+func (op *AlterColumn) upDown() map[string]string {
+	return map[string]string{"up": op.Up, "down": op.Down}
+}
+
+func (op *AlterColumn) exprFields() []exprField {
+	fs := []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
+	if set, def := nodeValue(op.Default); set && def != nil {
+		name := op.Column
+		if op.Name != "" {
+			name = op.Name
+		}
+		fs = append(fs, exprField{field: "default", value: *def, castColumn: name})
+	}
+	if op.Check != nil {
+		fs = append(fs, exprField{field: "check.constraint", value: op.Check.Constraint, boolean: true})
+	}
+	return fs
+}
+
+// invert changes the column back to the type, default, comment and
+// nullability it had in seen, with up and down swapped.
+func (op *AlterColumn) invert(seen *schema.Schema) (map[string]any, string) {
+	if op.Unique != nil || op.Check != nil || op.References != nil {
+		return nil, "adds a constraint (unique, check or references); revert does not drop constraints yet"
+	}
+	name := op.Column
+	if op.Name != "" {
+		name = op.Name
+	}
+	body := map[string]any{"table": op.Table, "column": name}
+	if op.Name != "" && op.Name != op.Column {
+		body["name"] = op.Column
+	}
+	var col *schema.Column
+	if seen != nil {
+		if t := seen.Table(op.Table); t != nil {
+			col = t.Column(op.Column)
+		}
+	}
+	needCol := op.Type != "" || op.Default.Kind != 0 || op.Comment.Kind != 0 || op.Nullable != nil
+	if needCol && col == nil {
+		return nil, fmt.Sprintf("the definition of column %s.%s before the migration is not recorded (it was not applied by online migrate)", op.Table, op.Column)
+	}
+	if op.Type != "" || op.Up != "" {
+		if op.Down == "" || op.Up == "" {
+			return nil, "rewrites the column without both up and down: the old values cannot be computed back"
+		}
+		body["up"], body["down"] = op.Down, op.Up
+		if op.Type != "" {
+			body["type"] = col.Type
+		}
+	}
+	if op.Nullable != nil && *op.Nullable != col.Nullable {
+		if !col.Nullable {
+			// Back to NOT NULL: rows written with NULL since need a value,
+			// which only a down expression gives.
+			if op.Down == "" {
+				return nil, "makes the column nullable; making it NOT NULL again needs down to fill the NULLs written since"
+			}
+			body["up"], body["down"] = op.Down, op.Up
+			if op.Up == "" {
+				body["down"] = name
+			}
+		}
+		body["nullable"] = col.Nullable
+	}
+	if op.Default.Kind != 0 {
+		if col.Default != nil {
+			body["default"] = *col.Default
+		} else {
+			body["default"] = nil
+		}
+	}
+	if op.Comment.Kind != 0 {
+		if col.Comment != nil {
+			body["comment"] = *col.Comment
+		} else {
+			body["comment"] = nil
+		}
+	}
+	return op1("alter_column", body), ""
 }

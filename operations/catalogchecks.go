@@ -2,8 +2,6 @@ package operations
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
@@ -53,8 +51,8 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 	// expression be evaluated over a column of that type.
 	created := map[string]bool{}
 	for _, op := range m.Operations {
-		if ce, ok := op.(*CreateEnum); ok {
-			created[ce.Name] = true
+		if tc, ok := op.(typeCreator); ok {
+			created[tc.createdType()] = true
 		}
 	}
 	touched := map[string]int{}
@@ -95,10 +93,7 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 				continue
 			}
 			k := base
-			// The backfill evaluates update_rows's fields in the migrated
-			// schema, as the triggers do up and down.
-			_, data := op.(*UpdateRows)
-			k.Field, k.InSchema = e.field, e.old || data || strings.HasPrefix(e.field, "down")
+			k.Field, k.InSchema = e.field, e.old || e.inSchema || strings.HasPrefix(e.field, "down")
 			row := rowOf(t)
 			if e.castColumn != "" {
 				col := t.Column(e.castColumn)
@@ -149,76 +144,47 @@ type exprField struct {
 	boolean      bool   // must be boolean (a check, a predicate)
 	castTo       string // must convert to this type (a default)
 	castColumn   string // must convert to the type this column has in the new version
+	inSchema     bool   // evaluated in the migrated schema (by the backfill, as the triggers do up and down)
+}
+
+// typeCreator is an operation that creates a type: until it runs the type
+// is not in the catalog, nor can an expression over a column of it be
+// evaluated there.
+type typeCreator interface {
+	createdType() string
+}
+
+// exprFielder is an operation with fields holding an expression over one
+// row of its table; each lists them in its own file.
+type exprFielder interface {
+	exprFields() []exprField
+}
+
+// tabled is an operation that changes one table, named by table.
+type tabled interface {
+	table() string
 }
 
 // exprFields are the fields of op holding an expression over one row of
 // its table.
 func exprFields(op Operation) []exprField {
-	switch op := op.(type) {
-	case *AddColumn:
-		fs := []exprField{{field: "up", value: op.Up, old: true}}
-		return append(fs, columnExprs("column", &op.Column)...)
-	case *CreateTable:
-		var fs []exprField
-		for i := range op.Columns {
-			fs = append(fs, columnExprs(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
-		}
-		for i, con := range op.Constraints {
-			fs = append(fs, exprField{field: fmt.Sprintf("constraints[%d].check", i), value: con.Check, boolean: true})
-		}
-		return fs
-	case *AlterColumn:
-		fs := []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
-		if set, def := nodeValue(op.Default); set && def != nil {
-			name := op.Column
-			if op.Name != "" {
-				name = op.Name
-			}
-			fs = append(fs, exprField{field: "default", value: *def, castColumn: name})
-		}
-		if op.Check != nil {
-			fs = append(fs, exprField{field: "check.constraint", value: op.Check.Constraint, boolean: true})
-		}
-		return fs
-	case *DropColumn:
-		return []exprField{{field: "down", value: op.Down}}
-	case *CreateConstraint:
-		fs := []exprField{{field: "check", value: op.Check, boolean: true}}
-		for name, v := range op.Up {
-			fs = append(fs, exprField{field: "up." + name, value: v, old: true})
-		}
-		for name, v := range op.Down {
-			fs = append(fs, exprField{field: "down." + name, value: v})
-		}
-		return fs
-	case *DropConstraint:
-		return []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
-	case *DropMultiColumnConstraint:
-		var fs []exprField
-		for name, v := range op.Up {
-			fs = append(fs, exprField{field: "up." + name, value: v, old: true})
-		}
-		for name, v := range op.Down {
-			fs = append(fs, exprField{field: "down." + name, value: v})
-		}
-		return fs
-	case *UpdateRows:
-		fs := []exprField{{field: "where", value: op.Where, boolean: true}, {field: "down_where", value: op.DownWhere, boolean: true}}
-		for _, name := range slices.Sorted(maps.Keys(op.Set)) {
-			fs = append(fs, exprField{field: "set." + name, value: op.Set[name], castColumn: name})
-		}
-		for _, name := range slices.Sorted(maps.Keys(op.Down)) {
-			fs = append(fs, exprField{field: "down." + name, value: op.Down[name], castColumn: name})
-		}
-		return fs
-	case *CreateIndex:
-		fs := []exprField{{field: "predicate", value: op.Predicate, boolean: true}}
-		for i, col := range op.Columns {
-			fs = append(fs, exprField{field: fmt.Sprintf("columns[%d].expression", i), value: col.Expression})
-		}
-		return fs
+	if f, ok := op.(exprFielder); ok {
+		return f.exprFields()
 	}
 	return nil
+}
+
+// upDownExprs are the expressions of maps of up and down by column: up
+// reads the old version's row, down the new version's.
+func upDownExprs(up, down map[string]string) []exprField {
+	var fs []exprField
+	for name, v := range up {
+		fs = append(fs, exprField{field: "up." + name, value: v, old: true})
+	}
+	for name, v := range down {
+		fs = append(fs, exprField{field: "down." + name, value: v})
+	}
+	return fs
 }
 
 func columnExprs(field string, col *Column) []exprField {
@@ -237,31 +203,8 @@ func columnExprs(field string, col *Column) []exprField {
 
 // tableOf names the table an operation changes, or "".
 func tableOf(op Operation) string {
-	switch op := op.(type) {
-	case *AddColumn:
-		return op.Table
-	case *CreateTable:
-		return op.Name
-	case *AlterColumn:
-		return op.Table
-	case *DropColumn:
-		return op.Table
-	case *CreateConstraint:
-		return op.Table
-	case *DropConstraint:
-		return op.Table
-	case *DropMultiColumnConstraint:
-		return op.Table
-	case *CreateIndex:
-		return op.Table
-	case *RenameTable:
-		return op.From
-	case *RenameColumn:
-		return op.Table
-	case *DropTable:
-		return op.Name
-	case *UpdateRows:
-		return op.Table
+	if t, ok := op.(tabled); ok {
+		return t.table()
 	}
 	return ""
 }

@@ -102,7 +102,7 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	}
 	for i, op := range m.Operations {
 		c.op, c.kind = i+1, kindOf(op)
-		if _, isSQL := op.(*RawSQL); isSQL {
+		if c.kind == "sql" {
 			c.rawSQL++
 		} else {
 			c.others++

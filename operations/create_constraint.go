@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
@@ -330,4 +331,30 @@ func (op *CreateConstraint) checkConversionColumns() error {
 		}
 	}
 	return nil
+}
+
+func (op *CreateConstraint) table() string { return op.Table }
+
+func (op *CreateConstraint) sqlFields() []sqlField {
+	fs := []sqlField{{"check", op.Check, sqlcheck.Check}}
+	if x := op.Exclude; x != nil {
+		fs = append(fs,
+			sqlField{"exclude.elements", x.Elements, sqlcheck.ExclusionElements},
+			sqlField{"exclude.predicate", x.Predicate, sqlcheck.Predicate})
+	}
+	fs = append(fs, indexParamsSQL("", op.IndexParameters)...)
+	return append(fs, conversionsSQL(op.Up, op.Down)...)
+}
+
+func (op *CreateConstraint) upDown() map[string]string {
+	return prefixed(prefixed(map[string]string{}, "up", op.Up), "down", op.Down)
+}
+
+func (op *CreateConstraint) exprFields() []exprField {
+	fs := []exprField{{field: "check", value: op.Check, boolean: true}}
+	return append(fs, upDownExprs(op.Up, op.Down)...)
+}
+
+func (op *CreateConstraint) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "revert does not drop constraints yet; drop it with drop_constraint in a new migration"
 }

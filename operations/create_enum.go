@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // CreateEnum creates an enum type in the migrated schema at start. Nothing
@@ -86,4 +87,10 @@ func checkLabel(field, v string) error {
 		return errField(field, "value %q is %d bytes long; PostgreSQL allows %d", v, len(v), maxLabel)
 	}
 	return nil
+}
+
+func (op *CreateEnum) createdType() string { return op.Name }
+
+func (op *CreateEnum) invert(*schema.Schema) (map[string]any, string) {
+	return op1("drop_enum", map[string]any{"name": op.Name}), ""
 }

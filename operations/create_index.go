@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
@@ -341,4 +342,39 @@ func (op *CreateIndex) expressions() []string {
 		}
 	}
 	return out
+}
+
+func (op *CreateIndex) table() string { return op.Table }
+
+func (op *CreateIndex) sqlFields() []sqlField {
+	fs := []sqlField{
+		{"predicate", op.Predicate, sqlcheck.Predicate},
+		{"storage_parameters", op.StorageParameters, sqlcheck.StorageParameters},
+	}
+	for i, col := range op.Columns {
+		field := fmt.Sprintf("columns[%d]", i)
+		fs = append(fs, sqlField{field + ".expression", col.Expression, sqlcheck.Expr})
+		if col.Opclass != nil {
+			// Each item is "name=value": the name is quoted as an
+			// identifier, the value embedded as written.
+			for j, item := range col.Opclass.Params {
+				if _, value, ok := strings.Cut(item, "="); ok {
+					fs = append(fs, sqlField{fmt.Sprintf("%s.opclass.params[%d]", field, j), strings.TrimSpace(value), sqlcheck.OpclassParam})
+				}
+			}
+		}
+	}
+	return fs
+}
+
+func (op *CreateIndex) exprFields() []exprField {
+	fs := []exprField{{field: "predicate", value: op.Predicate, boolean: true}}
+	for i, col := range op.Columns {
+		fs = append(fs, exprField{field: fmt.Sprintf("columns[%d].expression", i), value: col.Expression})
+	}
+	return fs
+}
+
+func (op *CreateIndex) invert(*schema.Schema) (map[string]any, string) {
+	return op1("drop_index", map[string]any{"name": op.Name}), ""
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -307,4 +308,39 @@ func constraintLetter(kind string) string {
 		return "x"
 	}
 	return "?"
+}
+
+func (op *CreateTable) table() string { return op.Name }
+
+func (op *CreateTable) sqlFields() []sqlField {
+	var fs []sqlField
+	for i := range op.Columns {
+		fs = append(fs, columnSQL(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
+	}
+	for i, con := range op.Constraints {
+		field := fmt.Sprintf("constraints[%d]", i)
+		fs = append(fs, sqlField{field + ".check", con.Check, sqlcheck.Check})
+		if x := con.Exclude; x != nil {
+			fs = append(fs,
+				sqlField{field + ".exclude.elements", x.Elements, sqlcheck.ExclusionElements},
+				sqlField{field + ".exclude.predicate", x.Predicate, sqlcheck.Predicate})
+		}
+		fs = append(fs, indexParamsSQL(field, con.IndexParameters)...)
+	}
+	return fs
+}
+
+func (op *CreateTable) exprFields() []exprField {
+	var fs []exprField
+	for i := range op.Columns {
+		fs = append(fs, columnExprs(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
+	}
+	for i, con := range op.Constraints {
+		fs = append(fs, exprField{field: fmt.Sprintf("constraints[%d].check", i), value: con.Check, boolean: true})
+	}
+	return fs
+}
+
+func (op *CreateTable) invert(*schema.Schema) (map[string]any, string) {
+	return op1("drop_table", map[string]any{"name": op.Name}), ""
 }

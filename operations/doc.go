@@ -31,26 +31,44 @@
 //     format string raw.
 //  3. An entry in registry.go's map: that is what makes the parser, the JSON
 //     Schema and the error that lists the known operations see it.
-//  4. If a field holds SQL text, a case in sqlfields.go's sqlFields naming the
-//     field and the internal/sqlcheck proof it must pass (an expression, a
-//     type name, a predicate...): a field that is not listed there is spliced
-//     into DDL unchecked. Up and down expressions go in exprcheck.go's
-//     upDownFields too, so names that are no column fail at plan time.
-//     Expressions over a row that only the live catalog can type-check go
-//     in catalogchecks.go's exprFields, and the table the operation changes
-//     in its tableOf.
-//  5. If `online revert` can undo it, a case in invert.go's invertOne that
-//     returns the inverse operation; otherwise the reason it cannot.
+//  4. What the shared checks need to know of the operation, as methods in
+//     its own file. The shared files declare a small interface for each and
+//     ask each operation with a type assertion; an operation without the
+//     method has nothing of that kind:
+//     - sqlFields() []sqlField (sqlfields.go's sqlFielder), if a field
+//     holds SQL text: each such field and the internal/sqlcheck proof it
+//     must pass (an expression, a type name, a predicate...). A field that
+//     is not listed is spliced into DDL unchecked.
+//     - upDown() map[string]string (exprcheck.go's upDowner): the up and
+//     down expressions by field, so names that are no column fail at plan
+//     time.
+//     - exprFields() []exprField (catalogchecks.go's exprFielder):
+//     expressions over a row that only the live catalog can type-check;
+//     table() string (tabled), the table the operation changes; and
+//     createdType() string (typeCreator) if it creates a type.
+//  5. invert(seen *schema.Schema) (map[string]any, string) (invert.go's
+//     inverter): the inverse operation `online revert` runs, or the reason
+//     there is none. Every registered operation has one
+//     (TestEveryOperationInverts).
 //  6. <name>_test.go: compile the operation over a catalog made on a real
 //     database (catalog, compileYAML, wantSQL in compile_test.go) and assert
 //     the plan's SQL and the new model; error cases assert the operation
-//     number, kind and field of the *Error. End-to-end behaviour (data,
-//     locks, rollback) is tested in phases.
+//     number, kind and field of the *Error.
+//  7. <name>_lifecycle_test.go (package operations_test): its cases of the
+//     lifecycle every operation is held to, run by internal/lifecycletest
+//     through the phases engine: start, reads and writes through both
+//     versions, complete and rollback failing at each statement without a
+//     change, rollback, start again, complete; each case asserts data and
+//     catalog. Cases that combine operations stay in phases.
 //
 // # Shared techniques
 //
 // Operations are short because the ways of changing a live table without
-// blocking it are written once, in files of their own:
+// blocking it are written once, in files of their own. Calls point one way,
+// operation files -> these shared files -> schema and internal packages: no
+// shared file names an operation type (registry.go, which lists them, is
+// the exception), and TestSharedFilesNameNoOperation checks it, and that
+// each shared file is listed here:
 //
 //   - compile.go: the Compiler (the model being changed, name reservation,
 //     visible/physical names, hidden columns, the version schema's views)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
+	"github.com/onlinepg/online/schema"
 )
 
 // DropColumn hides a column from the new version at once and drops it at
@@ -72,4 +74,20 @@ func withoutName(names []string, name string) []string {
 		}
 	}
 	return out
+}
+
+func (op *DropColumn) table() string { return op.Table }
+
+func (op *DropColumn) sqlFields() []sqlField {
+	return []sqlField{{"down", op.Down, sqlcheck.Expr}}
+}
+
+func (op *DropColumn) upDown() map[string]string { return map[string]string{"down": op.Down} }
+
+func (op *DropColumn) exprFields() []exprField {
+	return []exprField{{field: "down", value: op.Down}}
+}
+
+func (op *DropColumn) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "drops a column: its data is gone"
 }

@@ -3,6 +3,7 @@ package operations
 import (
 	"sort"
 
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/schema"
 )
 
@@ -30,23 +31,26 @@ func (op *DropConstraint) Compile(c *Compiler) error {
 	return c.dropConstraint(t, op.Name, map[string]string{col.Name: op.Up}, map[string]string{col.Name: op.Down})
 }
 
-// DropMultiColumnConstraint drops a constraint over several columns, each
-// rewritten with its up and down.
-type DropMultiColumnConstraint struct {
-	Table string            `yaml:"table"`
-	Name  string            `yaml:"name"`
-	Up    map[string]string `yaml:"up"`
-	Down  map[string]string `yaml:"down"`
+func (op *DropConstraint) table() string { return op.Table }
+
+func (op *DropConstraint) sqlFields() []sqlField {
+	return []sqlField{{"up", op.Up, sqlcheck.Expr}, {"down", op.Down, sqlcheck.Expr}}
 }
 
-var _ Operation = (*DropMultiColumnConstraint)(nil)
+func (op *DropConstraint) upDown() map[string]string {
+	return map[string]string{"up": op.Up, "down": op.Down}
+}
 
-func (op *DropMultiColumnConstraint) Compile(c *Compiler) error {
-	t, _, err := c.constraintOf(op.Table, op.Name)
-	if err != nil {
-		return err
-	}
-	return c.dropConstraint(t, op.Name, op.Up, op.Down)
+func (op *DropConstraint) exprFields() []exprField {
+	return []exprField{{field: "up", value: op.Up, old: true}, {field: "down", value: op.Down}}
+}
+
+// dropsConstraint is why neither form of dropping a constraint can be
+// reverted.
+const dropsConstraint = "drops a constraint: its definition is not in the migration; add it back with create_constraint"
+
+func (op *DropConstraint) invert(*schema.Schema) (map[string]any, string) {
+	return nil, dropsConstraint
 }
 
 func (c *Compiler) constraintOf(table, name string) (*schema.Table, *schema.Constraint, error) {

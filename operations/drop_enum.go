@@ -185,3 +185,7 @@ func splitQualified(s string) ([]string, bool) {
 		s = s[1:]
 	}
 }
+
+func (op *DropEnum) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "drops an enum type: its values are not in the migration; recreate it with create_enum"
+}

@@ -1,6 +1,9 @@
 package operations
 
-import "fmt"
+import (
+	"fmt"
+	"github.com/onlinepg/online/schema"
+)
 
 // DropIndex drops an index CONCURRENTLY at complete; until then the old
 // version's queries keep their plans.
@@ -49,4 +52,8 @@ func (op *DropIndex) Compile(c *Compiler) error {
 		Lock:  "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 	})
 	return nil
+}
+
+func (op *DropIndex) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "drops an index: its definition is not in the migration; recreate it with create_index"
 }

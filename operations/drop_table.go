@@ -1,6 +1,9 @@
 package operations
 
-import "fmt"
+import (
+	"fmt"
+	"github.com/onlinepg/online/schema"
+)
 
 // DropTable hides a table from the new version at once and drops it at complete.
 type DropTable struct {
@@ -42,4 +45,10 @@ func (op *DropTable) Compile(c *Compiler) error {
 		Lock: "ACCESS EXCLUSIVE",
 	})
 	return nil
+}
+
+func (op *DropTable) table() string { return op.Name }
+
+func (op *DropTable) invert(*schema.Schema) (map[string]any, string) {
+	return nil, "drops a table: its data is gone"
 }

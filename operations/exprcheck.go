@@ -23,33 +23,28 @@ type exprCheck struct {
 	down  bool            // a down also names the table's final columns
 }
 
-// upDownFields lists the up and down expressions of an operation, by field.
+// upDowner is an operation with up and down expressions. upDown returns
+// them by field ("up", "down", or "up.<column>" for a map of them).
+type upDowner interface {
+	upDown() map[string]string
+}
+
+// upDownFields lists the up and down expressions of an operation, by field,
+// and the table they are evaluated over.
 func upDownFields(op Operation) (table string, fields map[string]string) {
-	fields = map[string]string{}
-	addMap := func(prefix string, m map[string]string) {
-		for col, e := range m {
-			fields[prefix+"."+col] = e
-		}
+	u, ok := op.(upDowner)
+	if !ok {
+		return "", map[string]string{}
 	}
-	switch o := op.(type) {
-	case *AddColumn:
-		table, fields["up"] = o.Table, o.Up
-	case *AlterColumn:
-		table, fields["up"], fields["down"] = o.Table, o.Up, o.Down
-	case *DropColumn:
-		table, fields["down"] = o.Table, o.Down
-	case *DropConstraint:
-		table, fields["up"], fields["down"] = o.Table, o.Up, o.Down
-	case *DropMultiColumnConstraint:
-		table = o.Table
-		addMap("up", o.Up)
-		addMap("down", o.Down)
-	case *CreateConstraint:
-		table = o.Table
-		addMap("up", o.Up)
-		addMap("down", o.Down)
+	return tableOf(op), u.upDown()
+}
+
+// prefixed adds the expressions of m to fields as prefix.<column>.
+func prefixed(fields map[string]string, prefix string, m map[string]string) map[string]string {
+	for col, e := range m {
+		fields[prefix+"."+col] = e
 	}
-	return table, fields
+	return fields
 }
 
 // columnsOf is the set of visible column names of the named table of the

@@ -94,141 +94,18 @@ func (e *IrreversibleError) Error() string {
 
 func op1(kind string, body map[string]any) map[string]any { return map[string]any{kind: body} }
 
+// inverter is an operation `online revert` knows about: invert returns
+// its inverse in the file format, or the reason it has none. seen is the
+// model the operation was compiled against, nil when unknown.
+type inverter interface {
+	invert(seen *schema.Schema) (inverse map[string]any, reason string)
+}
+
 // invertOne returns the inverse of op, or the reason it has none. seen is
 // the model op was compiled against, nil when unknown.
 func invertOne(op Operation, seen *schema.Schema) (map[string]any, string) {
-	switch o := op.(type) {
-	case *CreateTable:
-		return op1("drop_table", map[string]any{"name": o.Name}), ""
-	case *AddColumn:
-		return op1("drop_column", map[string]any{"table": o.Table, "column": o.Column.Name}), ""
-	case *RenameColumn:
-		return op1("rename_column", map[string]any{"table": o.Table, "from": o.To, "to": o.From}), ""
-	case *RenameTable:
-		return op1("rename_table", map[string]any{"from": o.To, "to": o.From}), ""
-	case *RenameConstraint:
-		return op1("rename_constraint", map[string]any{"table": o.Table, "from": o.To, "to": o.From}), ""
-	case *CreateIndex:
-		return op1("drop_index", map[string]any{"name": o.Name}), ""
-	case *CreateEnum:
-		return op1("drop_enum", map[string]any{"name": o.Name}), ""
-	case *RawSQL:
-		if o.OnComplete {
-			return nil, "an onComplete sql operation has no down"
-		}
-		if o.Down == "" {
-			return nil, "sql without down: online cannot know what it changed"
-		}
-		return op1("sql", map[string]any{"up": o.Down, "down": o.Up}), ""
-	case *AlterColumn:
-		return invertAlter(o, seen)
-	case *SetReplicaIdentity:
-		if seen == nil || seen.Table(o.Table) == nil {
-			return nil, "the replica identity before the migration is not recorded (it was not applied by online migrate)"
-		}
-		t := seen.Table(o.Table)
-		id := map[string]any{"type": map[string]string{"d": "default", "n": "nothing", "f": "full", "i": "index"}[t.ReplicaIdentity]}
-		if t.ReplicaIdentity == "i" {
-			for _, ix := range t.Indexes {
-				if ix.ReplicaIdentity {
-					id["index"] = ix.Name
-				}
-			}
-		}
-		return op1("set_replica_identity", map[string]any{"table": o.Table, "identity": id}), ""
-	case *DropColumn:
-		return nil, "drops a column: its data is gone"
-	case *DropTable:
-		return nil, "drops a table: its data is gone"
-	case *DropIndex:
-		return nil, "drops an index: its definition is not in the migration; recreate it with create_index"
-	case *DropConstraint, *DropMultiColumnConstraint:
-		return nil, "drops a constraint: its definition is not in the migration; add it back with create_constraint"
-	case *DropEnum:
-		return nil, "drops an enum type: its values are not in the migration; recreate it with create_enum"
-	case *AddEnumValue:
-		return nil, "PostgreSQL cannot remove a value from an enum type"
-	case *CreateConstraint:
-		return nil, "revert does not drop constraints yet; drop it with drop_constraint in a new migration"
-	case *UpdateRows:
-		if len(o.Down) == 0 {
-			return nil, "update_rows without down: the values it replaced are gone"
-		}
-		// The inverse sets down over the rows down_where selects, and
-		// gives the original back as its own down.
-		body := map[string]any{"table": o.Table, "set": o.Down, "down": o.Set}
-		if o.DownWhere != "" {
-			body["where"] = o.DownWhere
-		}
-		switch {
-		case o.Where != "":
-			body["down_where"] = o.Where
-		case o.DownWhere != "":
-			body["down_where"] = "true"
-		}
-		return op1("update_rows", body), ""
+	if inv, ok := op.(inverter); ok {
+		return inv.invert(seen)
 	}
 	return nil, "revert does not know this operation"
-}
-
-func invertAlter(o *AlterColumn, seen *schema.Schema) (map[string]any, string) {
-	if o.Unique != nil || o.Check != nil || o.References != nil {
-		return nil, "adds a constraint (unique, check or references); revert does not drop constraints yet"
-	}
-	name := o.Column
-	if o.Name != "" {
-		name = o.Name
-	}
-	body := map[string]any{"table": o.Table, "column": name}
-	if o.Name != "" && o.Name != o.Column {
-		body["name"] = o.Column
-	}
-	var col *schema.Column
-	if seen != nil {
-		if t := seen.Table(o.Table); t != nil {
-			col = t.Column(o.Column)
-		}
-	}
-	needCol := o.Type != "" || o.Default.Kind != 0 || o.Comment.Kind != 0 || o.Nullable != nil
-	if needCol && col == nil {
-		return nil, fmt.Sprintf("the definition of column %s.%s before the migration is not recorded (it was not applied by online migrate)", o.Table, o.Column)
-	}
-	if o.Type != "" || o.Up != "" {
-		if o.Down == "" || o.Up == "" {
-			return nil, "rewrites the column without both up and down: the old values cannot be computed back"
-		}
-		body["up"], body["down"] = o.Down, o.Up
-		if o.Type != "" {
-			body["type"] = col.Type
-		}
-	}
-	if o.Nullable != nil && *o.Nullable != col.Nullable {
-		if !col.Nullable {
-			// Back to NOT NULL: rows written with NULL since need a value,
-			// which only a down expression gives.
-			if o.Down == "" {
-				return nil, "makes the column nullable; making it NOT NULL again needs down to fill the NULLs written since"
-			}
-			body["up"], body["down"] = o.Down, o.Up
-			if o.Up == "" {
-				body["down"] = name
-			}
-		}
-		body["nullable"] = col.Nullable
-	}
-	if o.Default.Kind != 0 {
-		if col.Default != nil {
-			body["default"] = *col.Default
-		} else {
-			body["default"] = nil
-		}
-	}
-	if o.Comment.Kind != 0 {
-		if col.Comment != nil {
-			body["comment"] = *col.Comment
-		} else {
-			body["comment"] = nil
-		}
-	}
-	return op1("alter_column", body), ""
 }

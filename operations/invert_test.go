@@ -75,3 +75,21 @@ func TestInvert(t *testing.T) {
 		t.Fatalf("inverse document %s: %v", doc, err)
 	}
 }
+
+// TestEveryOperationInverts keeps revert from answering "revert does not
+// know this operation" for an operation of the format: each registered
+// type must say, in its own file, what undoes it or why nothing can.
+func TestEveryOperationInverts(t *testing.T) {
+	t.Parallel()
+	for _, name := range Names() {
+		op := registry[name]()
+		inv, ok := op.(inverter)
+		if !ok {
+			t.Errorf("%s (%T) has no invert method", name, op)
+			continue
+		}
+		if got, reason := inv.invert(nil); got == nil && reason == "" {
+			t.Errorf("%s: invert of an empty operation gives neither an inverse nor a reason", name)
+		}
+	}
+}

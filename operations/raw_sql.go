@@ -1,6 +1,10 @@
 package operations
 
-import "fmt"
+import (
+	"fmt"
+	"github.com/onlinepg/online/internal/sqlcheck"
+	"github.com/onlinepg/online/schema"
+)
 
 // RawSQL runs SQL the migration's author wrote: Up at start (or at complete
 // with OnComplete), Down on rollback. online cannot know what it changes, so
@@ -33,4 +37,20 @@ func (op *RawSQL) Compile(c *Compiler) error {
 	}
 	c.Expand(s)
 	return nil
+}
+
+// sqlFields: raw SQL is the author's by design; it must still stay inside
+// the transaction online runs it in.
+func (op *RawSQL) sqlFields() []sqlField {
+	return []sqlField{{"up", op.Up, sqlcheck.Script}, {"down", op.Down, sqlcheck.Script}}
+}
+
+func (op *RawSQL) invert(*schema.Schema) (map[string]any, string) {
+	if op.OnComplete {
+		return nil, "an onComplete sql operation has no down"
+	}
+	if op.Down == "" {
+		return nil, "sql without down: online cannot know what it changed"
+	}
+	return op1("sql", map[string]any{"up": op.Down, "down": op.Up}), ""
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // RenameColumn renames a column. The new version's view shows the new name
@@ -51,4 +52,10 @@ func (op *RenameColumn) Compile(c *Compiler) error {
 	})
 	c.SetColumnNow(t, col.Physical, op.To)
 	return nil
+}
+
+func (op *RenameColumn) table() string { return op.Table }
+
+func (op *RenameColumn) invert(*schema.Schema) (map[string]any, string) {
+	return op1("rename_column", map[string]any{"table": op.Table, "from": op.To, "to": op.From}), ""
 }

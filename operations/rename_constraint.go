@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // RenameConstraint renames a constraint of a table. Constraint names are not
@@ -81,4 +82,8 @@ func (op *RenameConstraint) Compile(c *Compiler) error {
 		c.Schema.Indexes[op.To] = t.Name
 	}
 	return nil
+}
+
+func (op *RenameConstraint) invert(*schema.Schema) (map[string]any, string) {
+	return op1("rename_constraint", map[string]any{"table": op.Table, "from": op.To, "to": op.From}), ""
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // RenameTable renames a table: at once in the new version's views, physically
@@ -44,4 +45,10 @@ func (op *RenameTable) Compile(c *Compiler) error {
 	})
 	c.SetTableNow(t, op.To)
 	return nil
+}
+
+func (op *RenameTable) table() string { return op.From }
+
+func (op *RenameTable) invert(*schema.Schema) (map[string]any, string) {
+	return op1("rename_table", map[string]any{"from": op.To, "to": op.From}), ""
 }

@@ -187,3 +187,20 @@ func (c *Compiler) replicaIdentityIndex(t *schema.Table, name string) (*schema.I
 
 // containsWhere reports whether an index definition has a predicate.
 func containsWhere(def string) bool { return strings.Contains(def, " WHERE ") }
+
+// invert sets the replica identity the table had in seen.
+func (op *SetReplicaIdentity) invert(seen *schema.Schema) (map[string]any, string) {
+	if seen == nil || seen.Table(op.Table) == nil {
+		return nil, "the replica identity before the migration is not recorded (it was not applied by online migrate)"
+	}
+	t := seen.Table(op.Table)
+	id := map[string]any{"type": map[string]string{"d": "default", "n": "nothing", "f": "full", "i": "index"}[t.ReplicaIdentity]}
+	if t.ReplicaIdentity == "i" {
+		for _, ix := range t.Indexes {
+			if ix.ReplicaIdentity {
+				id["index"] = ix.Name
+			}
+		}
+	}
+	return op1("set_replica_identity", map[string]any{"table": op.Table, "identity": id}), ""
+}

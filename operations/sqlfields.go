@@ -1,10 +1,8 @@
 package operations
 
 import (
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/internal/sqllex"
@@ -35,83 +33,16 @@ func checkSQLFields(op Operation) error {
 	return nil
 }
 
+// sqlFielder is an operation with fields that carry SQL text. Each lists
+// them, with the proof each must pass, in its own file.
+type sqlFielder interface {
+	sqlFields() []sqlField
+}
+
+// sqlFields lists the SQL fields of op; an operation without any has none.
 func sqlFields(op Operation) []sqlField {
-	switch op := op.(type) {
-	case *AddColumn:
-		return append(columnSQL("column", &op.Column), sqlField{"up", op.Up, sqlcheck.Expr})
-	case *CreateTable:
-		var fs []sqlField
-		for i := range op.Columns {
-			fs = append(fs, columnSQL(fmt.Sprintf("columns[%d]", i), &op.Columns[i])...)
-		}
-		for i, con := range op.Constraints {
-			field := fmt.Sprintf("constraints[%d]", i)
-			fs = append(fs, sqlField{field + ".check", con.Check, sqlcheck.Check})
-			if x := con.Exclude; x != nil {
-				fs = append(fs,
-					sqlField{field + ".exclude.elements", x.Elements, sqlcheck.ExclusionElements},
-					sqlField{field + ".exclude.predicate", x.Predicate, sqlcheck.Predicate})
-			}
-			fs = append(fs, indexParamsSQL(field, con.IndexParameters)...)
-		}
-		return fs
-	case *AlterColumn:
-		fs := []sqlField{
-			{"type", op.Type, sqlcheck.TypeName},
-			{"up", op.Up, sqlcheck.Expr},
-			{"down", op.Down, sqlcheck.Expr},
-		}
-		if set, def := nodeValue(op.Default); set && def != nil {
-			fs = append(fs, sqlField{"default", *def, sqlcheck.SetDefault})
-		}
-		if op.Check != nil {
-			fs = append(fs, sqlField{"check.constraint", op.Check.Constraint, sqlcheck.Check})
-		}
-		return fs
-	case *DropColumn:
-		return []sqlField{{"down", op.Down, sqlcheck.Expr}}
-	case *CreateConstraint:
-		fs := []sqlField{{"check", op.Check, sqlcheck.Check}}
-		if x := op.Exclude; x != nil {
-			fs = append(fs,
-				sqlField{"exclude.elements", x.Elements, sqlcheck.ExclusionElements},
-				sqlField{"exclude.predicate", x.Predicate, sqlcheck.Predicate})
-		}
-		fs = append(fs, indexParamsSQL("", op.IndexParameters)...)
-		return append(fs, conversionsSQL(op.Up, op.Down)...)
-	case *DropConstraint:
-		return []sqlField{{"up", op.Up, sqlcheck.Expr}, {"down", op.Down, sqlcheck.Expr}}
-	case *DropMultiColumnConstraint:
-		return conversionsSQL(op.Up, op.Down)
-	case *CreateIndex:
-		fs := []sqlField{
-			{"predicate", op.Predicate, sqlcheck.Predicate},
-			{"storage_parameters", op.StorageParameters, sqlcheck.StorageParameters},
-		}
-		for i, col := range op.Columns {
-			field := fmt.Sprintf("columns[%d]", i)
-			fs = append(fs, sqlField{field + ".expression", col.Expression, sqlcheck.Expr})
-			if col.Opclass != nil {
-				// Each item is "name=value": the name is quoted as an
-				// identifier, the value embedded as written.
-				for j, item := range col.Opclass.Params {
-					if _, value, ok := strings.Cut(item, "="); ok {
-						fs = append(fs, sqlField{fmt.Sprintf("%s.opclass.params[%d]", field, j), strings.TrimSpace(value), sqlcheck.OpclassParam})
-					}
-				}
-			}
-		}
-		return fs
-	case *UpdateRows:
-		fs := []sqlField{{"where", op.Where, sqlcheck.Predicate}, {"down_where", op.DownWhere, sqlcheck.Predicate}}
-		for _, name := range slices.Sorted(maps.Keys(op.Set)) {
-			fs = append(fs, sqlField{"set." + name, op.Set[name], sqlcheck.Expr})
-		}
-		return append(fs, conversionsSQL(nil, op.Down)...)
-	case *RawSQL:
-		// Raw SQL is the author's by design; it must still stay inside the
-		// transaction online runs it in.
-		return []sqlField{{"up", op.Up, sqlcheck.Script}, {"down", op.Down, sqlcheck.Script}}
+	if f, ok := op.(sqlFielder); ok {
+		return f.sqlFields()
 	}
 	return nil
 }

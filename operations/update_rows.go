@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/sqlcheck"
 	"github.com/onlinepg/online/internal/sqllex"
 	"github.com/onlinepg/online/schema"
 )
@@ -215,4 +216,49 @@ func (c *Compiler) checkDataMigrations() error {
 		}
 	}
 	return nil
+}
+
+func (op *UpdateRows) table() string { return op.Table }
+
+func (op *UpdateRows) sqlFields() []sqlField {
+	fs := []sqlField{{"where", op.Where, sqlcheck.Predicate}, {"down_where", op.DownWhere, sqlcheck.Predicate}}
+	for _, name := range slices.Sorted(maps.Keys(op.Set)) {
+		fs = append(fs, sqlField{"set." + name, op.Set[name], sqlcheck.Expr})
+	}
+	return append(fs, conversionsSQL(nil, op.Down)...)
+}
+
+// exprFields are evaluated in the migrated schema: the backfill runs them
+// there, as the triggers do up and down.
+func (op *UpdateRows) exprFields() []exprField {
+	fs := []exprField{{field: "where", value: op.Where, boolean: true}, {field: "down_where", value: op.DownWhere, boolean: true}}
+	for _, name := range slices.Sorted(maps.Keys(op.Set)) {
+		fs = append(fs, exprField{field: "set." + name, value: op.Set[name], castColumn: name})
+	}
+	for _, name := range slices.Sorted(maps.Keys(op.Down)) {
+		fs = append(fs, exprField{field: "down." + name, value: op.Down[name], castColumn: name})
+	}
+	for i := range fs {
+		fs[i].inSchema = true
+	}
+	return fs
+}
+
+func (op *UpdateRows) invert(*schema.Schema) (map[string]any, string) {
+	if len(op.Down) == 0 {
+		return nil, "update_rows without down: the values it replaced are gone"
+	}
+	// The inverse sets down over the rows down_where selects, and
+	// gives the original back as its own down.
+	body := map[string]any{"table": op.Table, "set": op.Down, "down": op.Set}
+	if op.DownWhere != "" {
+		body["where"] = op.DownWhere
+	}
+	switch {
+	case op.Where != "":
+		body["down_where"] = op.Where
+	case op.DownWhere != "":
+		body["down_where"] = "true"
+	}
+	return op1("update_rows", body), ""
 }

@@ -14,144 +14,14 @@ import (
 	"github.com/onlinepg/online/operations"
 )
 
-// Operations on the catalog beside tables and columns: replica identity,
-// constraint names, enum types; and how versions behave with privileges,
-// row-level security, very long names and partitioned tables.
-
-// replicaIdentity reads relreplident and the replica identity index of a table.
-func (e *env) replicaIdentity(table string) string {
-	e.t.Helper()
-	return strings.Join(e.rows(e.db, `
-SELECT c.relreplident::text || coalesce(':' || (SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-                                                 WHERE i.indrelid = c.oid AND i.indisreplident), '')
-FROM pg_class c WHERE c.oid = $1::regclass`, "public."+table), "")
-}
+// Enum types across operations and migrations (each catalogue operation's
+// own lifecycle is in operations/<name>_lifecycle_test.go); and how
+// versions behave with privileges, row-level security, very long names and
+// partitioned tables.
 
 func TestCatalogueLifecycle(t *testing.T) {
 	t.Parallel()
 	cases := []lifecycle{
-		{
-			name: "set_replica_identity_index",
-			setup: []string{
-				"CREATE UNIQUE INDEX users_email_key ON users (email)",
-				"ALTER TABLE users REPLICA IDENTITY FULL",
-			},
-			yaml: `operations: [ { set_replica_identity: { table: users, identity: { type: index, index: users_email_key } } } ]`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				// Set at start, for both versions: the table has one identity.
-				if got := e.replicaIdentity("users"); got != "i:users_email_key" {
-					e.t.Fatalf("replica identity %q, want i:users_email_key", got)
-				}
-				e.exec(nw, "UPDATE users SET name = 'via-new' WHERE id = 1")
-				e.expectRows(old, []string{"via-new"}, "SELECT name FROM users WHERE id = 1")
-				e.exec(old, "DELETE FROM users WHERE id = 50")
-				e.expectRows(nw, []string{"0"}, "SELECT count(*) FROM users WHERE id = 50")
-			},
-			after: func(e *env, nw *pgx.Conn) {
-				if got := e.replicaIdentity("users"); got != "i:users_email_key" {
-					e.t.Fatalf("after complete: replica identity %q", got)
-				}
-			},
-		},
-		{
-			// The rollback of runLifecycle compares pg_dump, which prints
-			// REPLICA IDENTITY USING INDEX: the previous index is restored.
-			name: "set_replica_identity_full_from_index",
-			setup: []string{
-				"CREATE UNIQUE INDEX users_email_key ON users (email)",
-				"ALTER TABLE users REPLICA IDENTITY USING INDEX users_email_key",
-			},
-			yaml: `
-operations:
-  - set_replica_identity: { table: users, identity: { type: nothing } }
-  - set_replica_identity: { table: users, identity: { type: full } }
-`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				if got := e.replicaIdentity("users"); got != "f" {
-					e.t.Fatalf("replica identity %q, want f", got)
-				}
-				e.exec(old, "UPDATE users SET name = 'via-old' WHERE id = 2")
-				e.expectRows(nw, []string{"via-old"}, "SELECT name FROM users WHERE id = 2")
-			},
-			after: func(e *env, nw *pgx.Conn) {
-				if got := e.replicaIdentity("users"); got != "f" {
-					e.t.Fatalf("after complete: replica identity %q", got)
-				}
-			},
-		},
-		{
-			name: "rename_constraint",
-			setup: []string{
-				"ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email LIKE '%@%')",
-				"ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)",
-			},
-			yaml: `
-operations:
-  - rename_constraint: { table: users, from: users_email_check, to: users_email_has_at }
-  - rename_constraint: { table: users, from: users_email_key, to: users_email_unique }
-`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				// Names change at complete: both versions see the old ones.
-				e.expectErr(nw, "users_email_check", "INSERT INTO users (email) VALUES ('no-at-sign')")
-				e.expectErr(old, "users_email_key", "INSERT INTO users (email) VALUES ('u1@x.io')")
-				e.expectRows(nw, []string{"u3@x.io"}, "SELECT email FROM users WHERE id = 3")
-			},
-			after: func(e *env, nw *pgx.Conn) {
-				e.expectRows(e.db, []string{"users_email_has_at|c", "users_email_unique|u", "users_pkey|p"},
-					"SELECT conname, contype::text FROM pg_constraint WHERE conrelid = 'public.users'::regclass AND contype <> 'n' ORDER BY 1")
-				// The unique constraint's index went with it.
-				e.expectRows(e.db, []string{"users_email_unique", "users_pkey"}, "SELECT indexname FROM pg_indexes WHERE tablename = 'users' ORDER BY 1")
-				e.expectErr(nw, "users_email_has_at", "INSERT INTO users (email) VALUES ('still-no-at-sign')")
-				e.expectErr(nw, "users_email_unique", "INSERT INTO users (email) VALUES ('u1@x.io')")
-			},
-		},
-		{
-			name: "create_enum",
-			yaml: `
-operations:
-  - create_enum: { name: mood, values: [sad, ok, "it's fine"] }
-  - add_column: { table: users, column: { nullable: true, name: mood, type: mood, default: "'ok'" } }
-`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				e.expectRows(e.db, []string{"{sad,ok,\"it's fine\"}"}, "SELECT enum_range(NULL::public.mood)::text")
-				e.expectRows(nw, []string{"ok"}, "SELECT mood FROM users WHERE id = 1")
-				e.expectRows(nw, []string{"it's fine"}, "UPDATE users SET mood = 'it''s fine' WHERE id = 2 RETURNING mood")
-				e.expectErr(nw, "invalid input value for enum", "UPDATE users SET mood = 'angry' WHERE id = 2")
-				e.expectRows(old, []string{"u2@x.io"}, "SELECT email FROM users WHERE id = 2")
-			},
-			after: func(e *env, nw *pgx.Conn) {
-				e.expectRows(e.db, []string{"mood"}, "SELECT udt_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'users' AND column_name = 'mood'")
-			},
-		},
-		{
-			// A value added to an enum created by the same migration goes
-			// with it on rollback, so the schema comes back exactly.
-			name: "create_enum_add_enum_value",
-			yaml: `
-operations:
-  - create_enum: { name: status, values: [new, done] }
-  - add_enum_value: { enum: status, value: doing, after: new }
-  - add_enum_value: { enum: status, value: archived }
-  - add_column: { table: users, column: { name: status, type: status, nullable: false, default: "'doing'" } }
-`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				e.expectRows(e.db, []string{"{new,doing,done,archived}"}, "SELECT enum_range(NULL::public.status)::text")
-				e.expectRows(nw, []string{"doing"}, "SELECT status FROM users WHERE id = 1")
-				e.expectRows(nw, []string{"true"}, "SELECT 'doing'::public.status < 'done'::public.status")
-			},
-		},
-		{
-			name:  "drop_enum",
-			setup: []string{"CREATE TYPE legacy_mood AS ENUM ('a', 'b')"},
-			yaml:  `operations: [ { drop_enum: { name: legacy_mood } } ]`,
-			during: func(e *env, old, nw *pgx.Conn, _ bool) {
-				// Until complete, the old version may still use it.
-				e.expectRows(e.db, []string{"{a,b}"}, "SELECT enum_range(NULL::public.legacy_mood)::text")
-			},
-			after: func(e *env, nw *pgx.Conn) {
-				e.expectRows(e.db, []string{"NULL"}, "SELECT to_regtype('public.legacy_mood')::text")
-			},
-		},
 		{
 			// The old version keeps reading the column until complete,
 			// which drops the column, then the type.

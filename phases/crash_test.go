@@ -746,7 +746,7 @@ func TestCrashKillPoints(t *testing.T) {
 // crashReset drops whatever an earlier kill point left in the database
 // (even one that failed halfway) and builds the tables anew.
 func crashReset(t *testing.T, url string) *env {
-	e := &env{t: t, url: url, db: pgtest.Connect(t, url)}
+	e := envOn(t, url, pgtest.Connect(t, url))
 	pgtest.Exec(t, e.db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 	alterDatabase(e, "RESET ALL")
 	pgtest.Exec(t, e.db,

@@ -13,7 +13,8 @@ const (
 	// DefaultLockTimeout bounds each DDL statement's wait for a lock.
 	// Below deadlock_timeout (1s by default), so our side gives up first.
 	DefaultLockTimeout = 500 * time.Millisecond
-	// DefaultLockRetryDeadline bounds the retries of one statement.
+	// DefaultLockRetryDeadline bounds the retries of one statement, and of one
+	// backfill batch.
 	DefaultLockRetryDeadline = 2 * time.Minute
 	// DefaultLockWait is how long a command waits for the schema's lock
 	// while another session holds it.

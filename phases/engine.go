@@ -28,7 +28,8 @@ type Config struct {
 	// LockTimeout bounds every lock wait of expand and contract statements
 	// (default 500ms); a statement that times out is retried.
 	LockTimeout time.Duration
-	// LockRetryDeadline bounds the retries of one statement (default 2m).
+	// LockRetryDeadline bounds the retries of one statement, and of one
+	// backfill batch (default 2m).
 	LockRetryDeadline time.Duration
 	// BackfillBatchTime is the target duration of one backfill batch.
 	BackfillBatchTime time.Duration
@@ -61,6 +62,15 @@ type Config struct {
 	// set are kept, the rest is rolled back. Without it such a rollback
 	// is refused with ErrIrreversible and nothing is changed.
 	ForceRollback bool
+
+	// FailAt is a test knob; nil in production. When set, it is called
+	// before each statement of complete ("complete"), rollback
+	// ("rollback") and of what runs after their commit ("after"), with the
+	// statement's index; i == len(statements) and stmt "record" for the
+	// state update that ends the transaction. An error it returns is that
+	// statement's error. Tests use it to prove that a command failing at
+	// any statement changes nothing (internal/lifecycletest).
+	FailAt func(what string, i int, stmt string) error
 }
 
 // ErrPooler is returned by Open when a connection pooler in transaction or
@@ -91,10 +101,6 @@ type Engine struct {
 	store state.Store
 	log   zerolog.Logger
 	retry pg.Retry
-	// inject, set by tests only, fails the statement it returns an error
-	// for: the property tests make every step of complete and rollback
-	// fail in turn.
-	inject func(what string, i int, stmt string) error
 	// pendingRan counts the statements queued after an earlier commit
 	// that this command's start ran (see runPending).
 	pendingRan int

@@ -1,130 +1,89 @@
 package phases_test
 
 import (
-	"context"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/onlinepg/online/internal/pg"
-	"github.com/onlinepg/online/internal/pgtest"
-	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/internal/lifecycletest"
 	"github.com/onlinepg/online/phases"
 )
 
-// env is one test's database with an engine and helpers to reach each version.
+// The harness is internal/lifecycletest's, where each operation's lifecycle
+// cases (operations/<name>_lifecycle_test.go) use it too. env gives its
+// Env the short names the tests of this package (and the benchmarks) use.
 type env struct {
+	*lifecycletest.Env
 	t   testing.TB
 	url string
 	db  *pgx.Conn // plain connection, search_path public
 }
 
-func newEnv(t testing.TB, setup ...string) *env {
-	t.Helper()
-	url := pgtest.NewDB(t)
-	e := &env{t: t, url: url, db: pgtest.Connect(t, url)}
-	pgtest.Exec(t, e.db, setup...)
-	return e
+func wrap(le *lifecycletest.Env) *env { return &env{Env: le, t: le.T, url: le.URL, db: le.DB} }
+
+func newEnv(t testing.TB, setup ...string) *env { return wrap(lifecycletest.NewEnv(t, setup...)) }
+
+// envOn is an env on a database that exists already (url), for t.
+func envOn(t testing.TB, url string, db *pgx.Conn) *env {
+	return wrap(&lifecycletest.Env{T: t, URL: url, DB: db})
 }
+
+var parse = lifecycletest.Parse
+
+const (
+	usersTable = lifecycletest.UsersTable
+	usersRows  = lifecycletest.UsersRows
+)
+
+var errInjected = lifecycletest.ErrInjected
 
 func (e *env) engine(cfg ...func(*phases.Config)) *phases.Engine {
 	e.t.Helper()
-	c := phases.Config{URL: e.url, LockTimeout: 500 * time.Millisecond, LockRetryDeadline: 20 * time.Second}
-	for _, f := range cfg {
-		f(&c)
-	}
-	eng, err := phases.Open(context.Background(), c)
-	if err != nil {
-		e.t.Fatalf("open engine: %v", err)
-	}
-	e.t.Cleanup(func() { _ = eng.Close(context.Background()) })
-	return eng
+	return e.Engine(cfg...)
 }
-
-func parse(t testing.TB, name, yaml string) *operations.Migration {
-	t.Helper()
-	m, err := operations.Parse(name+".yaml", []byte(yaml))
-	if err != nil {
-		t.Fatalf("parse %s: %v", name, err)
-	}
-	return m
-}
-
-func (e *env) start(yamlName, yaml string) *phases.Result {
-	e.t.Helper()
-	res, err := e.engine().Start(context.Background(), parse(e.t, yamlName, yaml))
-	if err != nil {
-		e.t.Fatalf("start %s: %s", yamlName, pg.Explain(err))
-	}
-	return res
-}
-
-func (e *env) complete() {
-	e.t.Helper()
-	if _, err := e.engine().Complete(context.Background()); err != nil {
-		e.t.Fatalf("complete: %s", pg.Explain(err))
-	}
-}
-
-func (e *env) rollback() {
-	e.t.Helper()
-	if _, err := e.engine().Rollback(context.Background()); err != nil {
-		e.t.Fatalf("rollback: %s", pg.Explain(err))
-	}
-}
-
-// version opens a connection whose search_path (set in the startup packet,
-// as an application would) is the given schema list.
-func (e *env) version(searchPath string) *pgx.Conn {
-	e.t.Helper()
-	conn, err := pg.Connect(context.Background(), e.url, pg.Options{SearchPath: searchPath, ApplicationName: "online-test-app"})
-	if err != nil {
-		e.t.Fatalf("connect with search_path %s: %v", searchPath, err)
-	}
-	e.t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-func (e *env) exec(conn *pgx.Conn, sql string, args ...any) {
-	e.t.Helper()
-	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
-		e.t.Fatalf("%s: %s", sql, pg.Explain(err))
-	}
-}
-
+func (e *env) start(name, yaml string) *phases.Result       { e.t.Helper(); return e.Start(name, yaml) }
+func (e *env) complete()                                    { e.t.Helper(); e.Complete() }
+func (e *env) rollback()                                    { e.t.Helper(); e.Rollback() }
+func (e *env) version(searchPath string) *pgx.Conn          { e.t.Helper(); return e.Version(searchPath) }
+func (e *env) exec(conn *pgx.Conn, sql string, args ...any) { e.t.Helper(); e.Exec(conn, sql, args...) }
 func (e *env) rows(conn *pgx.Conn, sql string, args ...any) []string {
 	e.t.Helper()
-	return pgtest.QueryStrings(e.t, conn, sql, args...)
+	return e.Rows(conn, sql, args...)
 }
-
 func (e *env) expectRows(conn *pgx.Conn, want []string, sql string, args ...any) {
 	e.t.Helper()
-	got := e.rows(conn, sql, args...)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		e.t.Fatalf("%s\n got: %q\nwant: %q", sql, got, want)
-	}
+	e.ExpectRows(conn, want, sql, args...)
 }
-
 func (e *env) expectErr(conn *pgx.Conn, contains, sql string, args ...any) {
 	e.t.Helper()
-	_, err := conn.Exec(context.Background(), sql, args...)
-	if err == nil || !strings.Contains(err.Error(), contains) {
-		e.t.Fatalf("%s: want an error containing %q, got %v", sql, contains, err)
-	}
+	e.ExpectErr(conn, contains, sql, args...)
+}
+func (e *env) dump() string                       { e.t.Helper(); return e.Dump() }
+func (e *env) schemaExists(name string) bool      { e.t.Helper(); return e.SchemaExists(name) }
+func (e *env) digest() string                     { e.t.Helper(); return e.Digest() }
+func (e *env) versionsServe(versionSchema string) { e.t.Helper(); e.VersionsServe(versionSchema) }
+
+// lifecycle is a lifecycletest.Case whose hooks take this package's env:
+// the cases here combine operations or exercise one technique (rewrites,
+// partitions, key columns); each operation's own cases are beside it in
+// operations.
+type lifecycle struct {
+	name   string
+	setup  []string
+	yaml   string
+	during func(e *env, old, new *pgx.Conn, exclusive bool)
+	after  func(e *env, new *pgx.Conn)
 }
 
-func (e *env) dump() string {
-	e.t.Helper()
-	return pgtest.DumpSchema(e.t, e.url, "public")
-}
-
-func (e *env) schemaExists(name string) bool {
-	e.t.Helper()
-	var ok bool
-	if err := e.db.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", name).Scan(&ok); err != nil {
-		e.t.Fatal(err)
+func runLifecycle(t *testing.T, tc lifecycle) {
+	c := lifecycletest.Case{Name: tc.name, Setup: tc.setup, YAML: tc.yaml}
+	if tc.during != nil {
+		c.During = func(le *lifecycletest.Env, old, nw *pgx.Conn, exclusive bool) {
+			tc.during(wrap(le), old, nw, exclusive)
+		}
 	}
-	return ok
+	if tc.after != nil {
+		c.After = func(le *lifecycletest.Env, nw *pgx.Conn) { tc.after(wrap(le), nw) }
+	}
+	lifecycletest.Run(t, c)
 }

@@ -96,7 +96,7 @@ func TestHostileFields(t *testing.T) {
 	digest := e.tableDigest("t") + e.tableDigest("other")
 	for _, c := range fieldCases() {
 		t.Run(c.name, func(t *testing.T) {
-			e := &env{t: t, url: e.url, db: e.db}
+			e := envOn(t, e.url, e.db)
 			const file = "hostile_fields.yaml"
 			doc := `{"name": "hf", "operations": [` + c.op + `]}`
 			m, err := operations.Parse(file, []byte(doc))

@@ -425,7 +425,7 @@ func TestHostileNames(t *testing.T) {
 // hostileReset empties the database: every schema but the system's goes,
 // and public comes back with the sentinels.
 func hostileReset(t *testing.T, url string) *env {
-	e := &env{t: t, url: url, db: pgtest.Connect(t, url)}
+	e := envOn(t, url, pgtest.Connect(t, url))
 	for _, s := range e.rows(e.db, `SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'`) {
 		e.exec(e.db, "DROP SCHEMA "+qid(s)+" CASCADE")
 	}

@@ -288,6 +288,8 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 		},
 		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
 		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser()),
+		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
+		LockRetryDeadline: e.cfg.LockRetryDeadline,
 	}
 	// A range's own estimate, or on a resume the one the first run took:
 	// Run's would be the whole table's, or none when its count(*) of a

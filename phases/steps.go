@@ -152,11 +152,11 @@ func (e *Engine) runPending(ctx context.Context) (int, error) {
 	return len(ps), nil
 }
 
-// injected calls the test hook that makes a statement fail (see
-// export_test.go); nil in production.
+// injected calls Config.FailAt, the test knob that makes a statement
+// fail; nil in production.
 func (e *Engine) injected(what string, i int, stmt string) error {
-	if e.inject == nil {
+	if e.cfg.FailAt == nil {
 		return nil
 	}
-	return e.inject(what, i, stmt)
+	return e.cfg.FailAt(what, i, stmt)
 }

@@ -282,12 +282,13 @@ func TestAfterCommitFails(t *testing.T) {
 operations:
   - drop_index: { name: users_score_idx }
 `)
-	eng := e.engine()
-	phases.SetInject(eng, func(what string, i int, stmt string) error {
-		if what == "after" {
-			return errInjected
+	eng := e.engine(func(c *phases.Config) {
+		c.FailAt = func(what string, i int, stmt string) error {
+			if what == "after" {
+				return errInjected
+			}
+			return nil
 		}
-		return nil
 	})
 	if _, err := eng.Complete(context.Background()); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "is complete") {
 		t.Fatalf("complete with its after-commit drop failing: %v", err)

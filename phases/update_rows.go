@@ -158,6 +158,8 @@ func (e *Engine) runDown(ctx context.Context, rec *state.Record, plan *operation
 		BatchTime: e.cfg.BackfillBatchTime,
 		Rate:      e.cfg.BackfillRate,
 		Logger:    e.log,
+		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
+		LockRetryDeadline: e.cfg.LockRetryDeadline,
 		// No online.backfill setting: a data migration's table has no sync
 		// triggers, and a user trigger it fires may write a table that
 		// does.

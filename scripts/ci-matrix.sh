@@ -4,8 +4,9 @@
 # For each version (ONLINE_PG_VERSIONS, default "14 16 17 18") it starts a
 # server with scripts/pg-versions.sh on a port of its own (25400 + major, below the
 # kernel's ephemeral range, so an outgoing connection never holds it),
-# runs a subset of the phases tests against it (ONLINE_MATRIX_RUN, a go test
-# -run pattern) and the backfill and triggers packages whole, stops it, and prints one summary line per version: passed or
+# runs a subset of the phases and operations tests against it
+# (ONLINE_MATRIX_RUN, a go test -run pattern: every Test...Lifecycle, which
+# are each operation's in operations/ and the combined ones in phases/) and the backfill and triggers packages whole, stops it, and prints one summary line per version: passed or
 # FAILED, and the seconds it took.
 #
 # Exit status: 1 when a version's server ran and its tests failed. A version
@@ -28,11 +29,12 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 VERSIONS=${ONLINE_PG_VERSIONS:-14 16 17 18}
-# The engine's end-to-end tests: every operation's lifecycle, rewrites,
+# The engine's end-to-end tests: every operation's lifecycle (operations/
+# <name>_lifecycle_test.go, Test<Name>Lifecycle), composed rewrites,
 # chained migrations, the SIGKILL kill points, recovery from
 # pg_terminate_backend and statement_timeout, racing processes, hostile
 # names.
-RUN=${ONLINE_MATRIX_RUN:-^(TestLifecycle|TestRewriteLifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestPartitionLifecycle|TestPrimaryKeyRewriteLifecycle|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples|TestCatalogueLifecycle|TestConstraintLifecycle|TestComposedRewrites|TestCompleteBlockedByALock|TestFailingDown|TestAfterCommitFails|TestIrreversibleSQL|TestHostileFields)$}
+RUN=${ONLINE_MATRIX_RUN:-^(Test[A-Za-z]+Lifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples|TestComposedRewrites|TestCompleteBlockedByALock|TestFailingDown|TestAfterCommitFails|TestIrreversibleSQL|TestHostileFields)$}
 # The same without the tests that call pg_dump.
 RUN_NO_DUMP=${ONLINE_MATRIX_RUN_NO_DUMP:-^(TestChainedMigrations|TestKilledBackfillResumes|TestCrashStatementTimeout|TestCrashRacingProcesses)$}
 CACHE=${ONLINE_PG_CACHE:-/tmp/online-pg}
@@ -184,10 +186,10 @@ for v in $VERSIONS; do
 		note="no pg_dump >= $major here: the tests that compare schema dumps were left out"
 		say "$note"
 	fi
-	echo "== go test ./phases/ -run '$run'   (DATABASE_URL=$url, $note), then ./backfill/ ./triggers/"
+	echo "== go test ./phases/ ./operations/ -run '$run'   (DATABASE_URL=$url, $note), then ./backfill/ ./triggers/"
 	# The backfill and trigger packages, whole: their SQL (pg_locks, trigger
 	# definitions, plpgsql) is what differs between versions.
-	if DATABASE_URL=$url PATH=$dumppath go test -count=1 -timeout 20m ./phases/ -run "$run" 2>&1 | tee "$log" &&
+	if DATABASE_URL=$url PATH=$dumppath go test -count=1 -timeout 20m ./phases/ ./operations/ -run "$run" 2>&1 | tee "$log" &&
 		DATABASE_URL=$url go test -count=1 -timeout 10m ./backfill/ ./triggers/ 2>&1 | tee -a "$log"; then
 		result=passed
 	else

@@ -101,7 +101,7 @@ an application picks its version with search_path.`,
 	f.StringVar(&g.schema, "schema", envOr("ONLINE_SCHEMA", "public"), "schema whose tables are migrated (env ONLINE_SCHEMA)")
 	f.StringVar(&g.stateSchema, "state-schema", envOr("ONLINE_STATE_SCHEMA", "online"), "schema where online keeps its state (env ONLINE_STATE_SCHEMA)")
 	f.DurationVar(&g.lockTimeout, "lock-timeout", envDuration("ONLINE_LOCK_TIMEOUT", phases.DefaultLockTimeout), "longest wait for a lock by any DDL statement before it is retried (env ONLINE_LOCK_TIMEOUT)")
-	f.DurationVar(&g.lockRetryDeadline, "lock-retry-deadline", envDuration("ONLINE_LOCK_RETRY_DEADLINE", phases.DefaultLockRetryDeadline), "give up retrying one statement's lock after this long (env ONLINE_LOCK_RETRY_DEADLINE)")
+	f.DurationVar(&g.lockRetryDeadline, "lock-retry-deadline", envDuration("ONLINE_LOCK_RETRY_DEADLINE", phases.DefaultLockRetryDeadline), "give up retrying one statement's lock, or one backfill batch's, after this long (env ONLINE_LOCK_RETRY_DEADLINE)")
 	f.StringVar(&g.logFormat, "log-format", envOr("ONLINE_LOG_FORMAT", ""), "console or json (env ONLINE_LOG_FORMAT; default: console on a terminal, json otherwise)")
 	f.CountVarP(&g.verbose, "verbose", "v", "more log output (-v: debug, -vv: trace with every SQL statement)")
 

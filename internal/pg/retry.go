@@ -12,12 +12,19 @@ import (
 )
 
 // Retry says how a statement that timed out waiting for a lock is retried.
+// The engine's DDL and the backfill's batches both retry through it.
 type Retry struct {
 	// Deadline bounds the whole retry loop; zero means one minute.
 	Deadline time.Duration
+	// MaxAttempts, when positive, bounds the number of attempts too.
+	MaxAttempts int
 	// Initial is the first pause; it doubles up to Max, each pause jittered.
 	Initial, Max time.Duration
-	// OnRetry, if set, is told about each failed attempt (for logging).
+	// Retryable says which errors are tried again; nil means a lock
+	// timeout or a deadlock (IsLockConflict).
+	Retryable func(error) bool
+	// OnRetry, if set, is told about each failed attempt before the pause
+	// (for logging, or to make the next attempt smaller).
 	OnRetry func(attempt int, wait time.Duration, err error)
 }
 
@@ -43,6 +50,17 @@ func IsLockTimeout(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable
 }
 
+// IsLockConflict reports a lock timeout or a deadlock: the attempt lost a
+// conflict over a lock, nothing of it committed, and it may be tried again.
+func IsLockConflict(err error) bool { return IsLockTimeout(err) || isDeadlock(err) }
+
+// IsSerializationFailure reports PostgreSQL's serialization_failure
+// (40001): the transaction was rolled back and may be tried again.
+func IsSerializationFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.SerializationFailure
+}
+
 // isDeadlock reports a deadlock PostgreSQL broke by aborting our
 // transaction: nothing of it committed, so trying again is safe. With
 // lock_timeout below deadlock_timeout (500 ms and 1 s by default) our side
@@ -52,11 +70,17 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.DeadlockDetected
 }
 
-// Do runs fn until it succeeds, fails with something other than a lock
-// timeout, ctx ends, or the deadline passes. Because each attempt gives up
-// after lock_timeout, application queries never queue behind a waiting DDL
-// statement for longer than that; the pauses in between let them through.
+// Do runs fn until it succeeds, fails with an error that is not retryable,
+// ctx ends, or the deadline (or MaxAttempts) is reached, which returns a
+// *LockTimeoutError. Because each attempt gives up after lock_timeout,
+// application queries never queue behind a waiting DDL statement for longer
+// than that; the pauses in between let them through. When ctx ends, the
+// error wraps ctx's and names the last attempt's.
 func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
+	retryable := r.Retryable
+	if retryable == nil {
+		retryable = IsLockConflict
+	}
 	deadline := r.Deadline
 	if deadline <= 0 {
 		deadline = time.Minute
@@ -71,11 +95,14 @@ func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
-		if err == nil || !(IsLockTimeout(err) || isDeadlock(err)) {
+		if err == nil || !retryable(err) {
 			return err
 		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("%w (%v)", ctxErr, err)
+		}
 		elapsed := time.Since(start)
-		if elapsed >= deadline {
+		if elapsed >= deadline || (r.MaxAttempts > 0 && attempt >= r.MaxAttempts) {
 			return &LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err}
 		}
 		// Full jitter: a random pause in [wait/2, wait) keeps several
