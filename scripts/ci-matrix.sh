@@ -34,7 +34,7 @@ VERSIONS=${ONLINE_PG_VERSIONS:-14 16 17 18}
 # chained migrations, the SIGKILL kill points, recovery from
 # pg_terminate_backend and statement_timeout, racing processes, hostile
 # names.
-RUN=${ONLINE_MATRIX_RUN:-^(Test[A-Za-z]+Lifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples|TestComposedRewrites|TestCompleteBlockedByALock|TestFailingDown|TestAfterCommitFails|TestIrreversibleSQL|TestHostileFields)$}
+RUN=${ONLINE_MATRIX_RUN:-^(Test[A-Za-z]+Lifecycle|TestChainedMigrations|TestKilledBackfillResumes|TestCrashKillPoints|TestCrashTerminatedSession|TestCrashStatementTimeout|TestCrashRacingProcesses|TestHostileNames|TestVersionPrivileges|TestTriggersUnderAnySearchPath|TestGeneratedColumnOnline|TestGeneratedColumnLaterMigrations|TestPartitionBackfillPerLeaf|TestExamples|TestComposedRewrites|TestCompleteBlockedByALock|TestFailingDown|TestAfterCommitFails|TestIrreversibleSQL|TestHostileFields|TestWritersDuringYieldingBackfill)$}
 # The same without the tests that call pg_dump.
 RUN_NO_DUMP=${ONLINE_MATRIX_RUN_NO_DUMP:-^(TestChainedMigrations|TestKilledBackfillResumes|TestCrashStatementTimeout|TestCrashRacingProcesses)$}
 CACHE=${ONLINE_PG_CACHE:-/tmp/online-pg}
