@@ -131,7 +131,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if _, ok := r.phase("start: backfill", "old"); ok {
 			verdict := "meets the target"
 			if r.BackfillThroughput < ThroughputTarget {
-				verdict = "BELOW the target: lower --backfill-rate or --backfill-batch-time"
+				verdict = "BELOW the target: raise --backfill-yield, or lower --backfill-workers or --backfill-rate"
 			}
 			p("  throughput during the backfill: %s of before (target >= %.2f: %s)\n", ratioText(r.BackfillThroughput), ThroughputTarget, verdict)
 		}

@@ -70,10 +70,21 @@ func Parse(t testing.TB, name, yaml string) *operations.Migration {
 	return m
 }
 
+// once runs one command on an engine of its own and closes it at once: a
+// test runs many commands, and engines left open until its end would add
+// up, over the tests running in parallel in several packages, past a
+// default max_connections of 100.
+func (e *Env) once(run func(*phases.Engine) (*phases.Result, error)) (*phases.Result, error) {
+	eng := e.Engine()
+	defer eng.Close(context.Background()) // closing twice (again at cleanup) is harmless
+	return run(eng)
+}
+
 // Start starts the migration with a new engine, or fails the test.
 func (e *Env) Start(yamlName, yaml string) *phases.Result {
 	e.T.Helper()
-	res, err := e.Engine().Start(context.Background(), Parse(e.T, yamlName, yaml))
+	m := Parse(e.T, yamlName, yaml)
+	res, err := e.once(func(eng *phases.Engine) (*phases.Result, error) { return eng.Start(context.Background(), m) })
 	if err != nil {
 		e.T.Fatalf("start %s: %s", yamlName, pg.Explain(err))
 	}
@@ -83,7 +94,7 @@ func (e *Env) Start(yamlName, yaml string) *phases.Result {
 // Complete completes the migration in progress, or fails the test.
 func (e *Env) Complete() {
 	e.T.Helper()
-	if _, err := e.Engine().Complete(context.Background()); err != nil {
+	if _, err := e.once(func(eng *phases.Engine) (*phases.Result, error) { return eng.Complete(context.Background()) }); err != nil {
 		e.T.Fatalf("complete: %s", pg.Explain(err))
 	}
 }
@@ -91,7 +102,7 @@ func (e *Env) Complete() {
 // Rollback rolls the migration in progress back, or fails the test.
 func (e *Env) Rollback() {
 	e.T.Helper()
-	if _, err := e.Engine().Rollback(context.Background()); err != nil {
+	if _, err := e.once(func(eng *phases.Engine) (*phases.Result, error) { return eng.Rollback(context.Background()) }); err != nil {
 		e.T.Fatalf("rollback: %s", pg.Explain(err))
 	}
 }
@@ -211,6 +222,11 @@ func Run(t *testing.T, tc Case) {
 			e.FailEachStep("rollback", func(eng *phases.Engine) (*phases.Result, error) { return eng.Rollback(context.Background()) })
 		}
 		e.VersionsServe(vs)
+		// The round's application sessions end here, not at the test's
+		// end: see once.
+		for _, c := range []*pgx.Conn{old, nw, multi} {
+			c.Close(context.Background())
+		}
 		if round == 1 {
 			e.Rollback()
 			if e.SchemaExists(vs) {
