@@ -86,13 +86,7 @@ func TestSharedFilesNameNoOperation(t *testing.T) {
 
 // noLifecycle names the operations without a <name>_lifecycle_test.go, and
 // why.
-var noLifecycle = map[string]string{
-	// Its rollback undoes the rows before the rollback's transaction, so
-	// a rollback failing at a later statement has changed data, which
-	// the lifecycle's "a failed command changes nothing" cannot hold;
-	// phases/update_rows_test.go tests its start, undo and rollback.
-	"update_rows": "undone before the rollback transaction",
-}
+var noLifecycle = map[string]string{}
 
 // typeRefs are the identifiers of f naming one of types, leaving out
 // field and method names (x.RawSQL, a struct's RawSQL field, a key in a

@@ -181,6 +181,14 @@ type Case struct {
 	During func(e *Env, old, new *pgx.Conn, exclusive bool)
 	// After runs after complete, with a connection on the new version.
 	After func(e *Env, new *pgx.Conn)
+	// UndoesDataFirst is for an operation whose rollback computes rows
+	// back before its transaction (update_rows with down): a rollback that
+	// fails has then changed the rows already, and says so. Round 2 lets
+	// one rollback fail after that undo, and from there every failure at
+	// a later statement must change nothing, as for any other operation;
+	// rollback, the one way out left, must then restore the schema, and
+	// the case starts once more before it completes.
+	UndoesDataFirst bool
 }
 
 // UsersTable and UsersRows make the table every case starts from: 50 users.
@@ -219,6 +227,9 @@ func Run(t *testing.T, tc Case) {
 		if round == 1 {
 			e.FailEachStep("complete", func(eng *phases.Engine) (*phases.Result, error) { return eng.Complete(context.Background()) })
 		} else {
+			if tc.UndoesDataFirst {
+				e.failRollbackAfterUndo()
+			}
 			e.FailEachStep("rollback", func(eng *phases.Engine) (*phases.Result, error) { return eng.Rollback(context.Background()) })
 		}
 		e.VersionsServe(vs)
@@ -237,9 +248,37 @@ func Run(t *testing.T, tc Case) {
 			}
 		}
 	}
+	if tc.UndoesDataFirst {
+		// A rollback that failed after the undo leaves rollback as the
+		// one way out (complete is refused, see README): it must still
+		// work and restore the schema; then the case starts once more.
+		e.Rollback()
+		if after := e.Dump(); after != before {
+			t.Fatalf("rollback after a failed one did not restore the schema:\n--- before\n%s\n--- after\n%s", before, after)
+		}
+		e.Start(tc.Name, tc.YAML)
+	}
 	e.Complete()
 	if tc.After != nil {
 		tc.After(e, e.Version(vs))
+	}
+}
+
+// failRollbackAfterUndo runs a rollback that fails at its transaction's
+// first statement, after the data migrations' undo has run.
+func (e *Env) failRollbackAfterUndo() {
+	e.T.Helper()
+	eng := e.Engine(func(c *phases.Config) {
+		c.FailAt = func(what string, _ int, _ string) error {
+			if what == "rollback" {
+				return ErrInjected
+			}
+			return nil
+		}
+	})
+	defer eng.Close(context.Background())
+	if _, err := eng.Rollback(context.Background()); !errors.Is(err, ErrInjected) {
+		e.T.Fatalf("rollback with a failure injected after the undo: %v, want the injected failure", err)
 	}
 }
 
