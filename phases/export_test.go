@@ -1,6 +1,17 @@
 package phases
 
-import "context"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Standbys is what the replication check sees through conn: the standbys
+// streaming, and the walsenders whose details the role may not read.
+func Standbys(ctx context.Context, conn *pgx.Conn) (streaming, hidden int, err error) {
+	r, err := readReplication(ctx, conn)
+	return r.standbys, r.hidden, err
+}
 
 // UndoDataMigrations runs undoDataMigrations on the migration in progress,
 // under the schema's lock, as Rollback will once it is wired there: tests

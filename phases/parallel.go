@@ -418,6 +418,14 @@ func (e *Engine) replicaPause(conn *pgx.Conn, tbl string, agg *aggregate) func(c
 				off = true
 				return nil
 			}
+			if r.standbys == 0 && r.hidden > 0 {
+				// The check would see no standby and never pause:
+				// say so once, rather than throttle nothing in silence.
+				e.log.Warn().Str(keyTable, tbl).Int("standbys", r.hidden).
+					Msg("standbys are connected, but this role cannot read their replay position (it needs pg_read_all_stats or pg_monitor): replication lag not checked")
+				off = true
+				return nil
+			}
 			now := time.Now()
 			if began.IsZero() && r.standbys > 0 {
 				marks = append(marks, walMark{lsn: r.current, at: now})
@@ -470,6 +478,7 @@ const replicaPoll = 200 * time.Millisecond
 // replication is what pg_stat_replication says of the streaming standbys.
 type replication struct {
 	standbys  int
+	hidden    int           // walsenders whose details this role may not read
 	current   uint64        // the primary's WAL position
 	replayed  uint64        // the least replayed position of the standbys
 	replayLag time.Duration // the largest replay_lag; -1 when none is measured
@@ -481,10 +490,13 @@ func readReplication(ctx context.Context, conn *pgx.Conn) (replication, error) {
 	var cur string
 	var replayed *string
 	var lagMS, gap *float64
-	err := conn.QueryRow(ctx, `SELECT count(*)::int, pg_current_wal_lsn()::text, min(coalesce(replay_lsn, '0/0'))::text,
-  max(extract(epoch FROM replay_lag) * 1000)::float8,
-  max(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0')))::float8
-FROM pg_stat_replication WHERE state = 'streaming'`).Scan(&r.standbys, &cur, &replayed, &lagMS, &gap)
+	// A role without pg_read_all_stats sees a row per walsender with
+	// every column but pid NULL, state included: those are counted apart.
+	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'streaming')::int, count(*) FILTER (WHERE state IS NULL)::int,
+  pg_current_wal_lsn()::text, (min(coalesce(replay_lsn, '0/0')) FILTER (WHERE state = 'streaming'))::text,
+  (max(extract(epoch FROM replay_lag) * 1000) FILTER (WHERE state = 'streaming'))::float8,
+  (max(pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(replay_lsn, '0/0'))) FILTER (WHERE state = 'streaming'))::float8
+FROM pg_stat_replication`).Scan(&r.standbys, &r.hidden, &cur, &replayed, &lagMS, &gap)
 	if err != nil {
 		return r, fmt.Errorf("read pg_stat_replication: %w", err)
 	}

@@ -3,6 +3,7 @@ package phases_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -149,6 +150,23 @@ func TestBackfillWaitsForReplica(t *testing.T) {
 	var bad int
 	if err := db.QueryRow(c, "SELECT count(*) FROM accounts WHERE email <> lower('User' || id || '@Example.COM')").Scan(&bad); err != nil || bad != 0 {
 		t.Fatalf("%d rows wrong through the new version (%v)", bad, err)
+	}
+
+	// A role that may not read the standbys' positions sees a walsender
+	// with no details: the check must count it as hidden (and warn), not
+	// as no standby at all.
+	if streaming, hidden, err := phases.Standbys(c, db); err != nil || streaming != 1 || hidden != 0 {
+		t.Fatalf("as a superuser: %d streaming, %d hidden (%v); want 1 and 0", streaming, hidden, err)
+	}
+	pgtest.Exec(t, db, "CREATE ROLE online_plain LOGIN")
+	u, err := url.Parse(primary.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User("online_plain")
+	plain := pgtest.Connect(t, u.String())
+	if streaming, hidden, err := phases.Standbys(c, plain); err != nil || streaming != 0 || hidden != 1 {
+		t.Fatalf("as a role without pg_read_all_stats: %d streaming, %d hidden (%v); want 0 and 1", streaming, hidden, err)
 	}
 }
 
