@@ -355,6 +355,25 @@ func (op *CreateConstraint) exprFields() []exprField {
 	return append(fs, upDownExprs(op.Up, op.Down)...)
 }
 
+// invert drops the constraint again, the way the format drops one: the
+// columns it covers are rewritten. Up copies them as they are; down, which
+// fills the constrained columns from what the reverted version writes, is
+// this operation's own up where it has one (it makes any value fit the
+// constraint), else the column as it is.
 func (op *CreateConstraint) invert(*schema.Schema) (map[string]any, string) {
-	return nil, "revert does not drop constraints yet; drop it with drop_constraint in a new migration"
+	if len(op.Columns) == 0 {
+		return nil, "an exclusion constraint over expressions names no columns to drop it by; drop it with sql in a new migration"
+	}
+	up, down := map[string]any{}, map[string]any{}
+	for _, c := range op.Columns {
+		up[c], down[c] = pg.Ident(c), pg.Ident(c)
+		if e := op.Up[c]; e != "" {
+			down[c] = e
+		}
+	}
+	if len(op.Columns) == 1 {
+		c := op.Columns[0]
+		return op1("drop_constraint", map[string]any{"table": op.Table, "name": op.Name, "up": up[c], "down": down[c]}), ""
+	}
+	return op1("drop_multicolumn_constraint", map[string]any{"table": op.Table, "name": op.Name, "up": up, "down": down}), ""
 }

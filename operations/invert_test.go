@@ -93,3 +93,37 @@ func TestEveryOperationInverts(t *testing.T) {
 		}
 	}
 }
+
+// TestInvertCreateConstraint: a constraint is dropped again through the
+// format's drop operations, its up becoming their down; one over
+// expressions only has no columns to drop it by.
+func TestInvertCreateConstraint(t *testing.T) {
+	t.Parallel()
+	m, err := Parse("08_constraints.yaml", []byte(`operations:
+  - create_constraint: { table: t, name: qty_positive, type: check, columns: [Qty], check: '"Qty" > 0', up: { Qty: 'greatest("Qty", 1)' }, down: { Qty: '"Qty"' } }
+  - create_constraint: { table: t, name: a_b_key, type: unique, columns: [a, b] }
+  - create_constraint: { table: t, name: no_overlap, type: exclude, exclude: { index_method: gist, elements: "during WITH &&" } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := Invert(m, nil)
+	want := []string{
+		`{"drop_constraint":{"down":"greatest(\"Qty\", 1)","name":"qty_positive","table":"t","up":"\"Qty\""}}`,
+		`{"drop_multicolumn_constraint":{"down":{"a":"\"a\"","b":"\"b\""},"name":"a_b_key","table":"t","up":{"a":"\"a\"","b":"\"b\""}}}`,
+		``,
+	}
+	for i, r := range rs {
+		got := ""
+		if r.Inverse != nil {
+			b, _ := json.Marshal(r.Inverse)
+			got = string(b)
+		}
+		if got != want[i] {
+			t.Fatalf("operation %d: inverse %s, want %s (reason %q)", r.Op, got, want[i], r.Reason)
+		}
+	}
+	if !strings.Contains(rs[2].Reason, "names no columns") {
+		t.Fatalf("exclusion over expressions: reason %q", rs[2].Reason)
+	}
+}

@@ -255,6 +255,41 @@ func TestWorkflowRevertRefuses(t *testing.T) {
 	env.expectRows(env.db, []string{"0"}, "SELECT count(*) FROM online.migrations WHERE phase <> 'complete'")
 }
 
+// TestWorkflowRevertConstraints: the revert of a migration that created a
+// check constraint on one column and a unique constraint on two drops both
+// again, through the format's own drop operations, while both versions
+// serve; the rows are kept.
+func TestWorkflowRevertConstraints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t, `CREATE TABLE t (id int PRIMARY KEY, "Qty" int NOT NULL, a text NOT NULL, b text NOT NULL)`,
+		`INSERT INTO t SELECT g, g, 'a' || g, 'b' || g FROM generate_series(1, 100) g`)
+	eng := env.engine()
+	dir := fstest.MapFS{"01_constraints.yaml": {Data: []byte(`operations:
+  - create_constraint: { table: t, name: t_qty_positive, type: check, columns: [Qty], check: '"Qty" > 0', up: { Qty: 'greatest("Qty", 1)' }, down: { Qty: '"Qty"' } }
+  - create_constraint: { table: t, name: t_a_b_key, type: unique, columns: [a, b], up: { a: a, b: b }, down: { a: a, b: b } }
+`)}}
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	constraints := "SELECT conname FROM pg_constraint WHERE conrelid = 'public.t'::regclass AND contype IN ('c', 'u') ORDER BY conname"
+	env.expectRows(env.db, []string{"t_a_b_key", "t_qty_positive"}, constraints)
+	res, err := eng.Revert(ctx)
+	if err != nil {
+		t.Fatalf("revert: %s", pg.Explain(err))
+	}
+	// While both versions serve, the reverted one takes a quantity the
+	// check refused; the old one sees it as the check's up made it.
+	nw := env.version(res.VersionSchema)
+	env.exec(nw, `INSERT INTO t (id, "Qty", a, b) VALUES (101, -5, 'a101', 'b101')`)
+	env.expectRows(env.version("public_01_constraints"), []string{"1"}, `SELECT "Qty" FROM t WHERE id = 101`)
+	env.complete()
+	env.expectRows(env.db, []string{}, constraints)
+	// Both are gone: a duplicate pair and a negative quantity are taken.
+	env.exec(env.version(res.VersionSchema), `INSERT INTO t (id, "Qty", a, b) VALUES (102, -1, 'a1', 'b1')`)
+	env.expectRows(env.db, []string{"102|100|-5"}, `SELECT count(*), count(*) FILTER (WHERE "Qty" = id), (SELECT "Qty" FROM t WHERE id = 101) FROM t`)
+}
+
 // TestWorkflowBadDirectories: each bad directory is a clear error naming
 // the file, and nothing is changed.
 func TestWorkflowBadDirectories(t *testing.T) {
