@@ -232,6 +232,12 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills").Scan(&ranges); err != nil || ranges != workers {
 		t.Fatalf("%d backfill ranges (%v), want %d", ranges, err, workers)
 	}
+	// Each range's last checkpoint recorded the duty it ran at, for
+	// online status: a share of time, 1 when not slowed.
+	var badDuty int
+	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills WHERE NOT (duty > 0 AND duty <= 1)").Scan(&badDuty); err != nil || badDuty != 0 {
+		t.Fatalf("%d checkpoints with a duty outside (0, 1] (%v)", badDuty, err)
+	}
 	duty := minDuty.Load().(float64)
 	if yield > 0 && duty >= 1 {
 		t.Fatalf("the backfill never yielded to %d writers (duty stayed 1)", writers)

@@ -270,6 +270,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 		b := p
 		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, max(c.RowsTotal, c.RowsDone), c.Done, c.Rate
 		b.ReplicaLag = agg.lag()
+		b.Duty = gov.Duty()
 		return e.store.SaveBackfill(ctx, q, rec.Schema, rec.Name, b)
 	}
 	opts := backfill.Options{

@@ -115,6 +115,10 @@ type Backfill struct {
 	// ReplicaLag is the standby lag the backfill last waited for, when it
 	// paused for it; 0 when it did not.
 	ReplicaLag time.Duration `json:"replica_lag_ns,omitempty"`
+	// Duty is the share of time the backfill ran batches at its last
+	// checkpoint while it yielded to the application's writes; 0 or 1
+	// when it did not slow down.
+	Duty float64 `json:"duty,omitempty"`
 }
 
 // Querier is a connection or transaction.
@@ -195,7 +199,8 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   ADD COLUMN IF NOT EXISTS part        int NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS range_lo    text[],
   ADD COLUMN IF NOT EXISTS range_hi    text[],
-  ADD COLUMN IF NOT EXISTS replica_lag_ms bigint NOT NULL DEFAULT 0`, s.t("backfills")),
+  ADD COLUMN IF NOT EXISTS replica_lag_ms bigint NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS duty        real NOT NULL DEFAULT 1`, s.t("backfills")),
 	}
 	// Two processes initialising at once can both pass IF NOT EXISTS and
 	// collide on the catalog; a transaction-level advisory lock orders them.
@@ -490,15 +495,23 @@ func (s Store) Delete(ctx context.Context, q Querier, schema, name string) error
 // SaveBackfill writes a backfill checkpoint; the caller runs it in the same
 // transaction as the batch it describes.
 func (s Store) SaveBackfill(ctx context.Context, q Querier, schema, migration string, b Backfill) error {
-	_, err := q.Exec(ctx, "INSERT INTO "+s.t("backfills")+` (schema, migration, task, part, tbl, last_key, rows_done, rows_total, done, rate, range_lo, range_hi, replica_lag_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	_, err := q.Exec(ctx, "INSERT INTO "+s.t("backfills")+` (schema, migration, task, part, tbl, last_key, rows_done, rows_total, done, rate, range_lo, range_hi, replica_lag_ms, duty)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 ON CONFLICT (schema, migration, task, part) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done,
-  rows_total = EXCLUDED.rows_total, done = EXCLUDED.done, rate = EXCLUDED.rate, replica_lag_ms = EXCLUDED.replica_lag_ms, updated_at = now()`,
-		schema, migration, b.Task, b.Part, b.Table, b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate, b.RangeLo, b.RangeHi, b.ReplicaLag.Milliseconds())
+  rows_total = EXCLUDED.rows_total, done = EXCLUDED.done, rate = EXCLUDED.rate, replica_lag_ms = EXCLUDED.replica_lag_ms, duty = EXCLUDED.duty, updated_at = now()`,
+		schema, migration, b.Task, b.Part, b.Table, b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate, b.RangeLo, b.RangeHi, b.ReplicaLag.Milliseconds(), dutyOf(b))
 	if err != nil {
 		return fmt.Errorf("save backfill checkpoint of %s: %w", b.Table, err)
 	}
 	return nil
+}
+
+// dutyOf is the duty cycle to record: 1 when the backfill did not slow down.
+func dutyOf(b Backfill) float64 {
+	if b.Duty <= 0 || b.Duty > 1 {
+		return 1
+	}
+	return b.Duty
 }
 
 // Backfills returns the checkpoints of a migration by task, the parts of a
@@ -525,6 +538,7 @@ func (s Store) Backfills(ctx context.Context, q Querier, schema, migration strin
 		b.Rate += p.Rate
 		b.Done = b.Done && p.Done
 		b.ReplicaLag = max(b.ReplicaLag, p.ReplicaLag)
+		b.Duty = min(b.Duty, p.Duty)
 		if p.UpdatedAt.After(b.UpdatedAt) {
 			b.UpdatedAt = p.UpdatedAt
 		}
@@ -539,7 +553,7 @@ func (s Store) BackfillParts(ctx context.Context, q Querier, schema, migration s
 	if ok, err := s.exists(ctx, q); err != nil || !ok {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, "SELECT task, part, tbl, last_key, rows_done, rows_total, done, rate, updated_at, range_lo, range_hi, replica_lag_ms FROM "+s.t("backfills")+
+	rows, err := q.Query(ctx, "SELECT task, part, tbl, last_key, rows_done, rows_total, done, rate, updated_at, range_lo, range_hi, replica_lag_ms, duty FROM "+s.t("backfills")+
 		" WHERE schema = $1 AND migration = $2 ORDER BY task, part", schema, migration)
 	if err != nil {
 		return nil, fmt.Errorf("read backfill checkpoints: %w", err)
@@ -549,7 +563,7 @@ func (s Store) BackfillParts(ctx context.Context, q Querier, schema, migration s
 	for rows.Next() {
 		var b Backfill
 		var lagMS int64
-		if err := rows.Scan(&b.Task, &b.Part, &b.Table, &b.LastKey, &b.RowsDone, &b.RowsTotal, &b.Done, &b.Rate, &b.UpdatedAt, &b.RangeLo, &b.RangeHi, &lagMS); err != nil {
+		if err := rows.Scan(&b.Task, &b.Part, &b.Table, &b.LastKey, &b.RowsDone, &b.RowsTotal, &b.Done, &b.Rate, &b.UpdatedAt, &b.RangeLo, &b.RangeHi, &lagMS, &b.Duty); err != nil {
 			return nil, fmt.Errorf("read backfill checkpoints: %w", err)
 		}
 		b.ReplicaLag = time.Duration(lagMS) * time.Millisecond

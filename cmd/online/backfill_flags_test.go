@@ -35,22 +35,22 @@ func TestBackfillFlagsRefused(t *testing.T) {
 	pgtest.Exec(t, db, "DO $$ BEGIN IF to_regnamespace('online') IS NOT NULL THEN RAISE 'state schema created'; END IF; END $$")
 }
 
-// TestStatusTableStates renders states, ranges, a standby pause and the
-// total line of several backfills.
+// TestStatusTableStates renders states, ranges, a yielding backfill, a
+// standby pause and the total line of several backfills.
 func TestStatusTableStates(t *testing.T) {
 	now := time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)
 	st := &phases.Status{Schema: "public", Latest: "public", Running: true, Next: "wait",
 		InProgress: &phases.MigrationStatus{Name: "02_lower", Phase: "backfilling", VersionSchema: "public_02_lower", StartedAt: now,
 			Backfills: []state.Backfill{
 				{Table: "users", RowsDone: 3000, RowsTotal: 3000, Done: true, State: phases.BackfillDone, UpdatedAt: now},
-				{Table: "orders", RowsDone: 1000, RowsTotal: 5000, Rate: 200, Parts: 3, ReplicaLag: 6 * time.Second, State: phases.BackfillRunning, UpdatedAt: now},
+				{Table: "orders", RowsDone: 1000, RowsTotal: 5000, Rate: 200, Parts: 3, ReplicaLag: 6 * time.Second, Duty: 0.35, State: phases.BackfillRunning, UpdatedAt: now},
 			}}}
 	var b strings.Builder
 	printStatus(&b, st, now)
 	out := squeeze(b.String())
 	for _, want := range []string{
 		"users 3000 3000 100.0% - - done 10:00:00\n",
-		"orders 1000 5000 20.0% 200 rows/s ~20s running (3 ranges), paused: standby 6s behind 10:00:00\n",
+		"orders 1000 5000 20.0% 200 rows/s ~20s running (3 ranges), yielding to the application: 35% duty, paused: standby 6s behind 10:00:00\n",
 		"total 4000 8000 50.0% 200 rows/s ~20s\n",
 	} {
 		if !strings.Contains(out, want) {

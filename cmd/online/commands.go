@@ -387,6 +387,9 @@ func printBackfills(out io.Writer, all []state.Backfill, running bool) {
 		if b.Parts > 1 {
 			st += fmt.Sprintf(" (%d ranges)", b.Parts)
 		}
+		if b.Duty > 0 && b.Duty < 1 && !b.Done {
+			st += fmt.Sprintf(", yielding to the application: %.0f%% duty", b.Duty*100)
+		}
 		if b.ReplicaLag > 0 && !b.Done {
 			st += fmt.Sprintf(", paused: standby %s behind", b.ReplicaLag.Round(100*time.Millisecond))
 		}
