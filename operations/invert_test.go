@@ -42,16 +42,7 @@ func TestInvert(t *testing.T) {
 		`{"sql":{"down":"CREATE EXTENSION IF NOT EXISTS pg_trgm","up":"DROP EXTENSION pg_trgm"}}`,
 		``,
 	}
-	for i, r := range rs {
-		got := ""
-		if r.Inverse != nil {
-			b, _ := json.Marshal(r.Inverse)
-			got = string(b)
-		}
-		if got != want[i] {
-			t.Fatalf("operation %d (%s): inverse %s, want %s (reason %q)", r.Op, r.Kind, got, want[i], r.Reason)
-		}
-	}
+	expectInverses(t, rs, want)
 	if rs[6].Reason != "drops a column: its data is gone" {
 		t.Fatalf("drop_column reason: %q", rs[6].Reason)
 	}
@@ -113,6 +104,15 @@ func TestInvertCreateConstraint(t *testing.T) {
 		`{"drop_multicolumn_constraint":{"down":{"a":"\"a\"","b":"\"b\""},"name":"a_b_key","table":"t","up":{"a":"\"a\"","b":"\"b\""}}}`,
 		``,
 	}
+	expectInverses(t, rs, want)
+	if !strings.Contains(rs[2].Reason, "names no columns") {
+		t.Fatalf("exclusion over expressions: reason %q", rs[2].Reason)
+	}
+}
+
+// expectInverses compares each inverse, as JSON, with want ("" for none).
+func expectInverses(t *testing.T, rs []Reversal, want []string) {
+	t.Helper()
 	for i, r := range rs {
 		got := ""
 		if r.Inverse != nil {
@@ -120,10 +120,7 @@ func TestInvertCreateConstraint(t *testing.T) {
 			got = string(b)
 		}
 		if got != want[i] {
-			t.Fatalf("operation %d: inverse %s, want %s (reason %q)", r.Op, got, want[i], r.Reason)
+			t.Fatalf("operation %d (%s): inverse %s, want %s (reason %q)", r.Op, r.Kind, got, want[i], r.Reason)
 		}
-	}
-	if !strings.Contains(rs[2].Reason, "names no columns") {
-		t.Fatalf("exclusion over expressions: reason %q", rs[2].Reason)
 	}
 }
