@@ -99,7 +99,6 @@ type governor struct {
 	mu       sync.Mutex
 	duty     float64
 	baseline float64
-	rate     float64
 	hold     chan struct{} // closed when a probe ends; nil when none runs
 }
 
@@ -284,7 +283,6 @@ func (g *governor) loop(ctx context.Context) {
 		}
 		if err == nil && err1 == nil && !idle {
 			g.mu.Lock()
-			g.rate = rate
 			g.duty = nextDuty(g.duty, rate, g.baseline, g.target)
 			duty, base := g.duty, g.baseline
 			g.mu.Unlock()
