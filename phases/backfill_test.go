@@ -103,13 +103,18 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 		firstErr.CompareAndSwap(nil, err)
 	}
 	stopOld, stopNew := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
+	// The old writers have their own group: complete must wait until the
+	// last of them has returned. An old-version write still queued behind
+	// complete's lock would land in the new shape afterwards, as the old
+	// code is supposed to be retired by then.
+	var wg, wgOld sync.WaitGroup
 	for w := 0; w < writers; w++ {
-		wg.Add(2)
+		wg.Add(1)
+		wgOld.Add(1)
 		// Old version: mixed-case emails, owned rows (id % writers == w) so
 		// that the expected value of a row is known.
 		go func() {
-			defer wg.Done()
+			defer wgOld.Done()
 			conn := e.version("public")
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for {
@@ -192,12 +197,13 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 	if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
 		close(stopOld)
 		close(stopNew)
+		wgOld.Wait()
 		wg.Wait()
 		t.Fatalf("start: %s", pg.Explain(err))
 	}
 	time.Sleep(500 * time.Millisecond)
 	close(stopOld)
-	time.Sleep(200 * time.Millisecond)
+	wgOld.Wait()
 	e.complete()
 	time.Sleep(200 * time.Millisecond)
 	close(stopNew)

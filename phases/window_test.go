@@ -42,8 +42,10 @@ func TestWorkflowWindow(t *testing.T) {
 		oldRows, newRows int
 	)
 	wg.Add(2)
+	oldDone := make(chan struct{})
 	go func() { // old application code, until just before complete
 		defer wg.Done()
+		defer close(oldDone)
 		for k := 1; !stopOld.Load(); k++ {
 			if _, err := oldConn.Exec(ctx, "INSERT INTO items (name, price) VALUES ($1, $2)", fmt.Sprintf("old-%d", k), k); err != nil {
 				errs <- fmt.Errorf("old insert: %w", err)
@@ -106,7 +108,7 @@ func TestWorkflowWindow(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	stopOld.Store(true) // the old code is gone: the deploy completes
-	time.Sleep(20 * time.Millisecond)
+	<-oldDone           // its last statement has returned before complete begins
 	if _, err := eng.Complete(ctx); err != nil {
 		fail("complete: %s", pg.Explain(err))
 	}
