@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
@@ -98,6 +100,22 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 		expected[id] = [2]string{email, fmt.Sprint(balance)}
 		mu.Unlock()
 	}
+	// writeRow updates a row and records what it then holds, under a lock
+	// per row (striped): the old and the new version's writer of a row
+	// then commit in the order they record, so the expected value is the
+	// one committed last. Without it, a writer could record after another
+	// that committed later.
+	var rowLocks [1024]sync.Mutex
+	writeRow := func(conn *pgx.Conn, id int64, email string, bal int64, want string) error {
+		l := &rowLocks[id%int64(len(rowLocks))]
+		l.Lock()
+		defer l.Unlock()
+		if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
+			return err
+		}
+		record(id, want, bal)
+		return nil
+	}
 	fail := func(err error) {
 		failures.Add(1)
 		firstErr.CompareAndSwap(nil, err)
@@ -126,11 +144,10 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 				id := int64(rng.IntN(rows/writers)*writers + w + 1)
 				email := fmt.Sprintf("Old%d@Mixed.Case", rng.IntN(1e6))
 				bal := int64(rng.IntN(1e6))
-				if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
+				if err := writeRow(conn, id, email, bal, strings.ToLower(email)); err != nil {
 					fail(err)
 					continue
 				}
-				record(id, strings.ToLower(email), bal)
 				var nid int64
 				if err := conn.QueryRow(ctx(), "INSERT INTO accounts (email, balance) VALUES ($1, 1) RETURNING id", "Ins"+email).Scan(&nid); err != nil {
 					fail(err)
@@ -171,11 +188,10 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 				// Balances fit the old version's int, or down's cast would
 				// (rightly) refuse them.
 				bal := int64(2e9) + int64(rng.IntN(1000))
-				if _, err := conn.Exec(ctx(), "UPDATE accounts SET email = $1, balance = $2 WHERE id = $3", email, bal, id); err != nil {
+				if err := writeRow(conn, id, email, bal, email); err != nil {
 					fail(err)
 					continue
 				}
-				record(id, email, bal)
 				writes.Add(1)
 			}
 		}()
