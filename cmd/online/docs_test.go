@@ -24,7 +24,8 @@ import (
 // would follow them. Fenced blocks carry markers after their language:
 //
 //	```sql setup                  run on the page's database before what follows
-//	```sql run search_path=S      run through version schema S (an application)
+//	```sql run search_path=S      run through version schema S (an application);
+//	                              with rows=N, one query that must return N rows
 //	```yaml migration             a migration file: parsed, then started, rolled
 //	                              back, started again and completed
 //	```yaml migration file=P      written to P in the page's directory, for the
@@ -409,6 +410,9 @@ func TestDocsShellSyntax(t *testing.T) {
 	}
 }
 
+// expectExitRe is how a runnable line says it must fail: "# expect exit 4".
+var expectExitRe = regexp.MustCompile(`#\s*expect exit (\d+)\s*$`)
+
 var migrationLine = regexp.MustCompile(`(?m)^(operations:|\{?\s*"operations"\s*:)`)
 
 // TestDocsMigrationsMarked: a migration shown in the docs is either run by
@@ -477,19 +481,23 @@ func followPage(t *testing.T, steps []docBlock) {
 	db := pgtest.Connect(t, dbURL)
 	dir := t.TempDir()
 	ctx := context.Background()
-	cli := func(b docBlock, args ...string) {
+	cli := func(b docBlock, want int, args ...string) {
 		t.Helper()
 		for i, a := range args {
-			if a != "" && !strings.HasPrefix(a, "-") {
-				if _, err := os.Stat(filepath.Join(dir, a)); err == nil {
-					args[i] = filepath.Join(dir, a)
-				}
+			if a == "" || strings.HasPrefix(a, "-") {
+				continue
+			}
+			// A path (it exists in the page's directory, or names a
+			// directory or a file) is the page's, not the test's.
+			_, err := os.Stat(filepath.Join(dir, a))
+			if err == nil || strings.Contains(a, "/") || regexp.MustCompile(`\.(ya?ml|json|sql)$`).MatchString(a) {
+				args[i] = filepath.Join(dir, a)
 			}
 		}
 		var out, errb bytes.Buffer
 		all := append(append([]string{}, args...), "--database-url", dbURL, "--log-format=json")
-		if code := run(ctx, all, &out, &errb); code != 0 {
-			t.Fatalf("%s: online %s: exit %d\nstdout:\n%s\nstderr:\n%s", b.where(), strings.Join(args, " "), code, out.String(), errb.String())
+		if code := run(ctx, all, &out, &errb); code != want {
+			t.Fatalf("%s: online %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", b.where(), strings.Join(args, " "), code, want, out.String(), errb.String())
 		}
 	}
 	for n, b := range steps {
@@ -511,8 +519,30 @@ func followPage(t *testing.T, steps []docBlock) {
 			q.Set("search_path", sp)
 			u.RawQuery = q.Encode()
 			app := pgtest.Connect(t, u.String())
-			if _, err := app.Exec(ctx, b.body); err != nil {
+			if _, ok := b.markers["rows"]; !ok {
+				if _, err := app.Exec(ctx, b.body); err != nil {
+					t.Fatalf("%s: SQL through %s: %v", b.where(), sp, err)
+				}
+				break
+			}
+			// rows=N: one query, which must return N rows.
+			want, err := strconv.Atoi(b.markers["rows"])
+			if err != nil {
+				t.Fatalf("%s: rows=%q: %v", b.where(), b.markers["rows"], err)
+			}
+			rows, err := app.Query(ctx, b.body)
+			if err != nil {
 				t.Fatalf("%s: SQL through %s: %v", b.where(), sp, err)
+			}
+			got := 0
+			for rows.Next() {
+				got++
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("%s: SQL through %s: %v", b.where(), sp, err)
+			}
+			if got != want {
+				t.Fatalf("%s: SQL through %s returned %d rows, the page says %d", b.where(), sp, got, want)
 			}
 		case b.has("migration"):
 			name := b.markers["file"]
@@ -529,12 +559,16 @@ func followPage(t *testing.T, steps []docBlock) {
 			if b.markers["file"] != "" {
 				continue // a later command of the page runs it
 			}
-			cli(b, "start", name)
-			cli(b, "rollback")
-			cli(b, "start", name)
-			cli(b, "complete")
+			cli(b, 0, "start", name)
+			cli(b, 0, "rollback")
+			cli(b, 0, "start", name)
+			cli(b, 0, "complete")
 		case b.has("runnable") && shellLangs[b.lang]:
 			for i, line := range strings.Split(b.body, "\n") {
+				want := 0
+				if m := expectExitRe.FindStringSubmatch(line); m != nil {
+					want, _ = strconv.Atoi(m[1])
+				}
 				words, err := shellWords(line)
 				if err != nil {
 					t.Fatalf("%s: %v", b.where(), err)
@@ -545,7 +579,7 @@ func followPage(t *testing.T, steps []docBlock) {
 				if words[0] != "online" || strings.ContainsAny(strings.Join(words, " "), "|&;<>") {
 					t.Fatalf("%s (line %d of the block): a runnable block holds online commands only, got %q", b.where(), i+1, line)
 				}
-				cli(b, words[1:]...)
+				cli(b, want, words[1:]...)
 			}
 		default:
 			t.Fatalf("%s: block %d: a %s block marked %v is nothing the docs test can run", b.where(), n, b.lang, b.markers)
