@@ -586,4 +586,3 @@ func followPage(t *testing.T, steps []docBlock) {
 		}
 	}
 }
-

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/onlinepg/online/internal/docgen"
+	"github.com/onlinepg/online/phases"
 )
 
 // newGenDocsCmd is the hidden command that writes the generated reference
@@ -28,7 +30,7 @@ func newGenDocsCmd() *cobra.Command {
 			// The flags' defaults read the environment; the pages show the
 			// built-in ones, whatever this shell has set.
 			clearDefaultsEnv()
-			files, err := docgen.Generate(docsRoot(), repo)
+			files, err := docgen.Generate(docsRoot(), repo, jsonOutputs)
 			if err != nil {
 				return err
 			}
@@ -41,6 +43,15 @@ func newGenDocsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&repo, "repo", ".", "the repository root")
 	return cmd
+}
+
+// jsonOutputs says what each command prints with --json, for the JSON
+// output page.
+var jsonOutputs = []docgen.JSONOutput{
+	{Commands: []string{"start", "backfill", "complete", "rollback", "revert"}, Type: reflect.TypeOf(phases.Result{})},
+	{Commands: []string{"status"}, Type: reflect.TypeOf(phases.Status{})},
+	{Commands: []string{"status DIR"}, Type: reflect.TypeOf(phases.DirStatus{})},
+	{Commands: []string{"migrate"}, Type: reflect.TypeOf(phases.MigrateResult{})},
 }
 
 // docsRoot builds the command tree the pages describe, as a user's

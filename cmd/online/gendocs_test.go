@@ -19,7 +19,7 @@ func TestReferenceDocsCurrent(t *testing.T) {
 			t.Setenv(k, "")
 		}
 	}
-	files, err := docgen.Generate(docsRoot(), "../..")
+	files, err := docgen.Generate(docsRoot(), "../..", jsonOutputs)
 	if err != nil {
 		t.Fatal(err)
 	}
