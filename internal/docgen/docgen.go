@@ -50,7 +50,7 @@ func Generate(root *cobra.Command, repo string, outs []JSONOutput) (Files, error
 	if err := formatPage(files); err != nil {
 		return nil, err
 	}
-	if err := jsonPage(files, repo, outs); err != nil {
+	if err := jsonPage(files, root, repo, outs); err != nil {
 		return nil, err
 	}
 	if err := environmentPage(files, root); err != nil {

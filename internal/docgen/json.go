@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // JSONOutput says which commands print a value of type Type with --json.
@@ -142,7 +144,7 @@ func jsonFields(fc *fieldComments, t reflect.Type, prefix string, b *strings.Bui
 	}
 }
 
-func jsonPage(files Files, repo string, outs []JSONOutput) error {
+func jsonPage(files Files, root *cobra.Command, repo string, outs []JSONOutput) error {
 	fc := &fieldComments{repo: repo}
 	var b strings.Builder
 	b.WriteString(header)
@@ -166,6 +168,32 @@ func jsonPage(files Files, repo string, outs []JSONOutput) error {
 		b.WriteString("| field | type | meaning |\n|---|---|---|\n")
 		jsonFields(fc, t, "", &b)
 		b.WriteString("\n")
+	}
+	// Commands with --json whose output has no section above yet.
+	listed := map[string]bool{}
+	for _, o := range outs {
+		for _, c := range o.Commands {
+			listed[strings.Fields(c)[0]] = true
+		}
+	}
+	var rest []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if !documented(c) {
+			return
+		}
+		path := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+		if c.HasParent() && c.LocalFlags().Lookup("json") != nil && !listed[path] {
+			rest = append(rest, fmt.Sprintf("[`online %s --json`](commands/%s)", path, pageName(c)))
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+	if len(rest) > 0 {
+		b.WriteString("## Other commands\n\n")
+		fmt.Fprintf(&b, "Also print JSON, with fields not listed on this page yet: %s.\n", strings.Join(rest, ", "))
 	}
 	files[jsonOutputFile] = []byte(b.String())
 	return nil
