@@ -19,10 +19,11 @@ import (
 func newGenDocsCmd() *cobra.Command {
 	var repo string
 	cmd := &cobra.Command{
-		Use:    "gen-docs",
-		Short:  "Write the generated reference pages of docs/ (for maintainers)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:     "gen-docs",
+		Short:   "Write the generated reference pages of docs/ (for maintainers)",
+		Hidden:  true,
+		Example: "  go run ./cmd/online gen-docs   # from the repository root",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := os.Stat(repo + "/go.mod"); err != nil {
 				return usageError{fmt.Errorf("run gen-docs from the repository root, or give it with --repo: %w", err)}

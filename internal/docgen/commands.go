@@ -50,12 +50,12 @@ func commandPage(c *cobra.Command) string {
 	b.WriteString(header)
 	fmt.Fprintf(&b, "# %s\n\n", c.CommandPath())
 	if c.Short != "" {
-		fmt.Fprintf(&b, "%s.\n\n", strings.TrimSuffix(c.Short, "."))
+		fmt.Fprintf(&b, "%s.\n\n", mdText(strings.TrimSuffix(c.Short, ".")))
 	}
 	if c.Long != "" {
 		// Long texts are wrapped for a terminal; a blank line keeps the
 		// paragraphs apart, as in Markdown.
-		fmt.Fprintf(&b, "%s\n\n", strings.TrimSpace(c.Long))
+		fmt.Fprintf(&b, "%s\n\n", mdText(strings.TrimSpace(c.Long)))
 	}
 	fmt.Fprintf(&b, "## Usage\n\n```\n%s\n```\n\n", usageLine(c))
 	if len(c.Aliases) > 0 {
@@ -156,6 +156,12 @@ func flagTable(b *strings.Builder, fs *pflag.FlagSet) {
 		fmt.Fprintf(b, "| `%s` | %s | %s |\n", name, def, cell(usage))
 	})
 	b.WriteString("\n")
+}
+
+// mdText makes a help text safe as Markdown: help texts are written for a
+// terminal, where "*.yaml" and "<name>" are literal.
+func mdText(s string) string {
+	return strings.NewReplacer("*", `\*`, "<", "&lt;").Replace(s)
 }
 
 // dedent removes the indentation cobra's help wants from an Example text.
