@@ -10,11 +10,11 @@ import (
 // A note on a field that does not exist would outlive the field: refused.
 func TestNoteOnMissingFieldRefused(t *testing.T) {
 	t.Parallel()
-	_, err := operationFields("rename_column", notes{"rename_column": {"form": "a typo"}})
+	_, err := operationFields("rename_column", notes{Operations: map[string]map[string]string{"rename_column": {"form": "a typo"}}}, map[string]bool{})
 	if err == nil || !strings.Contains(err.Error(), "rename_column.form") {
 		t.Fatalf("want an error naming rename_column.form, got %v", err)
 	}
-	fs, err := operationFields("rename_column", notes{"rename_column": {"from": "the old name"}})
+	fs, err := operationFields("rename_column", notes{Operations: map[string]map[string]string{"rename_column": {"from": "the old name"}}}, map[string]bool{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,13 +31,22 @@ func TestEveryOperationDescribed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	seen := map[string]bool{}
 	for _, kind := range operations.Names() {
 		if _, err := prose(kind); err != nil {
 			t.Error(err)
 		}
-		if _, err := operationFields(kind, all); err != nil {
+		if _, err := operationFields(kind, all, seen); err != nil {
 			t.Error(err)
 		}
+	}
+	if err := checkTypeNotes(all, seen); err != nil {
+		t.Error(err)
+	}
+	// A type note on a key no struct of that type has is refused too.
+	all.Types["Column"]["nulable"] = "a typo"
+	if err := checkTypeNotes(all, seen); err == nil || !strings.Contains(err.Error(), "Column.nulable") {
+		t.Errorf("want an error naming Column.nulable, got %v", err)
 	}
 }
 

@@ -31,6 +31,8 @@ type field struct {
 	Type     string
 	Required bool
 	Note     string
+	Owner    string // the Go type the key belongs to: "Column", "ForeignKey"
+	Key      string // the key itself: "on_delete"
 }
 
 var (
@@ -53,7 +55,7 @@ func fields(t reflect.Type, prefix string) []field {
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
-		fd := field{Path: prefix + name, Required: slices.Contains(req, name)}
+		fd := field{Path: prefix + name, Required: slices.Contains(req, name), Owner: t.Name(), Key: name}
 		var nested []field
 		switch {
 		case ft == nodeType:
@@ -99,18 +101,24 @@ func kindName(t reflect.Type, path string) (string, []field) {
 	panic(fmt.Sprintf("docgen: no name for %s at %s", t, path))
 }
 
-// notes are the hand-written remarks on fields, by operation and path
-// ("column" for the Column fields shared by add_column and create_table).
-type notes map[string]map[string]string
+// notes are the hand-written remarks on fields: by operation and path, and
+// by the Go type a key belongs to (Column, ForeignKey, ...), for the structs
+// several operations share. An operation's own note wins.
+type notes struct {
+	Operations map[string]map[string]string `yaml:"operations"`
+	Types      map[string]map[string]string `yaml:"types"`
+}
 
 func loadNotes() (notes, error) {
 	data, err := text.ReadFile("text/fields.yaml")
 	if err != nil {
-		return nil, err
+		return notes{}, err
 	}
 	var n notes
-	if err := yaml.Unmarshal(data, &n); err != nil {
-		return nil, fmt.Errorf("text/fields.yaml: %w", err)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&n); err != nil {
+		return notes{}, fmt.Errorf("text/fields.yaml: %w", err)
 	}
 	return n, nil
 }
@@ -134,41 +142,48 @@ func summary(p string) string {
 	return first
 }
 
+// annotate gives each field its note, and records which type notes were
+// used (seen: "Column.name").
+func annotate(fs []field, own map[string]string, all notes, seen map[string]bool) {
+	for i := range fs {
+		if n, ok := own[fs[i].Path]; ok {
+			fs[i].Note = n
+		} else {
+			fs[i].Note = all.Types[fs[i].Owner][fs[i].Key]
+		}
+		seen[fs[i].Owner+"."+fs[i].Key] = true
+	}
+}
+
 // operationFields lists an operation's fields with their notes. A note for a
 // field the operation does not have is an error: the notes cannot outlive a
 // field.
-func operationFields(kind string, all notes) ([]field, error) {
+func operationFields(kind string, all notes, seen map[string]bool) ([]field, error) {
 	t, ok := operations.OperationType(kind)
 	if !ok {
 		return nil, fmt.Errorf("docgen: no operation %q", kind)
 	}
 	fs := fields(t, "")
-	own := all[kind]
-	used := map[string]bool{}
-	for i := range fs {
-		if n, ok := own[fs[i].Path]; ok {
-			fs[i].Note = n
-			used[fs[i].Path] = true
-		} else if rest, ok := columnPath(fs[i].Path); ok && all["column"][rest] != "" {
-			fs[i].Note = all["column"][rest]
-		}
-	}
+	own := all.Operations[kind]
+	annotate(fs, own, all, seen)
 	for _, p := range sortedKeys(own) {
-		if !used[p] {
+		if !slices.ContainsFunc(fs, func(f field) bool { return f.Path == p }) {
 			return nil, fmt.Errorf("docgen: text/fields.yaml has a note on %s.%s, which is no field of the operation", kind, p)
 		}
 	}
 	return fs, nil
 }
 
-// columnPath strips the prefix under which a Column appears.
-func columnPath(p string) (string, bool) {
-	for _, pre := range []string{"column.", "columns[]."} {
-		if rest, ok := strings.CutPrefix(p, pre); ok {
-			return rest, true
+// checkTypeNotes refuses a type note on a key no operation has.
+func checkTypeNotes(all notes, seen map[string]bool) error {
+	for _, typ := range sortedKeys(all.Types) {
+		for _, key := range sortedKeys(all.Types[typ]) {
+			if !seen[typ+"."+key] {
+				return fmt.Errorf("docgen: text/fields.yaml has a note on %s.%s, which is no field of the format", typ, key)
+			}
 		}
 	}
-	return "", false
+	return nil
 }
 
 func fieldTable(b *strings.Builder, fs []field) {
@@ -275,11 +290,12 @@ func operationPages(files Files, ex map[string][]example) error {
 	if err != nil {
 		return err
 	}
-	for k := range all {
-		if _, ok := operations.OperationType(k); !ok && k != "column" {
+	for k := range all.Operations {
+		if _, ok := operations.OperationType(k); !ok {
 			return fmt.Errorf("docgen: text/fields.yaml has notes for %q, which is no operation", k)
 		}
 	}
+	seen := map[string]bool{}
 	var index strings.Builder
 	index.WriteString(header)
 	index.WriteString("# Operations\n\n")
@@ -292,7 +308,7 @@ func operationPages(files Files, ex map[string][]example) error {
 		if err != nil {
 			return err
 		}
-		fs, err := operationFields(kind, all)
+		fs, err := operationFields(kind, all, seen)
 		if err != nil {
 			return err
 		}
@@ -336,7 +352,7 @@ func operationPages(files Files, ex map[string][]example) error {
 	}
 	index.WriteString("\n")
 	files[filepath.Join(operationsDir, "README.md")] = []byte(index.String())
-	return nil
+	return checkTypeNotes(all, seen)
 }
 
 func formatPage(files Files) error {
@@ -379,14 +395,7 @@ func formatPage(files Files) error {
 	}
 	var col strings.Builder
 	cfs := fields(reflect.TypeOf(operations.Column{}), "")
-	for i := range cfs {
-		cfs[i].Note = all["column"][cfs[i].Path]
-	}
-	for p := range all["column"] {
-		if !slices.ContainsFunc(cfs, func(f field) bool { return f.Path == p }) {
-			return fmt.Errorf("docgen: text/fields.yaml has a note on column.%s, which is no field of a column", p)
-		}
-	}
+	annotate(cfs, nil, all, map[string]bool{})
 	fieldTable(&col, cfs)
 	var b strings.Builder
 	b.WriteString(header)
