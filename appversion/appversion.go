@@ -241,13 +241,17 @@ func (v Version) why(ctx context.Context, q Querier, name string) string {
 	if v.Name == "" {
 		return fmt.Sprintf("schema %s itself is missing: check the database the application connects to", name)
 	}
-	var migration, phase string
+	var migration, phase, revertedBy string
 	var latestDone bool
+	// The newest record of the version: a migration run, reverted, and
+	// run again has a record per run. A completed revert that names it
+	// means the database went back past this version.
+	t := pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize()
 	err := q.QueryRow(ctx, fmt.Sprintf(`SELECT m.name, m.phase,
-  EXISTS (SELECT 1 FROM %s l WHERE l.schema = m.schema AND l.phase = 'complete' AND l.started_at > m.started_at)
-FROM %s m WHERE m.schema = $1 AND m.version_schema = $2`,
-		pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize(), pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize()),
-		v.schema(), name).Scan(&migration, &phase, &latestDone)
+  EXISTS (SELECT 1 FROM %s l WHERE l.schema = m.schema AND l.phase = 'complete' AND l.started_at > m.started_at),
+  coalesce((SELECT r.name FROM %s r WHERE r.schema = m.schema AND r.kind = 'revert' AND r.phase = 'complete' AND r.reverts = m.name), '')
+FROM %s m WHERE m.schema = $1 AND m.version_schema = $2 AND m.kind <> 'revert' ORDER BY m.started_at DESC LIMIT 1`, t, t, t),
+		v.schema(), name).Scan(&migration, &phase, &latestDone, &revertedBy)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) {
@@ -256,6 +260,8 @@ FROM %s m WHERE m.schema = $1 AND m.version_schema = $2`,
 		return plain
 	}
 	switch {
+	case phase == "complete" && revertedBy != "":
+		return fmt.Sprintf("migration %s was reverted (%s): this build is newer than the database; apply it again (online migrate DIR) or deploy the build of the version the database went back to", strings.SplitN(migration, "~", 2)[0], revertedBy)
 	case phase == "complete" && latestDone:
 		return fmt.Sprintf("migration %s was completed and a later migration's `online complete` retired its version: this build is older than the database; deploy a newer one", migration)
 	case phase == "complete":

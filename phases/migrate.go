@@ -79,6 +79,9 @@ type history struct {
 	byName map[string]*state.Record
 	// inProgress is the migration in progress, if any.
 	inProgress *state.Record
+	// effective maps the name of each completed migration in effect (not
+	// reverted) to its record.
+	effective map[string]*state.Record
 }
 
 func (e *Engine) readHistory(ctx context.Context) (*history, error) {
@@ -110,6 +113,7 @@ func (e *Engine) readHistory(ctx context.Context) (*history, error) {
 			}
 		}
 	}
+	h.effective = effective
 	for _, r := range effective {
 		h.index(r)
 	}

@@ -73,6 +73,9 @@ func (e *Engine) Revert(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if doc, err = e.revertVersion(ctx, h, last, doc); err != nil {
+		return nil, err
+	}
 	inv, err := operations.Parse("revert of "+last.Name, doc)
 	if err != nil {
 		return nil, fmt.Errorf("build the inverse of %s: %w", last.Name, err)
@@ -94,4 +97,65 @@ func (e *Engine) Reversibility(ctx context.Context, m *operations.Migration) ([]
 		return nil, err
 	}
 	return operations.Invert(m, cur), nil
+}
+
+// revertVersion names the version a revert publishes after the files: the
+// version of the migration in effect once last is undone (the file before
+// it), so that an application built for that file is served again and
+// the live version is never a name no file has. When that version cannot
+// be published under its name (a baseline or nothing before last, or its
+// schema still exists), the revert keeps its own name.
+func (e *Engine) revertVersion(ctx context.Context, h *history, last *state.Record, doc []byte) ([]byte, error) {
+	var target *state.Record
+	if last.Kind == state.KindRevert {
+		target = h.effective[last.Reverts]
+		if target == nil {
+			for i := range h.records {
+				if h.records[i].Name == last.Reverts {
+					target = &h.records[i]
+				}
+			}
+		}
+	} else {
+		for i := len(h.records) - 1; i >= 0; i-- {
+			r := &h.records[i]
+			if r.Name != last.Name && h.effective[r.Name] == r {
+				target = r
+				break
+			}
+		}
+	}
+	if target == nil || target.VersionSchema == "" || target.Kind == state.KindBaseline {
+		return doc, nil
+	}
+	var names struct {
+		Name          string `json:"name"`
+		VersionSchema string `json:"version_schema"`
+	}
+	if err := json.Unmarshal(target.Document, &names); err != nil {
+		return nil, fmt.Errorf("read the document of %s: %w", target.Name, err)
+	}
+	suffix := names.VersionSchema
+	if suffix == "" {
+		suffix = names.Name
+	}
+	if suffix == "" {
+		suffix = target.Name
+	}
+	if operations.VersionSchemaName(e.cfg.Schema, suffix) != target.VersionSchema {
+		return doc, nil
+	}
+	if exists, err := e.schemaExists(ctx, target.VersionSchema); err != nil || exists {
+		return doc, err
+	}
+	var d map[string]any
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("read the inverse of %s: %w", last.Name, err)
+	}
+	d["version_schema"] = suffix
+	out, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode the inverse of %s: %w", last.Name, err)
+	}
+	return out, nil
 }

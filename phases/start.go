@@ -52,7 +52,9 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if done, err := e.store.Get(ctx, e.conn, e.cfg.Schema, m.Name); err != nil {
 			return err
 		} else if done != nil {
-			return fmt.Errorf("migration %q was already applied on %s", m.Name, done.UpdatedAt.Format(time.RFC3339))
+			if err := e.setAside(ctx, done); err != nil {
+				return err
+			}
 		}
 		cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
 		if err != nil {

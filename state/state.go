@@ -690,3 +690,21 @@ func (s Store) DonePending(ctx context.Context, q Querier, schema string, p Pend
 	}
 	return nil
 }
+
+// Rename gives a migration's record, its checkpoints and queued statements
+// another name, and makes the revert records that name it follow: the
+// history of one migration run, reverted, then run again keeps both runs.
+func (s Store) Rename(ctx context.Context, q Querier, schema, from, to string) error {
+	stmts := []string{
+		"UPDATE " + s.t("migrations") + " SET name = $3 WHERE schema = $1 AND name = $2",
+		"UPDATE " + s.t("migrations") + " SET reverts = $3 WHERE schema = $1 AND reverts = $2",
+		"UPDATE " + s.t("backfills") + " SET migration = $3 WHERE schema = $1 AND migration = $2",
+		"UPDATE " + s.t("pending") + " SET migration = $3 WHERE schema = $1 AND migration = $2",
+	}
+	for _, stmt := range stmts {
+		if _, err := q.Exec(ctx, stmt, schema, from, to); err != nil {
+			return fmt.Errorf("rename migration %s to %s in the history: %w", from, to, err)
+		}
+	}
+	return nil
+}
