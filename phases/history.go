@@ -3,8 +3,10 @@ package phases
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
+	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
 
@@ -42,4 +44,20 @@ func reverted(h *history, name string) bool {
 		}
 	}
 	return false
+}
+
+// fileOf is the file `online start FILE` ran, as the history keeps a
+// directory's files: so that a migration started from a file of the
+// folder is that file for migrate DIR, status DIR and pull. A migration
+// parsed from no file (a label, a stored document) records none.
+func fileOf(m *operations.Migration) []state.File {
+	base := filepath.Base(m.File)
+	if m.File == "" || !isMigrationFile(base) {
+		return nil
+	}
+	sum, err := Checksum(m.Document)
+	if err != nil {
+		return nil
+	}
+	return []state.File{{Name: base, Checksum: sum, Document: m.Document}}
 }

@@ -127,36 +127,52 @@ func (h *history) index(r *state.Record) {
 	for _, f := range r.Files {
 		h.byFile[f.Name] = r
 	}
-	if len(r.Files) == 0 && r.Kind != state.KindBaseline {
+	if r.Kind != state.KindBaseline {
 		h.byName[r.Name] = r
 	}
 }
 
 // recordOf returns the record that applied f, and the checksum it applied.
-func (h *history) recordOf(f DirFile) (*state.Record, string) {
+// A file is found by its file name first, then by its migration's name:
+// a migration started by `online start FILE` (which an older online
+// recorded without its file) or from a copy of the file kept elsewhere is
+// the folder's file of the same name. byName tells which way it was found.
+func (h *history) recordOf(f DirFile) (r *state.Record, sum string, byName bool) {
 	if r := h.byFile[f.File]; r != nil {
 		for _, rf := range r.Files {
 			if rf.Name == f.File {
-				return r, rf.Checksum
+				return r, rf.Checksum, false
 			}
 		}
 	}
 	if r := h.byName[f.Migration.Name]; r != nil {
-		sum, _ := Checksum(r.Document)
-		return r, sum
+		switch {
+		case len(r.Files) == 0:
+			sum, _ = Checksum(r.Document)
+		case h.byFile[r.Files[len(r.Files)-1].Name] != r:
+			return nil, "", false
+		default:
+			// A window is named after its last file.
+			sum = r.Files[len(r.Files)-1].Checksum
+		}
+		return r, sum, true
 	}
-	return nil, ""
+	return nil, "", false
 }
 
 // fileStates compares a directory with the history.
 func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStatus, error) {
 	var out []FileStatus
 	used := map[*state.Record]bool{}
+	// Records whose file is in the folder under another file name: their
+	// own file name is not missing.
+	renamed := map[*state.Record]bool{}
 	rows := map[string]int64{}
 	for _, f := range d.Files {
 		fs := FileStatus{Name: f.Name, File: f.File, Checksum: f.Checksum, State: FilePending}
-		if r, sum := h.recordOf(f); r != nil {
+		if r, sum, byName := h.recordOf(f); r != nil {
 			used[r] = true
+			renamed[r] = renamed[r] || byName
 			fs.Migration, fs.Phase, fs.Applied = r.Name, string(r.Phase), sum
 			fs.AppliedBy, fs.OSUser, fs.Duration, fs.Baseline = r.AppliedBy, r.OSUser, r.Duration, r.Kind == state.KindBaseline
 			if r.CompletedAt != nil {
@@ -197,9 +213,9 @@ func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStat
 			continue
 		}
 		rec := h.byName[r.Name]
-		if rec == nil {
+		if rec == nil || len(rec.Files) > 0 {
 			for _, f := range r.Files {
-				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] {
+				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] && !renamed[h.byFile[f.Name]] {
 					out = append(out, FileStatus{Name: strings.TrimSuffix(f.Name, extOf(f.Name)), File: f.Name, State: FileMissing, Migration: r.Name, Phase: string(r.Phase), Applied: f.Checksum})
 				}
 			}

@@ -93,6 +93,9 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		}
 		rec = &state.Record{Schema: e.cfg.Schema, Name: m.Name, VersionSchema: plan.VersionSchema, Parent: parent, Document: m.Document, Plan: planJSON, Phase: state.Expanding}
 		e.withMeta(rec)
+		if e.meta == nil {
+			rec.Files = fileOf(m)
+		}
 		if err := e.store.Insert(ctx, e.conn, rec); err != nil {
 			return err
 		}

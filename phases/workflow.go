@@ -129,6 +129,17 @@ func settle(s *schema.Schema) *schema.Schema {
 // against the live model (and the one each pending file before it builds).
 // Drift (a modified or missing applied file) is reported too.
 func (e *Engine) ValidateDir(ctx context.Context, d *Dir) (*ValidateResult, error) {
+	return e.validate(ctx, d, false)
+}
+
+// ValidateLoose is ValidateDir for files given one by one (`online validate
+// dir/02_b.yaml`): they are not a whole directory, so the applied files
+// they do not include are not reported missing.
+func (e *Engine) ValidateLoose(ctx context.Context, files []DirFile) (*ValidateResult, error) {
+	return e.validate(ctx, &Dir{Files: files}, true)
+}
+
+func (e *Engine) validate(ctx context.Context, d *Dir, loose bool) (*ValidateResult, error) {
 	res := &ValidateResult{Warnings: d.Warnings}
 	h, err := e.readHistory(ctx)
 	if err != nil {
@@ -140,6 +151,9 @@ func (e *Engine) ValidateDir(ctx context.Context, d *Dir) (*ValidateResult, erro
 	}
 	var errs []error
 	var pending []DirFile
+	if loose {
+		states = states[:len(d.Files)]
+	}
 	for i, s := range states {
 		switch s.State {
 		case FileModified, FileMissing:
@@ -263,6 +277,16 @@ func (e *Engine) Pull(ctx context.Context) ([]PulledFile, error) {
 	}
 	var out []PulledFile
 	for _, r := range h.records {
+		if len(r.Files) == 0 && r.Kind == state.KindMigration && h.byName[r.Name] != nil && h.byName[r.Name].Name == r.Name {
+			// Started by an online that did not record the file: its
+			// name is the file's, less the extension.
+			sum, err := Checksum(r.Document)
+			if err != nil {
+				return nil, fmt.Errorf("pull %s: %w", r.Name, err)
+			}
+			r.Files = []state.File{{Name: r.Name + ".yaml", Checksum: sum, Document: r.Document}}
+			h.byFile[r.Name+".yaml"] = h.byName[r.Name]
+		}
 		for _, f := range r.Files {
 			if h.byFile[f.Name] == nil || h.byFile[f.Name].Name != r.Name {
 				continue

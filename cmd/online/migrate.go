@@ -280,7 +280,7 @@ and the pending ones are compiled in order against the live catalog.`,
 				var res *phases.ValidateResult
 				var err error
 				if e != nil {
-					res, err = e.ValidateDir(cmd.Context(), &phases.Dir{Files: loose})
+					res, err = e.ValidateLoose(cmd.Context(), loose)
 				} else {
 					res, err = phases.ValidateFiles(loose, g.schema)
 				}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/onlinepg/online/internal/pgtest"
+)
+
+// TestTeamStartFileOfFolder: `online start FILE` on a file of the folder
+// does not block the folder (issue 22, case 2): validate of the next file
+// does not call the first missing, migrate DIR takes the started file for
+// the folder's, status agrees, and pull writes both files.
+func TestTeamStartFileOfFolder(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := []string{"--database-url", url}
+	dir := t.TempDir()
+	a := writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }, { name: email, type: text, nullable: true }] }\n")
+	b := writeFile(t, dir, "02_b.yaml", "# the nick\noperations:\n  - add_column: { table: users, column: { name: nick, type: text, nullable: true } }\n")
+
+	expectCLI(t, "start --complete 01_a", runCLI(t, append([]string{"start", "--complete", a}, db...)...), 0, nil, nil)
+	expectCLI(t, "validate the next file alone", runCLI(t, append([]string{"validate", b}, db...)...), 0, []string{"valid: 1 file(s) checked against the live database"}, nil)
+	expectCLI(t, "start 02_b", runCLI(t, append([]string{"start", b}, db...)...), 0, nil, nil)
+	expectCLI(t, "migrate the folder", runCLI(t, append([]string{"migrate", dir}, db...)...), 0, []string{"nothing pending: 02_b is in progress"}, nil)
+
+	r := runCLI(t, append([]string{"status", dir, "--json"}, db...)...)
+	expectCLI(t, "status", r, 0, nil, nil)
+	var st struct {
+		Files []struct {
+			Name, State, Checksum, Applied_checksum string
+		} `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	if len(st.Files) != 2 || st.Files[0].State != "applied" || st.Files[1].State != "in_progress" || st.Files[1].Checksum != st.Files[1].Applied_checksum {
+		t.Fatalf("status of the folder: %+v", st.Files)
+	}
+	expectCLI(t, "complete", runCLI(t, append([]string{"complete"}, db...)...), 0, nil, nil)
+	expectCLI(t, "migrate the folder again", runCLI(t, append([]string{"migrate", dir}, db...)...), 0, []string{"nothing to migrate"}, nil)
+
+	// A new clone: pull writes both files, and they are the folder's.
+	clone := t.TempDir()
+	expectCLI(t, "pull", runCLI(t, append([]string{"pull", clone}, db...)...), 0, []string{"01_a.yaml", "02_b.yaml"}, []string{"pulled 2 file(s)"})
+	for _, f := range []string{"01_a.yaml", "02_b.yaml"} {
+		if _, err := os.Stat(filepath.Join(clone, f)); err != nil {
+			t.Fatalf("pull: %v", err)
+		}
+	}
+	expectCLI(t, "migrate the clone", runCLI(t, append([]string{"migrate", clone}, db...)...), 0, []string{"nothing to migrate"}, nil)
+}
