@@ -259,8 +259,20 @@ type MigrateOptions struct {
 	// Complete completes the last file too; by default it is left in
 	// progress so that the new application code can be deployed.
 	Complete bool
-	// Window applies all pending files as one expand/contract step.
+	// Window applies all pending files as one expand/contract step. It
+	// is what Migrate does by default with several pending files and
+	// neither Complete nor OneByOne: the version applications use now
+	// stays live until the window's complete.
 	Window bool
+	// OneByOne starts and completes each pending file before the next, the
+	// last left in progress: every file's version is published in turn,
+	// and the version applications use now is retired by the first
+	// complete. With a migration in progress and files pending, it
+	// completes the one in progress first.
+	OneByOne bool
+	// To, when set, is the last file to apply (a file name, with or
+	// without its extension); the pending files after it are left pending.
+	To string
 	// OnFile, if set, is told about each file as it is started and completed.
 	OnFile func(FileEvent)
 }
@@ -361,11 +373,24 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				return &DirError{File: f.File, Err: fmt.Errorf("is pending but sorts before %s, which is applied: rename it to sort after the applied files", lastApplied)}
 			}
 		}
+		if pending, err = upTo(d, pending, o.To); err != nil {
+			return err
+		}
 		if rec := h.inProgress; rec != nil {
 			if len(cur) == 0 {
 				return &ForeignInProgressError{InProgressError{Name: rec.Name}}
 			}
 			names := fileNames(cur)
+			if len(pending) > 0 && !o.Complete && !o.OneByOne && rec.Phase != state.Completing {
+				// Completing it would retire the version before it, which
+				// applications may still use: migrate only says so.
+				old := rec.Parent
+				if old == "" {
+					old = e.cfg.Schema
+				}
+				return &RefusedError{Reason: fmt.Sprintf("%s is in progress (versions %s and %s are live) and %d file(s) are pending after it: applying them means completing %s first, which retires %s. When no application uses %s any more, run online complete, then migrate again; or migrate --complete (or --one-by-one) to complete it now",
+					strings.Join(names, ", "), old, rec.VersionSchema, len(pending), rec.Name, old, old)}
+			}
 			if rec.Phase == state.Completing {
 				// A complete that died midway is finished before anything else.
 			} else if rec.Phase != state.Active {
@@ -388,7 +413,8 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			return nil
 		}
 		groups := make([][]DirFile, 0, len(pending))
-		if o.Window && len(pending) > 1 {
+		chosen := !o.Window && !o.Complete && !o.OneByOne && len(pending) > 1
+		if (o.Window || chosen) && len(pending) > 1 {
 			groups = append(groups, pending)
 		} else {
 			for _, f := range pending {
@@ -414,6 +440,10 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			sres, err := e.Start(ctx, m)
 			e.meta = nil
 			if err != nil {
+				if chosen && sres == nil {
+					return &RefusedError{Reason: fmt.Sprintf("the %d pending files run as one window by default, so that the version applications use now stays live until complete; the window cannot start: %v. If the files are right, apply fewer at a time (--to FILE), or one by one (--one-by-one), which retires the version applications use now at the first file's complete",
+						len(g), windowError(g, err)), Err: windowError(g, err)}
+				}
 				return windowError(g, err)
 			}
 			if err := e.store.AddDuration(ctx, e.conn, e.cfg.Schema, m.Name, time.Since(t0)); err != nil {
@@ -538,4 +568,39 @@ func windowError(files []DirFile, err error) error {
 		return &c
 	}
 	return err
+}
+
+// RefusedError is returned by Migrate when doing what it was asked would
+// break the applications of the version in use, and it changed nothing.
+type RefusedError struct {
+	Reason string
+	Err    error // the error behind the refusal, if any
+}
+
+func (e *RefusedError) Error() string { return "migrate refused: " + e.Reason }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// upTo keeps the pending files up to the file to (all when to is "").
+func upTo(d *Dir, pending []DirFile, to string) ([]DirFile, error) {
+	if to == "" {
+		return pending, nil
+	}
+	found := false
+	for _, f := range d.Files {
+		if f.File == to || f.Name == to {
+			found = true
+			to = f.Name
+		}
+	}
+	if !found {
+		return nil, &DirError{File: to, Err: errors.New("--to names no migration file of the directory")}
+	}
+	var out []DirFile
+	for _, f := range pending {
+		if f.Name <= to {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }

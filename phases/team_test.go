@@ -2,9 +2,13 @@ package phases_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/onlinepg/online/appversion"
 	"github.com/onlinepg/online/internal/pg"
@@ -86,4 +90,98 @@ func TestTeamRevertThenMigrate(t *testing.T) {
 	}
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
 	env.expectRows(env.db, []string{"3|2|2"}, "SELECT count(*) FILTER (WHERE files->0->>'name' = '003_nick.yaml'), count(*) FILTER (WHERE kind = 'revert'), count(DISTINCT reverts) FROM online.migrations")
+}
+
+// TestTeamMigrateKeepsOldVersion: the default migrate with several pending
+// files keeps the version the running application uses live (case 4): a
+// writer on the previous version gets no error through a 2-file migrate,
+// and after it; what cannot keep it live is refused, changing nothing.
+func TestTeamMigrateKeepsOldVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t)
+	eng := env.engine(func(c *phases.Config) { c.BackfillBatchTime = 5 * time.Millisecond })
+	dir := fstest.MapFS{"001_items.yaml": {Data: []byte(`operations:
+  - create_table:
+      name: items
+      columns:
+        - { name: id, type: bigserial, pk: true }
+        - { name: name, type: text, nullable: false }
+        - { name: price, type: int, nullable: false }
+`)}}
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	env.exec(env.db, "INSERT INTO items (name, price) SELECT 'i' || g, g FROM generate_series(1, 3000) g")
+	dir["002_title.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - rename_column: { table: items, from: name, to: title }\n")}
+	dir["003_price_bigint.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - alter_column: { table: items, column: price, type: bigint, up: price::bigint * 100, down: (price / 100)::int }\n")}
+	d := loadDir(t, dir)
+
+	// The old application: writes through public_001_items all along.
+	old := env.version("public_001_items")
+	var stop atomic.Bool
+	var writes, failures atomic.Int64
+	var firstErr atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := 1; !stop.Load(); k++ {
+			_, err := old.Exec(ctx, "INSERT INTO items (name, price) VALUES ($1, $2)", fmt.Sprintf("old-%d", k), k)
+			if err == nil {
+				_, err = old.Exec(ctx, "UPDATE items SET price = price + 1 WHERE id = $1", k%3000+1)
+			}
+			if err != nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+			writes.Add(1)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	res, err := eng.Migrate(ctx, d, phases.MigrateOptions{})
+	time.Sleep(100 * time.Millisecond) // the old application goes on after migrate returns
+	stop.Store(true)
+	<-done
+	if err != nil {
+		t.Fatalf("migrate 2 files: %s", pg.Explain(err))
+	}
+	if n := failures.Load(); n != 0 || writes.Load() < 10 {
+		t.Fatalf("the application on the previous version: %d of %d writes failed (first: %v)", n, writes.Load(), firstErr.Load())
+	}
+	if res.InProgress != "003_price_bigint" || res.VersionSchema != "public_003_price_bigint" || len(res.Completed) != 0 {
+		t.Fatalf("migrate: %+v", res)
+	}
+	expectStates(t, eng, d, map[string]string{"001_items": "applied", "002_title": "in_progress", "003_price_bigint": "in_progress"})
+	// The new version has both files' shape, with the old writer's rows.
+	env.expectRows(env.version("public_003_price_bigint"), []string{"i1|100|bigint", fmt.Sprintf("%d|NULL|NULL", writes.Load())},
+		"SELECT title, price, pg_typeof(price)::text FROM items WHERE id = 1 UNION ALL SELECT count(*)::text, NULL, NULL FROM items WHERE title LIKE 'old-%'")
+
+	// A migration in progress with a file pending after it: completing it
+	// would retire public_001_items, so the default refuses.
+	dir["004_note.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - add_column: { table: items, column: { name: note, type: text, nullable: true } }\n")}
+	d = loadDir(t, dir)
+	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
+	var refused *phases.RefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "retires public_001_items") || !strings.Contains(err.Error(), "online complete") {
+		t.Fatalf("migrate with a migration in progress and a file pending: %v", err)
+	}
+	if !env.schemaExists("public_001_items") {
+		t.Fatal("the refused migrate retired the old version")
+	}
+	env.complete()
+
+	// Files that cannot join a window (a sql operation is alone): refused,
+	// naming the ways on, and nothing changed; --to applies one at a time.
+	dir["005_sql.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - sql: { up: CREATE TABLE other (id int), down: DROP TABLE other }\n")}
+	d = loadDir(t, dir)
+	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "--to FILE") || !strings.Contains(err.Error(), "--one-by-one") {
+		t.Fatalf("migrate of files that cannot share a window: %v", err)
+	}
+	env.expectRows(env.db, []string{"0|0"}, "SELECT count(*) FILTER (WHERE relname = 'other'), (SELECT count(*) FROM online.migrations WHERE phase <> 'complete') FROM pg_class WHERE relnamespace = 'public'::regnamespace")
+	res, err = eng.Migrate(ctx, d, phases.MigrateOptions{To: "004_note"})
+	if err != nil || res.InProgress != "004_note" {
+		t.Fatalf("migrate --to 004_note: %+v, %v", res, err)
+	}
+	expectStates(t, eng, d, map[string]string{"001_items": "applied", "002_title": "applied", "003_price_bigint": "applied", "004_note": "in_progress", "005_sql": "pending"})
 }

@@ -31,7 +31,8 @@ func workflowErr(err error) error {
 	var drift *phases.DriftError
 	var ve *phases.ValidationError
 	var ie *operations.IrreversibleError
-	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.Is(err, phases.ErrNothingToRevert) {
+	var re *phases.RefusedError
+	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.As(err, &re) || errors.Is(err, phases.ErrNothingToRevert) {
 		return usageError{err}
 	}
 	return err
@@ -52,23 +53,32 @@ func loadDir(dir string) (*phases.Dir, error) {
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
-	var complete, window, asJSON bool
+	var complete, window, oneByOne, asJSON bool
+	var to string
 	var bf backfillFlags
 	cmd := &cobra.Command{
 		Use:   "migrate DIR",
-		Short: "Apply the pending files of a migrations directory in name order; the last stays in progress",
-		Long: `migrate applies every pending file of DIR (*.yaml, *.yml, *.json) in name order.
-Each file before the last is started and completed; the last is started and left
-in progress, both versions live, so that the new application code can be deployed:
-then run online complete. --complete completes the last one too.
+		Short: "Apply the pending files of a migrations directory in name order; the version in use stays live",
+		Long: `migrate applies the pending files of DIR (*.yaml, *.yml, *.json) in name order and
+leaves the last migration in progress, both versions live, so that the new
+application code can be deployed: then run online complete.
+
+The version applications use now stays live until that complete. One pending
+file is started alone; several are applied as one expand/contract step (a
+window): the old version is the one before the first pending file, the new one
+the version of the last file, one backfill per table, one complete. When the
+files cannot join a window (a sql operation must be alone), migrate refuses and
+says why: apply fewer at a time with --to FILE, or use --one-by-one.
+
+--one-by-one starts and completes each file before the next (the last stays in
+progress): every file's version is published in turn, and the version in use
+now is retired at the first complete. --complete completes everything, file by
+file, the last one too. --window asks for the window explicitly.
 
 Safe to re-run: with nothing pending it says so and exits 0. A file of DIR in
-progress is carried on: resumed if its start was interrupted; completed first if
-pending files follow it; reported as it is if it is the last.
-
---window applies the pending files as one expand/contract step: the old version
-is the one before the first pending file, the new version the one after the
-last, one backfill per table, one complete.
+progress is carried on: resumed if its start was interrupted; reported as it is
+if it is the last. With files pending after it, migrate refuses (completing it
+would retire the version before it) unless --complete or --one-by-one.
 
 It refuses (exit 2, nothing changed) when an applied file was modified or is
 missing, or a pending file sorts before an applied one.`,
@@ -87,7 +97,7 @@ missing, or a pending file sorts before an applied one.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OnFile: func(ev phases.FileEvent) {
+			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OneByOne: oneByOne, To: baseOrEmpty(to), OnFile: func(ev phases.FileEvent) {
 				bar.finish()
 				fmt.Fprintf(g.stderr, "%s: %s\n", strings.Join(ev.Files, ", "), ev.Action)
 			}})
@@ -120,7 +130,9 @@ missing, or a pending file sorts before an applied one.`,
 		},
 	}
 	cmd.Flags().BoolVar(&complete, "complete", false, "complete the last file too")
-	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step")
+	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step (the default with several pending files)")
+	cmd.Flags().BoolVar(&oneByOne, "one-by-one", false, "start and complete each file before the next: the version in use now is retired at the first complete")
+	cmd.Flags().StringVar(&to, "to", "", "apply the pending files up to this one (included), leave the rest pending")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
 	return cmd
@@ -530,4 +542,12 @@ func printReversibility(w io.Writer, rs []operations.Reversal) {
 			fmt.Fprintf(w, "-- operation %d (%s): NOT revertible: %s\n", r.Op, r.Kind, r.Reason)
 		}
 	}
+}
+
+// baseOrEmpty is the file name of a path, "" for "".
+func baseOrEmpty(p string) string {
+	if p == "" {
+		return ""
+	}
+	return filepath.Base(p)
 }
