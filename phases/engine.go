@@ -249,6 +249,11 @@ func (e *Engine) command(ctx context.Context, fn func() (*Result, error)) (*Resu
 	var res *Result
 	err := e.locked(ctx, func() (err error) {
 		res, err = fn()
+		if err == nil && res != nil && res.Phase == string(state.Complete) {
+			// The schema as the migration left it, what drift is
+			// measured against (see drift.go).
+			e.recordAfter(ctx, res.Migration)
+		}
 		return err
 	})
 	if res != nil {

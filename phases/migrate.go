@@ -48,6 +48,9 @@ type DirStatus struct {
 	*Status
 	Files    []FileStatus `json:"files"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// SchemaDrift lists the changes made to the schema outside online
+	// since the last migration completed.
+	SchemaDrift *DriftCheck `json:"schema_drift"`
 }
 
 // DriftError is returned by Migrate when an applied file was changed or
@@ -251,7 +254,11 @@ func (e *Engine) DirStatus(ctx context.Context, d *Dir) (*DirStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirStatus{Status: st, Files: files, Warnings: d.Warnings}, nil
+	drift, err := e.SchemaDrift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &DirStatus{Status: st, Files: files, Warnings: d.Warnings, SchemaDrift: drift}, nil
 }
 
 // MigrateOptions say how Migrate applies a directory.
@@ -353,6 +360,13 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 		}
 		if len(drift) > 0 {
 			return &DriftError{Files: drift}
+		}
+		if dc, err := e.SchemaDrift(ctx); err != nil {
+			return err
+		} else if len(dc.Drift) > 0 {
+			// Warned, not refused: each file compiles against the live
+			// catalog, drift included; the folder no longer says it all.
+			res.Warnings = append(res.Warnings, (&SchemaDriftError{Schema: e.cfg.Schema, Since: dc.Since, Drift: dc.Drift}).Error())
 		}
 		var pending []DirFile
 		lastApplied := ""

@@ -185,3 +185,71 @@ func TestTeamMigrateKeepsOldVersion(t *testing.T) {
 	}
 	expectStates(t, eng, d, map[string]string{"001_items": "applied", "002_title": "applied", "003_price_bigint": "applied", "004_note": "in_progress", "005_sql": "pending"})
 }
+
+// TestTeamSchemaDrift: a change made by hand to the tables online manages
+// is reported by status DIR and validate (case 5), with what changed; the
+// migrations themselves (renames, type changes, indexes, a revert) are
+// not drift.
+func TestTeamSchemaDrift(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t)
+	eng := env.engine()
+	dir := fiveFiles()
+	dir["006_unique.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - create_constraint: { table: users, name: users_email_key, type: unique, columns: [email_address], up: { email_address: email_address }, down: { email_address: email_address } }\n")}
+	d := loadDir(t, dir)
+	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	drift := func() *phases.DriftCheck {
+		t.Helper()
+		st, err := eng.DirStatus(ctx, d)
+		if err != nil {
+			t.Fatalf("status: %s", pg.Explain(err))
+		}
+		return st.SchemaDrift
+	}
+	if dc := drift(); dc.Since != "006_unique" || len(dc.Drift) != 0 {
+		t.Fatalf("drift right after migrate: %+v", dc)
+	}
+	if _, err := eng.Revert(ctx); err != nil {
+		t.Fatalf("revert: %s", pg.Explain(err))
+	}
+	if dc := drift(); dc.NotChecked == "" {
+		t.Fatalf("drift while a revert is in progress: %+v", dc)
+	}
+	env.complete()
+	if dc := drift(); dc.Since != "revert_006_unique" || len(dc.Drift) != 0 {
+		t.Fatalf("drift after a revert: %+v", dc)
+	}
+	if _, err := eng.ValidateDir(ctx, d); err != nil {
+		t.Fatalf("validate without drift: %s", pg.Explain(err))
+	}
+
+	env.exec(env.db, "ALTER TABLE users ADD COLUMN added_by_hand int")
+	env.exec(env.db, "ALTER TABLE users ALTER COLUMN score SET DEFAULT 7")
+	env.exec(env.db, "CREATE INDEX users_nick_idx ON users (nick)")
+	env.exec(env.db, "DROP INDEX orders_user_idx")
+	dc := drift()
+	var got []string
+	for _, x := range dc.Drift {
+		got = append(got, x.Object+" "+x.Change)
+	}
+	want := []string{"column users.added_by_hand added", "column users.score changed", "index orders_user_idx dropped", "index users_nick_idx added"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("drift: %v, want %v (%+v)", got, want, dc.Drift)
+	}
+	_, err := eng.ValidateDir(ctx, d)
+	var sd *phases.SchemaDriftError
+	if !errors.As(err, &sd) || !strings.Contains(err.Error(), "column users.score was changed outside online: bigint DEFAULT 7, online left bigint") {
+		t.Fatalf("validate with drift: %v", err)
+	}
+	// Undone by hand: no drift.
+	env.exec(env.db, "ALTER TABLE users DROP COLUMN added_by_hand")
+	env.exec(env.db, "ALTER TABLE users ALTER COLUMN score DROP DEFAULT")
+	env.exec(env.db, "DROP INDEX users_nick_idx")
+	env.exec(env.db, "CREATE INDEX orders_user_idx ON orders (user_id)")
+	if dc := drift(); len(dc.Drift) != 0 {
+		t.Fatalf("drift after undoing the changes: %+v", dc.Drift)
+	}
+}

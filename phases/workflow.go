@@ -164,6 +164,11 @@ func (e *Engine) validate(ctx context.Context, d *Dir, loose bool) (*ValidateRes
 			res.Skipped = append(res.Skipped, s.File)
 		}
 	}
+	if dc, err := e.SchemaDrift(ctx); err != nil {
+		return nil, err
+	} else if len(dc.Drift) > 0 {
+		errs = append(errs, &SchemaDriftError{Schema: e.cfg.Schema, Since: dc.Since, Drift: dc.Drift})
+	}
 	cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
 	if err != nil {
 		return nil, err

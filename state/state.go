@@ -193,6 +193,9 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   ADD COLUMN IF NOT EXISTS os_user     text,
   ADD COLUMN IF NOT EXISTS duration_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS before      jsonb`, s.t("migrations")),
+		// The schema model right after a migration completed: what the
+		// database should look like until the next one (drift).
+		fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS after jsonb", s.t("migrations")),
 		// Ranges of parallel backfill workers, added to older state
 		// schemas; an older checkpoint becomes part 0 walking its task whole.
 		fmt.Sprintf(`ALTER TABLE %s
@@ -707,4 +710,29 @@ func (s Store) Rename(ctx context.Context, q Querier, schema, from, to string) e
 		}
 	}
 	return nil
+}
+
+// SetAfter records the schema model right after migration name completed.
+func (s Store) SetAfter(ctx context.Context, q Querier, schema, name string, model json.RawMessage) error {
+	if _, err := q.Exec(ctx, "UPDATE "+s.t("migrations")+" SET after = $3 WHERE schema = $1 AND name = $2", schema, name, nullJSON(model)); err != nil {
+		return fmt.Errorf("record the schema after migration %s: %w", name, err)
+	}
+	return nil
+}
+
+// After returns the schema model recorded after migration name completed,
+// or, for a baseline, the one it recorded: nil when none was.
+func (s Store) After(ctx context.Context, q Querier, schema, name string) (json.RawMessage, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	var model []byte
+	err := q.QueryRow(ctx, "SELECT CASE WHEN kind = 'baseline' THEN coalesce(after, before) ELSE after END FROM "+s.t("migrations")+" WHERE schema = $1 AND name = $2", schema, name).Scan(&model)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the schema recorded after migration %s: %w", name, err)
+	}
+	return model, nil
 }

@@ -102,6 +102,11 @@ missing, or a pending file sorts before an applied one.`,
 				fmt.Fprintf(g.stderr, "%s: %s\n", strings.Join(ev.Files, ", "), ev.Action)
 			}})
 			bar.finish()
+			if res != nil && len(res.Warnings) > len(d.Warnings) {
+				for _, w := range res.Warnings[len(d.Warnings):] {
+					fmt.Fprintf(g.stderr, "online: warning: %s\n", w)
+				}
+			}
 			if err != nil {
 				return workflowErr(err)
 			}
@@ -187,6 +192,13 @@ func dirStatus(cmd *cobra.Command, g *globals, dir string, asJSON bool) error {
 	}
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	if dc := st.SchemaDrift; dc != nil && len(dc.Drift) > 0 {
+		fmt.Fprintf(w, "\nschema changed outside online since %s:\n", dc.Since)
+		for _, d := range dc.Drift {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
+		fmt.Fprintln(w, "record it as a migration file (or undo it): the folder should say what the database is.")
 	}
 	return nil
 }

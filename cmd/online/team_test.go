@@ -52,3 +52,36 @@ func TestTeamStartFileOfFolder(t *testing.T) {
 	}
 	expectCLI(t, "migrate the clone", runCLI(t, append([]string{"migrate", clone}, db...)...), 0, []string{"nothing to migrate"}, nil)
 }
+
+// TestTeamSchemaDriftCLI: an ALTER TABLE run by hand is reported by
+// status DIR (text and --json) and refused by validate (exit 2).
+func TestTeamSchemaDriftCLI(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, url)
+	db := []string{"--database-url", url}
+	dir := t.TempDir()
+	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }, { name: email, type: text, nullable: true }] }\n")
+	writeFile(t, dir, "02_b.yaml", "operations:\n  - add_column: { table: users, column: { name: nick, type: text, nullable: true } }\n")
+	expectCLI(t, "migrate", runCLI(t, append([]string{"migrate", "--complete", dir}, db...)...), 0, nil, nil)
+	expectCLI(t, "validate", runCLI(t, append([]string{"validate", dir}, db...)...), 0, []string{"valid"}, nil)
+
+	pgtest.Exec(t, conn, "ALTER TABLE users ADD COLUMN added_by_hand int")
+	expectCLI(t, "status with drift", runCLI(t, append([]string{"status", dir}, db...)...), 0,
+		[]string{"schema changed outside online since 02_b:", "column users.added_by_hand was added outside online (integer)"}, nil)
+	r := runCLI(t, append([]string{"status", dir, "--json"}, db...)...)
+	var st struct {
+		SchemaDrift struct {
+			Since string `json:"since"`
+			Drift []struct{ Object, Change, Live string }
+		} `json:"schema_drift"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	if st.SchemaDrift.Since != "02_b" || len(st.SchemaDrift.Drift) != 1 || st.SchemaDrift.Drift[0].Object != "column users.added_by_hand" || st.SchemaDrift.Drift[0].Change != "added" {
+		t.Fatalf("status --json drift: %+v", st.SchemaDrift)
+	}
+	expectCLI(t, "validate with drift", runCLI(t, append([]string{"validate", dir}, db...)...), 2, nil,
+		[]string{"schema public changed outside online since 02_b", "column users.added_by_hand was added outside online"})
+}
