@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -251,5 +253,44 @@ func TestTeamSchemaDrift(t *testing.T) {
 	env.exec(env.db, "CREATE INDEX orders_user_idx ON orders (user_id)")
 	if dc := drift(); len(dc.Drift) != 0 {
 		t.Fatalf("drift after undoing the changes: %+v", dc.Drift)
+	}
+}
+
+// TestTeamOfflineValidation: offline validation models the constraints
+// a create_table names in its columns, and past a sql operation it says
+// what it cannot check instead of reporting a false error (case 6).
+func TestTeamOfflineValidation(t *testing.T) {
+	t.Parallel()
+	res, err := phases.ValidateFS(os.DirFS("../examples"), "public")
+	if err != nil {
+		t.Fatalf("the project's examples: %s", pg.Explain(err))
+	}
+	if len(res.Checked) < 10 || !slices.ContainsFunc(res.Warnings, func(w string) bool {
+		return strings.Contains(w, "cannot check past the sql operation in 08_events_partitioned.yaml")
+	}) {
+		t.Fatalf("examples: %+v", res)
+	}
+	files := fstest.MapFS{
+		"01_t.yaml": {Data: []byte(`operations:
+  - create_table:
+      name: t
+      columns:
+        - { name: id, type: int, pk: true }
+        - { name: email, type: text, nullable: true, unique: true }
+        - { name: qty, type: int, nullable: false, check: { name: t_qty_pos, constraint: "qty > 0" } }
+`)},
+		"02_names.yaml": {Data: []byte(`operations:
+  - rename_constraint: { table: t, from: t_email_key, to: t_email_unique }
+  - rename_constraint: { table: t, from: t_qty_pos, to: t_qty_positive }
+`)},
+		"03_drop.yaml": {Data: []byte("operations:\n  - drop_constraint: { table: t, name: t_qty_positive, up: qty, down: qty }\n")},
+	}
+	if _, err := phases.ValidateFS(files, "public"); err != nil {
+		t.Fatalf("constraints of a created table: %s", pg.Explain(err))
+	}
+	// A real mistake before any sql operation is still an error.
+	files["04_bad.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - rename_constraint: { table: t, from: t_nope, to: t_x }\n")}
+	if _, err := phases.ValidateFS(files, "public"); err == nil || !strings.Contains(err.Error(), `no constraint "t_nope"`) {
+		t.Fatalf("a constraint that does not exist: %v", err)
 	}
 }

@@ -78,16 +78,35 @@ func ValidateFiles(files []DirFile, schemaName string) (*ValidateResult, error) 
 func compileInOrder(files []DirFile, model *schema.Schema, schemaName string, res *ValidateResult) []error {
 	var errs []error
 	parent := ""
+	// After a sql operation the model no longer says what the database
+	// holds (the SQL may create or change anything): a later file that
+	// does not compile is reported as unchecked, not as invalid.
+	rawSQL := ""
 	for _, f := range files {
 		plan, next, err := operations.Compile(f.Migration, model, operations.Options{Schema: schemaName, StateSchema: "online", Parent: parent})
 		res.Checked = append(res.Checked, f.File)
 		if err != nil {
+			if rawSQL != "" && isCompileError(err) {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: cannot check past the sql operation in %s (what it made is unknown without a database): %v", f.File, rawSQL, err))
+				continue
+			}
 			errs = append(errs, err)
 			continue
+		}
+		if plan.RawSQL {
+			rawSQL = f.File
 		}
 		model, parent = settle(next), plan.VersionSchema
 	}
 	return errs
+}
+
+// isCompileError reports whether err is about the schema a file is
+// compiled against (an operations.Error naming a field or an operation),
+// not about the file's own format.
+func isCompileError(err error) bool {
+	var oe *operations.Error
+	return errors.As(err, &oe) && oe.Op > 0
 }
 
 // settle turns the model a compile returns (the new version while the
