@@ -387,7 +387,7 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				return &DirError{File: f.File, Err: fmt.Errorf("is pending but sorts before %s, which is applied: rename it to sort after the applied files", lastApplied)}
 			}
 		}
-		if pending, err = upTo(d, pending, o.To); err != nil {
+		if pending, err = keepUpTo(d, pending, o.To); err != nil {
 			return err
 		}
 		if rec := h.inProgress; rec != nil {
@@ -595,8 +595,8 @@ func (e *RefusedError) Error() string { return "migrate refused: " + e.Reason }
 
 func (e *RefusedError) Unwrap() error { return e.Err }
 
-// upTo keeps the pending files up to the file to (all when to is "").
-func upTo(d *Dir, pending []DirFile, to string) ([]DirFile, error) {
+// keepUpTo keeps the pending files up to the file to (all when to is "").
+func keepUpTo(d *Dir, pending []DirFile, to string) ([]DirFile, error) {
 	if to == "" {
 		return pending, nil
 	}

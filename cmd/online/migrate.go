@@ -563,3 +563,83 @@ func baseOrEmpty(p string) string {
 	}
 	return filepath.Base(p)
 }
+
+// planInFolder is `online plan DIR`, and `online plan FILE` for a pending
+// file of a migrations directory: each pending file planned against the
+// schema the ones before it build. done is false when path is a file
+// outside a migrations directory (or one that is applied), which plan
+// compiles alone against the live catalog.
+func planInFolder(cmd *cobra.Command, g *globals, path string, asJSON bool) (done bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return true, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	dir, upTo := path, ""
+	if !st.IsDir() {
+		dir, upTo = filepath.Dir(path), filepath.Base(path)
+		if !isMigrationFileName(upTo) {
+			return false, nil
+		}
+	}
+	d, derr := phases.LoadDir(os.DirFS(dir))
+	if derr != nil {
+		if st.IsDir() {
+			return true, workflowErr(fmt.Errorf("%s: %w", dir, derr))
+		}
+		return false, nil // a loose file among others that are not migrations
+	}
+	e, err := g.open(cmd.Context(), g.config())
+	if err != nil {
+		return true, err
+	}
+	defer closeEngine(cmd.Context(), e)
+	if upTo != "" {
+		ds, err := e.DirStatus(cmd.Context(), d)
+		if err != nil {
+			return true, err
+		}
+		pending := false
+		for _, f := range ds.Files {
+			pending = pending || f.File == upTo && f.State == phases.FilePending
+		}
+		if !pending {
+			return false, nil
+		}
+	}
+	plans, err := e.PlanDir(cmd.Context(), d, upTo)
+	if err != nil {
+		return true, workflowErr(err)
+	}
+	if upTo != "" && len(plans) > 0 {
+		plans = plans[len(plans)-1:]
+	}
+	if asJSON {
+		if upTo != "" && len(plans) == 1 {
+			return true, writeJSON(cmd.OutOrStdout(), plans[0].Plan)
+		}
+		return true, writeJSON(cmd.OutOrStdout(), plans)
+	}
+	w := cmd.OutOrStdout()
+	if len(plans) == 0 {
+		fmt.Fprintf(w, "nothing to plan: no file of %s is pending.\n", dir)
+	}
+	for i, p := range plans {
+		if upTo == "" {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "-- ==== %s (%d of %d pending) ====\n", p.File, i+1, len(plans))
+		}
+		fmt.Fprint(w, p.Plan.String())
+		printReversibility(w, p.Reversals)
+	}
+	return true, nil
+}
+
+func isMigrationFileName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}

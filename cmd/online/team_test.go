@@ -85,3 +85,26 @@ func TestTeamSchemaDriftCLI(t *testing.T) {
 	expectCLI(t, "validate with drift", runCLI(t, append([]string{"validate", dir}, db...)...), 2, nil,
 		[]string{"schema public changed outside online since 02_b", "column users.added_by_hand was added outside online"})
 }
+
+// TestTeamPlanFolder: plan DIR plans each pending file against the schema
+// the ones before it build, and plan FILE does so for a file of a folder
+// (case 7); nothing is changed.
+func TestTeamPlanFolder(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, url)
+	db := []string{"--database-url", url}
+	dir := t.TempDir()
+	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	expectCLI(t, "migrate", runCLI(t, append([]string{"migrate", "--complete", dir}, db...)...), 0, nil, nil)
+	writeFile(t, dir, "02_items.yaml", "operations:\n  - create_table: { name: items, columns: [{ name: id, type: bigserial, pk: true }, { name: name, type: text, nullable: true }] }\n")
+	third := writeFile(t, dir, "03_title.yaml", "operations:\n  - rename_column: { table: items, from: name, to: title }\n")
+
+	expectCLI(t, "plan the folder", runCLI(t, append([]string{"plan", dir}, db...)...), 0,
+		[]string{"02_items.yaml (1 of 2 pending)", "03_title.yaml (2 of 2 pending)", "public_03_title", "revertible"}, nil)
+	expectCLI(t, "plan a file after a pending one", runCLI(t, append([]string{"plan", third}, db...)...), 0,
+		[]string{"public_03_title", "rename"}, nil)
+	if got := pgtest.QueryStrings(t, conn, "SELECT count(*) FROM pg_class WHERE relname = 'items'"); got[0] != "0" {
+		t.Fatalf("plan created the table: %v", got)
+	}
+}
