@@ -52,6 +52,7 @@ type globals struct {
 	verbose           int
 	stdout, stderr    io.Writer
 	log               zerolog.Logger
+	command           string // the command running, for checkTarget
 }
 
 func envOr(key, def string) string {
@@ -93,11 +94,12 @@ an application picks its version with search_path.`,
 		SilenceErrors: true,
 		Version:       buildVersion(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.command = cmd.Name()
 			return g.setupLog()
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL; else the PG* variables; else "+pg.DefaultURL+")")
+	f.StringVar(&g.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL; else the PG* variables; else, for commands that only read, "+pg.DefaultURL+")")
 	f.StringVar(&g.schema, "schema", envOr("ONLINE_SCHEMA", "public"), "schema whose tables are migrated (env ONLINE_SCHEMA)")
 	f.StringVar(&g.stateSchema, "state-schema", envOr("ONLINE_STATE_SCHEMA", "online"), "schema where online keeps its state (env ONLINE_STATE_SCHEMA)")
 	f.DurationVar(&g.lockTimeout, "lock-timeout", envDuration("ONLINE_LOCK_TIMEOUT", phases.DefaultLockTimeout), "longest wait for a lock by any DDL statement before it is retried (env ONLINE_LOCK_TIMEOUT)")
@@ -268,6 +270,9 @@ func (g *globals) config() phases.Config {
 }
 
 func (g *globals) open(ctx context.Context, cfg phases.Config) (*phases.Engine, error) {
+	if err := g.checkTarget(cfg.URL); err != nil {
+		return nil, err
+	}
 	return phases.Open(ctx, cfg)
 }
 

@@ -108,3 +108,28 @@ func TestTeamPlanFolder(t *testing.T) {
 		t.Fatalf("plan created the table: %v", got)
 	}
 }
+
+// TestTeamNoDefaultDatabaseForWrites: a command that changes a database
+// does not fall back on a default one (case 8); it says which database it
+// changes; a command that only reads keeps the default.
+func TestTeamNoDefaultDatabaseForWrites(t *testing.T) {
+	// Not parallel: it clears the environment that names a database.
+	url := pgtest.NewDB(t)
+	server := pgtest.Connect(t, pgtest.ServerURL())
+	for _, k := range []string{"DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGSSLMODE", "PGAPPNAME"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: team_no_default_db, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	for _, args := range [][]string{{"migrate", dir}, {"init"}, {"complete"}, {"rollback"}, {"revert"}} {
+		expectCLI(t, "no database named: "+args[0], runCLI(t, args...), 2, nil, []string{"changes a database, and none was named", "--database-url"})
+	}
+	if got := pgtest.QueryStrings(t, server, "SELECT count(*) FROM pg_class WHERE relname = 'team_no_default_db'"); got[0] != "0" {
+		t.Fatalf("a migrate without a database changed the default one: %v", got)
+	}
+	r := runCLI(t, "migrate", dir, "--database-url", url)
+	expectCLI(t, "migrate with the database named", r, 0, nil, []string{`online: migrate: database "` + pgtest.DBName(t, url) + `" on `, "(from --database-url)"})
+	t.Setenv("DATABASE_URL", url)
+	expectCLI(t, "status reads the database of DATABASE_URL", runCLI(t, "status", dir), 0, []string{"01_a.yaml"}, nil)
+	expectCLI(t, "complete with DATABASE_URL", runCLI(t, "complete"), 0, nil, []string{"(from DATABASE_URL)"})
+}
