@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"gopkg.in/yaml.v3"
 )
 
 // Version is the schema version an application was built for.
@@ -31,12 +33,46 @@ type Version struct {
 	StateSchema string
 }
 
-// FromFile returns the version a migration file publishes when the file sets
-// no name or version_schema of its own: its base name without extension.
-// Builds can embed the file name they were made for as it is.
+// FromFile returns the version a migration file publishes, as online
+// names it: the file's version_schema field, else its name field, else
+// the file name without extension. When the file cannot be read or parsed
+// (a build that embeds only the file name it was made for), it is the file
+// name without extension; FromContent reports such errors instead.
 func FromFile(file string) Version {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Version{Name: stem(file)}
+	}
+	v, err := FromContent(file, data)
+	if err != nil {
+		return Version{Name: stem(file)}
+	}
+	return v
+}
+
+// FromContent is FromFile for a file's content already read (an embedded
+// migration, say): file is its name, for the fallback and for errors.
+func FromContent(file string, data []byte) (Version, error) {
+	// JSON is YAML: one decoder reads both formats online accepts.
+	var doc struct {
+		Name          string `yaml:"name"`
+		VersionSchema string `yaml:"version_schema"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Version{}, fmt.Errorf("read migration file %s: %w", file, err)
+	}
+	switch {
+	case strings.TrimSpace(doc.VersionSchema) != "":
+		return Version{Name: doc.VersionSchema}, nil
+	case strings.TrimSpace(doc.Name) != "":
+		return Version{Name: doc.Name}, nil
+	}
+	return Version{Name: stem(file)}, nil
+}
+
+func stem(file string) string {
 	base := filepath.Base(file)
-	return Version{Name: strings.TrimSuffix(base, filepath.Ext(base))}
+	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 func (v Version) schema() string {
