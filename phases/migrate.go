@@ -454,7 +454,8 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			sres, err := e.Start(ctx, m)
 			e.meta = nil
 			if err != nil {
-				if chosen && sres == nil {
+				var oe *operations.Error
+				if chosen && sres == nil && errors.As(err, &oe) {
 					return &RefusedError{Reason: fmt.Sprintf("the %d pending files run as one window by default, so that the version applications use now stays live until complete; the window cannot start: %v. If the files are right, apply fewer at a time (--to FILE), or one by one (--one-by-one), which retires the version applications use now at the first file's complete",
 						len(g), windowError(g, err)), Err: windowError(g, err)}
 				}
