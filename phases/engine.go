@@ -248,11 +248,16 @@ func (e *Engine) command(ctx context.Context, fn func() (*Result, error)) (*Resu
 	began := time.Now()
 	var res *Result
 	err := e.locked(ctx, func() (err error) {
+		// Read first: a rollback deletes the record history reads.
+		before, _ := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
 		res, err = fn()
 		if err == nil && res != nil && res.Phase == string(state.Complete) {
 			// The schema as the migration left it, what drift is
 			// measured against (see drift.go).
 			e.recordAfter(ctx, res.Migration)
+		}
+		if err == nil && res != nil && res.Phase == phaseRolledBack && before != nil && before.Name == res.Migration {
+			e.recordRollback(ctx, before)
 		}
 		return err
 	})

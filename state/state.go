@@ -196,6 +196,18 @@ func (s Store) Init(ctx context.Context, q Querier) error {
 		// The schema model right after a migration completed: what the
 		// database should look like until the next one (drift).
 		fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS after jsonb", s.t("migrations")),
+		// What the migrations table cannot keep: a rolled-back migration
+		// leaves no row there, so `online history` reads it here.
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+  schema     text NOT NULL,
+  migration  text NOT NULL,
+  event      text NOT NULL,
+  at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+  applied_by text NOT NULL DEFAULT current_user,
+  os_user    text,
+  kind       text NOT NULL,
+  files      jsonb NOT NULL DEFAULT '[]'
+)`, s.t("events")),
 		// Ranges of parallel backfill workers, added to older state
 		// schemas; an older checkpoint becomes part 0 walking its task whole.
 		fmt.Sprintf(`ALTER TABLE %s
@@ -735,4 +747,49 @@ func (s Store) After(ctx context.Context, q Querier, schema, name string) (json.
 		return nil, fmt.Errorf("read the schema recorded after migration %s: %w", name, err)
 	}
 	return model, nil
+}
+
+// Event is a step of the history that the migrations table does not keep.
+type Event struct {
+	Migration string    `json:"migration"`
+	Event     string    `json:"event"`
+	At        time.Time `json:"at"`
+	AppliedBy string    `json:"applied_by"`
+	OSUser    string    `json:"os_user,omitempty"`
+	Kind      string    `json:"kind"`
+	Files     []string  `json:"files,omitempty"`
+}
+
+// AddEvent records an event of a migration: "rolled_back".
+func (s Store) AddEvent(ctx context.Context, q Querier, schema string, ev Event) error {
+	files, err := json.Marshal(append([]string{}, ev.Files...))
+	if err != nil {
+		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
+	}
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("events")+" (schema, migration, event, os_user, kind, files) VALUES ($1, $2, $3, nullif($4, ''), $5, $6)",
+		schema, ev.Migration, ev.Event, ev.OSUser, ev.Kind, files)
+	if err != nil {
+		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
+	}
+	return nil
+}
+
+// Events lists the recorded events of schema, oldest first.
+func (s Store) Events(ctx context.Context, q Querier, schema string) ([]Event, error) {
+	var ok bool
+	if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.t("events")).Scan(&ok); err != nil || !ok {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT migration, event, at, applied_by, coalesce(os_user, ''), kind, files FROM "+s.t("events")+" WHERE schema = $1 ORDER BY at", schema)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of the history: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Event, error) {
+		var ev Event
+		var files []byte
+		if err := row.Scan(&ev.Migration, &ev.Event, &ev.At, &ev.AppliedBy, &ev.OSUser, &ev.Kind, &files); err != nil {
+			return ev, err
+		}
+		return ev, json.Unmarshal(files, &ev.Files)
+	})
 }

@@ -21,7 +21,7 @@ import (
 // The team workflow: a directory of migrations applied in order.
 
 func newWorkflowCmds(g *globals) []*cobra.Command {
-	return []*cobra.Command{newMigrateCmd(g), newCreateCmd(g), newValidateCmd(g), newBaselineCmd(g), newPullCmd(g), newRevertCmd(g)}
+	return []*cobra.Command{newMigrateCmd(g), newCreateCmd(g), newValidateCmd(g), newBaselineCmd(g), newPullCmd(g), newRevertCmd(g), newHistoryCmd(g)}
 }
 
 // workflowErr marks the directory problems that change nothing as usage
@@ -642,4 +642,59 @@ func isMigrationFileName(name string) bool {
 		return true
 	}
 	return false
+}
+
+func newHistoryCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List every event of the schema's migrations: started, completed, rolled back, reverted, baselines",
+		Long: `history lists, oldest first, every start and complete of a migration (a revert
+is one, naming what it undoes), every rollback, and baselines, with who ran it
+(database role and operating system user), the working time of start and
+complete together, and the rows the backfill rewrote. A run that a revert later
+undid is marked "undone". It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			evs, err := e.History(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), evs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AT\tEVENT\tMIGRATION\tFILES\tBY\tDURATION\tROWS")
+			for _, ev := range evs {
+				what := ev.Event
+				if ev.Kind == "revert" {
+					what = "revert " + ev.Event + " (undoes " + ev.Reverts + ")"
+				}
+				if ev.Undone {
+					what += ", undone later"
+				}
+				by := ev.AppliedBy
+				if ev.OSUser != "" {
+					by += " (" + ev.OSUser + ")"
+				}
+				dur, rows := "-", "-"
+				if ev.Event == phases.EventCompleted {
+					dur, rows = ev.Duration.Round(time.Millisecond).String(), fmt.Sprint(ev.RowsBackfilled)
+				}
+				files := strings.Join(ev.Files, ",")
+				if files == "" {
+					files = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.Local().Format("2006-01-02 15:04:05"), what, ev.Migration, files, by, dur, rows)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON")
+	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/onlinepg/online/internal/pgtest"
@@ -132,4 +133,51 @@ func TestTeamNoDefaultDatabaseForWrites(t *testing.T) {
 	t.Setenv("DATABASE_URL", url)
 	expectCLI(t, "status reads the database of DATABASE_URL", runCLI(t, "status", dir), 0, []string{"01_a.yaml"}, nil)
 	expectCLI(t, "complete with DATABASE_URL", runCLI(t, "complete"), 0, nil, []string{"(from DATABASE_URL)"})
+}
+
+// TestTeamHistory: online history lists every event, a rollback and a
+// revert included, with who and the files (case 9).
+func TestTeamHistory(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := []string{"--database-url", url}
+	dir := t.TempDir()
+	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	writeFile(t, dir, "02_b.yaml", "operations:\n  - add_column: { table: users, column: { name: nick, type: text, nullable: true } }\n")
+	for _, args := range [][]string{{"migrate", "--complete", dir}, {"revert"}, {"complete"}, {"migrate", dir}, {"rollback"}} {
+		expectCLI(t, strings.Join(args, " "), runCLI(t, append(args, db...)...), 0, nil, nil)
+	}
+	r := runCLI(t, append([]string{"history", "--json"}, db...)...)
+	expectCLI(t, "history --json", r, 0, nil, nil)
+	var evs []struct {
+		Event, Migration, Kind, Reverts, Applied_by string
+		Files                                       []string
+		Undone                                      bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &evs); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, r.stdout)
+	}
+	var got []string
+	for _, ev := range evs {
+		s := ev.Event + " " + ev.Migration + " " + ev.Kind + " " + strings.Join(ev.Files, ",") + " " + ev.Applied_by
+		if ev.Reverts != "" {
+			s += " reverts " + ev.Reverts
+		}
+		if ev.Undone {
+			s += " undone"
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"started 01_a migration 01_a.yaml postgres", "completed 01_a migration 01_a.yaml postgres",
+		"started 02_b migration 02_b.yaml postgres undone", "completed 02_b migration 02_b.yaml postgres undone",
+		"started revert_02_b revert  postgres reverts 02_b", "completed revert_02_b revert  postgres reverts 02_b",
+		"started 02_b migration 02_b.yaml postgres", "rolled_back 02_b migration 02_b.yaml postgres",
+	}
+	// The rolled-back run leaves no record: only its rollback event.
+	want = append(want[:6], want[7])
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	expectCLI(t, "history", runCLI(t, append([]string{"history"}, db...)...), 0, []string{"revert completed (undoes 02_b)", "rolled_back", "undone later"}, nil)
 }
