@@ -204,7 +204,8 @@ func dirStatus(cmd *cobra.Command, g *globals, dir string, asJSON bool) error {
 }
 
 func newCreateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "create DIR NAME",
 		Short: "Write the next migration file of DIR, numbered after the last, from a commented template",
 		Args:  cobra.ExactArgs(2),
@@ -236,10 +237,15 @@ func newCreateCmd(g *globals) *cobra.Command {
 			if err := errors.Join(werr, f.Close()); err != nil {
 				return fmt.Errorf("write %s: %w", p, err)
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"file": p})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new file's path as JSON")
+	return cmd
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -403,6 +409,7 @@ func flatten(err error) []error {
 
 func newBaselineCmd(g *globals) *cobra.Command {
 	var upTo string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "baseline [DIR --up-to FILE]",
 		Short: "Adopt online on a database another tool built: record the current schema as the start of the history",
@@ -433,6 +440,9 @@ checksums, without running them. It refuses once online has run migrations.`,
 			if err != nil {
 				return workflowErr(err)
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "baseline %s recorded", res.Baseline)
 			if len(res.Marked) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; marked as applied without running them: %s", strings.Join(res.Marked, ", "))
@@ -442,11 +452,12 @@ checksums, without running them. It refuses once online has run migrations.`,
 		},
 	}
 	cmd.Flags().StringVar(&upTo, "up-to", "", "mark the files of DIR up to this one (included) as applied")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was recorded as JSON")
 	return cmd
 }
 
 func newPullCmd(g *globals) *cobra.Command {
-	var force bool
+	var force, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "pull DIR",
 		Short: "Write the applied history as files of DIR (for a new clone, or after migrations ran elsewhere)",
@@ -495,18 +506,26 @@ formatting are not stored, so a pulled file is the document in plain YAML.`,
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("create directory %s: %w", dir, err)
 			}
+			written := []string{}
 			for _, f := range write {
 				p := filepath.Join(dir, f.File)
 				if err := os.WriteFile(p, f.Content, 0o644); err != nil {
 					return fmt.Errorf("write %s: %w", p, err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), p)
+				written = append(written, p)
+				if !asJSON {
+					fmt.Fprintln(cmd.OutOrStdout(), p)
+				}
 			}
 			fmt.Fprintf(g.stderr, "pulled %d file(s), %d already up to date\n", len(write), len(files)-len(write))
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"written": written, "up_to_date": len(files) - len(write)})
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that differ from the applied version")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files written as JSON")
 	return cmd
 }
 

@@ -181,3 +181,39 @@ func TestTeamHistory(t *testing.T) {
 	}
 	expectCLI(t, "history", runCLI(t, append([]string{"history"}, db...)...), 0, []string{"revert completed (undoes 02_b)", "rolled_back", "undone later"}, nil)
 }
+
+// TestTeamJSON: create, baseline and pull print JSON with --json (case 9).
+func TestTeamJSON(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	conn := pgtest.Connect(t, url)
+	db := []string{"--database-url", url}
+	dir := t.TempDir()
+	var created struct{ File string }
+	r := runCLI(t, "create", dir, "users", "--json")
+	expectCLI(t, "create --json", r, 0, nil, nil)
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil || created.File != filepath.Join(dir, "001_users.yaml") {
+		t.Fatalf("create --json: %v %q", err, r.stdout)
+	}
+	writeFile(t, dir, "001_users.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	pgtest.Exec(t, conn, "CREATE TABLE users (id bigserial PRIMARY KEY)")
+	var base struct {
+		Baseline string
+		Marked   []string
+	}
+	r = runCLI(t, append([]string{"baseline", dir, "--up-to", "001_users.yaml", "--json"}, db...)...)
+	expectCLI(t, "baseline --json", r, 0, nil, nil)
+	if err := json.Unmarshal([]byte(r.stdout), &base); err != nil || !strings.HasPrefix(base.Baseline, "baseline_") || len(base.Marked) != 1 {
+		t.Fatalf("baseline --json: %v %q", err, r.stdout)
+	}
+	clone := t.TempDir()
+	var pulled struct {
+		Written  []string
+		UpToDate int `json:"up_to_date"`
+	}
+	r = runCLI(t, append([]string{"pull", clone, "--json"}, db...)...)
+	expectCLI(t, "pull --json", r, 0, nil, nil)
+	if err := json.Unmarshal([]byte(r.stdout), &pulled); err != nil || len(pulled.Written) != 1 || pulled.Written[0] != filepath.Join(clone, "001_users.yaml") {
+		t.Fatalf("pull --json: %v %q", err, r.stdout)
+	}
+}
