@@ -57,7 +57,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 	var to string
 	var bf backfillFlags
 	cmd := &cobra.Command{
-		Use:   "migrate DIR",
+		Use:   "migrate [DIR]",
 		Short: "Apply the pending files of a migrations directory in name order; the version in use stays live",
 		Long: `migrate applies the pending files of DIR (*.yaml, *.yml, *.json) in name order and
 leaves the last migration in progress, both versions live, so that the new
@@ -82,9 +82,14 @@ would retire the version before it) unless --complete or --one-by-one.
 
 It refuses (exit 2, nothing changed) when an applied file was modified or is
 missing, or a pending file sorts before an applied one.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := loadDir(args[0])
+			dir, err := g.dirArg(args)
+			if err != nil {
+				return err
+			}
+			args = []string{dir}
+			d, err := loadDir(dir)
 			if err != nil {
 				return err
 			}
@@ -251,7 +256,7 @@ func newCreateCmd(g *globals) *cobra.Command {
 func newValidateCmd(g *globals) *cobra.Command {
 	var offline, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "validate PATH...",
+		Use:   "validate [PATH...]",
 		Short: "Check migration files or directories, offline or against the live catalog, changing nothing",
 		Long: `validate checks files and directories of migrations and reports every invalid
 file (exit 2), naming the file, the operation and the field.
@@ -260,8 +265,15 @@ Offline (--offline, or when no database answers): the format, the names, and eac
 file compiled in order against the schema the files before it build, a directory
 starting from an empty schema. With a database: files already applied are skipped
 and the pending ones are compiled in order against the live catalog.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				dir, err := g.dirArg(nil)
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
+			}
 			var e *phases.Engine
 			if !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
@@ -459,15 +471,18 @@ checksums, without running them. It refuses once online has run migrations.`,
 func newPullCmd(g *globals) *cobra.Command {
 	var force, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "pull DIR",
+		Use:   "pull [DIR]",
 		Short: "Write the applied history as files of DIR (for a new clone, or after migrations ran elsewhere)",
 		Long: `pull writes each applied file, as the history stores it, into DIR. A file that is
 there with the same content (same checksum) is left alone; one that differs is
 not overwritten without --force (exit 2, nothing written). Comments and
 formatting are not stored, so a pulled file is the document in plain YAML.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
+			dir, err := g.dirArg(args)
+			if err != nil {
+				return err
+			}
 			e, err := g.open(cmd.Context(), g.config())
 			if err != nil {
 				return err

@@ -53,6 +53,7 @@ type globals struct {
 	stdout, stderr    io.Writer
 	log               zerolog.Logger
 	command           string // the command running, for checkTarget
+	cfgFlags          configFlags
 }
 
 func envOr(key, def string) string {
@@ -95,6 +96,9 @@ an application picks its version with search_path.`,
 		Version:       buildVersion(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.command = cmd.Name()
+			if err := g.applyConfig(cmd); err != nil {
+				return err
+			}
 			return g.setupLog()
 		},
 	}
@@ -106,6 +110,7 @@ an application picks its version with search_path.`,
 	f.DurationVar(&g.lockRetryDeadline, "lock-retry-deadline", envDuration("ONLINE_LOCK_RETRY_DEADLINE", phases.DefaultLockRetryDeadline), "give up retrying one statement's lock, or one backfill batch's, after this long (env ONLINE_LOCK_RETRY_DEADLINE)")
 	f.StringVar(&g.logFormat, "log-format", envOr("ONLINE_LOG_FORMAT", ""), "console or json (env ONLINE_LOG_FORMAT; default: console on a terminal, json otherwise)")
 	f.CountVarP(&g.verbose, "verbose", "v", "more log output (-v: debug, -vv: trace with every SQL statement)")
+	addConfigFlags(root, &g.cfgFlags)
 
 	root.AddCommand(
 		newInitCmd(g), newStartCmd(g), newCompleteCmd(g), newRollbackCmd(g), newBackfillCmd(g),
@@ -152,7 +157,8 @@ var examples = map[string]string{
 	"completion fish":       "  online completion fish > ~/.config/fish/completions/online.fish",
 	"completion powershell": "  online completion powershell | Out-String | Invoke-Expression",
 	"completion":            "  online completion bash > /etc/bash_completion.d/online\n  online completion zsh > \"${fpath[1]}/_online\"\n  online completion fish > ~/.config/fish/completions/online.fish",
-	"migrate":               "  online migrate migrations/            # all pending files; the last one stays in progress\n  online migrate --complete migrations/\n  online migrate --window migrations/   # several pending files as one expand/contract step",
+	"migrate":               "  online migrate migrations/            # all pending files as one step; the version in use stays live\n  online migrate --complete migrations/\n  online migrate --to 007_nick migrations/\n  online migrate --one-by-one migrations/  # each file completed before the next",
+	"history":               "  online history\n  online history --json",
 	"create":                "  online create migrations/ add_user_tier",
 	"validate":              "  online validate --offline migrations/   # in CI, without a database\n  online validate migrations/ 07_tier.yaml",
 	"baseline":              "  online baseline\n  online baseline migrations/ --up-to 004_orders.yaml",

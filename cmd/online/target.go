@@ -26,13 +26,15 @@ func (g *globals) checkTarget(url string) error {
 	}
 	from := "--database-url"
 	switch {
+	case g.cfgFlags.urlFrom != "":
+		from = g.cfgFlags.urlFrom
 	case g.databaseURL != "" && g.databaseURL == os.Getenv("DATABASE_URL"):
 		from = "DATABASE_URL"
 	case g.databaseURL != "":
 	case url == "":
 		from = "the PG* variables"
 	default:
-		return usageError{fmt.Errorf("online %s changes a database, and none was named: give --database-url, DATABASE_URL or the PG* variables (PGHOST, PGDATABASE, ...); the default %s is only for commands that read", g.command, pg.DefaultURL)}
+		return usageError{fmt.Errorf("online %s changes a database, and none was named: give --database-url, DATABASE_URL, the PG* variables (PGHOST, PGDATABASE, ...) or database_url in online.yaml; the default %s is only for commands that read", g.command, pg.DefaultURL)}
 	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {

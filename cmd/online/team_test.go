@@ -217,3 +217,29 @@ func TestTeamJSON(t *testing.T) {
 		t.Fatalf("pull --json: %v %q", err, r.stdout)
 	}
 }
+
+// TestTeamConfigFile: online.yaml names the database and the directory,
+// per environment; flags and environment variables win (case 9).
+func TestTeamConfigFile(t *testing.T) {
+	// Not parallel: it clears DATABASE_URL, which would win over the file.
+	t.Setenv("DATABASE_URL", "")
+	url := pgtest.NewDB(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	cfg := writeFile(t, t.TempDir(), "online.yaml", `# the team's settings
+database_url: postgres://nobody@nowhere.invalid/none
+environments:
+  test:
+    database_url: `+url+`
+    directory: `+dir+`
+    lock_timeout: 300ms
+`)
+	expectCLI(t, "migrate from the config", runCLI(t, "migrate", "--config", cfg, "--env", "test"), 0,
+		[]string{"01_a is in progress"}, []string{"(from " + cfg + " (environment test))"})
+	expectCLI(t, "status from the config", runCLI(t, "status", dir, "--config", cfg, "--env", "test"), 0, []string{"01_a.yaml", "in_progress"}, nil)
+	// A flag wins over the file.
+	expectCLI(t, "complete with the flag", runCLI(t, "complete", "--config", cfg, "--database-url", url), 0, nil, []string{"(from --database-url)"})
+	expectCLI(t, "unknown environment", runCLI(t, "status", "--config", cfg, "--env", "staging"), 2, nil, []string{`no environment "staging"`})
+	bad := writeFile(t, t.TempDir(), "online.yaml", "databse_url: x\n")
+	expectCLI(t, "unknown key", runCLI(t, "status", "--config", bad), 2, nil, []string{"databse_url", "not found"})
+}
