@@ -294,3 +294,37 @@ func TestTeamOfflineValidation(t *testing.T) {
 		t.Fatalf("a constraint that does not exist: %v", err)
 	}
 }
+
+// TestTeamRevertTo: revert --to NAME undoes the migrations after NAME one
+// at a time, each online, never re-applying a reverted one (case 9).
+func TestTeamRevertTo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t)
+	eng := env.engine()
+	d := loadDir(t, teamFiles())
+	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	for i, want := range []struct {
+		reverts, version string
+		remaining        int
+	}{{"revert_003_nick", "public_002_lower", 1}, {"revert_002_lower", "public_001_users", 0}} {
+		res, remaining, err := eng.RevertTo(ctx, "001_users.yaml")
+		if err != nil || res.Migration != want.reverts || res.VersionSchema != want.version || remaining != want.remaining {
+			t.Fatalf("revert --to, step %d: %+v, %d, %v; want %+v", i+1, res, remaining, err, want)
+		}
+		env.complete()
+	}
+	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "pending", "003_nick": "pending"})
+	if _, _, err := eng.RevertTo(ctx, "001_users"); !errors.Is(err, phases.ErrNothingToRevert) {
+		t.Fatalf("revert --to the last in effect: %v", err)
+	}
+	if _, _, err := eng.RevertTo(ctx, "003_nick"); err == nil || !strings.Contains(err.Error(), "names no migration in effect") {
+		t.Fatalf("revert --to a reverted migration: %v", err)
+	}
+	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate again: %s", pg.Explain(err))
+	}
+	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
+}

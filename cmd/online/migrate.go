@@ -546,15 +546,20 @@ formatting are not stored, so a pulled file is the document in plain YAML.`,
 
 func newRevertCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var to string
 	var bf backfillFlags
 	cmd := &cobra.Command{
-		Use:   "revert",
+		Use:   "revert [--to NAME]",
 		Short: "Start the inverse of the last completed migration (then complete or rollback it as any other)",
 		Long: `revert starts, as an ordinary migration with both versions live, the inverse of
 the last completed migration: renames back, drops what it added, changes types
 back with its down as up. It refuses, naming each operation and why, when an
 operation cannot be inverted without losing data (a dropped column or table, sql
-without down, ...). online plan FILE says the same per operation in advance.`,
+without down, ...). online plan FILE says the same per operation in advance.
+
+--to NAME undoes the migrations after NAME (a migration or file name), one at a
+time and each online: it starts the revert of the last one in effect and says
+how many remain; complete it (or roll it back), then run revert --to NAME again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, bar := g.withBackfill(cmd, &bf)
@@ -563,16 +568,26 @@ without down, ...). online plan FILE says the same per operation in advance.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Revert(cmd.Context())
+			var res *phases.Result
+			remaining := 0
+			if to != "" {
+				res, remaining, err = e.RevertTo(cmd.Context(), baseOrEmpty(to))
+			} else {
+				res, err = e.Revert(cmd.Context())
+			}
 			bar.finish()
 			if err != nil {
 				return workflowErr(err)
+			}
+			if to != "" && !asJSON {
+				fmt.Fprintf(g.stderr, "online: %d more revert(s) to reach %s after this one: complete it, then run online revert --to %s again\n", remaining, to, to)
 			}
 			return printResult(cmd, asJSON, res, fmt.Sprintf("revert %s started: version schema %s is published.\nApplication code of the reverted shape: SET search_path TO %s. Then online complete (or online rollback).",
 				res.Migration, res.VersionSchema, res.VersionSchema))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&to, "to", "", "undo the migrations after this one, one revert at a time")
 	bf.add(cmd)
 	return cmd
 }
