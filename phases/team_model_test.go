@@ -23,7 +23,7 @@ import (
 // TestTeamModel is a model-based test of the directory workflow (issue
 // 22): random sequences of what a team does (add, edit or delete a pending
 // file; migrate with and without --complete; complete; rollback; revert;
-// start FILE; a hand-made ALTER), each checked against a small model of
+// revert --to; start FILE; a hand-made ALTER), each checked against a small model of
 // what the folder and the database should say. After every step: status
 // DIR gives each file the state the model does; the newest version has the
 // columns of the files in effect; an application pinned to each live
@@ -72,6 +72,9 @@ type teamModel struct {
 	// (or, for the revert of a revert, brings back).
 	inProgress []string
 	reverting  []string
+	// revertApplies is set when the revert in progress brings its group
+	// back (the revert of a revert) rather than undoing it.
+	revertApplies bool
 	// last is the last completed migration: a group of files, or the
 	// revert of one (lastRevert).
 	last       []string
@@ -144,7 +147,7 @@ func (m *teamModel) columns() map[string]string {
 	out := map[string]string{"id": "bigint"}
 	in := func(name string) bool {
 		if slices.Contains(m.reverting, name) {
-			return !m.isApplied(name)
+			return m.revertApplies
 		}
 		return m.isApplied(name) || slices.Contains(m.inProgress, name)
 	}
@@ -197,7 +200,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 	for step := 0; step < steps; step++ {
 		d, err := phases.LoadDir(m.fs())
 		noErr(err, "load the folder")
-		action := rng.IntN(11)
+		action := rng.IntN(12)
 		switch action {
 		case 0, 1: // a new file
 			f := modelFile{name: fmt.Sprintf("%03d_c%d", m.next, m.next), col: fmt.Sprintf("c%d", m.next), typ: types[rng.IntN(3)]}
@@ -294,7 +297,24 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 				log[len(log)-1] += " (refused: irreversible)"
 			default:
 				noErr(err, "revert")
-				m.reverting = m.last
+				m.reverting, m.revertApplies = m.last, m.lastRevert
+			}
+		case 11: // revert --to 001_t: one revert at a time, never re-applying
+			log = append(log, "revert --to 001_t")
+			_, _, err := eng.RevertTo(ctx, "001_t")
+			var ip *phases.InProgressError
+			var de *phases.DirError
+			first := slices.IndexFunc(m.applied, func(g []string) bool { return slices.Contains(g, "001_t") })
+			switch {
+			case m.reverting != nil || len(m.inProgress) > 0:
+				expectErr(err, func(err error) bool { return errors.As(err, &ip) }, "revert --to with a migration in progress")
+			case first < 0:
+				expectErr(err, func(err error) bool { return errors.As(err, &de) }, "revert --to a migration not in effect")
+			case first == len(m.applied)-1:
+				expectErr(err, func(err error) bool { return errors.Is(err, phases.ErrNothingToRevert) }, "revert --to the last migration in effect")
+			default:
+				noErr(err, "revert --to")
+				m.reverting, m.revertApplies = m.applied[len(m.applied)-1], false
 			}
 		case 9: // start FILE, the first pending file
 			pend := m.pending()
@@ -359,7 +379,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 func (m *teamModel) finishRevert() {
 	g := m.reverting
 	m.reverting = nil
-	if m.lastRevert {
+	if m.revertApplies {
 		m.applied = append(m.applied, g)
 		m.last, m.lastRevert = g, false
 		return
