@@ -3,12 +3,17 @@ package phases
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/onlinepg/online/diff"
+	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/state"
 )
 
 // Drift beyond files: online records the model of the migrated schema
@@ -231,4 +236,95 @@ func sortedKeys(a, b map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// ErrNoDrift is returned by RecordDrift when there is no drift to record,
+// or it cannot be measured now (a migration in progress).
+var ErrNoDrift = errors.New("no drift to record")
+
+// DriftFile is the migration file RecordDrift wrote for the drift.
+type DriftFile struct {
+	File    string `json:"file"`
+	Content []byte `json:"-"`
+	// Unsupported lists the differences no operation of the format
+	// expresses: they are in the file as comments, to write by hand.
+	Unsupported []string `json:"unsupported,omitempty"`
+}
+
+// RecordDrift makes the folder say what the database is again after a
+// change made outside online: it writes the change as the next migration
+// file of d (name is its name, "drift" by default) and records that file
+// as applied on this database without running it, as a baseline would,
+// the live schema becoming the one drift is measured against. Other
+// databases apply the file as any other. It refuses while a migration is
+// in progress, and when there is no drift.
+func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string) (*DriftFile, error) {
+	if name == "" {
+		name = "drift"
+	}
+	var out *DriftFile
+	err := e.locked(ctx, func() error {
+		dc, err := e.SchemaDrift(ctx)
+		if err != nil {
+			return err
+		}
+		if dc.NotChecked != "" {
+			return fmt.Errorf("%w: %s", ErrNoDrift, dc.NotChecked)
+		}
+		if len(dc.Drift) == 0 {
+			return fmt.Errorf("%w: schema %s has not changed outside online since %s", ErrNoDrift, e.cfg.Schema, dc.Since)
+		}
+		recorded, err := e.store.After(ctx, e.conn, e.cfg.Schema, dc.Since)
+		if err != nil {
+			return err
+		}
+		var from schema.Schema
+		if err := json.Unmarshal(recorded, &from); err != nil {
+			return fmt.Errorf("read the schema recorded after %s: %w", dc.Since, err)
+		}
+		live, err := schema.Read(ctx, e.conn, e.cfg.Schema)
+		if err != nil {
+			return err
+		}
+		cmp, err := diff.Compare(&from, live, nil)
+		if err != nil {
+			return err
+		}
+		stems := make([]string, len(d.Files))
+		for i, f := range d.Files {
+			stems[i] = f.Name
+		}
+		file, err := NextFileName(stems, name, time.Now())
+		if err != nil {
+			return err
+		}
+		content, err := cmp.Render("")
+		if err != nil {
+			return err
+		}
+		m, err := operations.Parse(file, content)
+		if err != nil {
+			return fmt.Errorf("the migration written for the drift does not read back (%w); write it by hand with online create", err)
+		}
+		sum, err := Checksum(m.Document)
+		if err != nil {
+			return err
+		}
+		model, err := e.modelJSON(ctx)
+		if err != nil {
+			return err
+		}
+		if err := pgxTx(ctx, e, func(q state.Querier) error {
+			if err := e.store.InsertApplied(ctx, q, &state.Record{Schema: e.cfg.Schema, Name: m.Name, Kind: state.KindBaseline,
+				Document: m.Document, Files: []state.File{{Name: file, Checksum: sum, Document: m.Document}}, OSUser: osUser(), Before: recorded}); err != nil {
+				return err
+			}
+			return e.store.SetAfter(ctx, q, e.cfg.Schema, m.Name, model)
+		}); err != nil {
+			return err
+		}
+		out = &DriftFile{File: file, Content: content, Unsupported: cmp.Unsupported}
+		return nil
+	})
+	return out, err
 }

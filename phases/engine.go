@@ -285,7 +285,7 @@ func resumeHint(rec *state.Record) error {
 // parent returns the version schema of the latest completed migration,
 // when it still exists: the schema the old version reads through.
 func (e *Engine) parent(ctx context.Context) (string, error) {
-	rec, err := e.store.LatestComplete(ctx, e.conn, e.cfg.Schema)
+	rec, err := e.store.LatestVersioned(ctx, e.conn, e.cfg.Schema)
 	if err != nil || rec == nil {
 		return "", err
 	}

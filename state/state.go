@@ -421,6 +421,20 @@ func (s Store) LatestComplete(ctx context.Context, q Querier, schema string) (*R
 	return r, nil
 }
 
+// LatestVersioned returns the newest completed migration of schema that
+// published a version schema, or nil: a baseline, recorded without running
+// anything, published none.
+func (s Store) LatestVersioned(ctx context.Context, q Querier, schema string) (*Record, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	r, err := scanRecord(q.QueryRow(ctx, "SELECT "+recordCols+" FROM "+s.t("migrations")+" WHERE schema = $1 AND phase = 'complete' AND version_schema <> '' ORDER BY completed_at DESC, started_at DESC LIMIT 1", schema))
+	if err != nil {
+		return nil, fmt.Errorf("read the latest migration: %w", err)
+	}
+	return r, nil
+}
+
 // History lists the migrations of schema, oldest first.
 func (s Store) History(ctx context.Context, q Querier, schema string) ([]Record, error) {
 	if ok, err := s.exists(ctx, q); err != nil || !ok {

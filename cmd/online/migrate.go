@@ -469,19 +469,29 @@ checksums, without running them. It refuses once online has run migrations.`,
 }
 
 func newPullCmd(g *globals) *cobra.Command {
-	var force, asJSON bool
+	var force, asJSON, drift bool
+	var driftName string
 	cmd := &cobra.Command{
 		Use:   "pull [DIR]",
 		Short: "Write the applied history as files of DIR (for a new clone, or after migrations ran elsewhere)",
 		Long: `pull writes each applied file, as the history stores it, into DIR. A file that is
 there with the same content (same checksum) is left alone; one that differs is
 not overwritten without --force (exit 2, nothing written). Comments and
-formatting are not stored, so a pulled file is the document in plain YAML.`,
+formatting are not stored, so a pulled file is the document in plain YAML.
+
+--drift writes what changed outside online since the last migration (status DIR
+lists it) as the next migration file of DIR, and records that file as applied on
+this database without running it: the folder says what the database is again,
+and other databases apply the file as any other. Review the file; differences no
+operation expresses are in it as comments.`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := g.dirArg(args)
 			if err != nil {
 				return err
+			}
+			if drift {
+				return pullDrift(cmd, g, dir, driftName, asJSON)
 			}
 			e, err := g.open(cmd.Context(), g.config())
 			if err != nil {
@@ -541,6 +551,8 @@ formatting are not stored, so a pulled file is the document in plain YAML.`,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that differ from the applied version")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files written as JSON")
+	cmd.Flags().BoolVar(&drift, "drift", false, "write the changes made outside online as the next migration file, recorded as applied here")
+	cmd.Flags().StringVar(&driftName, "name", "drift", "with --drift: the name of the file written")
 	return cmd
 }
 
@@ -746,4 +758,38 @@ undid is marked "undone". It changes nothing.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON")
 	return cmd
+}
+
+// pullDrift is `online pull --drift DIR`.
+func pullDrift(cmd *cobra.Command, g *globals, dir, name string, asJSON bool) error {
+	d, err := loadDir(dir)
+	if err != nil {
+		return err
+	}
+	// pull reads by default; recording the drift writes to the database.
+	g.command = "pull --drift"
+	e, err := g.open(cmd.Context(), g.config())
+	if err != nil {
+		return err
+	}
+	defer closeEngine(cmd.Context(), e)
+	res, err := e.RecordDrift(cmd.Context(), d, name)
+	if errors.Is(err, phases.ErrNoDrift) {
+		return usageError{err}
+	}
+	if err != nil {
+		return workflowErr(err)
+	}
+	p := filepath.Join(dir, res.File)
+	if err := os.WriteFile(p, res.Content, 0o644); err != nil {
+		return fmt.Errorf("write %s (it is recorded as applied: online pull %s writes it again): %w", p, dir, err)
+	}
+	for _, u := range res.Unsupported {
+		fmt.Fprintf(g.stderr, "online: warning: %s: not expressed by an operation, write it by hand: %s\n", p, u)
+	}
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), map[string]any{"file": p, "unsupported": res.Unsupported})
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), p)
+	return nil
 }

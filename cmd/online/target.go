@@ -14,7 +14,7 @@ import (
 // database answers on localhost.
 var writingCommands = map[string]bool{
 	"init": true, "start": true, "complete": true, "rollback": true, "backfill": true,
-	"migrate": true, "revert": true, "baseline": true,
+	"migrate": true, "revert": true, "baseline": true, "pull --drift": true,
 }
 
 // checkTarget refuses a writing command whose database was not named (by

@@ -85,6 +85,28 @@ func TestTeamSchemaDriftCLI(t *testing.T) {
 	}
 	expectCLI(t, "validate with drift", runCLI(t, append([]string{"validate", dir}, db...)...), 2, nil,
 		[]string{"schema public changed outside online since 02_b", "column users.added_by_hand was added outside online"})
+
+	// The team records the change: pull --drift writes it as the next file,
+	// applied here; the folder is the truth again.
+	expectCLI(t, "pull --drift", runCLI(t, append([]string{"pull", dir, "--drift"}, db...)...), 0, []string{filepath.Join(dir, "03_drift.yaml")}, nil)
+	expectCLI(t, "status after pull --drift", runCLI(t, append([]string{"status", dir}, db...)...), 0, []string{"03_drift.yaml", "baseline"}, nil)
+	if r := runCLI(t, append([]string{"status", dir}, db...)...); strings.Contains(r.stdout, "outside online") {
+		t.Fatalf("status after pull --drift still reports drift:\n%s", r.stdout)
+	}
+	expectCLI(t, "validate after pull --drift", runCLI(t, append([]string{"validate", dir}, db...)...), 0, []string{"valid"}, nil)
+	expectCLI(t, "pull --drift with none", runCLI(t, append([]string{"pull", dir, "--drift"}, db...)...), 2, nil, []string{"no drift to record"})
+	// The next migration keeps the version in use live.
+	writeFile(t, dir, "04_c.yaml", "operations:\n  - add_column: { table: users, column: { name: age, type: int, nullable: true } }\n")
+	expectCLI(t, "migrate after pull --drift", runCLI(t, append([]string{"migrate", dir}, db...)...), 0, []string{"04_c is in progress"}, nil)
+	if got := pgtest.QueryStrings(t, conn, "SELECT parent FROM online.migrations WHERE name = '04_c'"); got[0] != "public_02_b" {
+		t.Fatalf("the old version of 04_c: %v", got)
+	}
+	// Another database applies the drift file as any other.
+	other := pgtest.NewDB(t)
+	expectCLI(t, "migrate another database", runCLI(t, "migrate", "--complete", dir, "--database-url", other), 0, nil, nil)
+	if got := pgtest.QueryStrings(t, pgtest.Connect(t, other), "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'public.users'::regclass AND attnum > 0 AND NOT attisdropped"); got[0] != "id,email,nick,added_by_hand,age" {
+		t.Fatalf("the other database's users: %v", got)
+	}
 }
 
 // TestTeamPlanFolder: plan DIR plans each pending file against the schema
