@@ -2,62 +2,108 @@ package phases
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
 
-// setAside makes room for a migration to run again under the name of an
-// earlier record. A record is kept per migration name; when a completed
-// revert undid that migration, its record is renamed ("003_nick~1"), the
-// revert's record renamed along with it, so that the history keeps both
-// runs and the file can be applied again. Any other record of that name
-// means the migration is in effect: an error says so.
-func (e *Engine) setAside(ctx context.Context, done *state.Record) error {
+// phaseRolledBack is the phase Rollback reports.
+const phaseRolledBack = "rolled_back"
+
+// recordRollback keeps, for `online history`, a migration that a rollback
+// is about to forget. A failure is logged: the rollback itself succeeded.
+func (e *Engine) recordRollback(ctx context.Context, rec *state.Record) {
+	var files []string
+	for _, f := range rec.Files {
+		files = append(files, f.Name)
+	}
+	ev := state.Event{Migration: rec.Name, Event: EventRolledBack, OSUser: osUser(), Kind: rec.Kind, Files: files}
+	if ev.Kind == "" {
+		ev.Kind = state.KindMigration
+	}
+	if err := e.store.AddEvent(ctx, e.conn, e.cfg.Schema, ev); err != nil {
+		e.log.Warn().Err(err).Str(keyMigration, rec.Name).Msg("could not record the rollback in the history")
+	}
+}
+
+// History events.
+const (
+	EventStarted    = "started"
+	EventCompleted  = "completed"
+	EventRolledBack = "rolled_back"
+	EventBaseline   = "baseline"
+)
+
+// HistoryEvent is one line of `online history`.
+type HistoryEvent struct {
+	At        time.Time `json:"at"`
+	Event     string    `json:"event"`
+	Migration string    `json:"migration"`
+	// Kind is migration, revert or baseline; Reverts names the migration
+	// a revert undoes.
+	Kind    string   `json:"kind"`
+	Reverts string   `json:"reverts,omitempty"`
+	Files   []string `json:"files,omitempty"`
+	// VersionSchema is the version the migration published.
+	VersionSchema string `json:"version_schema,omitempty"`
+	AppliedBy     string `json:"applied_by,omitempty"`
+	OSUser        string `json:"os_user,omitempty"`
+	// Duration is the working time of start and complete together, and
+	// RowsBackfilled the rows its backfill rewrote: on the completed event.
+	Duration       time.Duration `json:"duration_ns,omitempty"`
+	RowsBackfilled int64         `json:"rows_backfilled,omitempty"`
+	// Undone is set on the events of a run that a revert later undid.
+	Undone bool `json:"undone,omitempty"`
+}
+
+// History lists every event of the schema's migrations, oldest first:
+// each start and complete, each rollback, baselines and reverts. It
+// changes nothing.
+func (e *Engine) History(ctx context.Context) ([]HistoryEvent, error) {
 	h, err := e.readHistory(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if done.Phase != state.Complete || done.Kind != state.KindMigration || h.effective[done.Name] != nil || !reverted(h, done.Name) {
-		return fmt.Errorf("migration %q was already applied on %s and is in effect; to run it again, revert it first (online revert), or give the new file a name of its own", done.Name, done.UpdatedAt.Format(time.RFC3339))
-	}
-	for n := 1; ; n++ {
-		name := fmt.Sprintf("%s~%d", done.Name, n)
-		if r, err := e.store.Get(ctx, e.conn, e.cfg.Schema, name); err != nil {
-			return err
-		} else if r != nil {
+	out := []HistoryEvent{}
+	for _, r := range h.records {
+		// A run set aside for a later one ("003_nick~1") is shown under
+		// its migration's name.
+		name, _, _ := strings.Cut(r.Name, "~")
+		reverts, _, _ := strings.Cut(r.Reverts, "~")
+		ev := HistoryEvent{Migration: name, Kind: r.Kind, Reverts: reverts, VersionSchema: r.VersionSchema, AppliedBy: r.AppliedBy, OSUser: r.OSUser,
+			Undone: r.Kind != state.KindRevert && r.Phase == state.Complete && h.effective[r.Name] == nil}
+		for _, f := range r.Files {
+			ev.Files = append(ev.Files, f.Name)
+		}
+		if r.Kind == state.KindBaseline {
+			ev.At, ev.Event = r.StartedAt, EventBaseline
+			out = append(out, ev)
 			continue
 		}
-		e.log.Info().Str(keyMigration, done.Name).Str("set_aside_as", name).Msg("the earlier, reverted run of this migration is kept in the history under another name")
-		return pgxTx(ctx, e, func(q state.Querier) error { return e.store.Rename(ctx, q, e.cfg.Schema, done.Name, name) })
-	}
-}
-
-// reverted reports whether a completed revert in h undid the migration name.
-func reverted(h *history, name string) bool {
-	for _, r := range h.records {
-		if r.Kind == state.KindRevert && r.Phase == state.Complete && r.Reverts == name {
-			return true
+		ev.At, ev.Event = r.StartedAt, EventStarted
+		out = append(out, ev)
+		if r.CompletedAt != nil {
+			done := ev
+			done.At, done.Event, done.Duration = *r.CompletedAt, EventCompleted, r.Duration
+			cps, err := e.store.Backfills(ctx, e.conn, r.Schema, r.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, cp := range cps {
+				done.RowsBackfilled += cp.RowsDone
+			}
+			out = append(out, done)
 		}
 	}
-	return false
-}
-
-// fileOf is the file `online start FILE` ran, as the history keeps a
-// directory's files: so that a migration started from a file of the
-// folder is that file for migrate DIR, status DIR and pull. A migration
-// parsed from no file (a label, a stored document) records none.
-func fileOf(m *operations.Migration) []state.File {
-	base := filepath.Base(m.File)
-	if m.File == "" || !isMigrationFile(base) {
-		return nil
-	}
-	sum, err := Checksum(m.Document)
+	evs, err := e.store.Events(ctx, e.conn, e.cfg.Schema)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	return []state.File{{Name: base, Checksum: sum, Document: m.Document}}
+	for _, ev := range evs {
+		out = append(out, HistoryEvent{At: ev.At, Event: ev.Event, Migration: ev.Migration, Kind: ev.Kind, Files: ev.Files, AppliedBy: ev.AppliedBy, OSUser: ev.OSUser})
+	}
+	slices.SortStableFunc(out, func(a, b HistoryEvent) int { return a.At.Compare(b.At) })
+	return out, nil
 }

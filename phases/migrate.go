@@ -395,6 +395,16 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				return &ForeignInProgressError{InProgressError{Name: rec.Name}}
 			}
 			names := fileNames(cur)
+			if rec.Phase == state.Completing {
+				// A complete that died midway is finished before anything else.
+			} else if rec.Phase != state.Active {
+				event(ActionResuming, names...)
+				if _, err := e.Resume(ctx); err != nil {
+					return err
+				}
+			}
+			// Carried on first (a start that died is resumed): what it
+			// began is finished either way.
 			if len(pending) > 0 && !o.Complete && !o.OneByOne && rec.Phase != state.Completing {
 				// Completing it would retire the version before it, which
 				// applications may still use: migrate only says so.
@@ -404,14 +414,6 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				}
 				return &RefusedError{Reason: fmt.Sprintf("%s is in progress (versions %s and %s are live) and %d file(s) are pending after it: applying them means completing %s first, which retires %s. When no application uses %s any more, run online complete, then migrate again; or migrate --complete (or --one-by-one) to complete it now",
 					strings.Join(names, ", "), old, rec.VersionSchema, len(pending), rec.Name, old, old)}
-			}
-			if rec.Phase == state.Completing {
-				// A complete that died midway is finished before anything else.
-			} else if rec.Phase != state.Active {
-				event(ActionResuming, names...)
-				if _, err := e.Resume(ctx); err != nil {
-					return err
-				}
 			}
 			if len(pending) == 0 && !o.Complete && rec.Phase != state.Completing {
 				event(ActionStarted, names...)

@@ -207,7 +207,7 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   os_user    text,
   kind       text NOT NULL,
   files      jsonb NOT NULL DEFAULT '[]'
-)`, s.t("events")),
+)`, s.t("migration_events")),
 		// Ranges of parallel backfill workers, added to older state
 		// schemas; an older checkpoint becomes part 0 walking its task whole.
 		fmt.Sprintf(`ALTER TABLE %s
@@ -780,7 +780,7 @@ func (s Store) AddEvent(ctx context.Context, q Querier, schema string, ev Event)
 	if err != nil {
 		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
 	}
-	_, err = q.Exec(ctx, "INSERT INTO "+s.t("events")+" (schema, migration, event, os_user, kind, files) VALUES ($1, $2, $3, nullif($4, ''), $5, $6)",
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migration_events")+" (schema, migration, event, os_user, kind, files) VALUES ($1, $2, $3, nullif($4, ''), $5, $6)",
 		schema, ev.Migration, ev.Event, ev.OSUser, ev.Kind, files)
 	if err != nil {
 		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
@@ -791,10 +791,10 @@ func (s Store) AddEvent(ctx context.Context, q Querier, schema string, ev Event)
 // Events lists the recorded events of schema, oldest first.
 func (s Store) Events(ctx context.Context, q Querier, schema string) ([]Event, error) {
 	var ok bool
-	if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.t("events")).Scan(&ok); err != nil || !ok {
+	if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.t("migration_events")).Scan(&ok); err != nil || !ok {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, "SELECT migration, event, at, applied_by, coalesce(os_user, ''), kind, files FROM "+s.t("events")+" WHERE schema = $1 ORDER BY at", schema)
+	rows, err := q.Query(ctx, "SELECT migration, event, at, applied_by, coalesce(os_user, ''), kind, files FROM "+s.t("migration_events")+" WHERE schema = $1 ORDER BY at", schema)
 	if err != nil {
 		return nil, fmt.Errorf("read the events of the history: %w", err)
 	}
