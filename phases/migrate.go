@@ -167,15 +167,17 @@ func (h *history) recordOf(f DirFile) (r *state.Record, sum string, byName bool)
 func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStatus, error) {
 	var out []FileStatus
 	used := map[*state.Record]bool{}
-	// Records whose file is in the folder under another file name: their
-	// own file name is not missing.
-	renamed := map[*state.Record]bool{}
+	// Records whose file is in the folder under another file name: that
+	// file of theirs is not missing.
+	renamed := map[*state.Record]string{}
 	rows := map[string]int64{}
 	for _, f := range d.Files {
 		fs := FileStatus{Name: f.Name, File: f.File, Checksum: f.Checksum, State: FilePending}
 		if r, sum, byName := h.recordOf(f); r != nil {
 			used[r] = true
-			renamed[r] = renamed[r] || byName
+			if byName && len(r.Files) > 0 {
+				renamed[r] = r.Files[len(r.Files)-1].Name
+			}
 			fs.Migration, fs.Phase, fs.Applied = r.Name, string(r.Phase), sum
 			fs.AppliedBy, fs.OSUser, fs.Duration, fs.Baseline = r.AppliedBy, r.OSUser, r.Duration, r.Kind == state.KindBaseline
 			if r.CompletedAt != nil {
@@ -218,7 +220,7 @@ func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStat
 		rec := h.byName[r.Name]
 		if rec == nil || len(rec.Files) > 0 {
 			for _, f := range r.Files {
-				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] && !renamed[h.byFile[f.Name]] {
+				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] && renamed[h.byFile[f.Name]] != f.Name {
 					out = append(out, FileStatus{Name: strings.TrimSuffix(f.Name, extOf(f.Name)), File: f.Name, State: FileMissing, Migration: r.Name, Phase: string(r.Phase), Applied: f.Checksum})
 				}
 			}

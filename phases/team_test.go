@@ -328,3 +328,26 @@ func TestTeamRevertTo(t *testing.T) {
 	}
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
 }
+
+// TestTeamFileRenamed: a file whose extension changed (002_lower.yaml to
+// .yml) is the same migration: applied, not pending with a missing twin.
+func TestTeamFileRenamed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t)
+	eng := env.engine()
+	files := teamFiles()
+	if _, err := eng.Migrate(ctx, loadDir(t, files), phases.MigrateOptions{Complete: true}); err != nil {
+		t.Fatalf("migrate: %s", pg.Explain(err))
+	}
+	files["002_lower.yml"] = files["002_lower.yaml"]
+	delete(files, "002_lower.yaml")
+	d := loadDir(t, files)
+	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
+	if res, err := eng.Migrate(ctx, d, phases.MigrateOptions{}); err != nil || len(res.Applied) != 0 {
+		t.Fatalf("migrate after the rename: %+v, %v", res, err)
+	}
+	// A file deleted is still missing.
+	delete(files, "003_nick.yaml")
+	expectStates(t, eng, loadDir(t, files), map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "missing"})
+}
