@@ -200,7 +200,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 	for step := 0; step < steps; step++ {
 		d, err := phases.LoadDir(m.fs())
 		noErr(err, "load the folder")
-		action := rng.IntN(12)
+		action := rng.IntN(14)
 		switch action {
 		case 0, 1: // a new file
 			f := modelFile{name: fmt.Sprintf("%03d_c%d", m.next, m.next), col: fmt.Sprintf("c%d", m.next), typ: types[rng.IntN(3)]}
@@ -298,6 +298,53 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			default:
 				noErr(err, "revert")
 				m.reverting, m.revertApplies = m.last, m.lastRevert
+			}
+		case 12: // migrate DIR --one-by-one
+			log = append(log, "migrate --one-by-one")
+			_, err := eng.Migrate(ctx, d, phases.MigrateOptions{OneByOne: true})
+			var foreign *phases.ForeignInProgressError
+			if m.reverting != nil {
+				expectErr(err, func(err error) bool { return errors.As(err, &foreign) }, "migrate --one-by-one during a revert")
+				break
+			}
+			noErr(err, "migrate --one-by-one")
+			pend := m.pending()
+			if len(m.inProgress) > 0 && len(pend) > 0 {
+				m.complete(m.inProgress)
+				m.inProgress = nil
+			}
+			for i, p := range pend {
+				if i == len(pend)-1 {
+					m.inProgress = []string{p}
+					break
+				}
+				m.complete([]string{p})
+			}
+		case 13: // pull into a new clone: the applied files, as the folder has them
+			log = append(log, "pull")
+			pulled, err := eng.Pull(ctx)
+			noErr(err, "pull")
+			folder := m.fs()
+			var got, want []string
+			for _, f := range pulled {
+				got = append(got, f.File)
+				sum, err := phases.Checksum(mustParse(t, f.File, f.Content).Document)
+				noErr(err, "checksum")
+				if sum != f.Checksum {
+					fail("pulled %s: its content's checksum %s is not the recorded %s", f.File, sum, f.Checksum)
+				}
+				if _, ok := folder[f.File]; !ok {
+					fail("pulled %s, which the folder does not have", f.File)
+				}
+			}
+			for _, f := range m.files {
+				if st := m.state(f.name); st != phases.FilePending {
+					want = append(want, f.name+".yaml")
+				}
+			}
+			slices.Sort(got)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				fail("pull wrote %v, want the applied and in-progress files %v", got, want)
 			}
 		case 11: // revert --to 001_t: one revert at a time, never re-applying
 			log = append(log, "revert --to 001_t")
@@ -447,4 +494,13 @@ func checkTeamModel(t *testing.T, eng *phases.Engine, env *env, m *teamModel, fa
 			fail("an application on live version %s cannot write: %v", v, err)
 		}
 	}
+}
+
+func mustParse(t *testing.T, file string, data []byte) *operations.Migration {
+	t.Helper()
+	m, err := operations.Parse(file, data)
+	if err != nil {
+		t.Fatalf("parse %s: %v", file, err)
+	}
+	return m
 }

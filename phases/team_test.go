@@ -351,3 +351,23 @@ func TestTeamFileRenamed(t *testing.T) {
 	delete(files, "003_nick.yaml")
 	expectStates(t, eng, loadDir(t, files), map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "missing"})
 }
+
+// TestTeamPullOldStartRecord: a migration an older online applied by
+// `online start FILE`, recorded without its file, is pulled as NAME.yaml,
+// which the folder then takes for it (case 2).
+func TestTeamPullOldStartRecord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newEnv(t, "CREATE TABLE t (id int PRIMARY KEY, a text)")
+	eng := env.engine()
+	if err := eng.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.exec(env.db, `INSERT INTO online.migrations (schema, name, version_schema, document, plan, phase, completed_at)
+  VALUES ('public', '01_old', 'public_01_old', '{"operations": [{"rename_column": {"table": "t", "from": "a", "to": "b"}}]}', '{}', 'complete', now())`)
+	pulled, err := eng.Pull(ctx)
+	if err != nil || len(pulled) != 1 || pulled[0].File != "01_old.yaml" {
+		t.Fatalf("pull: %+v, %v", pulled, err)
+	}
+	expectStates(t, eng, loadDir(t, fstest.MapFS{"01_old.yaml": {Data: pulled[0].Content}}), map[string]string{"01_old": "applied"})
+}
