@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"gopkg.in/yaml.v3"
 )
 
 // Version is the schema version an application was built for.
@@ -31,12 +33,46 @@ type Version struct {
 	StateSchema string
 }
 
-// FromFile returns the version a migration file publishes when the file sets
-// no name or version_schema of its own: its base name without extension.
-// Builds can embed the file name they were made for as it is.
+// FromFile returns the version a migration file publishes, as online
+// names it: the file's version_schema field, else its name field, else
+// the file name without extension. When the file cannot be read or parsed
+// (a build that embeds only the file name it was made for), it is the file
+// name without extension; FromContent reports such errors instead.
 func FromFile(file string) Version {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Version{Name: stem(file)}
+	}
+	v, err := FromContent(file, data)
+	if err != nil {
+		return Version{Name: stem(file)}
+	}
+	return v
+}
+
+// FromContent is FromFile for a file's content already read (an embedded
+// migration, say): file is its name, for the fallback and for errors.
+func FromContent(file string, data []byte) (Version, error) {
+	// JSON is YAML: one decoder reads both formats online accepts.
+	var doc struct {
+		Name          string `yaml:"name"`
+		VersionSchema string `yaml:"version_schema"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Version{}, fmt.Errorf("read migration file %s: %w", file, err)
+	}
+	switch {
+	case strings.TrimSpace(doc.VersionSchema) != "":
+		return Version{Name: doc.VersionSchema}, nil
+	case strings.TrimSpace(doc.Name) != "":
+		return Version{Name: doc.Name}, nil
+	}
+	return Version{Name: stem(file)}, nil
+}
+
+func stem(file string) string {
 	base := filepath.Base(file)
-	return Version{Name: strings.TrimSuffix(base, filepath.Ext(base))}
+	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 func (v Version) schema() string {
@@ -241,13 +277,17 @@ func (v Version) why(ctx context.Context, q Querier, name string) string {
 	if v.Name == "" {
 		return fmt.Sprintf("schema %s itself is missing: check the database the application connects to", name)
 	}
-	var migration, phase string
+	var migration, phase, revertedBy string
 	var latestDone bool
+	// The newest record of the version: a migration run, reverted, and
+	// run again has a record per run. A completed revert that names it
+	// means the database went back past this version.
+	t := pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize()
 	err := q.QueryRow(ctx, fmt.Sprintf(`SELECT m.name, m.phase,
-  EXISTS (SELECT 1 FROM %s l WHERE l.schema = m.schema AND l.phase = 'complete' AND l.started_at > m.started_at)
-FROM %s m WHERE m.schema = $1 AND m.version_schema = $2`,
-		pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize(), pgx.Identifier{v.stateSchema(), "migrations"}.Sanitize()),
-		v.schema(), name).Scan(&migration, &phase, &latestDone)
+  EXISTS (SELECT 1 FROM %s l WHERE l.schema = m.schema AND l.phase = 'complete' AND l.started_at > m.started_at),
+  coalesce((SELECT r.name FROM %s r WHERE r.schema = m.schema AND r.kind = 'revert' AND r.phase = 'complete' AND r.reverts = m.name), '')
+FROM %s m WHERE m.schema = $1 AND m.version_schema = $2 AND m.kind <> 'revert' ORDER BY m.started_at DESC LIMIT 1`, t, t, t),
+		v.schema(), name).Scan(&migration, &phase, &latestDone, &revertedBy)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.Is(err, pgx.ErrNoRows) || errors.As(err, &pgErr) {
@@ -256,6 +296,8 @@ FROM %s m WHERE m.schema = $1 AND m.version_schema = $2`,
 		return plain
 	}
 	switch {
+	case phase == "complete" && revertedBy != "":
+		return fmt.Sprintf("migration %s was reverted (%s): this build is newer than the database; apply it again (online migrate DIR) or deploy the build of the version the database went back to", strings.SplitN(migration, "~", 2)[0], revertedBy)
 	case phase == "complete" && latestDone:
 		return fmt.Sprintf("migration %s was completed and a later migration's `online complete` retired its version: this build is older than the database; deploy a newer one", migration)
 	case phase == "complete":

@@ -27,6 +27,7 @@
 //   - [InUse] reads which schema a connection resolves names in, for logs
 //     and health checks.
 //
-// The package depends on pgx only: an application does not pull in the
+// The package depends on pgx (and yaml.v3, to read a migration file's
+// names in FromFile) only: an application does not pull in the
 // migration engine.
 package appversion

@@ -117,6 +117,25 @@ func (op *CreateTable) Compile(c *Compiler) error {
 		if col.PK {
 			pk = append(pk, col.Name)
 		}
+		// The named constraints of a column definition are in the model
+		// too, for the migrations after this one (a rename_constraint, a
+		// drop_constraint) to find.
+		if col.Check != nil {
+			t.Constraints[col.Check.Name] = &schema.Constraint{Name: col.Check.Name, Type: "c", Columns: []string{col.Name}, Definition: "CHECK (" + col.Check.Constraint + ")", Validated: true}
+		}
+		if col.Unique && !col.PK {
+			// PostgreSQL names an unnamed column UNIQUE <table>_<column>_key,
+			// its index the same.
+			name := ShortName(op.Name + "_" + col.Name + "_key")
+			if t.Constraints[name] == nil && c.Schema.Indexes[name] == "" {
+				t.Constraints[name] = &schema.Constraint{Name: name, Type: "u", Columns: []string{col.Name}, Validated: true}
+				t.Indexes[name] = &schema.Index{Name: name, Columns: []string{col.Name}, Unique: true, Valid: true, Constraint: name}
+				c.Schema.Indexes[name] = op.Name
+			}
+		}
+		if r := col.References; r != nil && r.Name != "" {
+			t.Constraints[r.Name] = &schema.Constraint{Name: r.Name, Type: "f", Columns: []string{col.Name}, Validated: true}
+		}
 	}
 	for i, con := range op.Constraints {
 		def, err := c.tableConstraint(fmt.Sprintf("constraints[%d].", i), t, &con)

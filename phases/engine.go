@@ -248,7 +248,17 @@ func (e *Engine) command(ctx context.Context, fn func() (*Result, error)) (*Resu
 	began := time.Now()
 	var res *Result
 	err := e.locked(ctx, func() (err error) {
+		// Read first: a rollback deletes the record history reads.
+		before, _ := e.store.InProgress(ctx, e.conn, e.cfg.Schema)
 		res, err = fn()
+		if err == nil && res != nil && res.Phase == string(state.Complete) {
+			// The schema as the migration left it, what drift is
+			// measured against (see drift.go).
+			e.recordAfter(ctx, res.Migration)
+		}
+		if err == nil && res != nil && res.Phase == phaseRolledBack && before != nil && before.Name == res.Migration {
+			e.recordRollback(ctx, before)
+		}
 		return err
 	})
 	if res != nil {
@@ -275,7 +285,7 @@ func resumeHint(rec *state.Record) error {
 // parent returns the version schema of the latest completed migration,
 // when it still exists: the schema the old version reads through.
 func (e *Engine) parent(ctx context.Context) (string, error) {
-	rec, err := e.store.LatestComplete(ctx, e.conn, e.cfg.Schema)
+	rec, err := e.store.LatestVersioned(ctx, e.conn, e.cfg.Schema)
 	if err != nil || rec == nil {
 		return "", err
 	}

@@ -48,6 +48,9 @@ type DirStatus struct {
 	*Status
 	Files    []FileStatus `json:"files"`
 	Warnings []string     `json:"warnings,omitempty"`
+	// SchemaDrift lists the changes made to the schema outside online
+	// since the last migration completed.
+	SchemaDrift *DriftCheck `json:"schema_drift"`
 }
 
 // DriftError is returned by Migrate when an applied file was changed or
@@ -79,6 +82,9 @@ type history struct {
 	byName map[string]*state.Record
 	// inProgress is the migration in progress, if any.
 	inProgress *state.Record
+	// effective maps the name of each completed migration in effect (not
+	// reverted) to its record.
+	effective map[string]*state.Record
 }
 
 func (e *Engine) readHistory(ctx context.Context) (*history, error) {
@@ -110,6 +116,7 @@ func (e *Engine) readHistory(ctx context.Context) (*history, error) {
 			}
 		}
 	}
+	h.effective = effective
 	for _, r := range effective {
 		h.index(r)
 	}
@@ -123,36 +130,54 @@ func (h *history) index(r *state.Record) {
 	for _, f := range r.Files {
 		h.byFile[f.Name] = r
 	}
-	if len(r.Files) == 0 && r.Kind != state.KindBaseline {
+	if r.Kind != state.KindBaseline {
 		h.byName[r.Name] = r
 	}
 }
 
 // recordOf returns the record that applied f, and the checksum it applied.
-func (h *history) recordOf(f DirFile) (*state.Record, string) {
+// A file is found by its file name first, then by its migration's name:
+// a migration started by `online start FILE` (which an older online
+// recorded without its file) or from a copy of the file kept elsewhere is
+// the folder's file of the same name. byName tells which way it was found.
+func (h *history) recordOf(f DirFile) (r *state.Record, sum string, byName bool) {
 	if r := h.byFile[f.File]; r != nil {
 		for _, rf := range r.Files {
 			if rf.Name == f.File {
-				return r, rf.Checksum
+				return r, rf.Checksum, false
 			}
 		}
 	}
 	if r := h.byName[f.Migration.Name]; r != nil {
-		sum, _ := Checksum(r.Document)
-		return r, sum
+		switch {
+		case len(r.Files) == 0:
+			sum, _ = Checksum(r.Document)
+		case h.byFile[r.Files[len(r.Files)-1].Name] != r:
+			return nil, "", false
+		default:
+			// A window is named after its last file.
+			sum = r.Files[len(r.Files)-1].Checksum
+		}
+		return r, sum, true
 	}
-	return nil, ""
+	return nil, "", false
 }
 
 // fileStates compares a directory with the history.
 func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStatus, error) {
 	var out []FileStatus
 	used := map[*state.Record]bool{}
+	// Records whose file is in the folder under another file name: that
+	// file of theirs is not missing.
+	renamed := map[*state.Record]string{}
 	rows := map[string]int64{}
 	for _, f := range d.Files {
 		fs := FileStatus{Name: f.Name, File: f.File, Checksum: f.Checksum, State: FilePending}
-		if r, sum := h.recordOf(f); r != nil {
+		if r, sum, byName := h.recordOf(f); r != nil {
 			used[r] = true
+			if byName && len(r.Files) > 0 {
+				renamed[r] = r.Files[len(r.Files)-1].Name
+			}
 			fs.Migration, fs.Phase, fs.Applied = r.Name, string(r.Phase), sum
 			fs.AppliedBy, fs.OSUser, fs.Duration, fs.Baseline = r.AppliedBy, r.OSUser, r.Duration, r.Kind == state.KindBaseline
 			if r.CompletedAt != nil {
@@ -193,9 +218,9 @@ func (e *Engine) fileStates(ctx context.Context, d *Dir, h *history) ([]FileStat
 			continue
 		}
 		rec := h.byName[r.Name]
-		if rec == nil {
+		if rec == nil || len(rec.Files) > 0 {
 			for _, f := range r.Files {
-				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] {
+				if h.byFile[f.Name] != nil && h.byFile[f.Name].Name == r.Name && !inDir[f.Name] && renamed[h.byFile[f.Name]] != f.Name {
 					out = append(out, FileStatus{Name: strings.TrimSuffix(f.Name, extOf(f.Name)), File: f.Name, State: FileMissing, Migration: r.Name, Phase: string(r.Phase), Applied: f.Checksum})
 				}
 			}
@@ -231,7 +256,11 @@ func (e *Engine) DirStatus(ctx context.Context, d *Dir) (*DirStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirStatus{Status: st, Files: files, Warnings: d.Warnings}, nil
+	drift, err := e.SchemaDrift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &DirStatus{Status: st, Files: files, Warnings: d.Warnings, SchemaDrift: drift}, nil
 }
 
 // MigrateOptions say how Migrate applies a directory.
@@ -239,8 +268,20 @@ type MigrateOptions struct {
 	// Complete completes the last file too; by default it is left in
 	// progress so that the new application code can be deployed.
 	Complete bool
-	// Window applies all pending files as one expand/contract step.
+	// Window applies all pending files as one expand/contract step. It
+	// is what Migrate does by default with several pending files and
+	// neither Complete nor OneByOne: the version applications use now
+	// stays live until the window's complete.
 	Window bool
+	// OneByOne starts and completes each pending file before the next, the
+	// last left in progress: every file's version is published in turn,
+	// and the version applications use now is retired by the first
+	// complete. With a migration in progress and files pending, it
+	// completes the one in progress first.
+	OneByOne bool
+	// To, when set, is the last file to apply (a file name, with or
+	// without its extension); the pending files after it are left pending.
+	To string
 	// OnFile, if set, is told about each file as it is started and completed.
 	OnFile func(FileEvent)
 }
@@ -322,6 +363,13 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 		if len(drift) > 0 {
 			return &DriftError{Files: drift}
 		}
+		if dc, err := e.SchemaDrift(ctx); err != nil {
+			return err
+		} else if len(dc.Drift) > 0 {
+			// Warned, not refused: each file compiles against the live
+			// catalog, drift included; the folder no longer says it all.
+			res.Warnings = append(res.Warnings, (&SchemaDriftError{Schema: e.cfg.Schema, Since: dc.Since, Drift: dc.Drift}).Error())
+		}
 		var pending []DirFile
 		lastApplied := ""
 		var cur []DirFile // the files of the migration in progress
@@ -341,6 +389,9 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				return &DirError{File: f.File, Err: fmt.Errorf("is pending but sorts before %s, which is applied: rename it to sort after the applied files", lastApplied)}
 			}
 		}
+		if pending, err = keepUpTo(d, pending, o.To); err != nil {
+			return err
+		}
 		if rec := h.inProgress; rec != nil {
 			if len(cur) == 0 {
 				return &ForeignInProgressError{InProgressError{Name: rec.Name}}
@@ -353,6 +404,18 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 				if _, err := e.Resume(ctx); err != nil {
 					return err
 				}
+			}
+			// Carried on first (a start that died is resumed): what it
+			// began is finished either way.
+			if len(pending) > 0 && !o.Complete && !o.OneByOne && rec.Phase != state.Completing {
+				// Completing it would retire the version before it, which
+				// applications may still use: migrate only says so.
+				old := rec.Parent
+				if old == "" {
+					old = e.cfg.Schema
+				}
+				return &RefusedError{Reason: fmt.Sprintf("%s is in progress (versions %s and %s are live) and %d file(s) are pending after it: applying them means completing %s first, which retires %s. When no application uses %s any more, run online complete, then migrate again; or migrate --complete (or --one-by-one) to complete it now",
+					strings.Join(names, ", "), old, rec.VersionSchema, len(pending), rec.Name, old, old)}
 			}
 			if len(pending) == 0 && !o.Complete && rec.Phase != state.Completing {
 				event(ActionStarted, names...)
@@ -368,7 +431,8 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			return nil
 		}
 		groups := make([][]DirFile, 0, len(pending))
-		if o.Window && len(pending) > 1 {
+		chosen := !o.Window && !o.Complete && !o.OneByOne && len(pending) > 1
+		if (o.Window || chosen) && len(pending) > 1 {
 			groups = append(groups, pending)
 		} else {
 			for _, f := range pending {
@@ -394,6 +458,11 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			sres, err := e.Start(ctx, m)
 			e.meta = nil
 			if err != nil {
+				var oe *operations.Error
+				if chosen && sres == nil && errors.As(err, &oe) {
+					return &RefusedError{Reason: fmt.Sprintf("the %d pending files run as one window by default, so that the version applications use now stays live until complete; the window cannot start: %v. If the files are right, apply fewer at a time (--to FILE), or one by one (--one-by-one), which retires the version applications use now at the first file's complete",
+						len(g), windowError(g, err)), Err: windowError(g, err)}
+				}
 				return windowError(g, err)
 			}
 			if err := e.store.AddDuration(ctx, e.conn, e.cfg.Schema, m.Name, time.Since(t0)); err != nil {
@@ -518,4 +587,39 @@ func windowError(files []DirFile, err error) error {
 		return &c
 	}
 	return err
+}
+
+// RefusedError is returned by Migrate when doing what it was asked would
+// break the applications of the version in use, and it changed nothing.
+type RefusedError struct {
+	Reason string
+	Err    error // the error behind the refusal, if any
+}
+
+func (e *RefusedError) Error() string { return "migrate refused: " + e.Reason }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// keepUpTo keeps the pending files up to the file to (all when to is "").
+func keepUpTo(d *Dir, pending []DirFile, to string) ([]DirFile, error) {
+	if to == "" {
+		return pending, nil
+	}
+	found := false
+	for _, f := range d.Files {
+		if f.File == to || f.Name == to {
+			found = true
+			to = f.Name
+		}
+	}
+	if !found {
+		return nil, &DirError{File: to, Err: errors.New("--to names no migration file of the directory")}
+	}
+	var out []DirFile
+	for _, f := range pending {
+		if f.Name <= to {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }

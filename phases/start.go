@@ -52,7 +52,9 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if done, err := e.store.Get(ctx, e.conn, e.cfg.Schema, m.Name); err != nil {
 			return err
 		} else if done != nil {
-			return fmt.Errorf("migration %q was already applied on %s", m.Name, done.UpdatedAt.Format(time.RFC3339))
+			if err := e.setAside(ctx, done); err != nil {
+				return err
+			}
 		}
 		cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
 		if err != nil {
@@ -91,6 +93,9 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		}
 		rec = &state.Record{Schema: e.cfg.Schema, Name: m.Name, VersionSchema: plan.VersionSchema, Parent: parent, Document: m.Document, Plan: planJSON, Phase: state.Expanding}
 		e.withMeta(rec)
+		if e.meta == nil {
+			rec.Files = fileOf(m)
+		}
 		if err := e.store.Insert(ctx, e.conn, rec); err != nil {
 			return err
 		}

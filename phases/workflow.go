@@ -78,16 +78,35 @@ func ValidateFiles(files []DirFile, schemaName string) (*ValidateResult, error) 
 func compileInOrder(files []DirFile, model *schema.Schema, schemaName string, res *ValidateResult) []error {
 	var errs []error
 	parent := ""
+	// After a sql operation the model no longer says what the database
+	// holds (the SQL may create or change anything): a later file that
+	// does not compile is reported as unchecked, not as invalid.
+	rawSQL := ""
 	for _, f := range files {
 		plan, next, err := operations.Compile(f.Migration, model, operations.Options{Schema: schemaName, StateSchema: "online", Parent: parent})
 		res.Checked = append(res.Checked, f.File)
 		if err != nil {
+			if rawSQL != "" && isCompileError(err) {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: cannot check past the sql operation in %s (what it made is unknown without a database): %v", f.File, rawSQL, err))
+				continue
+			}
 			errs = append(errs, err)
 			continue
+		}
+		if plan.RawSQL {
+			rawSQL = f.File
 		}
 		model, parent = settle(next), plan.VersionSchema
 	}
 	return errs
+}
+
+// isCompileError reports whether err is about the schema a file is
+// compiled against (an operations.Error naming a field or an operation),
+// not about the file's own format.
+func isCompileError(err error) bool {
+	var oe *operations.Error
+	return errors.As(err, &oe) && oe.Op > 0
 }
 
 // settle turns the model a compile returns (the new version while the
@@ -129,6 +148,17 @@ func settle(s *schema.Schema) *schema.Schema {
 // against the live model (and the one each pending file before it builds).
 // Drift (a modified or missing applied file) is reported too.
 func (e *Engine) ValidateDir(ctx context.Context, d *Dir) (*ValidateResult, error) {
+	return e.validate(ctx, d, false)
+}
+
+// ValidateLoose is ValidateDir for files given one by one (`online validate
+// dir/02_b.yaml`): they are not a whole directory, so the applied files
+// they do not include are not reported missing.
+func (e *Engine) ValidateLoose(ctx context.Context, files []DirFile) (*ValidateResult, error) {
+	return e.validate(ctx, &Dir{Files: files}, true)
+}
+
+func (e *Engine) validate(ctx context.Context, d *Dir, loose bool) (*ValidateResult, error) {
 	res := &ValidateResult{Warnings: d.Warnings}
 	h, err := e.readHistory(ctx)
 	if err != nil {
@@ -140,6 +170,9 @@ func (e *Engine) ValidateDir(ctx context.Context, d *Dir) (*ValidateResult, erro
 	}
 	var errs []error
 	var pending []DirFile
+	if loose {
+		states = states[:len(d.Files)]
+	}
 	for i, s := range states {
 		switch s.State {
 		case FileModified, FileMissing:
@@ -149,6 +182,11 @@ func (e *Engine) ValidateDir(ctx context.Context, d *Dir) (*ValidateResult, erro
 		default:
 			res.Skipped = append(res.Skipped, s.File)
 		}
+	}
+	if dc, err := e.SchemaDrift(ctx); err != nil {
+		return nil, err
+	} else if len(dc.Drift) > 0 {
+		errs = append(errs, &SchemaDriftError{Schema: e.cfg.Schema, Since: dc.Since, Drift: dc.Drift})
 	}
 	cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
 	if err != nil {
@@ -263,6 +301,16 @@ func (e *Engine) Pull(ctx context.Context) ([]PulledFile, error) {
 	}
 	var out []PulledFile
 	for _, r := range h.records {
+		if len(r.Files) == 0 && r.Kind == state.KindMigration && h.byName[r.Name] != nil && h.byName[r.Name].Name == r.Name {
+			// Started by an online that did not record the file: its
+			// name is the file's, less the extension.
+			sum, err := Checksum(r.Document)
+			if err != nil {
+				return nil, fmt.Errorf("pull %s: %w", r.Name, err)
+			}
+			r.Files = []state.File{{Name: r.Name + ".yaml", Checksum: sum, Document: r.Document}}
+			h.byFile[r.Name+".yaml"] = h.byName[r.Name]
+		}
 		for _, f := range r.Files {
 			if h.byFile[f.Name] == nil || h.byFile[f.Name].Name != r.Name {
 				continue

@@ -107,7 +107,7 @@ func TestWorkflowDirectory(t *testing.T) {
 
 	var events []string
 	d := loadDir(t, dir)
-	mres, err := eng.Migrate(ctx, d, phases.MigrateOptions{OnFile: func(ev phases.FileEvent) {
+	mres, err := eng.Migrate(ctx, d, phases.MigrateOptions{OneByOne: true, OnFile: func(ev phases.FileEvent) {
 		events = append(events, strings.Join(ev.Files, ",")+" "+ev.Action)
 	}})
 	if err != nil {

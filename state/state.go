@@ -193,6 +193,21 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   ADD COLUMN IF NOT EXISTS os_user     text,
   ADD COLUMN IF NOT EXISTS duration_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS before      jsonb`, s.t("migrations")),
+		// The schema model right after a migration completed: what the
+		// database should look like until the next one (drift).
+		fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS after jsonb", s.t("migrations")),
+		// What the migrations table cannot keep: a rolled-back migration
+		// leaves no row there, so `online history` reads it here.
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+  schema     text NOT NULL,
+  migration  text NOT NULL,
+  event      text NOT NULL,
+  at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+  applied_by text NOT NULL DEFAULT current_user,
+  os_user    text,
+  kind       text NOT NULL,
+  files      jsonb NOT NULL DEFAULT '[]'
+)`, s.t("migration_events")),
 		// Ranges of parallel backfill workers, added to older state
 		// schemas; an older checkpoint becomes part 0 walking its task whole.
 		fmt.Sprintf(`ALTER TABLE %s
@@ -400,6 +415,20 @@ func (s Store) LatestComplete(ctx context.Context, q Querier, schema string) (*R
 		return nil, err
 	}
 	r, err := scanRecord(q.QueryRow(ctx, "SELECT "+recordCols+" FROM "+s.t("migrations")+" WHERE schema = $1 AND phase = 'complete' ORDER BY completed_at DESC, started_at DESC LIMIT 1", schema))
+	if err != nil {
+		return nil, fmt.Errorf("read the latest migration: %w", err)
+	}
+	return r, nil
+}
+
+// LatestVersioned returns the newest completed migration of schema that
+// published a version schema, or nil: a baseline, recorded without running
+// anything, published none.
+func (s Store) LatestVersioned(ctx context.Context, q Querier, schema string) (*Record, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	r, err := scanRecord(q.QueryRow(ctx, "SELECT "+recordCols+" FROM "+s.t("migrations")+" WHERE schema = $1 AND phase = 'complete' AND version_schema <> '' ORDER BY completed_at DESC, started_at DESC LIMIT 1", schema))
 	if err != nil {
 		return nil, fmt.Errorf("read the latest migration: %w", err)
 	}
@@ -689,4 +718,92 @@ func (s Store) DonePending(ctx context.Context, q Querier, schema string, p Pend
 		return fmt.Errorf("forget a statement that ran after the commit: %w", err)
 	}
 	return nil
+}
+
+// Rename gives a migration's record, its checkpoints and queued statements
+// another name, and makes the revert records that name it follow: the
+// history of one migration run, reverted, then run again keeps both runs.
+func (s Store) Rename(ctx context.Context, q Querier, schema, from, to string) error {
+	stmts := []string{
+		"UPDATE " + s.t("migrations") + " SET name = $3 WHERE schema = $1 AND name = $2",
+		"UPDATE " + s.t("migrations") + " SET reverts = $3 WHERE schema = $1 AND reverts = $2",
+		"UPDATE " + s.t("backfills") + " SET migration = $3 WHERE schema = $1 AND migration = $2",
+		"UPDATE " + s.t("pending") + " SET migration = $3 WHERE schema = $1 AND migration = $2",
+	}
+	for _, stmt := range stmts {
+		if _, err := q.Exec(ctx, stmt, schema, from, to); err != nil {
+			return fmt.Errorf("rename migration %s to %s in the history: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
+// SetAfter records the schema model right after migration name completed.
+func (s Store) SetAfter(ctx context.Context, q Querier, schema, name string, model json.RawMessage) error {
+	if _, err := q.Exec(ctx, "UPDATE "+s.t("migrations")+" SET after = $3 WHERE schema = $1 AND name = $2", schema, name, nullJSON(model)); err != nil {
+		return fmt.Errorf("record the schema after migration %s: %w", name, err)
+	}
+	return nil
+}
+
+// After returns the schema model recorded after migration name completed,
+// or, for a baseline, the one it recorded: nil when none was.
+func (s Store) After(ctx context.Context, q Querier, schema, name string) (json.RawMessage, error) {
+	if ok, err := s.exists(ctx, q); err != nil || !ok {
+		return nil, err
+	}
+	var model []byte
+	err := q.QueryRow(ctx, "SELECT CASE WHEN kind = 'baseline' THEN coalesce(after, before) ELSE after END FROM "+s.t("migrations")+" WHERE schema = $1 AND name = $2", schema, name).Scan(&model)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the schema recorded after migration %s: %w", name, err)
+	}
+	return model, nil
+}
+
+// Event is a step of the history that the migrations table does not keep.
+type Event struct {
+	Migration string    `json:"migration"`
+	Event     string    `json:"event"`
+	At        time.Time `json:"at"`
+	AppliedBy string    `json:"applied_by"`
+	OSUser    string    `json:"os_user,omitempty"`
+	Kind      string    `json:"kind"`
+	Files     []string  `json:"files,omitempty"`
+}
+
+// AddEvent records an event of a migration: "rolled_back".
+func (s Store) AddEvent(ctx context.Context, q Querier, schema string, ev Event) error {
+	files, err := json.Marshal(append([]string{}, ev.Files...))
+	if err != nil {
+		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
+	}
+	_, err = q.Exec(ctx, "INSERT INTO "+s.t("migration_events")+" (schema, migration, event, os_user, kind, files) VALUES ($1, $2, $3, nullif($4, ''), $5, $6)",
+		schema, ev.Migration, ev.Event, ev.OSUser, ev.Kind, files)
+	if err != nil {
+		return fmt.Errorf("record event %s of %s: %w", ev.Event, ev.Migration, err)
+	}
+	return nil
+}
+
+// Events lists the recorded events of schema, oldest first.
+func (s Store) Events(ctx context.Context, q Querier, schema string) ([]Event, error) {
+	var ok bool
+	if err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", s.t("migration_events")).Scan(&ok); err != nil || !ok {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT migration, event, at, applied_by, coalesce(os_user, ''), kind, files FROM "+s.t("migration_events")+" WHERE schema = $1 ORDER BY at", schema)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of the history: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Event, error) {
+		var ev Event
+		var files []byte
+		if err := row.Scan(&ev.Migration, &ev.Event, &ev.At, &ev.AppliedBy, &ev.OSUser, &ev.Kind, &files); err != nil {
+			return ev, err
+		}
+		return ev, json.Unmarshal(files, &ev.Files)
+	})
 }

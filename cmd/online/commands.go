@@ -255,10 +255,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 func newPlanCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "plan FILE",
+		Use:   "plan FILE|DIR",
 		Short: "Print what start and complete would run, phase by phase, without changing anything",
-		Args:  cobra.ExactArgs(1),
+		Long: `plan prints what start and complete would run for FILE, phase by phase, and
+whether revert could undo each operation. For a directory, it plans every pending
+file in order, each against the schema the files before it build; for a file of
+a migrations directory, the pending files before it are taken into account.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if done, err := planInFolder(cmd, g, args[0], asJSON); done {
+				return err
+			}
 			m, err := operations.ParseFile(args[0])
 			if err != nil {
 				return err

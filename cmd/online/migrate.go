@@ -21,7 +21,7 @@ import (
 // The team workflow: a directory of migrations applied in order.
 
 func newWorkflowCmds(g *globals) []*cobra.Command {
-	return []*cobra.Command{newMigrateCmd(g), newCreateCmd(g), newValidateCmd(g), newBaselineCmd(g), newPullCmd(g), newRevertCmd(g)}
+	return []*cobra.Command{newMigrateCmd(g), newCreateCmd(g), newValidateCmd(g), newBaselineCmd(g), newPullCmd(g), newRevertCmd(g), newHistoryCmd(g)}
 }
 
 // workflowErr marks the directory problems that change nothing as usage
@@ -31,7 +31,8 @@ func workflowErr(err error) error {
 	var drift *phases.DriftError
 	var ve *phases.ValidationError
 	var ie *operations.IrreversibleError
-	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.Is(err, phases.ErrNothingToRevert) {
+	var re *phases.RefusedError
+	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.As(err, &re) || errors.Is(err, phases.ErrNothingToRevert) {
 		return usageError{err}
 	}
 	return err
@@ -52,29 +53,43 @@ func loadDir(dir string) (*phases.Dir, error) {
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
-	var complete, window, asJSON bool
+	var complete, window, oneByOne, asJSON bool
+	var to string
 	var bf backfillFlags
 	cmd := &cobra.Command{
-		Use:   "migrate DIR",
-		Short: "Apply the pending files of a migrations directory in name order; the last stays in progress",
-		Long: `migrate applies every pending file of DIR (*.yaml, *.yml, *.json) in name order.
-Each file before the last is started and completed; the last is started and left
-in progress, both versions live, so that the new application code can be deployed:
-then run online complete. --complete completes the last one too.
+		Use:   "migrate [DIR]",
+		Short: "Apply the pending files of a migrations directory in name order; the version in use stays live",
+		Long: `migrate applies the pending files of DIR (*.yaml, *.yml, *.json) in name order and
+leaves the last migration in progress, both versions live, so that the new
+application code can be deployed: then run online complete.
+
+The version applications use now stays live until that complete. One pending
+file is started alone; several are applied as one expand/contract step (a
+window): the old version is the one before the first pending file, the new one
+the version of the last file, one backfill per table, one complete. When the
+files cannot join a window (a sql operation must be alone), migrate refuses and
+says why: apply fewer at a time with --to FILE, or use --one-by-one.
+
+--one-by-one starts and completes each file before the next (the last stays in
+progress): every file's version is published in turn, and the version in use
+now is retired at the first complete. --complete completes everything, file by
+file, the last one too. --window asks for the window explicitly.
 
 Safe to re-run: with nothing pending it says so and exits 0. A file of DIR in
-progress is carried on: resumed if its start was interrupted; completed first if
-pending files follow it; reported as it is if it is the last.
-
---window applies the pending files as one expand/contract step: the old version
-is the one before the first pending file, the new version the one after the
-last, one backfill per table, one complete.
+progress is carried on: resumed if its start was interrupted; reported as it is
+if it is the last. With files pending after it, migrate refuses (completing it
+would retire the version before it) unless --complete or --one-by-one.
 
 It refuses (exit 2, nothing changed) when an applied file was modified or is
 missing, or a pending file sorts before an applied one.`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := loadDir(args[0])
+			dir, err := g.dirArg(args)
+			if err != nil {
+				return err
+			}
+			args = []string{dir}
+			d, err := loadDir(dir)
 			if err != nil {
 				return err
 			}
@@ -87,11 +102,16 @@ missing, or a pending file sorts before an applied one.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OnFile: func(ev phases.FileEvent) {
+			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OneByOne: oneByOne, To: baseOrEmpty(to), OnFile: func(ev phases.FileEvent) {
 				bar.finish()
 				fmt.Fprintf(g.stderr, "%s: %s\n", strings.Join(ev.Files, ", "), ev.Action)
 			}})
 			bar.finish()
+			if res != nil && len(res.Warnings) > len(d.Warnings) {
+				for _, w := range res.Warnings[len(d.Warnings):] {
+					fmt.Fprintf(g.stderr, "online: warning: %s\n", w)
+				}
+			}
 			if err != nil {
 				return workflowErr(err)
 			}
@@ -120,7 +140,9 @@ missing, or a pending file sorts before an applied one.`,
 		},
 	}
 	cmd.Flags().BoolVar(&complete, "complete", false, "complete the last file too")
-	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step")
+	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step (the default with several pending files)")
+	cmd.Flags().BoolVar(&oneByOne, "one-by-one", false, "start and complete each file before the next: the version in use now is retired at the first complete")
+	cmd.Flags().StringVar(&to, "to", "", "apply the pending files up to this one (included), leave the rest pending")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
 	return cmd
@@ -176,11 +198,19 @@ func dirStatus(cmd *cobra.Command, g *globals, dir string, asJSON bool) error {
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+	if dc := st.SchemaDrift; dc != nil && len(dc.Drift) > 0 {
+		fmt.Fprintf(w, "\nschema changed outside online since %s:\n", dc.Since)
+		for _, d := range dc.Drift {
+			fmt.Fprintf(w, "  %s\n", d)
+		}
+		fmt.Fprintln(w, "record it as a migration file (or undo it): the folder should say what the database is.")
+	}
 	return nil
 }
 
 func newCreateCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "create DIR NAME",
 		Short: "Write the next migration file of DIR, numbered after the last, from a commented template",
 		Args:  cobra.ExactArgs(2),
@@ -212,16 +242,21 @@ func newCreateCmd(g *globals) *cobra.Command {
 			if err := errors.Join(werr, f.Close()); err != nil {
 				return fmt.Errorf("write %s: %w", p, err)
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"file": p})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new file's path as JSON")
+	return cmd
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var offline, asJSON bool
 	cmd := &cobra.Command{
-		Use:   "validate PATH...",
+		Use:   "validate [PATH...]",
 		Short: "Check migration files or directories, offline or against the live catalog, changing nothing",
 		Long: `validate checks files and directories of migrations and reports every invalid
 file (exit 2), naming the file, the operation and the field.
@@ -230,8 +265,15 @@ Offline (--offline, or when no database answers): the format, the names, and eac
 file compiled in order against the schema the files before it build, a directory
 starting from an empty schema. With a database: files already applied are skipped
 and the pending ones are compiled in order against the live catalog.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				dir, err := g.dirArg(nil)
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
+			}
 			var e *phases.Engine
 			if !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
@@ -280,7 +322,7 @@ and the pending ones are compiled in order against the live catalog.`,
 				var res *phases.ValidateResult
 				var err error
 				if e != nil {
-					res, err = e.ValidateDir(cmd.Context(), &phases.Dir{Files: loose})
+					res, err = e.ValidateLoose(cmd.Context(), loose)
 				} else {
 					res, err = phases.ValidateFiles(loose, g.schema)
 				}
@@ -379,6 +421,7 @@ func flatten(err error) []error {
 
 func newBaselineCmd(g *globals) *cobra.Command {
 	var upTo string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "baseline [DIR --up-to FILE]",
 		Short: "Adopt online on a database another tool built: record the current schema as the start of the history",
@@ -409,6 +452,9 @@ checksums, without running them. It refuses once online has run migrations.`,
 			if err != nil {
 				return workflowErr(err)
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), res)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "baseline %s recorded", res.Baseline)
 			if len(res.Marked) > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; marked as applied without running them: %s", strings.Join(res.Marked, ", "))
@@ -418,21 +464,35 @@ checksums, without running them. It refuses once online has run migrations.`,
 		},
 	}
 	cmd.Flags().StringVar(&upTo, "up-to", "", "mark the files of DIR up to this one (included) as applied")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was recorded as JSON")
 	return cmd
 }
 
 func newPullCmd(g *globals) *cobra.Command {
-	var force bool
+	var force, asJSON, drift bool
+	var driftName string
 	cmd := &cobra.Command{
-		Use:   "pull DIR",
+		Use:   "pull [DIR]",
 		Short: "Write the applied history as files of DIR (for a new clone, or after migrations ran elsewhere)",
 		Long: `pull writes each applied file, as the history stores it, into DIR. A file that is
 there with the same content (same checksum) is left alone; one that differs is
 not overwritten without --force (exit 2, nothing written). Comments and
-formatting are not stored, so a pulled file is the document in plain YAML.`,
-		Args: cobra.ExactArgs(1),
+formatting are not stored, so a pulled file is the document in plain YAML.
+
+--drift writes what changed outside online since the last migration (status DIR
+lists it) as the next migration file of DIR, and records that file as applied on
+this database without running it: the folder says what the database is again,
+and other databases apply the file as any other. Review the file; differences no
+operation expresses are in it as comments.`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
+			dir, err := g.dirArg(args)
+			if err != nil {
+				return err
+			}
+			if drift {
+				return pullDrift(cmd, g, dir, driftName, asJSON)
+			}
 			e, err := g.open(cmd.Context(), g.config())
 			if err != nil {
 				return err
@@ -471,32 +531,47 @@ formatting are not stored, so a pulled file is the document in plain YAML.`,
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("create directory %s: %w", dir, err)
 			}
+			written := []string{}
 			for _, f := range write {
 				p := filepath.Join(dir, f.File)
 				if err := os.WriteFile(p, f.Content, 0o644); err != nil {
 					return fmt.Errorf("write %s: %w", p, err)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), p)
+				written = append(written, p)
+				if !asJSON {
+					fmt.Fprintln(cmd.OutOrStdout(), p)
+				}
 			}
 			fmt.Fprintf(g.stderr, "pulled %d file(s), %d already up to date\n", len(write), len(files)-len(write))
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), map[string]any{"written": written, "up_to_date": len(files) - len(write)})
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite files that differ from the applied version")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files written as JSON")
+	cmd.Flags().BoolVar(&drift, "drift", false, "write the changes made outside online as the next migration file, recorded as applied here")
+	cmd.Flags().StringVar(&driftName, "name", "drift", "with --drift: the name of the file written")
 	return cmd
 }
 
 func newRevertCmd(g *globals) *cobra.Command {
 	var asJSON bool
+	var to string
 	var bf backfillFlags
 	cmd := &cobra.Command{
-		Use:   "revert",
+		Use:   "revert [--to NAME]",
 		Short: "Start the inverse of the last completed migration (then complete or rollback it as any other)",
 		Long: `revert starts, as an ordinary migration with both versions live, the inverse of
 the last completed migration: renames back, drops what it added, changes types
 back with its down as up. It refuses, naming each operation and why, when an
 operation cannot be inverted without losing data (a dropped column or table, sql
-without down, ...). online plan FILE says the same per operation in advance.`,
+without down, ...). online plan FILE says the same per operation in advance.
+
+--to NAME undoes the migrations after NAME (a migration or file name), one at a
+time and each online: it starts the revert of the last one in effect and says
+how many remain; complete it (or roll it back), then run revert --to NAME again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, bar := g.withBackfill(cmd, &bf)
@@ -505,16 +580,26 @@ without down, ...). online plan FILE says the same per operation in advance.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Revert(cmd.Context())
+			var res *phases.Result
+			remaining := 0
+			if to != "" {
+				res, remaining, err = e.RevertTo(cmd.Context(), baseOrEmpty(to))
+			} else {
+				res, err = e.Revert(cmd.Context())
+			}
 			bar.finish()
 			if err != nil {
 				return workflowErr(err)
+			}
+			if to != "" && !asJSON {
+				fmt.Fprintf(g.stderr, "online: %d more revert(s) to reach %s after this one: complete it, then run online revert --to %s again\n", remaining, to, to)
 			}
 			return printResult(cmd, asJSON, res, fmt.Sprintf("revert %s started: version schema %s is published.\nApplication code of the reverted shape: SET search_path TO %s. Then online complete (or online rollback).",
 				res.Migration, res.VersionSchema, res.VersionSchema))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&to, "to", "", "undo the migrations after this one, one revert at a time")
 	bf.add(cmd)
 	return cmd
 }
@@ -530,4 +615,181 @@ func printReversibility(w io.Writer, rs []operations.Reversal) {
 			fmt.Fprintf(w, "-- operation %d (%s): NOT revertible: %s\n", r.Op, r.Kind, r.Reason)
 		}
 	}
+}
+
+// baseOrEmpty is the file name of a path, "" for "".
+func baseOrEmpty(p string) string {
+	if p == "" {
+		return ""
+	}
+	return filepath.Base(p)
+}
+
+// planInFolder is `online plan DIR`, and `online plan FILE` for a pending
+// file of a migrations directory: each pending file planned against the
+// schema the ones before it build. done is false when path is a file
+// outside a migrations directory (or one that is applied), which plan
+// compiles alone against the live catalog.
+func planInFolder(cmd *cobra.Command, g *globals, path string, asJSON bool) (done bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return true, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	dir, upTo := path, ""
+	if !st.IsDir() {
+		dir, upTo = filepath.Dir(path), filepath.Base(path)
+		if !isMigrationFileName(upTo) {
+			return false, nil
+		}
+	}
+	d, derr := phases.LoadDir(os.DirFS(dir))
+	if derr != nil {
+		if st.IsDir() {
+			return true, workflowErr(fmt.Errorf("%s: %w", dir, derr))
+		}
+		return false, nil // a loose file among others that are not migrations
+	}
+	e, err := g.open(cmd.Context(), g.config())
+	if err != nil {
+		return true, err
+	}
+	defer closeEngine(cmd.Context(), e)
+	if upTo != "" {
+		ds, err := e.DirStatus(cmd.Context(), d)
+		if err != nil {
+			return true, err
+		}
+		pending := false
+		for _, f := range ds.Files {
+			pending = pending || f.File == upTo && f.State == phases.FilePending
+		}
+		if !pending {
+			return false, nil
+		}
+	}
+	plans, err := e.PlanDir(cmd.Context(), d, upTo)
+	if err != nil {
+		return true, workflowErr(err)
+	}
+	if upTo != "" && len(plans) > 0 {
+		plans = plans[len(plans)-1:]
+	}
+	if asJSON {
+		if upTo != "" && len(plans) == 1 {
+			return true, writeJSON(cmd.OutOrStdout(), plans[0].Plan)
+		}
+		return true, writeJSON(cmd.OutOrStdout(), plans)
+	}
+	w := cmd.OutOrStdout()
+	if len(plans) == 0 {
+		fmt.Fprintf(w, "nothing to plan: no file of %s is pending.\n", dir)
+	}
+	for i, p := range plans {
+		if upTo == "" {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "-- ==== %s (%d of %d pending) ====\n", p.File, i+1, len(plans))
+		}
+		fmt.Fprint(w, p.Plan.String())
+		printReversibility(w, p.Reversals)
+	}
+	return true, nil
+}
+
+func isMigrationFileName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
+}
+
+func newHistoryCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List every event of the schema's migrations: started, completed, rolled back, reverted, baselines",
+		Long: `history lists, oldest first, every start and complete of a migration (a revert
+is one, naming what it undoes), every rollback, and baselines, with who ran it
+(database role and operating system user), the working time of start and
+complete together, and the rows the backfill rewrote. A run that a revert later
+undid is marked "undone". It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			e, err := g.open(cmd.Context(), g.config())
+			if err != nil {
+				return err
+			}
+			defer closeEngine(cmd.Context(), e)
+			evs, err := e.History(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), evs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AT\tEVENT\tMIGRATION\tFILES\tBY\tDURATION\tROWS")
+			for _, ev := range evs {
+				what := ev.Event
+				if ev.Kind == "revert" {
+					what = "revert " + ev.Event + " (undoes " + ev.Reverts + ")"
+				}
+				if ev.Undone {
+					what += ", undone later"
+				}
+				by := ev.AppliedBy
+				if ev.OSUser != "" {
+					by += " (" + ev.OSUser + ")"
+				}
+				dur, rows := "-", "-"
+				if ev.Event == phases.EventCompleted {
+					dur, rows = ev.Duration.Round(time.Millisecond).String(), fmt.Sprint(ev.RowsBackfilled)
+				}
+				files := strings.Join(ev.Files, ",")
+				if files == "" {
+					files = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.At.Local().Format("2006-01-02 15:04:05"), what, ev.Migration, files, by, dur, rows)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON")
+	return cmd
+}
+
+// pullDrift is `online pull --drift DIR`.
+func pullDrift(cmd *cobra.Command, g *globals, dir, name string, asJSON bool) error {
+	d, err := loadDir(dir)
+	if err != nil {
+		return err
+	}
+	// pull reads by default; recording the drift writes to the database.
+	g.command = "pull --drift"
+	e, err := g.open(cmd.Context(), g.config())
+	if err != nil {
+		return err
+	}
+	defer closeEngine(cmd.Context(), e)
+	res, err := e.RecordDrift(cmd.Context(), d, name)
+	if errors.Is(err, phases.ErrNoDrift) {
+		return usageError{err}
+	}
+	if err != nil {
+		return workflowErr(err)
+	}
+	p := filepath.Join(dir, res.File)
+	if err := os.WriteFile(p, res.Content, 0o644); err != nil {
+		return fmt.Errorf("write %s (it is recorded as applied: online pull %s writes it again): %w", p, dir, err)
+	}
+	for _, u := range res.Unsupported {
+		fmt.Fprintf(g.stderr, "online: warning: %s: not expressed by an operation, write it by hand: %s\n", p, u)
+	}
+	if asJSON {
+		return writeJSON(cmd.OutOrStdout(), map[string]any{"file": p, "unsupported": res.Unsupported})
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), p)
+	return nil
 }

@@ -52,6 +52,8 @@ type globals struct {
 	verbose           int
 	stdout, stderr    io.Writer
 	log               zerolog.Logger
+	command           string // the command running, for checkTarget
+	cfgFlags          configFlags
 }
 
 func envOr(key, def string) string {
@@ -93,17 +95,22 @@ an application picks its version with search_path.`,
 		SilenceErrors: true,
 		Version:       buildVersion(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.command = cmd.Name()
+			if err := g.applyConfig(cmd); err != nil {
+				return err
+			}
 			return g.setupLog()
 		},
 	}
 	f := root.PersistentFlags()
-	f.StringVar(&g.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL; else the PG* variables; else "+pg.DefaultURL+")")
+	f.StringVar(&g.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL connection string (env DATABASE_URL; else the PG* variables; else, for commands that only read, "+pg.DefaultURL+")")
 	f.StringVar(&g.schema, "schema", envOr("ONLINE_SCHEMA", "public"), "schema whose tables are migrated (env ONLINE_SCHEMA)")
 	f.StringVar(&g.stateSchema, "state-schema", envOr("ONLINE_STATE_SCHEMA", "online"), "schema where online keeps its state (env ONLINE_STATE_SCHEMA)")
 	f.DurationVar(&g.lockTimeout, "lock-timeout", envDuration("ONLINE_LOCK_TIMEOUT", phases.DefaultLockTimeout), "longest wait for a lock by any DDL statement before it is retried (env ONLINE_LOCK_TIMEOUT)")
 	f.DurationVar(&g.lockRetryDeadline, "lock-retry-deadline", envDuration("ONLINE_LOCK_RETRY_DEADLINE", phases.DefaultLockRetryDeadline), "give up retrying one statement's lock, or one backfill batch's, after this long (env ONLINE_LOCK_RETRY_DEADLINE)")
 	f.StringVar(&g.logFormat, "log-format", envOr("ONLINE_LOG_FORMAT", ""), "console or json (env ONLINE_LOG_FORMAT; default: console on a terminal, json otherwise)")
 	f.CountVarP(&g.verbose, "verbose", "v", "more log output (-v: debug, -vv: trace with every SQL statement)")
+	addConfigFlags(root, &g.cfgFlags)
 
 	root.AddCommand(
 		newInitCmd(g), newStartCmd(g), newCompleteCmd(g), newRollbackCmd(g), newBackfillCmd(g),
@@ -151,7 +158,8 @@ var examples = map[string]string{
 	"completion fish":       "  online completion fish > ~/.config/fish/completions/online.fish",
 	"completion powershell": "  online completion powershell | Out-String | Invoke-Expression",
 	"completion":            "  online completion bash > /etc/bash_completion.d/online\n  online completion zsh > \"${fpath[1]}/_online\"\n  online completion fish > ~/.config/fish/completions/online.fish",
-	"migrate":               "  online migrate migrations/            # all pending files; the last one stays in progress\n  online migrate --complete migrations/\n  online migrate --window migrations/   # several pending files as one expand/contract step",
+	"migrate":               "  online migrate migrations/            # all pending files as one step; the version in use stays live\n  online migrate --complete migrations/\n  online migrate --to 007_nick migrations/\n  online migrate --one-by-one migrations/  # each file completed before the next",
+	"history":               "  online history\n  online history --json",
 	"create":                "  online create migrations/ add_user_tier",
 	"validate":              "  online validate --offline migrations/   # in CI, without a database\n  online validate migrations/ 07_tier.yaml",
 	"baseline":              "  online baseline\n  online baseline migrations/ --up-to 004_orders.yaml",
@@ -269,6 +277,9 @@ func (g *globals) config() phases.Config {
 }
 
 func (g *globals) open(ctx context.Context, cfg phases.Config) (*phases.Engine, error) {
+	if err := g.checkTarget(cfg.URL); err != nil {
+		return nil, err
+	}
 	return phases.Open(ctx, cfg)
 }
 

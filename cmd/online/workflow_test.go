@@ -44,7 +44,7 @@ func TestWorkflowCLI(t *testing.T) {
 		{"migrate duplicate names", []string{"migrate", dup}, 2, nil, []string{"003_a.yaml", "same name as 003_a.json", "nothing was changed"}},
 		{"migrate empty dir", []string{"migrate", t.TempDir()}, 2, nil, []string{"holds no migration files"}},
 		{"window refuses sql mixed with others", []string{"migrate", mixed, "--window"}, 2, nil, []string{`"sql" operation must be alone`}},
-		{"migrate", []string{"migrate", dir}, 0, []string{"applied 2 file(s)", "002_rename is in progress", "SET search_path TO public_002_rename"}, []string{"001_users.yaml: completed", "002_rename.yaml: started"}},
+		{"migrate one by one", []string{"migrate", dir, "--one-by-one"}, 0, []string{"applied 2 file(s)", "002_rename is in progress", "SET search_path TO public_002_rename"}, []string{"001_users.yaml: completed", "002_rename.yaml: started"}},
 		{"migrate again", []string{"migrate", dir}, 0, []string{"nothing pending: 002_rename is in progress"}, nil},
 		{"status table", []string{"status", dir}, 0, []string{"001_users.yaml", "applied", "002_rename.yaml", "in_progress", "ROWS BACKFILLED"}, nil},
 		{"create", []string{"create", dir, "add_nick"}, 0, []string{filepath.Join(dir, "003_add_nick.yaml")}, nil},
