@@ -470,9 +470,9 @@ func (c *Compiler) finishRewrites() error {
 		byTable[r.table] = append(byTable[r.table], r)
 	}
 	for _, t := range order {
-		if c.Schema.Tables[t.Name] != t {
-			return fmt.Errorf("table %q is dropped later in the migration that changes its columns; split the migration", t.Name)
-		}
+		// A table dropped later in the migration keeps its rewrites: the
+		// old version uses it until complete, which swaps the columns and
+		// then drops it (pgroll runs such migrations too).
 		if err := c.dropFitless(t, byTable[t]); err != nil {
 			return err
 		}
