@@ -136,7 +136,9 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 	ctx := context.Background()
 	file := m.File()
 	began := time.Now()
-	defer func() { t.Logf("seed %d: %d operations in %s", m.Seed, len(m.Ops), time.Since(began).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("seed %d: %d operations in %s", m.Seed, len(m.Ops), time.Since(began).Round(time.Millisecond))
+	}()
 	fail := func(format string, args ...any) {
 		t.Helper()
 		out = failed
