@@ -253,6 +253,11 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		}
 		tmp := ShortName("_online_" + n)
 		c.names[tmp] = true
+		if con := t.Constraints[ix.Constraint]; con != nil && con.Type == "x" {
+			c.rebuildExclusion(t, col, r, con, tmp)
+			continue
+		}
+		firstSwap, firstFinish := len(r.swaps), len(c.plan.Finish)
 		_, rest, ok := strings.Cut(ix.Definition, " ON ")
 		if !ok {
 			continue
@@ -272,7 +277,19 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			NoTx:      true,
 		})
 		final := n
-		if ix.Constraint != "" {
+		if con := t.Constraints[ix.Constraint]; con != nil && ix.Deferrable {
+			// A deferrable constraint is one from the moment its index is
+			// built: application transactions that rely on deferring the
+			// check keep working during the migration too.
+			c.Finish(Step{
+				Do:   fmt.Sprintf("make the rebuilt index of %s a deferrable constraint", ix.Constraint),
+				SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s%s", table, pg.Ident(tmp), pg.Ident(tmp), deferral(con.Definition))},
+				Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
+				Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+			})
+			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(ix.Constraint)))
+			final = ix.Constraint
+		} else if ix.Constraint != "" {
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} ADD CONSTRAINT %s UNIQUE USING INDEX %s", pg.Ident(ix.Constraint), pg.Ident(tmp)))
 			final = ix.Constraint
 		} else {
@@ -282,6 +299,11 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			// Dropping the old column dropped the identity's index; the
 			// rebuilt one takes its place for logical replication.
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} REPLICA IDENTITY USING INDEX %s", pg.Ident(final)))
+		}
+		rb := c.rebuilds[t.Physical+"\x00index "+n]
+		rb.r, rb.swaps = r, slices.Clone(r.swaps[firstSwap:])
+		for i := firstFinish + 1; i < len(c.plan.Finish); i++ {
+			rb.extra = append(rb.extra, i)
 		}
 	}
 	var cons []string
@@ -317,9 +339,41 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 				Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 			})
 		}
-		rb.swap = fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(n))
-		r.swaps = append(r.swaps, rb.swap)
+		rb.swaps = []string{fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(n))}
+		if rb.validate >= 0 {
+			rb.extra = append(rb.extra, rb.validate)
+		}
+		r.swaps = append(r.swaps, rb.swaps...)
 	}
+}
+
+// deferral is the DEFERRABLE clause of a constraint definition as
+// pg_get_constraintdef prints it, or "".
+func deferral(def string) string {
+	switch {
+	case strings.Contains(def, " DEFERRABLE INITIALLY DEFERRED"):
+		return " DEFERRABLE INITIALLY DEFERRED"
+	case strings.Contains(def, " DEFERRABLE"):
+		return " DEFERRABLE"
+	}
+	return ""
+}
+
+// rebuildExclusion rebuilds an exclusion constraint over a rewritten column
+// as an exclusion constraint on the new column. PostgreSQL can neither
+// build one concurrently nor make one from an existing index, so it is
+// added after the backfill under its table lock, which is held while the
+// index is built; complete renames it to the old name.
+func (c *Compiler) rebuildExclusion(t *schema.Table, col *schema.Column, r *rewrite, con *schema.Constraint, tmp string) {
+	table := c.Qualified(t.Physical)
+	c.planDependent(t, "index "+con.Name, col.Physical, r.newPhys, func(rename map[string]string) []string {
+		return []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, pg.Ident(tmp), sqllex.RenameIdentifiers(con.Definition, rename))}
+	}, Step{
+		Do:   fmt.Sprintf("rebuild exclusion constraint %s on the new column %s.%s", con.Name, t.Name, col.Name),
+		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
+		Lock: "ACCESS EXCLUSIVE while its index is built (PostgreSQL builds exclusion constraints no other way)",
+	})
+	r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(con.Name)))
 }
 
 // rebuild is an index or constraint of a table planned to be rebuilt on
@@ -335,8 +389,35 @@ type rebuild struct {
 	check     bool
 	name, def string
 	validate  int
-	swap      string
-	r         *rewrite
+	// swaps are the statements of r's swap at complete that belong to
+	// this rebuild, and extra its finish steps besides step: both go
+	// when a later operation drops what is rebuilt (cancel).
+	swaps []string
+	extra []int
+	r     *rewrite
+}
+
+// cancel takes a planned rebuild out of the plan: its finish steps do
+// nothing, and complete renames nothing into place.
+func (c *Compiler) cancel(rb *rebuild, why string) {
+	c.plan.Finish[rb.step].Do = why
+	for _, i := range append([]int{rb.step}, rb.extra...) {
+		c.plan.Finish[i].SQL, c.plan.Finish[i].Undo, c.plan.Finish[i].UndoAfter = nil, nil, nil
+	}
+	if rb.r != nil {
+		rb.r.swaps = slices.DeleteFunc(rb.r.swaps, func(s string) bool { return slices.Contains(rb.swaps, s) })
+	}
+}
+
+// cancelRebuild cancels the rebuild of an index or constraint ("index n",
+// "constraint n") of t that an earlier rewrite of the migration planned,
+// when a later operation drops it.
+func (c *Compiler) cancelRebuild(t *schema.Table, what string) {
+	key := t.Physical + "\x00" + what
+	if rb := c.rebuilds[key]; rb != nil {
+		c.cancel(rb, fmt.Sprintf("no rebuild of %s of %s: operation %d drops it", what, t.Name, c.op))
+		delete(c.rebuilds, key)
+	}
 }
 
 // planDependent adds the finish step s of a rebuild, its statements rendered
@@ -715,13 +796,8 @@ func (c *Compiler) dropFitless(t *schema.Table, rs []*rewrite) error {
 		if ok {
 			continue
 		}
-		c.plan.Finish[rb.step].SQL = nil
-		c.plan.Finish[rb.step].Undo = nil
-		c.plan.Finish[rb.step].Do = fmt.Sprintf("drop check constraint %s of %s: it does not fit the new column types (as in pgroll)", rb.name, t.Name)
-		if rb.validate >= 0 {
-			c.plan.Finish[rb.validate].SQL = nil
-		}
-		rb.r.swaps = slices.DeleteFunc(rb.r.swaps, func(s string) bool { return s == rb.swap })
+		c.cancel(rb, fmt.Sprintf("drop check constraint %s of %s: it does not fit the new column types (as in pgroll)", rb.name, t.Name))
+		delete(c.rebuilds, key)
 		delete(t.Constraints, rb.name)
 	}
 	return nil
