@@ -28,6 +28,7 @@ func (op *DropColumn) Compile(c *Compiler) error {
 	if err != nil {
 		return err
 	}
+	c.forgetRewrite(t, col)
 	for _, k := range t.PrimaryKey {
 		if k == op.Column {
 			return errField("column", "column %q is part of the primary key of %q", op.Column, t.Name)

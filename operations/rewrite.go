@@ -591,6 +591,11 @@ func (c *Compiler) finishRewrites() error {
 				OldColumn: r.oldPhys,
 				NewColumn: r.newPhys,
 			}
+			if oc := ot.ColumnByPhysical(r.oldPhys); oc != nil && !r.added && !oc.Nullable && oc.Default == nil && oc.Identity == "" && r.col.Nullable {
+				// The new version may insert NULL into its nullable column;
+				// only it can leave the old NOT NULL column empty.
+				rw.OldNotNull = true
+			}
 			// Each conversion gets as inputs only the columns its steps
 			// mention: fewer copies per row, and exact watch lists.
 			upSteps := c.convSteps(r.up, "_online_u", func(col *schema.Column) string { return c.oldNameOf(t, ot, col) })
@@ -600,6 +605,12 @@ func (c *Compiler) finishRewrites() error {
 					v.Name = "_online_u0"
 				}
 				upVars[i] = v
+			}
+			if !slices.ContainsFunc(upVars, func(v triggers.Var) bool { return v.Physical == r.oldPhys }) && !r.added {
+				// A column an earlier operation of the migration added:
+				// the old version never writes it, but it has its value
+				// (its default) to convert.
+				upVars = append(upVars, triggers.Var{Name: "_online_u0", Type: r.oldType, Physical: r.oldPhys})
 			}
 			upIn, upWatch := usedVars(upSteps, upVars, r.oldPhys)
 			rw.Up = &triggers.Conversion{Inputs: upIn, Steps: upSteps}
@@ -907,3 +918,53 @@ END
 }
 
 func asFieldErr(err error, fe **fieldErr) bool { return errors.As(err, fe) }
+
+// forgetRewrite undoes the plan of a rewrite of col when a later operation
+// of the migration drops the column: the new version never sees its data,
+// so neither the hidden copy nor anything built on it is needed, and the
+// drop applies to the column the old version has. What operations added
+// over the copy (its constraints and indexes, rebuilt or new) leaves the
+// plan and the model.
+func (c *Compiler) forgetRewrite(t *schema.Table, col *schema.Column) {
+	r := c.findRewrite(t, col)
+	if r == nil || r.added {
+		return
+	}
+	c.rewrites = slices.DeleteFunc(c.rewrites, func(x *rewrite) bool { return x == r })
+	why := fmt.Sprintf("nothing for the new copy of %s.%s: operation %d drops the column", t.Name, col.Name, c.op)
+	for _, key := range slices.Sorted(maps.Keys(c.rebuilds)) {
+		if rb := c.rebuilds[key]; rb.r == r {
+			c.cancel(rb, why)
+			delete(c.rebuilds, key)
+		}
+	}
+	hidden, table := pg.Ident(r.newPhys), c.Qualified(t.Physical)
+	for _, steps := range [][]Step{c.plan.Expand, c.plan.Finish, c.plan.Contract} {
+		for i := range steps {
+			s := &steps[i]
+			if s.Op == 0 || s.Op == c.op {
+				continue
+			}
+			if joined := strings.Join(s.SQL, "\n"); strings.Contains(joined, hidden) && (strings.Contains(joined, table) || strings.Contains(joined, pg.Ident(c.TableNow(t)))) {
+				s.SQL, s.Undo, s.UndoAfter, s.After, s.Do = nil, nil, nil, nil, why
+			}
+		}
+	}
+	gone := map[string]bool{}
+	for n, ix := range t.Indexes {
+		if containsString(ix.Columns, r.newPhys) || indexUses(ix, r.newPhys) {
+			delete(t.Indexes, n)
+			delete(c.Schema.Indexes, n)
+			gone[n] = true
+		}
+	}
+	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && gone[p.name] })
+	for n, con := range t.Constraints {
+		if containsString(con.Columns, r.newPhys) {
+			delete(t.Constraints, n)
+		}
+	}
+	delete(c.planned[t.Physical], r.newPhys)
+	delete(c.hidden[t.Physical], r.newPhys)
+	col.Physical, col.Type, col.Default, col.Identity = r.oldPhys, r.oldType, r.oldDefault, r.identity
+}

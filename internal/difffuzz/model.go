@@ -34,6 +34,9 @@ type Column struct {
 	Key     bool   // part of the primary key
 	Unique  bool   // under a unique constraint or index: no up may collapse values
 	FK      bool   // references another table: holds only the referenced keys
+	// Orig is the column this one copies in the schema before the
+	// migration (nil for one the migration adds).
+	Orig *Column
 }
 
 func (c *Column) numeric() bool { return c.Type == "int" || c.Type == "integer" || c.Type == "bigint" }
@@ -97,6 +100,7 @@ func (s *Schema) Clone() *Schema {
 		copies := map[*Column]*Column{}
 		for _, c := range t.Columns {
 			cc := *c
+			cc.Orig = c
 			copies[c] = &cc
 			nt.Columns = append(nt.Columns, &cc)
 		}
@@ -242,7 +246,12 @@ func InsertSQL(t *Table, k int, nulls bool) string {
 	var cols, vals []string
 	for _, c := range t.Columns {
 		cols = append(cols, pg.Ident(c.Name))
-		if nulls && !c.NotNull && !c.Key && !c.Unique {
+		// A NULL written through the new version into a column whose old
+		// version has a default arrives as that default converted: the
+		// sync trigger cannot tell it from an old-version insert (the
+		// README's known limits). The new version's writes leave those out.
+		ambiguous := t.Orig != nil && (c.Orig != nil && c.Orig.Default != "" || c.Orig == nil && c.Default != "")
+		if nulls && !c.NotNull && !c.Key && !c.Unique && !ambiguous {
 			vals = append(vals, "NULL")
 		} else {
 			vals = append(vals, Value(c, k))
