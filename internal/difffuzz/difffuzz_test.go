@@ -76,7 +76,7 @@ func TestDifferential(t *testing.T) {
 		}
 		m := difffuzz.Generate(seed)
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			tally.add(runCase(t, url, m, pgroll), len(m.Ops))
+			tally.add(runCase(t, url, specOf(m), pgroll), len(m.Ops))
 		})
 	}
 	t.Logf("difffuzz: %d generated migrations (%d operations) in %s: %d gave the schema of pgroll and of PostgreSQL, %d PostgreSQL's where pgroll builds another, %d PostgreSQL's where pgroll fails, %d failed",
@@ -132,12 +132,32 @@ func pgrollPath(t *testing.T) string {
 // runCase checks one migration in schemas of its own of the database at
 // url: p<seed> for the plain DDL, o<seed> for online, g<seed> for pgroll. A
 // failure reports the seed, the file and each difference.
-func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (out outcome) {
+// spec is one case: a base schema, a migration file, the plain statements
+// that make the same change, the writes through the old and the new
+// version, and the tables whose rows are compared after complete.
+type spec struct {
+	Seed                 uint64 // names the case's schemas
+	kinds                string
+	Base, Plain          []string
+	file                 []byte
+	yaml                 bool // file is YAML (else JSON)
+	oldWrites, newWrites []string
+	tables               []string
+}
+
+func (s spec) Kinds() string { return s.kinds }
+
+func specOf(m *difffuzz.Migration) spec {
+	return spec{Seed: m.Seed, kinds: m.Kinds(), Base: m.Base, Plain: m.Plain(), file: m.File(),
+		oldWrites: oldWrites(m), newWrites: newWrites(m), tables: m.New.TableNames()}
+}
+
+func runCase(t *testing.T, url string, m spec, pgroll string) (out outcome) {
 	ctx := context.Background()
-	file := m.File()
+	file := m.file
 	began := time.Now()
 	defer func() {
-		t.Logf("seed %d: %d operations in %s", m.Seed, len(m.Ops), time.Since(began).Round(time.Millisecond))
+		t.Logf("seed %d: %d operations in %s", m.Seed, strings.Count(m.kinds, ",")+1, time.Since(began).Round(time.Millisecond))
 	}()
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -154,13 +174,13 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 	// before them and the new version's after.
 	plain := connectVersion(t, url, ps)
 	pgtest.Exec(t, plain, m.Base...)
-	if err := execAll(ctx, plain, oldWrites(m)); err != nil {
+	if err := execAll(ctx, plain, m.oldWrites); err != nil {
 		t.Fatalf("seed %d: the old version's writes fail on the plain schema (a generator bug): %v", m.Seed, err)
 	}
-	if err := execTx(ctx, plain, m.Plain()); err != nil {
-		t.Fatalf("seed %d: the plain DDL fails (a generator bug): %v\n%s", m.Seed, err, strings.Join(m.Plain(), ";\n"))
+	if err := execTx(ctx, plain, m.Plain); err != nil {
+		t.Fatalf("seed %d: the plain DDL fails (a generator bug): %v\n%s", m.Seed, err, strings.Join(m.Plain, ";\n"))
 	}
-	if err := execAll(ctx, plain, newWrites(m)); err != nil {
+	if err := execAll(ctx, plain, m.newWrites); err != nil {
 		t.Fatalf("seed %d: the new version's writes fail on the plain schema (a generator bug): %v", m.Seed, err)
 	}
 
@@ -169,7 +189,11 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 	db := connectVersion(t, url, os_)
 	pgtest.Exec(t, db, m.Base...)
 	before := pgtest.DumpSchema(t, url, os_)
-	mig, err := operations.Parse("m.json", file)
+	name := "m.json"
+	if m.yaml {
+		name = "m.yaml"
+	}
+	mig, err := operations.Parse(name, file)
 	if err != nil {
 		fail("parse: %v", err)
 		return
@@ -208,11 +232,11 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 		return
 	}
 	oldConn := connectVersion(t, url, os_)
-	if err := execAll(ctx, oldConn, oldWrites(m)); err != nil {
+	if err := execAll(ctx, oldConn, m.oldWrites); err != nil {
 		fail("a write through the old version: %v", err)
 	}
 	newConn := connectVersion(t, url, operations.VersionSchemaName(os_, "m"))
-	if err := execAll(ctx, newConn, newWrites(m)); err != nil {
+	if err := execAll(ctx, newConn, m.newWrites); err != nil {
 		fail("a write through the new version: %v", err)
 	}
 	if err := run("complete", func(e *phases.Engine) (*phases.Result, error) { return e.Complete(ctx) }); err != nil {
@@ -223,7 +247,7 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 	if want := catalog(t, admin, ps); got != want {
 		fail("after complete, the catalog differs from the plain DDL's (- plain, + online):\n%s", lineDiff(want, got))
 	}
-	for _, name := range m.New.TableNames() {
+	for _, name := range m.tables {
 		q := "SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY to_jsonb(x)::text), '[]')::text FROM %s AS x"
 		w := pgtest.QueryStrings(t, admin, fmt.Sprintf(q, pg.Ident(ps, name)))
 		g := pgtest.QueryStrings(t, admin, fmt.Sprintf(q, pg.Ident(os_, name)))
@@ -250,7 +274,7 @@ func runCase(t *testing.T, url string, m *difffuzz.Migration, pgroll string) (ou
 	}
 	pr := connectVersion(t, url, gs)
 	pgtest.Exec(t, pr, m.Base...)
-	path := filepath.Join(t.TempDir(), "m.json")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, file, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -133,7 +133,7 @@ func genAddColumn(r *rand.Rand, s *Schema) (Op, bool) {
 			break
 		}
 		// Filled from the key by up: NOT NULL, no default.
-		c.NotNull = true
+		c.NotNull, c.Up = true, true
 		key := t.Key()
 		up := pg.Ident(key.Name)
 		if !c.numeric() {

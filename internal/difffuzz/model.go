@@ -34,6 +34,9 @@ type Column struct {
 	Key     bool   // part of the primary key
 	Unique  bool   // under a unique constraint or index: no up may collapse values
 	FK      bool   // references another table: holds only the referenced keys
+	// Up: added by the migration with an up, which fills it for rows
+	// that come without it.
+	Up bool
 	// Orig is the column this one copies in the schema before the
 	// migration (nil for one the migration adds).
 	Orig *Column
@@ -247,10 +250,11 @@ func InsertSQL(t *Table, k int, nulls bool) string {
 	for _, c := range t.Columns {
 		cols = append(cols, pg.Ident(c.Name))
 		// A NULL written through the new version into a column whose old
-		// version has a default arrives as that default converted: the
+		// version has a default (or that the migration adds with up)
+		// arrives as that default converted (or as up's value): the
 		// sync trigger cannot tell it from an old-version insert (the
 		// README's known limits). The new version's writes leave those out.
-		ambiguous := t.Orig != nil && (c.Orig != nil && c.Orig.Default != "" || c.Orig == nil && c.Default != "")
+		ambiguous := t.Orig != nil && (c.Orig != nil && c.Orig.Default != "" || c.Orig == nil && (c.Default != "" || c.Up))
 		if nulls && !c.NotNull && !c.Key && !c.Unique && !ambiguous {
 			vals = append(vals, "NULL")
 		} else {
