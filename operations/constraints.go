@@ -2,6 +2,8 @@ package operations
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/sqllex"
@@ -187,4 +189,80 @@ func (c *Compiler) attachUniques() {
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
 	}
+}
+
+// fkSpec is a foreign key as a file gives it, resolved to physical names:
+// the one form create_table, create_constraint, add_column and
+// alter_column all render through (renderFK), so that no option is lost on
+// one path and kept on another.
+type fkSpec struct {
+	field    string   // the file's field of the reference, for errors ("references")
+	cols     []string // the referencing physical columns; none for a column's inline REFERENCES
+	refTable string   // the referenced table, qualified
+	refCols  []string // its physical columns
+	match    string
+	onDelete string
+	// setCols are the physical columns that ON DELETE SET NULL or SET
+	// DEFAULT applies to (PostgreSQL 15+); none means every key column.
+	setCols                       []string
+	onUpdate                      string
+	deferrable, initiallyDeferred bool
+}
+
+// renderFK returns "FOREIGN KEY (..) REFERENCES .." (or, without cols, the
+// REFERENCES clause alone), or a field error for a bad option.
+func renderFK(s fkSpec) (string, error) {
+	var b strings.Builder
+	if len(s.cols) > 0 {
+		fmt.Fprintf(&b, "FOREIGN KEY (%s) ", pg.Idents(s.cols))
+	}
+	fmt.Fprintf(&b, "REFERENCES %s (%s)", s.refTable, pg.Idents(s.refCols))
+	m, err := matchType(s.match)
+	if err != nil {
+		return "", errField(s.field+".match_type", "%v", err)
+	}
+	if m != "" {
+		b.WriteString(" MATCH " + m)
+	}
+	del, err := refAction(s.onDelete)
+	if err != nil {
+		return "", errField(s.field+".on_delete", "%v", err)
+	}
+	if len(s.setCols) > 0 && del != "SET NULL" && del != "SET DEFAULT" {
+		return "", errField(s.field+".on_delete_set_columns", "applies only with on_delete SET NULL or SET DEFAULT")
+	}
+	if del != "" {
+		b.WriteString(" ON DELETE " + del)
+		if len(s.setCols) > 0 {
+			b.WriteString(" (" + pg.Idents(s.setCols) + ")")
+		}
+	}
+	upd, err := refAction(s.onUpdate)
+	if err != nil {
+		return "", errField(s.field+".on_update", "%v", err)
+	}
+	if upd != "" {
+		b.WriteString(" ON UPDATE " + upd)
+	}
+	if s.deferrable {
+		b.WriteString(" DEFERRABLE")
+		if s.initiallyDeferred {
+			b.WriteString(" INITIALLY DEFERRED")
+		}
+	}
+	return b.String(), nil
+}
+
+// setColumns maps the names of on_delete_set_columns to the physical
+// columns of the key, refusing a name that is not one of its columns.
+func setColumns(field string, names, keyNames, keyPhys []string) ([]string, error) {
+	var out []string
+	for i, n := range names {
+		j := slices.Index(keyNames, n)
+		if j < 0 {
+			return nil, errField(fmt.Sprintf("%s.on_delete_set_columns[%d]", field, i), "%q is not one of the foreign key's columns", n)
+		}
+		out = append(out, keyPhys[j])
+	}
+	return out, nil
 }

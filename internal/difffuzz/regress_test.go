@@ -1,6 +1,7 @@
 package difffuzz_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -27,6 +28,7 @@ func TestComposedRegressions(t *testing.T) {
 		plain                []string
 		oldWrites, newWrites []string
 		tables               []string
+		minServer            int // server_version_num the case needs
 	}{
 		{
 			name: "rename_table then add, unique, drop on the new name",
@@ -200,9 +202,31 @@ func TestComposedRegressions(t *testing.T) {
 			newWrites: []string{`INSERT INTO t VALUES (3, NULL)`},
 			tables:    []string{"t"},
 		},
+		{
+			name: "a foreign key whose ON DELETE SET NULL names some of its columns",
+			base: []string{
+				`CREATE TABLE teams (id int, org int, PRIMARY KEY (id, org))`, `INSERT INTO teams VALUES (1, 1), (2, 1)`,
+				`CREATE TABLE m (id int PRIMARY KEY, team_id int, org int NOT NULL)`, `INSERT INTO m VALUES (1, 1, 1)`,
+			},
+			yaml: `
+  - create_constraint: {table: m, type: foreign_key, name: m_team_fk, columns: [team_id, org], references: {table: teams, columns: [id, org], on_delete: SET NULL, on_delete_set_columns: [team_id]}, up: {team_id: team_id, org: org}, down: {team_id: team_id, org: org}}`,
+			plain:     []string{`ALTER TABLE m ADD CONSTRAINT m_team_fk FOREIGN KEY (team_id, org) REFERENCES teams (id, org) ON DELETE SET NULL (team_id)`},
+			oldWrites: []string{`INSERT INTO m VALUES (2, 2, 1)`},
+			newWrites: []string{`INSERT INTO m VALUES (3, 1, 1)`, `DELETE FROM teams WHERE id = 2`},
+			tables:    []string{"m", "teams"},
+			minServer: 150000,
+		},
+	}
+	admin := pgtest.Connect(t, url)
+	var server int
+	if err := admin.QueryRow(context.Background(), "SELECT current_setting('server_version_num')::int").Scan(&server); err != nil {
+		t.Fatal(err)
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if server < tc.minServer {
+				t.Skipf("needs PostgreSQL %d or later; the server is %d", tc.minServer/10000, server/10000)
+			}
 			s := spec{Seed: uint64(900001 + i), kinds: tc.name, Base: tc.base, Plain: tc.plain,
 				file: []byte("operations:" + tc.yaml + "\n"), yaml: true, oldWrites: tc.oldWrites, newWrites: tc.newWrites, tables: tc.tables}
 			if o := runCase(t, url, s, pgroll); o == failed {
