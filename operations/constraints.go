@@ -74,14 +74,10 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 	if nullsNotDistinct {
 		nnd = " NULLS NOT DISTINCT"
 	}
+	step := len(c.plan.Finish)
 	c.Finish(Step{
-		Do: fmt.Sprintf("build unique index %s on %s", name, t.Name),
-		SQL: []string{
-			// A failed concurrent build leaves an invalid index behind;
-			// dropping it first makes the step safe to run again.
-			"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
-			fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
-		},
+		Do:        fmt.Sprintf("build unique index %s on %s", name, t.Name),
+		SQL:       c.uniqueBuild(t, name, physCols, nnd),
 		Undo:      c.dropIndexInTx(c.Opts.Schema, name),
 		UndoAfter: c.dropIndexAfter(c.Opts.Schema, name),
 		Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
@@ -89,7 +85,39 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 	})
 	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
 	c.Schema.Indexes[name] = t.Name
-	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name})
+	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name, step: step, cols: physCols, nnd: nnd})
+}
+
+func (c *Compiler) uniqueBuild(t *schema.Table, name string, physCols []string, nnd string) []string {
+	return []string{
+		// A failed concurrent build leaves an invalid index behind;
+		// dropping it first makes the step safe to run again.
+		"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
+		fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
+	}
+}
+
+// retargetUniques moves the unique indexes this migration builds over
+// column oldPhys of t to the column that a later rewrite puts in its place:
+// they are built after the backfill, when the new column exists, and the
+// old column goes at complete with whatever was built on it.
+func (c *Compiler) retargetUniques(t *schema.Table, oldPhys, newPhys string) {
+	for i := range c.contractUnique {
+		u := &c.contractUnique[i]
+		if u.table != t || u.part != nil || u.rebuild != nil || !slices.Contains(u.cols, oldPhys) {
+			continue
+		}
+		u.cols = slices.Clone(u.cols)
+		for j, col := range u.cols {
+			if col == oldPhys {
+				u.cols[j] = newPhys
+			}
+		}
+		c.plan.Finish[u.step].SQL = c.uniqueBuild(t, u.name, u.cols, u.nnd)
+		if ix := t.Indexes[u.name]; ix != nil {
+			ix.Columns = u.cols
+		}
+	}
 }
 
 // noInheritAllowed refuses NO INHERIT on a partitioned table, which
@@ -157,6 +185,11 @@ type pendingUnique struct {
 	// rebuild is set for an index of a partitioned table that a rewrite
 	// rebuilds on the new column.
 	rebuild *partitionRebuild
+	// step, cols and nnd are those of a plain unique index's build, its
+	// finish step (see retargetUniques).
+	step int
+	cols []string
+	nnd  string
 }
 
 // attachUniques plans the rebuilds of partitioned tables' indexes, then

@@ -138,6 +138,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewrit
 		r = &rewrite{table: t, col: col, oldPhys: col.Physical, oldType: col.Type, newPhys: phys, comment: col.Comment, identity: col.Identity, oldDefault: col.Default}
 		c.rewrites = append(c.rewrites, r)
 		c.relaxIdentity(t, col)
+		c.retargetUniques(t, col.Physical, phys)
 		c.rebuildDependents(t, col, r)
 		if !col.Nullable && (spec.nullable == nil || !*spec.nullable) {
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")

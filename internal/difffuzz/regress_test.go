@@ -142,6 +142,22 @@ func TestComposedRegressions(t *testing.T) {
 			tables:    []string{"t"},
 		},
 		{
+			name: "a unique constraint built in place, then a rewrite of its column",
+			base: []string{`CREATE TABLE t (id int PRIMARY KEY, c int, d int)`, `INSERT INTO t VALUES (1, 1, 1), (2, 2, 2)`},
+			yaml: `
+  - create_constraint: {table: t, type: unique, name: t_c_uq, columns: [c]}
+  - alter_column: {table: t, column: c, type: bigint, up: c, down: c}
+  - alter_column: {table: t, column: d, unique: {name: t_d_uq}}
+  - alter_column: {table: t, column: d, type: bigint, up: d, down: d}`,
+			plain: []string{
+				`ALTER TABLE t ADD CONSTRAINT t_c_uq UNIQUE (c)`, `ALTER TABLE t ALTER COLUMN c TYPE bigint`,
+				`ALTER TABLE t ADD CONSTRAINT t_d_uq UNIQUE (d)`, `ALTER TABLE t ALTER COLUMN d TYPE bigint`,
+			},
+			oldWrites: []string{`INSERT INTO t VALUES (3, 3, 3)`},
+			newWrites: []string{`INSERT INTO t VALUES (4, 4, 4)`},
+			tables:    []string{"t"},
+		},
+		{
 			name: "a rewrite keeps an exclusion constraint and a deferrable unique constraint",
 			base: []string{
 				`CREATE TABLE t (id int PRIMARY KEY, a text, v int, CONSTRAINT t_a_ex EXCLUDE USING hash (a WITH =), CONSTRAINT t_v_key UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)`,
