@@ -164,7 +164,7 @@ func runCase(t *testing.T, url string, m spec, pgroll string) (out outcome) {
 		out = failed
 		t.Errorf("seed %d (%s): %s\nbase:\n  %s\nmigration file:\n%s", m.Seed, m.Kinds(), fmt.Sprintf(format, args...), strings.Join(m.Base, ";\n  "), file)
 	}
-	ps, os_, gs := fmt.Sprintf("p%d", m.Seed), fmt.Sprintf("o%d", m.Seed), fmt.Sprintf("g%d", m.Seed)
+	ps, os_ := fmt.Sprintf("p%d", m.Seed), fmt.Sprintf("o%d", m.Seed)
 	admin := pgtest.Connect(t, url)
 	t.Cleanup(func() { dropSchemas(t, admin, m.Seed) })
 	dropSchemas(t, admin, m.Seed)
@@ -210,12 +210,23 @@ func runCase(t *testing.T, url string, m spec, pgroll string) (out outcome) {
 		}
 		return nil
 	}
+	// Oracle 1: pgroll.
+	var pgrollCat string
+	var pgrollOK bool
+	if pgroll != "" {
+		pgrollCat, pgrollOK = runPgroll(t, url, admin, m, pgroll, name)
+	}
 	start := func(e *phases.Engine) (*phases.Result, error) { return e.Start(ctx, mig) }
 	if err := run("start", start); err != nil {
 		var oe *operations.Error
-		if errors.As(err, &oe) {
+		switch {
+		case errors.As(err, &oe) && pgroll != "" && !pgrollOK:
+			// Refused before any change, and pgroll cannot run it either.
+			t.Logf("seed %d: refused by online and by pgroll: %v", m.Seed, err)
+			return pgrollFailed
+		case errors.As(err, &oe):
 			fail("online refused the migration: %v", err)
-		} else {
+		default:
 			fail("%v", err)
 		}
 		return
@@ -256,10 +267,23 @@ func runCase(t *testing.T, url string, m spec, pgroll string) (out outcome) {
 		}
 	}
 
-	// Oracle 1: pgroll, in schema g<seed> with its state in pr_g<seed>.
-	if pgroll == "" {
-		return out
+	if pgrollOK && got != pgrollCat && out == same {
+		// online and PostgreSQL agree; pgroll builds something else (see
+		// the README's list of where pgroll differs from its own
+		// operations' meaning).
+		out = pgrollDiffers
+		t.Logf("seed %d (%s): pgroll's schema differs from PostgreSQL's and online's (- pgroll, + online):\n%s", m.Seed, m.Kinds(), lineDiff(pgrollCat, got))
+	} else if pgroll != "" && !pgrollOK && out == same {
+		out = pgrollFailed
 	}
+	return out
+}
+
+// runPgroll runs the migration with pgroll in schema g<seed> (its state in
+// pr_g<seed>) and returns the catalog it leaves, less its own leftovers;
+// ok is false when pgroll fails.
+func runPgroll(t *testing.T, url string, admin *pgx.Conn, m spec, pgroll, name string) (cat string, ok bool) {
+	gs := fmt.Sprintf("g%d", m.Seed)
 	prURL := url + "?sslmode=disable"
 	if strings.Contains(url, "?") {
 		prURL = url + "&sslmode=disable"
@@ -275,23 +299,13 @@ func runCase(t *testing.T, url string, m spec, pgroll string) (out outcome) {
 	pr := connectVersion(t, url, gs)
 	pgtest.Exec(t, pr, m.Base...)
 	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, file, 0o644); err != nil {
+	if err := os.WriteFile(path, m.file, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pgrollCmd("start", "--complete", path); err != nil {
-		if out == same {
-			out = pgrollFailed
-		}
-		return out
+		return "", false
 	}
-	if want := pgrollCatalog(catalog(t, admin, gs)); got != want && out == same {
-		// online and PostgreSQL agree; pgroll builds something else (see
-		// the README's list of where pgroll differs from its own
-		// operations' meaning).
-		out = pgrollDiffers
-		t.Logf("seed %d (%s): pgroll's schema differs from PostgreSQL's and online's (- pgroll, + online):\n%s", m.Seed, m.Kinds(), lineDiff(want, got))
-	}
-	return out
+	return pgrollCatalog(catalog(t, admin, gs)), true
 }
 
 // dropSchemas drops every schema of the case of seed (the oracles', the

@@ -79,7 +79,44 @@ var generators = []generator{
 	genAddColumn, genAddColumn, genDropColumn, genRenameColumn, genRenameColumn, genRenameTable,
 	genAlterType, genAlterType, genSetNotNull, genDropNotNull, genSetDefault, genComment,
 	genAlterUnique, genAlterCheck, genCreateIndex, genDropIndex, genCreateTable, genDropTable,
-	genCreateCheck, genCreateUnique,
+	genCreateCheck, genCreateUnique, genRenameConstraint, genDropConstraint,
+}
+
+func genRenameConstraint(r *rand.Rand, s *Schema) (Op, bool) {
+	t := aTable(r, s)
+	if t == nil || len(t.Checks)+len(t.Uniques) == 0 {
+		return Op{}, false
+	}
+	list := &t.Checks
+	if len(t.Checks) == 0 || len(t.Uniques) > 0 && r.IntN(2) == 0 {
+		list = &t.Uniques
+	}
+	i := r.IntN(len(*list))
+	from := (*list)[i].Name
+	to := s.fresh("rc")
+	(*list)[i].Name = to
+	return Op{Kind: "rename_constraint", File: map[string]any{"rename_constraint": map[string]any{"table": t.Name, "from": from, "to": to}},
+		Plain: []string{fmt.Sprintf("%s RENAME CONSTRAINT %s TO %s", alterTable(t), pg.Ident(from), pg.Ident(to))}}, true
+}
+
+func genDropConstraint(r *rand.Rand, s *Schema) (Op, bool) {
+	t := aTable(r, s)
+	if t == nil || len(t.Checks)+len(t.Uniques) == 0 {
+		return Op{}, false
+	}
+	list := &t.Checks
+	if len(t.Checks) == 0 || len(t.Uniques) > 0 && r.IntN(2) == 0 {
+		list = &t.Uniques
+	}
+	i := r.IntN(len(*list))
+	n := (*list)[i]
+	*list = append((*list)[:i:i], (*list)[i+1:]...)
+	if list == &t.Uniques {
+		n.Col.Unique = false
+	}
+	id := pg.Ident(n.Col.Name)
+	return Op{Kind: "drop_constraint", File: map[string]any{"drop_constraint": map[string]any{"table": t.Name, "name": n.Name, "up": id, "down": id}},
+		Plain: []string{fmt.Sprintf("%s DROP CONSTRAINT %s", alterTable(t), pg.Ident(n.Name))}}, true
 }
 
 func pick[T any](r *rand.Rand, list []T) T { return list[r.IntN(len(list))] }

@@ -59,6 +59,8 @@ type Table struct {
 	Uniques []Named
 	// Created: by the migration being generated.
 	Created bool
+	// Partitioned by range of id (no foreign key points to it).
+	Partitioned bool
 }
 
 // Column returns the column named n, or nil.
@@ -163,6 +165,8 @@ func Base(r *rand.Rand) (*Schema, []string) {
 		t := &Table{Name: s.fresh("t")}
 		t.Columns = append(t.Columns, &Column{Name: "id", Type: "int", NotNull: true, Key: true})
 		composite := i > 0 && r.IntN(4) == 0
+		// Partitioned, by range of id, in two partitions.
+		t.Partitioned = i > 0 && r.IntN(5) == 0
 		if composite {
 			t.Columns = append(t.Columns, &Column{Name: "id2", Type: "int", NotNull: true, Key: true})
 		}
@@ -197,7 +201,13 @@ func Base(r *rand.Rand) (*Schema, []string) {
 			}
 		}
 		defs = append(defs, "PRIMARY KEY ("+strings.Join(keys, ", ")+")")
-		sql = append(sql, fmt.Sprintf("CREATE TABLE %s (%s)", pg.Ident(t.Name), strings.Join(defs, ", ")))
+		if t.Partitioned {
+			sql = append(sql, fmt.Sprintf("CREATE TABLE %s (%s) PARTITION BY RANGE (id)", pg.Ident(t.Name), strings.Join(defs, ", ")),
+				fmt.Sprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (0) TO (1500)", pg.Ident(t.Name+"_a"), pg.Ident(t.Name)),
+				fmt.Sprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (1500) TO (100000)", pg.Ident(t.Name+"_b"), pg.Ident(t.Name)))
+		} else {
+			sql = append(sql, fmt.Sprintf("CREATE TABLE %s (%s)", pg.Ident(t.Name), strings.Join(defs, ", ")))
+		}
 		// Some columns get a check, a unique constraint, an index.
 		for _, c := range t.Columns[len(keys):] {
 			switch r.IntN(5) {
@@ -206,8 +216,20 @@ func Base(r *rand.Rand) (*Schema, []string) {
 				sql = append(sql, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s)", pg.Ident(t.Name), pg.Ident(name), checkExpr(c, c.Name)))
 				t.Checks = append(t.Checks, Named{name, c})
 			case 1:
+				// Unique, sometimes deferrable or as an exclusion
+				// constraint (hash, =): the same rows pass all three.
 				name := t.Name + "_" + c.Name + "_key"
-				sql = append(sql, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE (%s)", pg.Ident(t.Name), pg.Ident(name), pg.Ident(c.Name)))
+				def := fmt.Sprintf("UNIQUE (%s)", pg.Ident(c.Name))
+				switch r.IntN(4) {
+				case 0:
+					def += " DEFERRABLE INITIALLY DEFERRED"
+				case 1:
+					if !t.Partitioned {
+						name = t.Name + "_" + c.Name + "_excl"
+						def = fmt.Sprintf("EXCLUDE USING hash (%s WITH =)", pg.Ident(c.Name))
+					}
+				}
+				sql = append(sql, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", pg.Ident(t.Name), pg.Ident(name), def))
 				t.Uniques = append(t.Uniques, Named{name, c})
 				c.Unique = true
 			case 2:
@@ -218,7 +240,7 @@ func Base(r *rand.Rand) (*Schema, []string) {
 		}
 		if first == nil {
 			first = t
-		} else if r.IntN(2) == 0 {
+		} else if r.IntN(2) == 0 && !t.Partitioned {
 			c := &Column{Name: s.fresh("ref"), Type: "int", FK: true}
 			t.Columns = append(t.Columns, c)
 			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s int REFERENCES %s (id)", pg.Ident(t.Name), pg.Ident(c.Name), pg.Ident(first.Name)))
