@@ -83,9 +83,60 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 		Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 		NoTx:      true,
 	})
-	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
+	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true, Constraint: name}
+	t.Constraints[name] = &schema.Constraint{Name: name, Type: "u", Columns: physCols, Definition: fmt.Sprintf("UNIQUE%s (%s)", nnd, pg.Idents(physCols)), Validated: true}
 	c.Schema.Indexes[name] = t.Name
 	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name, step: step, cols: physCols, nnd: nnd})
+}
+
+// pending returns the unique constraint of t named name that this
+// migration builds (addUnique on a plain table), or nil.
+func (c *Compiler) pending(t *schema.Table, name string) *pendingUnique {
+	for i := range c.contractUnique {
+		if u := &c.contractUnique[i]; u.table == t && u.name == name && u.part == nil && u.rebuild == nil {
+			return u
+		}
+	}
+	return nil
+}
+
+// dropPending takes a unique constraint this migration builds out of the
+// plan, for a later operation that drops it: it is never built.
+func (c *Compiler) dropPending(t *schema.Table, name string) bool {
+	u := c.pending(t, name)
+	if u == nil {
+		return false
+	}
+	s := &c.plan.Finish[u.step]
+	s.SQL, s.Undo, s.UndoAfter = nil, nil, nil
+	s.Do = fmt.Sprintf("no unique index %s on %s: operation %d drops it", name, t.Name, c.op)
+	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && p.name == name && p.part == nil })
+	delete(t.Indexes, name)
+	delete(t.Constraints, name)
+	delete(c.Schema.Indexes, name)
+	return true
+}
+
+// renamePending renames a unique constraint this migration builds: it is
+// built and attached under the new name, with nothing to rename at
+// complete.
+func (c *Compiler) renamePending(t *schema.Table, from, to string) bool {
+	u := c.pending(t, from)
+	if u == nil {
+		return false
+	}
+	u.name = to
+	c.plan.Finish[u.step].SQL = c.uniqueBuild(t, to, u.cols, u.nnd)
+	c.plan.Finish[u.step].Undo = c.dropIndexInTx(c.Opts.Schema, to)
+	c.plan.Finish[u.step].UndoAfter = c.dropIndexAfter(c.Opts.Schema, to)
+	ix, con := t.Indexes[from], t.Constraints[from]
+	delete(t.Indexes, from)
+	delete(t.Constraints, from)
+	delete(c.Schema.Indexes, from)
+	ix.Name, ix.Constraint, con.Name = to, to, to
+	t.Indexes[to], t.Constraints[to] = ix, con
+	c.Schema.Indexes[to] = t.Name
+	return true
 }
 
 func (c *Compiler) uniqueBuild(t *schema.Table, name string, physCols []string, nnd string) []string {

@@ -76,6 +76,10 @@ func (c *Compiler) constraintOf(table, name string) (*schema.Table, *schema.Cons
 
 func (c *Compiler) dropConstraint(t *schema.Table, name string, up, down map[string]string) error {
 	con := t.Constraints[name]
+	if c.dropPending(t, name) {
+		// Built by this migration: never built, nothing to convert.
+		return nil
+	}
 	c.skipDependents[name] = true
 	var cols []string
 	for _, p := range con.Columns {

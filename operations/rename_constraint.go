@@ -46,6 +46,9 @@ func (op *RenameConstraint) Compile(c *Compiler) error {
 	if err := c.ReserveName("to", op.To); err != nil {
 		return err
 	}
+	if c.renamePending(t, op.From, op.To) {
+		return nil
+	}
 	// A column rewrite rebuilds the constraints of the old column under
 	// temporary names and, at the end of complete, gives them the names
 	// they had when it was compiled: a later rename would be undone.

@@ -774,9 +774,12 @@ func (c *Compiler) dropFitless(t *schema.Table, rs []*rewrite) error {
 	if c.Opts.Fits == nil {
 		return nil
 	}
+	// Only columns of the table as it is now: one the migration adds has
+	// the default its file gave, which the file's author set for its type.
+	old := c.oldTable(t)
 	types := map[string]string{}
 	for _, r := range rs {
-		if !r.added && r.newType != r.oldType {
+		if !r.added && r.newType != r.oldType && old != nil && old.ColumnByPhysical(r.oldPhys) != nil {
 			types[r.oldPhys] = r.newType
 		}
 	}
