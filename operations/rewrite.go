@@ -374,7 +374,10 @@ func (c *Compiler) rebuildExclusion(t *schema.Table, col *schema.Column, r *rewr
 		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
 		Lock: "ACCESS EXCLUSIVE while its index is built (PostgreSQL builds exclusion constraints no other way)",
 	})
-	r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(con.Name)))
+	swap := fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(con.Name))
+	r.swaps = append(r.swaps, swap)
+	rb := c.rebuilds[t.Physical+"\x00index "+con.Name]
+	rb.r, rb.swaps = r, []string{swap}
 }
 
 // rebuild is an index or constraint of a table planned to be rebuilt on

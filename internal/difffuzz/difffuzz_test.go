@@ -393,7 +393,12 @@ SELECT 'constraint ' || c.relname || '.' || k.conname || ' ' || pg_get_constrain
 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND k.contype <> 'n'
 UNION ALL
-SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+SELECT 'index ' || coalesce(
+         -- A partition's index attached to its table's index: PostgreSQL
+         -- names it, and nothing refers to it by name.
+         (SELECT regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX \S+ ON', 'CREATE \1INDEX (of ' || p.relname || ') ON')
+          FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent WHERE h.inhrelid = i.indexrelid),
+         pg_get_indexdef(i.indexrelid))
 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1
 UNION ALL

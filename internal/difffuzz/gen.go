@@ -368,6 +368,10 @@ func genAlterUnique(r *rand.Rand, s *Schema) (Op, bool) {
 	if t == nil {
 		return Op{}, false
 	}
+	if t.Partitioned {
+		// A unique key of a partitioned table must hold its partition key.
+		return Op{}, false
+	}
 	c := aColumn(r, t, func(c *Column) bool { return !c.Unique })
 	if c == nil {
 		return Op{}, false
@@ -417,6 +421,10 @@ func genCreateCheck(r *rand.Rand, s *Schema) (Op, bool) {
 func genCreateUnique(r *rand.Rand, s *Schema) (Op, bool) {
 	t := aTable(r, s)
 	if t == nil {
+		return Op{}, false
+	}
+	if t.Partitioned {
+		// A unique key of a partitioned table must hold its partition key.
 		return Op{}, false
 	}
 	c := aColumn(r, t, func(c *Column) bool { return !c.Unique })

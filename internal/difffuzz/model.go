@@ -210,7 +210,13 @@ func Base(r *rand.Rand) (*Schema, []string) {
 		}
 		// Some columns get a check, a unique constraint, an index.
 		for _, c := range t.Columns[len(keys):] {
-			switch r.IntN(5) {
+			kind := r.IntN(5)
+			if kind == 1 && t.Partitioned {
+				// A unique key of a partitioned table must hold its
+				// partition key (PostgreSQL's rule).
+				kind = 2
+			}
+			switch kind {
 			case 0:
 				name := t.Name + "_" + c.Name + "_chk"
 				sql = append(sql, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s)", pg.Ident(t.Name), pg.Ident(name), checkExpr(c, c.Name)))
