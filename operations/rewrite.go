@@ -407,6 +407,9 @@ func (c *Compiler) cancel(rb *rebuild, why string) {
 	c.plan.Finish[rb.step].Do = why
 	for _, i := range append([]int{rb.step}, rb.extra...) {
 		c.plan.Finish[i].SQL, c.plan.Finish[i].Undo, c.plan.Finish[i].UndoAfter = nil, nil, nil
+		if i != rb.step {
+			c.plan.Finish[i].Do = "nothing more: " + why
+		}
 	}
 	if rb.r != nil {
 		rb.r.swaps = slices.DeleteFunc(rb.r.swaps, func(s string) bool { return slices.Contains(rb.swaps, s) })
