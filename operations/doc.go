@@ -30,7 +30,10 @@
 //     undoes it). Names go through pg.Ident or c.Qualified, never into a
 //     format string raw.
 //  3. An entry in registry.go's map: that is what makes the parser, the JSON
-//     Schema and the error that lists the known operations see it.
+//     Schema and the error that lists the known operations see it. Its
+//     reference page is generated too: describe it in
+//     internal/docgen/text/operations/<name>.md (and its fields in
+//     internal/docgen/text/fields.yaml), then run go run ./cmd/online gen-docs.
 //  4. What the shared checks need to know of the operation, as methods in
 //     its own file. The shared files declare a small interface for each and
 //     ask each operation with a type assertion; an operation without the
@@ -105,6 +108,8 @@
 //     type exist, does an expression type-check), asked before start.
 //   - invert.go: the inverse of a migration, for `online revert`.
 //   - jsonschema.go: the JSON Schema of the file format, from the registry.
+//   - docs.go: the registry's types and required fields for internal/docgen,
+//     which writes the reference pages of docs/ from them.
 //   - parse.go, errors.go: strict parsing, and the *Error that names the
 //     file, the operation and the field.
 //

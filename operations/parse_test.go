@@ -114,7 +114,7 @@ var validChecks = map[string]func(t *testing.T, m *Migration){
 	"sql": func(t *testing.T, m *Migration) {
 		eq(t, "op", *only[*RawSQL](t, m), RawSQL{Up: "CREATE FUNCTION one() RETURNS int LANGUAGE sql AS 'SELECT 1'", Down: "DROP FUNCTION one()"})
 	},
-	// The rest of the format (FORMAT.md), checked once registered.
+	// The rest of the format (docs/reference/file-format.md), checked once registered.
 	"create_constraint": func(t *testing.T, m *Migration) {
 		op := only[*CreateConstraint](t, m)
 		eq(t, "table.name", op.Table+"."+op.Name, "orders.orders_user_fk")
@@ -228,7 +228,7 @@ func TestParseValidFiles(t *testing.T) {
 	}
 	for name := range validChecks {
 		if !slices.Contains(Names(), name) {
-			// An operation of FORMAT.md not registered yet: its example
+			// An operation of the file format not registered yet: its example
 			// must be rejected as unknown, naming the operation.
 			for _, ext := range []string{"yaml", "json"} {
 				path := filepath.Join("testdata", "valid", name+"."+ext)

@@ -239,7 +239,7 @@ func checkNewName(name string) error {
 // commented out, in online's format.
 const Template = `# A migration: its operations run in order as one expand/contract step.
 # online validate checks it; online migrate applies it. Uncomment and edit.
-# The full format: https://github.com/onlinepg/online (FORMAT.md).
+# The full format: https://github.com/onlinepg/online/blob/main/docs/reference/file-format.md
 operations:
   # - create_table:
   #     name: items

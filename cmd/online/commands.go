@@ -45,7 +45,7 @@ type backfillFlags struct {
 }
 
 func (b *backfillFlags) add(cmd *cobra.Command) {
-	cmd.Flags().DurationVar(&b.batchTime, "backfill-batch-time", envDuration("ONLINE_BACKFILL_BATCH_TIME", phases.DefaultBackfillBatchTime), "target duration of one backfill batch; the batch size adapts to it")
+	cmd.Flags().DurationVar(&b.batchTime, "backfill-batch-time", envDuration("ONLINE_BACKFILL_BATCH_TIME", phases.DefaultBackfillBatchTime), "target duration of one backfill batch; the batch size adapts to it (env ONLINE_BACKFILL_BATCH_TIME)")
 	cmd.Flags().Float64Var(&b.rate, "backfill-rate", 0, "most rows per second the backfill writes (0: unlimited)")
 	cmd.Flags().IntVar(&b.workers, "backfill-workers", 0, "connections that walk a table's key ranges at once (0: min(4, this machine's CPUs, rows/250k))")
 	cmd.Flags().DurationVar(&b.maxLag, "max-replica-lag", phases.DefaultMaxReplicaLag, "pause the backfill while a streaming standby's replay lag exceeds this (0: do not check)")

@@ -116,6 +116,7 @@ an application picks its version with search_path.`,
 	root.AddCommand(newSchemaCmd(g))
 	root.AddCommand(newDiffCmd(g))
 	root.AddCommand(newRehearseCmd(g))
+	root.AddCommand(newGenDocsCmd())
 	root.Example = "  online start 02_rename_email.yaml && online complete"
 	// Cobra adds these two at Execute; made here so that they get examples.
 	// The completion command takes its writer now, so set it first.
