@@ -79,7 +79,7 @@ var generators = []generator{
 	genAddColumn, genAddColumn, genDropColumn, genRenameColumn, genRenameColumn, genRenameTable,
 	genAlterType, genAlterType, genSetNotNull, genDropNotNull, genSetDefault, genComment,
 	genAlterUnique, genAlterCheck, genCreateIndex, genDropIndex, genCreateTable, genDropTable,
-	genCreateCheck, genCreateUnique, genRenameConstraint, genDropConstraint,
+	genCreateCheck, genCreateUnique, genRenameConstraint, genDropConstraint, genAlterName,
 }
 
 func genRenameConstraint(r *rand.Rand, s *Schema) (Op, bool) {
@@ -234,6 +234,30 @@ func removeCol(cs []*Column, c *Column) []*Column {
 		}
 	}
 	return out
+}
+
+// genAlterName renames a column through alter_column's name field, with a
+// default in the same step.
+func genAlterName(r *rand.Rand, s *Schema) (Op, bool) {
+	t := aTable(r, s)
+	if t == nil {
+		return Op{}, false
+	}
+	c := aColumn(r, t, nil)
+	if c == nil {
+		return Op{}, false
+	}
+	from := c.Name
+	c.Name = s.fresh("a")
+	c.Default = "3"
+	if !c.numeric() {
+		c.Default = "'13'"
+	}
+	return Op{Kind: "alter_column(name, default)", File: map[string]any{"alter_column": map[string]any{"table": t.Name, "column": from, "name": c.Name, "default": c.Default}},
+		Plain: []string{
+			fmt.Sprintf("%s ALTER COLUMN %s SET DEFAULT %s", alterTable(t), pg.Ident(from), c.Default),
+			fmt.Sprintf("%s RENAME COLUMN %s TO %s", alterTable(t), pg.Ident(from), pg.Ident(c.Name)),
+		}}, true
 }
 
 func genRenameColumn(r *rand.Rand, s *Schema) (Op, bool) {
@@ -450,8 +474,29 @@ func genCreateIndex(r *rand.Rand, s *Schema) (Op, bool) {
 	}
 	name := s.fresh("ix")
 	t.Indexes = append(t.Indexes, Named{name, c})
-	return Op{Kind: "create_index", File: map[string]any{"create_index": map[string]any{"table": t.Name, "name": name, "columns": []any{map[string]any{"column": c.Name}}}},
-		Plain: []string{fmt.Sprintf("CREATE INDEX %s ON %s (%s)", pg.Ident(name), pg.Ident(t.Name), pg.Ident(c.Name))}}, true
+	file := map[string]any{"table": t.Name, "name": name, "columns": []any{map[string]any{"column": c.Name}}}
+	cols, create, tail := pg.Ident(c.Name), "CREATE INDEX", ""
+	switch r.IntN(4) {
+	case 0:
+		// Over two columns, the second descending.
+		if d := aColumn(r, t, func(d *Column) bool { return d != c }); d != nil {
+			file["columns"] = []any{map[string]any{"column": c.Name}, map[string]any{"column": d.Name, "sort": "DESC"}}
+			cols += ", " + pg.Ident(d.Name) + " DESC"
+		}
+	case 1:
+		// Partial.
+		file["predicate"] = pg.Ident(c.Name) + " IS NOT NULL"
+		tail = " WHERE " + pg.Ident(c.Name) + " IS NOT NULL"
+	case 2:
+		// Unique: the values are distinct per row. Not on a partitioned
+		// table, whose unique indexes must hold the partition key.
+		if !t.Partitioned {
+			file["unique"] = true
+			create = "CREATE UNIQUE INDEX"
+		}
+	}
+	return Op{Kind: "create_index", File: map[string]any{"create_index": file},
+		Plain: []string{fmt.Sprintf("%s %s ON %s (%s)%s", create, pg.Ident(name), pg.Ident(t.Name), cols, tail)}}, true
 }
 
 func genDropIndex(r *rand.Rand, s *Schema) (Op, bool) {
