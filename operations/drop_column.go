@@ -47,12 +47,29 @@ func (op *DropColumn) Compile(c *Compiler) error {
 	if ix := replicaIdentityIndex(t, col.Physical); ix != "" {
 		return errField("column", "column %q is in index %q, the replica identity of %q; change the replica identity first (set_replica_identity)", op.Column, ix, t.Name)
 	}
-	if op.Down == "" && !col.Nullable && col.Default == nil && col.Identity == "" && !col.Generated &&
-		(col.Maintained == nil || !col.Maintained.Computed) { // its trigger fills it
-		return errField("down", "column %q is NOT NULL without a default: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
+	// What the old version needs is decided by the column as the table has
+	// it now: an earlier operation of this migration may have changed its
+	// nullability or default for the new version only.
+	notNull, def := !col.Nullable, col.Default
+	if ot := c.oldTable(t); ot != nil {
+		if oc := ot.ColumnByPhysical(col.Physical); oc != nil {
+			notNull, def = !oc.Nullable, oc.Default
+		}
 	}
-	if op.Down != "" {
-		if err := c.dropColumnDown(t, col, op.Down); err != nil {
+	down := op.Down
+	if down == "" && notNull && def == nil && col.Default != nil {
+		// A default an earlier operation of this migration set reaches
+		// the table only at complete: until then the new version's
+		// inserts get it from the view, and this column, which the view
+		// no longer shows, from a down made of it.
+		down = *col.Default
+	}
+	if down == "" && notNull && def == nil && col.Identity == "" && !col.Generated &&
+		(col.Maintained == nil || !col.Maintained.Computed) { // its trigger fills it
+		return errField("down", "column %q is NOT NULL without a default in the table: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
+	}
+	if down != "" {
+		if err := c.dropColumnDown(t, col, down); err != nil {
 			return err
 		}
 	}

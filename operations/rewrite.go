@@ -948,30 +948,42 @@ func (c *Compiler) forgetRewrite(t *schema.Table, col *schema.Column) {
 			delete(c.rebuilds, key)
 		}
 	}
-	hidden, table := pg.Ident(r.newPhys), c.Qualified(t.Physical)
-	for _, steps := range [][]Step{c.plan.Expand, c.plan.Finish, c.plan.Contract} {
-		for i := range steps {
-			s := &steps[i]
-			if s.Op == 0 || s.Op == c.op {
-				continue
-			}
-			if joined := strings.Join(s.SQL, "\n"); strings.Contains(joined, hidden) && (strings.Contains(joined, table) || strings.Contains(joined, pg.Ident(c.TableNow(t)))) {
-				s.SQL, s.Undo, s.UndoAfter, s.After, s.Do = nil, nil, nil, nil, why
-			}
-		}
-	}
+	// What operations built over the copy goes with it: its indexes and
+	// constraints, and every step that names the copy or one of them.
+	names := []string{pg.Ident(r.newPhys)}
 	gone := map[string]bool{}
 	for n, ix := range t.Indexes {
 		if containsString(ix.Columns, r.newPhys) || indexUses(ix, r.newPhys) {
 			delete(t.Indexes, n)
 			delete(c.Schema.Indexes, n)
 			gone[n] = true
+			names = append(names, pg.Ident(n))
 		}
 	}
-	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && gone[p.name] })
 	for n, con := range t.Constraints {
 		if containsString(con.Columns, r.newPhys) {
 			delete(t.Constraints, n)
+			names = append(names, pg.Ident(n))
+		}
+	}
+	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && gone[p.name] })
+	table, tableNow := c.Qualified(t.Physical), c.Qualified(c.TableNow(t))
+	for _, steps := range [][]Step{c.plan.Expand, c.plan.Finish, c.plan.Contract} {
+		for i := range steps {
+			s := &steps[i]
+			if s.Op == 0 || s.Op == c.op {
+				continue
+			}
+			joined := strings.Join(s.SQL, "\n")
+			if !strings.Contains(joined, table) && !strings.Contains(joined, tableNow) {
+				continue
+			}
+			for _, n := range names {
+				if strings.Contains(joined, n) {
+					s.SQL, s.Undo, s.UndoAfter, s.After, s.Do = nil, nil, nil, nil, why
+					break
+				}
+			}
 		}
 	}
 	delete(c.planned[t.Physical], r.newPhys)

@@ -410,9 +410,13 @@ SELECT 'table ' || c.relname || coalesce(' COMMENT ' || obj_description(c.oid, '
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 ORDER BY 1`, schema)
-	// Definitions name the schema where it is not on the search_path.
+	// Definitions name the schema where it is not on the search_path. A
+	// text literal's default reads '..'::text after PostgreSQL changed
+	// the column's type and '..'::character varying where online set it
+	// again on the new column: the same value.
 	for i, r := range rows {
-		rows[i] = strings.ReplaceAll(r, schema+".", "")
+		r = strings.ReplaceAll(r, schema+".", "")
+		rows[i] = strings.ReplaceAll(r, "'::character varying", "'::text")
 	}
 	return strings.Join(rows, "\n")
 }

@@ -218,7 +218,11 @@ func genDropColumn(r *rand.Rand, s *Schema) (Op, bool) {
 	}
 	t.Checks, t.Uniques, t.Indexes = drop(t.Checks), drop(t.Uniques), drop(t.Indexes)
 	file := map[string]any{"table": t.Name, "column": c.Name}
-	if c.NotNull && c.Default == "" && !t.Created {
+	phys := c
+	if c.Orig != nil {
+		phys = c.Orig
+	}
+	if phys.NotNull && phys.Default == "" && c.Default == "" && !t.Created {
 		// The old version's inserts need a value for it.
 		file["down"] = Value(c, 99)
 	}
