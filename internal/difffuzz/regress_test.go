@@ -158,6 +158,24 @@ func TestComposedRegressions(t *testing.T) {
 			tables:    []string{"t"},
 		},
 		{
+			name: "a rewrite, then a rename of the constraints it rebuilds",
+			base: []string{
+				`CREATE TABLE t (id int PRIMARY KEY, c int CONSTRAINT t_c_chk CHECK (c > 0) CONSTRAINT t_c_key UNIQUE)`,
+				`INSERT INTO t VALUES (1, 1), (2, 2)`,
+			},
+			yaml: `
+  - alter_column: {table: t, column: c, type: bigint, up: c, down: c}
+  - rename_constraint: {table: t, from: t_c_chk, to: t_c_positive}
+  - rename_constraint: {table: t, from: t_c_key, to: t_c_unique}`,
+			plain: []string{
+				`ALTER TABLE t ALTER COLUMN c TYPE bigint`, `ALTER TABLE t RENAME CONSTRAINT t_c_chk TO t_c_positive`,
+				`ALTER TABLE t RENAME CONSTRAINT t_c_key TO t_c_unique`,
+			},
+			oldWrites: []string{`INSERT INTO t VALUES (3, 3)`},
+			newWrites: []string{`INSERT INTO t VALUES (4, 4)`},
+			tables:    []string{"t"},
+		},
+		{
 			name: "a rewrite keeps an exclusion constraint and a deferrable unique constraint",
 			base: []string{
 				`CREATE TABLE t (id int PRIMARY KEY, a text, v int, CONSTRAINT t_a_ex EXCLUDE USING hash (a WITH =), CONSTRAINT t_v_key UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)`,
