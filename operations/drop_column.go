@@ -64,7 +64,7 @@ func (op *DropColumn) Compile(c *Compiler) error {
 		// no longer shows, from a down made of it.
 		down = *col.Default
 	}
-	if down == "" && notNull && def == nil && col.Identity == "" && !col.Generated &&
+	if down == "" && notNull && def == nil && col.Identity == "" && !col.Generated && !t.Created &&
 		(col.Maintained == nil || !col.Maintained.Computed) { // its trigger fills it
 		return errField("down", "column %q is NOT NULL without a default in the table: rows the new version inserts would fail; give \"down\", the value old code should see", op.Column)
 	}
