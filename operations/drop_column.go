@@ -75,6 +75,18 @@ func (op *DropColumn) Compile(c *Compiler) error {
 	}
 	t.RemoveColumn(op.Column)
 	t.PrimaryKey = withoutName(t.PrimaryKey, op.Column)
+	if t.Created && len(c.dropTriggers[t.Physical+"\x00"+col.Physical]) == 0 {
+		// A table this migration creates: no version has seen the column,
+		// and the new version's inserts must not need it. What earlier
+		// operations planned for it later than this (a comment) goes too.
+		c.cancelSteps(t, []string{pg.Ident(col.Physical)}, fmt.Sprintf("nothing for %s.%s: operation %d drops it", t.Name, op.Column, c.op), c.plan.Contract)
+		c.Expand(Step{
+			Do:   fmt.Sprintf("drop column %s.%s of the table created above", t.Name, op.Column),
+			SQL:  []string{fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", c.Qualified(t.Physical), pg.Ident(col.Physical))},
+			Lock: "ACCESS EXCLUSIVE (on a table no version uses yet)",
+		})
+		return nil
+	}
 	sql := append(c.dropTriggers[t.Physical+"\x00"+col.Physical], fmt.Sprintf("ALTER TABLE %s DROP COLUMN %s", c.Qualified(c.TableNow(t)), pg.Ident(c.ColumnNow(t, col.Physical))))
 	c.Contract(Step{
 		Do:   fmt.Sprintf("drop column %s.%s", t.Name, op.Column),

@@ -967,8 +967,18 @@ func (c *Compiler) forgetRewrite(t *schema.Table, col *schema.Column) {
 		}
 	}
 	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && gone[p.name] })
+	c.cancelSteps(t, names, why, c.plan.Expand, c.plan.Finish, c.plan.Contract)
+	delete(c.planned[t.Physical], r.newPhys)
+	delete(c.hidden[t.Physical], r.newPhys)
+	col.Physical, col.Type, col.Default, col.Identity = r.oldPhys, r.oldType, r.oldDefault, r.identity
+}
+
+// cancelSteps empties the steps of phases that earlier operations of the
+// migration added for table t and whose statements name one of names
+// (quoted identifiers): what they build or change is gone from the plan.
+func (c *Compiler) cancelSteps(t *schema.Table, names []string, why string, phases ...[]Step) {
 	table, tableNow := c.Qualified(t.Physical), c.Qualified(c.TableNow(t))
-	for _, steps := range [][]Step{c.plan.Expand, c.plan.Finish, c.plan.Contract} {
+	for _, steps := range phases {
 		for i := range steps {
 			s := &steps[i]
 			if s.Op == 0 || s.Op == c.op {
@@ -986,7 +996,4 @@ func (c *Compiler) forgetRewrite(t *schema.Table, col *schema.Column) {
 			}
 		}
 	}
-	delete(c.planned[t.Physical], r.newPhys)
-	delete(c.hidden[t.Physical], r.newPhys)
-	col.Physical, col.Type, col.Default, col.Identity = r.oldPhys, r.oldType, r.oldDefault, r.identity
 }
