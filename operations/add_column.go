@@ -55,7 +55,10 @@ func (op *AddColumn) Compile(c *Compiler) error {
 	// column costs no rewrite.
 	online := op.Up == "" && col.Generated != nil && col.Generated.Expression != "" && !t.Created
 
-	if op.Up != "" {
+	if op.Up != "" && !t.Created {
+		// A table this migration creates has no rows for up to fill: the
+		// column is added as declared (as pgroll does).
+		//
 		// Filled by a backfill and kept up to date by triggers: the column
 		// starts nullable without default and becomes what it was declared
 		// as at complete.

@@ -145,23 +145,8 @@ func (c *Compiler) fkClause(field string, r *ForeignKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := fmt.Sprintf("REFERENCES %s (%s)", c.Qualified(t.Physical), pg.Ident(col.Physical))
-	if m, _ := matchType(r.MatchType); m != "" {
-		s += " MATCH " + m
-	}
-	if a, _ := refAction(r.OnDelete); a != "" {
-		s += " ON DELETE " + a
-	}
-	if a, _ := refAction(r.OnUpdate); a != "" {
-		s += " ON UPDATE " + a
-	}
-	if r.Deferrable {
-		s += " DEFERRABLE"
-		if r.InitiallyDeferred {
-			s += " INITIALLY DEFERRED"
-		}
-	}
-	return s, nil
+	return renderFK(fkSpec{field: field, refTable: c.Qualified(t.Physical), refCols: []string{col.Physical},
+		match: r.MatchType, onDelete: r.OnDelete, onUpdate: r.OnUpdate, deferrable: r.Deferrable, initiallyDeferred: r.InitiallyDeferred})
 }
 
 // definition renders the column for CREATE TABLE or ADD COLUMN under the

@@ -18,6 +18,10 @@ type Options struct {
 	// Parent is the version schema of the previous migration, still serving
 	// the old version; "" when the old version is the tables themselves.
 	Parent string
+	// Fits, when set, answers a FitQuery from the live catalog (the engine
+	// tries it in a transaction it rolls back); nil keeps every default
+	// and check through a type change.
+	Fits func(FitQuery) (bool, error) `json:"-"`
 }
 
 // Compiler carries the state of one compile. Operations use its methods to

@@ -2,6 +2,8 @@ package operations
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/sqllex"
@@ -72,22 +74,101 @@ func (c *Compiler) addUnique(t *schema.Table, name string, physCols []string, nu
 	if nullsNotDistinct {
 		nnd = " NULLS NOT DISTINCT"
 	}
+	step := len(c.plan.Finish)
 	c.Finish(Step{
-		Do: fmt.Sprintf("build unique index %s on %s", name, t.Name),
-		SQL: []string{
-			// A failed concurrent build leaves an invalid index behind;
-			// dropping it first makes the step safe to run again.
-			"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
-			fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
-		},
+		Do:        fmt.Sprintf("build unique index %s on %s", name, t.Name),
+		SQL:       c.uniqueBuild(t, name, physCols, nnd),
 		Undo:      c.dropIndexInTx(c.Opts.Schema, name),
 		UndoAfter: c.dropIndexAfter(c.Opts.Schema, name),
 		Lock:      "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 		NoTx:      true,
 	})
-	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true}
+	t.Indexes[name] = &schema.Index{Name: name, Columns: physCols, Unique: true, Valid: true, Constraint: name}
+	t.Constraints[name] = &schema.Constraint{Name: name, Type: "u", Columns: physCols, Definition: fmt.Sprintf("UNIQUE%s (%s)", nnd, pg.Idents(physCols)), Validated: true}
 	c.Schema.Indexes[name] = t.Name
-	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name})
+	c.contractUnique = append(c.contractUnique, pendingUnique{table: t, name: name, step: step, cols: physCols, nnd: nnd})
+}
+
+// pending returns the unique constraint of t named name that this
+// migration builds (addUnique on a plain table), or nil.
+func (c *Compiler) pending(t *schema.Table, name string) *pendingUnique {
+	for i := range c.contractUnique {
+		if u := &c.contractUnique[i]; u.table == t && u.name == name && u.part == nil && u.rebuild == nil {
+			return u
+		}
+	}
+	return nil
+}
+
+// dropPending takes a unique constraint this migration builds out of the
+// plan, for a later operation that drops it: it is never built.
+func (c *Compiler) dropPending(t *schema.Table, name string) bool {
+	u := c.pending(t, name)
+	if u == nil {
+		return false
+	}
+	s := &c.plan.Finish[u.step]
+	s.SQL, s.Undo, s.UndoAfter = nil, nil, nil
+	s.Do = fmt.Sprintf("no unique index %s on %s: operation %d drops it", name, t.Name, c.op)
+	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && p.name == name && p.part == nil })
+	delete(t.Indexes, name)
+	delete(t.Constraints, name)
+	delete(c.Schema.Indexes, name)
+	return true
+}
+
+// renamePending renames a unique constraint this migration builds: it is
+// built and attached under the new name, with nothing to rename at
+// complete.
+func (c *Compiler) renamePending(t *schema.Table, from, to string) bool {
+	u := c.pending(t, from)
+	if u == nil {
+		return false
+	}
+	u.name = to
+	c.plan.Finish[u.step].SQL = c.uniqueBuild(t, to, u.cols, u.nnd)
+	c.plan.Finish[u.step].Undo = c.dropIndexInTx(c.Opts.Schema, to)
+	c.plan.Finish[u.step].UndoAfter = c.dropIndexAfter(c.Opts.Schema, to)
+	ix, con := t.Indexes[from], t.Constraints[from]
+	delete(t.Indexes, from)
+	delete(t.Constraints, from)
+	delete(c.Schema.Indexes, from)
+	ix.Name, ix.Constraint, con.Name = to, to, to
+	t.Indexes[to], t.Constraints[to] = ix, con
+	c.Schema.Indexes[to] = t.Name
+	return true
+}
+
+func (c *Compiler) uniqueBuild(t *schema.Table, name string, physCols []string, nnd string) []string {
+	return []string{
+		// A failed concurrent build leaves an invalid index behind;
+		// dropping it first makes the step safe to run again.
+		"DROP INDEX CONCURRENTLY IF EXISTS " + c.Qualified(name),
+		fmt.Sprintf("CREATE UNIQUE INDEX CONCURRENTLY %s ON %s (%s)%s", pg.Ident(name), c.Qualified(t.Physical), pg.Idents(physCols), nnd),
+	}
+}
+
+// retargetUniques moves the unique indexes this migration builds over
+// column oldPhys of t to the column that a later rewrite puts in its place:
+// they are built after the backfill, when the new column exists, and the
+// old column goes at complete with whatever was built on it.
+func (c *Compiler) retargetUniques(t *schema.Table, oldPhys, newPhys string) {
+	for i := range c.contractUnique {
+		u := &c.contractUnique[i]
+		if u.table != t || u.part != nil || u.rebuild != nil || !slices.Contains(u.cols, oldPhys) {
+			continue
+		}
+		u.cols = slices.Clone(u.cols)
+		for j, col := range u.cols {
+			if col == oldPhys {
+				u.cols[j] = newPhys
+			}
+		}
+		c.plan.Finish[u.step].SQL = c.uniqueBuild(t, u.name, u.cols, u.nnd)
+		if ix := t.Indexes[u.name]; ix != nil {
+			ix.Columns = u.cols
+		}
+	}
 }
 
 // noInheritAllowed refuses NO INHERIT on a partitioned table, which
@@ -155,6 +236,11 @@ type pendingUnique struct {
 	// rebuild is set for an index of a partitioned table that a rewrite
 	// rebuilds on the new column.
 	rebuild *partitionRebuild
+	// step, cols and nnd are those of a plain unique index's build, its
+	// finish step (see retargetUniques).
+	step int
+	cols []string
+	nnd  string
 }
 
 // attachUniques plans the rebuilds of partitioned tables' indexes, then
@@ -187,4 +273,80 @@ func (c *Compiler) attachUniques() {
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
 	}
+}
+
+// fkSpec is a foreign key as a file gives it, resolved to physical names:
+// the one form create_table, create_constraint, add_column and
+// alter_column all render through (renderFK), so that no option is lost on
+// one path and kept on another.
+type fkSpec struct {
+	field    string   // the file's field of the reference, for errors ("references")
+	cols     []string // the referencing physical columns; none for a column's inline REFERENCES
+	refTable string   // the referenced table, qualified
+	refCols  []string // its physical columns
+	match    string
+	onDelete string
+	// setCols are the physical columns that ON DELETE SET NULL or SET
+	// DEFAULT applies to (PostgreSQL 15+); none means every key column.
+	setCols                       []string
+	onUpdate                      string
+	deferrable, initiallyDeferred bool
+}
+
+// renderFK returns "FOREIGN KEY (..) REFERENCES .." (or, without cols, the
+// REFERENCES clause alone), or a field error for a bad option.
+func renderFK(s fkSpec) (string, error) {
+	var b strings.Builder
+	if len(s.cols) > 0 {
+		fmt.Fprintf(&b, "FOREIGN KEY (%s) ", pg.Idents(s.cols))
+	}
+	fmt.Fprintf(&b, "REFERENCES %s (%s)", s.refTable, pg.Idents(s.refCols))
+	m, err := matchType(s.match)
+	if err != nil {
+		return "", errField(s.field+".match_type", "%v", err)
+	}
+	if m != "" {
+		b.WriteString(" MATCH " + m)
+	}
+	del, err := refAction(s.onDelete)
+	if err != nil {
+		return "", errField(s.field+".on_delete", "%v", err)
+	}
+	if len(s.setCols) > 0 && del != "SET NULL" && del != "SET DEFAULT" {
+		return "", errField(s.field+".on_delete_set_columns", "applies only with on_delete SET NULL or SET DEFAULT")
+	}
+	if del != "" {
+		b.WriteString(" ON DELETE " + del)
+		if len(s.setCols) > 0 {
+			b.WriteString(" (" + pg.Idents(s.setCols) + ")")
+		}
+	}
+	upd, err := refAction(s.onUpdate)
+	if err != nil {
+		return "", errField(s.field+".on_update", "%v", err)
+	}
+	if upd != "" {
+		b.WriteString(" ON UPDATE " + upd)
+	}
+	if s.deferrable {
+		b.WriteString(" DEFERRABLE")
+		if s.initiallyDeferred {
+			b.WriteString(" INITIALLY DEFERRED")
+		}
+	}
+	return b.String(), nil
+}
+
+// setColumns maps the names of on_delete_set_columns to the physical
+// columns of the key, refusing a name that is not one of its columns.
+func setColumns(field string, names, keyNames, keyPhys []string) ([]string, error) {
+	var out []string
+	for i, n := range names {
+		j := slices.Index(keyNames, n)
+		if j < 0 {
+			return nil, errField(fmt.Sprintf("%s.on_delete_set_columns[%d]", field, i), "%q is not one of the foreign key's columns", n)
+		}
+		out = append(out, keyPhys[j])
+	}
+	return out, nil
 }

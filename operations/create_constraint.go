@@ -134,27 +134,14 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 			}
 			rcols[i] = rc.Physical
 		}
-		def := fmt.Sprintf("FOREIGN KEY (%s) REFERENCES %s (%s)", pg.Idents(phys), c.Qualified(rt.Physical), pg.Idents(rcols))
-		if m, err := matchType(r.MatchType); err != nil {
-			return errField("references.match_type", "%v", err)
-		} else if m != "" {
-			def += " MATCH " + m
+		setCols, err := setColumns("references", r.OnDeleteSetColumns, op.Columns, phys)
+		if err != nil {
+			return err
 		}
-		if a, err := refAction(r.OnDelete); err != nil {
-			return errField("references.on_delete", "%v", err)
-		} else if a != "" {
-			def += " ON DELETE " + a
-		}
-		if a, err := refAction(r.OnUpdate); err != nil {
-			return errField("references.on_update", "%v", err)
-		} else if a != "" {
-			def += " ON UPDATE " + a
-		}
-		if op.Deferrable {
-			def += " DEFERRABLE"
-			if op.InitiallyDeferred {
-				def += " INITIALLY DEFERRED"
-			}
+		def, err := renderFK(fkSpec{field: "references", cols: phys, refTable: c.Qualified(rt.Physical), refCols: rcols, match: r.MatchType,
+			onDelete: r.OnDelete, setCols: setCols, onUpdate: r.OnUpdate, deferrable: op.Deferrable, initiallyDeferred: op.InitiallyDeferred})
+		if err != nil {
+			return err
 		}
 		c.addForeignKey(t, op.Name, def)
 	case "primary_key":

@@ -313,6 +313,12 @@ func (op *CreateIndex) Compile(c *Compiler) error {
 	if len(keyCols) != len(op.Columns) {
 		keyCols = nil
 	}
+	if method == "" {
+		// The model's definition names the method, as pg_get_indexdef
+		// does: a later rewrite of a column of this index in the same
+		// migration rebuilds it from the part after USING.
+		def = strings.Replace(def, c.Qualified(t.Physical)+" (", c.Qualified(t.Physical)+" USING btree (", 1)
+	}
 	t.Indexes[op.Name] = &schema.Index{Name: op.Name, Columns: keyCols, Unique: op.Unique, Valid: true, Definition: def}
 	c.Schema.Indexes[op.Name] = t.Name
 	return nil

@@ -245,30 +245,14 @@ func (c *Compiler) tableConstraint(prefix string, t *schema.Table, con *TableCon
 			}
 			rcols[i] = rc.Physical
 		}
-		body = fmt.Sprintf("FOREIGN KEY (%s) REFERENCES %s (%s)", pg.Idents(cols), c.Qualified(rt.Physical), pg.Idents(rcols))
-		m, err := matchType(r.MatchType)
+		setCols, err := setColumns(prefix+"references", r.OnDeleteSetColumns, con.Columns, cols)
 		if err != nil {
-			return "", errField(prefix+"references.match_type", "%v", err)
+			return "", err
 		}
-		if m != "" {
-			body += " MATCH " + m
-		}
-		del, err := refAction(r.OnDelete)
+		body, err = renderFK(fkSpec{field: prefix + "references", cols: cols, refTable: c.Qualified(rt.Physical), refCols: rcols,
+			match: r.MatchType, onDelete: r.OnDelete, setCols: setCols, onUpdate: r.OnUpdate})
 		if err != nil {
-			return "", errField(prefix+"references.on_delete", "%v", err)
-		}
-		if del != "" {
-			body += " ON DELETE " + del
-			if len(r.OnDeleteSetColumns) > 0 {
-				body += " (" + pg.Idents(r.OnDeleteSetColumns) + ")"
-			}
-		}
-		upd, err := refAction(r.OnUpdate)
-		if err != nil {
-			return "", errField(prefix+"references.on_update", "%v", err)
-		}
-		if upd != "" {
-			body += " ON UPDATE " + upd
+			return "", err
 		}
 	case "exclude":
 		x := con.Exclude

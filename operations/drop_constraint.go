@@ -27,7 +27,7 @@ func (op *DropConstraint) Compile(c *Compiler) error {
 	if len(con.Columns) != 1 {
 		return errField("name", "constraint %q spans %d columns; use drop_multicolumn_constraint", op.Name, len(con.Columns))
 	}
-	col := t.ColumnByPhysical(con.Columns[0])
+	col := c.columnOfPhysical(t, con.Columns[0])
 	return c.dropConstraint(t, op.Name, map[string]string{col.Name: op.Up}, map[string]string{col.Name: op.Down})
 }
 
@@ -76,10 +76,22 @@ func (c *Compiler) constraintOf(table, name string) (*schema.Table, *schema.Cons
 
 func (c *Compiler) dropConstraint(t *schema.Table, name string, up, down map[string]string) error {
 	con := t.Constraints[name]
+	if c.dropPending(t, name) {
+		// Built by this migration: never built, nothing to convert.
+		return nil
+	}
 	c.skipDependents[name] = true
+	// An earlier rewrite of its columns planned to rebuild it: no more.
+	c.cancelRebuild(t, "constraint "+name)
+	c.cancelRebuild(t, "index "+name)
+	for n, ix := range t.Indexes {
+		if ix.Constraint == name {
+			c.cancelRebuild(t, "index "+n)
+		}
+	}
 	var cols []string
 	for _, p := range con.Columns {
-		cols = append(cols, t.ColumnByPhysical(p).Name)
+		cols = append(cols, c.columnOfPhysical(t, p).Name)
 	}
 	sort.Strings(cols)
 	for field, m := range map[string]map[string]string{"up": up, "down": down} {
@@ -100,6 +112,22 @@ func (c *Compiler) dropConstraint(t *schema.Table, name string, up, down map[str
 	if ix := t.Indexes[name]; ix != nil {
 		delete(t.Indexes, name)
 		delete(c.Schema.Indexes, name)
+	}
+	return nil
+}
+
+// columnOfPhysical is the column of t over physical column phys: the one
+// that has it, or the one whose rewrite by an earlier operation of the
+// migration replaces it (a constraint of the old version still names the
+// old column).
+func (c *Compiler) columnOfPhysical(t *schema.Table, phys string) *schema.Column {
+	if col := t.ColumnByPhysical(phys); col != nil {
+		return col
+	}
+	for _, r := range c.rewrites {
+		if r.table == t && !r.added && r.oldPhys == phys {
+			return r.col
+		}
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ func TestDropConstraintCompilePlans(t *testing.T) {
 			// The column is rewritten without the constraint: a new
 			// column filled by up, the old one kept by down for the old
 			// version, swapped at complete.
-			wantSQL(t, "expand", p.Expand, `ALTER TABLE "public"."users" ADD COLUMN "_online_email" text`, `"_online_row"."email" := (email || '-' || id)`)
+			wantSQL(t, "expand", p.Expand, `ALTER TABLE "public"."users" ADD COLUMN "_online_email" text`, `"_online_row"."email" := ("_online_d0" || '-' || id)`)
 			if len(p.Backfill) != 1 || p.Backfill[0].Table != "users" {
 				t.Fatalf("backfill %+v, want one of users", p.Backfill)
 			}

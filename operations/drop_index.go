@@ -27,6 +27,7 @@ func (op *DropIndex) Compile(c *Compiler) error {
 			return errField("name", "index %q belongs to constraint %q of table %q; drop the constraint instead", op.Name, ix.Constraint, t.Name)
 		}
 		delete(t.Indexes, op.Name)
+		c.cancelRebuild(t, "index "+op.Name)
 	}
 	delete(c.Schema.Indexes, op.Name)
 	if t != nil && t.Partitioned {

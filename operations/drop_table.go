@@ -34,9 +34,19 @@ func (op *DropTable) Compile(c *Compiler) error {
 		}
 	}
 	if t.Created {
-		// Created and dropped in one migration: rollback and complete both
-		// remove it.
-		c.Contract(Step{Do: fmt.Sprintf("drop table %s", op.Name), SQL: []string{"DROP TABLE IF EXISTS " + c.Qualified(c.TableNow(t))}, Lock: "ACCESS EXCLUSIVE"})
+		// Created and dropped in one migration: no version ever sees it, so
+		// it goes at once, and a later operation may take its name again
+		// (pgroll runs create, drop, create of one name).
+		c.Expand(Step{Do: fmt.Sprintf("drop table %s, created above", op.Name), SQL: []string{"DROP TABLE IF EXISTS " + c.Qualified(t.Physical)}, Lock: "ACCESS EXCLUSIVE (on a table no version uses yet)"})
+		for n, ix := range t.Indexes {
+			delete(c.names, n)
+			if ix.Constraint != "" {
+				delete(c.names, ix.Constraint)
+			}
+		}
+		for n := range t.Constraints {
+			delete(c.names, n)
+		}
 		return nil
 	}
 	c.ContractLast(Step{

@@ -30,11 +30,12 @@ type rewrite struct {
 	oldType string
 	newPhys string
 	newType string
-	up      []triggers.Step
-	down    []triggers.Step // applied in order, from the new value to the old
-	// downIn is the name under which the newest down step reads the new
-	// column: its name right after the operation that wrote that step.
-	downIn string
+	// up and down are the conversions' steps as their operations wrote
+	// them, each against the schema as of that operation; down is in the
+	// order it is applied, from the new value to the old. finishRewrites
+	// turns them into trigger steps (see convSteps).
+	up   []exprStep
+	down []exprStep
 	// comment of the old column, copied to the new one at complete.
 	comment *string
 	// swaps are statements run at complete after the new column takes
@@ -105,7 +106,7 @@ type rewriteSpec struct {
 // returns the physical name of the new version's column.
 func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewriteSpec) (string, error) {
 	if t.Created {
-		return "", errField("column", "table %q is created by this migration: declare the column as it should be in create_table", t.Name)
+		return c.alterOnNewTable(t, col, spec), nil
 	}
 	if c.oldTable(t) == nil {
 		return "", errField("table", "table %q has no old version to convert from", t.Name)
@@ -137,6 +138,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewrit
 		r = &rewrite{table: t, col: col, oldPhys: col.Physical, oldType: col.Type, newPhys: phys, comment: col.Comment, identity: col.Identity, oldDefault: col.Default}
 		c.rewrites = append(c.rewrites, r)
 		c.relaxIdentity(t, col)
+		c.retargetUniques(t, col.Physical, phys)
 		c.rebuildDependents(t, col, r)
 		if !col.Nullable && (spec.nullable == nil || !*spec.nullable) {
 			r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
@@ -162,14 +164,9 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewrit
 	if downExpr == "" && spec.newType != "" {
 		downExpr = fmt.Sprintf("CAST(%s AS %s)", pg.Ident(inName), prevType)
 	}
-	if len(r.up) > 0 {
-		// The next step reads the previous step's result under the
-		// column's current name.
-		r.up[len(r.up)-1].Name = col.Name
-	}
-	r.up = append(r.up, triggers.Step{Expr: identityOr(upExpr, col.Name), Name: col.Name, Type: newType})
-	r.down = append([]triggers.Step{{Expr: identityOr(downExpr, inName), Name: col.Name, Type: prevType}}, r.down...)
-	r.downIn = inName
+	others := otherColumns(t, col)
+	r.up = append(r.up, exprStep{expr: identityOr(upExpr, col.Name), self: col.Name, refs: others, typ: newType})
+	r.down = append([]exprStep{{expr: identityOr(downExpr, inName), self: inName, refs: others, typ: prevType}}, r.down...)
 	r.newType = newType
 	col.Type = newType
 
@@ -186,6 +183,54 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewrit
 		}
 	}
 	return r.newPhys, nil
+}
+
+// alterOnNewTable changes a column of a table this migration creates. No
+// version sees that table before the migration publishes, and it has no
+// rows yet, so the change is made in place during expand, where no copy,
+// backfill or trigger is needed (up and down have no rows to convert). A
+// type change drops the default first, as PostgreSQL cannot always cast
+// it, and sets it again after: the one the change gives, or the old one.
+func (c *Compiler) alterOnNewTable(t *schema.Table, col *schema.Column, spec rewriteSpec) string {
+	table, name := c.Qualified(t.Physical), pg.Ident(col.Physical)
+	var sql []string
+	def := col.Default
+	if spec.defSet {
+		def = spec.def
+	}
+	if spec.newType != "" && spec.newType != col.Type {
+		if col.Default != nil {
+			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT", table, name))
+		}
+		sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING CAST(NULL AS %s)", table, name, spec.newType, spec.newType))
+		if def != nil {
+			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table, name, *def))
+		}
+		col.Type = spec.newType
+	} else if spec.defSet {
+		if def != nil {
+			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table, name, *def))
+		} else {
+			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT", table, name))
+		}
+	}
+	col.Default = def
+	if spec.nullable != nil && *spec.nullable != col.Nullable {
+		verb := "SET"
+		if *spec.nullable {
+			verb = "DROP"
+		}
+		sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s %s NOT NULL", table, name, verb))
+		col.Nullable = *spec.nullable
+	}
+	if len(sql) > 0 {
+		c.Expand(Step{
+			Do:   fmt.Sprintf("change column %s.%s of the table created above", t.Name, col.Name),
+			SQL:  sql,
+			Lock: "ACCESS EXCLUSIVE (on a table no version uses yet)",
+		})
+	}
+	return col.Physical
 }
 
 // rebuildDependents recreates, on the new column, the indexes and
@@ -209,6 +254,11 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 		}
 		tmp := ShortName("_online_" + n)
 		c.names[tmp] = true
+		if con := t.Constraints[ix.Constraint]; con != nil && con.Type == "x" {
+			c.rebuildExclusion(t, col, r, con, tmp)
+			continue
+		}
+		firstSwap, firstFinish := len(r.swaps), len(c.plan.Finish)
 		_, rest, ok := strings.Cut(ix.Definition, " ON ")
 		if !ok {
 			continue
@@ -228,7 +278,19 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			NoTx:      true,
 		})
 		final := n
-		if ix.Constraint != "" {
+		if con := t.Constraints[ix.Constraint]; con != nil && ix.Deferrable {
+			// A deferrable constraint is one from the moment its index is
+			// built: application transactions that rely on deferring the
+			// check keep working during the migration too.
+			c.Finish(Step{
+				Do:   fmt.Sprintf("make the rebuilt index of %s a deferrable constraint", ix.Constraint),
+				SQL:  []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s%s", table, pg.Ident(tmp), pg.Ident(tmp), deferral(con.Definition))},
+				Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
+				Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
+			})
+			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(ix.Constraint)))
+			final = ix.Constraint
+		} else if ix.Constraint != "" {
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} ADD CONSTRAINT %s UNIQUE USING INDEX %s", pg.Ident(ix.Constraint), pg.Ident(tmp)))
 			final = ix.Constraint
 		} else {
@@ -238,6 +300,11 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			// Dropping the old column dropped the identity's index; the
 			// rebuilt one takes its place for logical replication.
 			r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} REPLICA IDENTITY USING INDEX %s", pg.Ident(final)))
+		}
+		rb := c.rebuilds[t.Physical+"\x00index "+n]
+		rb.r, rb.swaps = r, slices.Clone(r.swaps[firstSwap:])
+		for i := firstFinish + 1; i < len(c.plan.Finish); i++ {
+			rb.extra = append(rb.extra, i)
 		}
 	}
 	var cons []string
@@ -262,15 +329,55 @@ func (c *Compiler) rebuildDependents(t *schema.Table, col *schema.Column, r *rew
 			Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
 			Lock: "ACCESS EXCLUSIVE (catalog only, instant)",
 		})
+		rb := c.rebuilds[t.Physical+"\x00constraint "+n]
+		rb.check = con.Type == "c"
+		rb.name, rb.def, rb.validate, rb.r = n, con.Definition, -1, r
 		if con.Validated {
+			rb.validate = len(c.plan.Finish)
 			c.Finish(Step{
 				Do:   fmt.Sprintf("validate rebuilt constraint %s", n),
 				SQL:  []string{fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, pg.Ident(tmp))},
 				Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 			})
 		}
-		r.swaps = append(r.swaps, fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(n)))
+		rb.swaps = []string{fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(n))}
+		if rb.validate >= 0 {
+			rb.extra = append(rb.extra, rb.validate)
+		}
+		r.swaps = append(r.swaps, rb.swaps...)
 	}
+}
+
+// deferral is the DEFERRABLE clause of a constraint definition as
+// pg_get_constraintdef prints it, or "".
+func deferral(def string) string {
+	switch {
+	case strings.Contains(def, " DEFERRABLE INITIALLY DEFERRED"):
+		return " DEFERRABLE INITIALLY DEFERRED"
+	case strings.Contains(def, " DEFERRABLE"):
+		return " DEFERRABLE"
+	}
+	return ""
+}
+
+// rebuildExclusion rebuilds an exclusion constraint over a rewritten column
+// as an exclusion constraint on the new column. PostgreSQL can neither
+// build one concurrently nor make one from an existing index, so it is
+// added after the backfill under its table lock, which is held while the
+// index is built; complete renames it to the old name.
+func (c *Compiler) rebuildExclusion(t *schema.Table, col *schema.Column, r *rewrite, con *schema.Constraint, tmp string) {
+	table := c.Qualified(t.Physical)
+	c.planDependent(t, "index "+con.Name, col.Physical, r.newPhys, func(rename map[string]string) []string {
+		return []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", table, pg.Ident(tmp), sqllex.RenameIdentifiers(con.Definition, rename))}
+	}, Step{
+		Do:   fmt.Sprintf("rebuild exclusion constraint %s on the new column %s.%s", con.Name, t.Name, col.Name),
+		Undo: []string{fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", table, pg.Ident(tmp))},
+		Lock: "ACCESS EXCLUSIVE while its index is built (PostgreSQL builds exclusion constraints no other way)",
+	})
+	swap := fmt.Sprintf("ALTER TABLE {table} RENAME CONSTRAINT %s TO %s", pg.Ident(tmp), pg.Ident(con.Name))
+	r.swaps = append(r.swaps, swap)
+	rb := c.rebuilds[t.Physical+"\x00index "+con.Name]
+	rb.r, rb.swaps = r, []string{swap}
 }
 
 // rebuild is an index or constraint of a table planned to be rebuilt on
@@ -279,6 +386,45 @@ type rebuild struct {
 	step   int               // its finish step
 	rename map[string]string // old physical column -> new
 	render func(rename map[string]string) []string
+	// For a check constraint (check): its name and definition, its
+	// validating finish step (-1: none), the swap that renames it at
+	// complete and the rewrite that carries that swap; dropFitless
+	// drops it all when the check does not fit the new types.
+	check     bool
+	name, def string
+	validate  int
+	// swaps are the statements of r's swap at complete that belong to
+	// this rebuild, and extra its finish steps besides step: both go
+	// when a later operation drops what is rebuilt (cancel).
+	swaps []string
+	extra []int
+	r     *rewrite
+}
+
+// cancel takes a planned rebuild out of the plan: its finish steps do
+// nothing, and complete renames nothing into place.
+func (c *Compiler) cancel(rb *rebuild, why string) {
+	c.plan.Finish[rb.step].Do = why
+	for _, i := range append([]int{rb.step}, rb.extra...) {
+		c.plan.Finish[i].SQL, c.plan.Finish[i].Undo, c.plan.Finish[i].UndoAfter = nil, nil, nil
+		if i != rb.step {
+			c.plan.Finish[i].Do = "nothing more: " + why
+		}
+	}
+	if rb.r != nil {
+		rb.r.swaps = slices.DeleteFunc(rb.r.swaps, func(s string) bool { return slices.Contains(rb.swaps, s) })
+	}
+}
+
+// cancelRebuild cancels the rebuild of an index or constraint ("index n",
+// "constraint n") of t that an earlier rewrite of the migration planned,
+// when a later operation drops it.
+func (c *Compiler) cancelRebuild(t *schema.Table, what string) {
+	key := t.Physical + "\x00" + what
+	if rb := c.rebuilds[key]; rb != nil {
+		c.cancel(rb, fmt.Sprintf("no rebuild of %s of %s: operation %d drops it", what, t.Name, c.op))
+		delete(c.rebuilds, key)
+	}
 }
 
 // planDependent adds the finish step s of a rebuild, its statements rendered
@@ -341,7 +487,7 @@ func (c *Compiler) addColumnUp(t *schema.Table, mc *schema.Column, col *Column, 
 		mc.Physical = phys
 	}
 	r := &rewrite{table: t, col: mc, newPhys: mc.Physical, newType: col.Type, added: true, comment: col.Comment}
-	r.up = []triggers.Step{{Expr: up, Name: col.Name, Type: col.Type}}
+	r.up = []exprStep{{expr: up, refs: otherColumns(t, mc), typ: col.Type}}
 	if !col.nullable() {
 		r.notNull = ShortName(t.Physical + "_" + col.Name + "_online_nn")
 	}
@@ -380,7 +526,11 @@ func (c *Compiler) dropColumnDown(t *schema.Table, col *schema.Column, down stri
 		Undo: triggers.Drop(tt, rw),
 		Lock: "SHARE ROW EXCLUSIVE (instant)",
 	})
-	c.dropTriggers[t.Physical+"\x00"+col.Physical] = triggers.Drop(tt, rw)
+	// The trigger goes in the contract, where an earlier rename_table of
+	// this migration may already have renamed the table.
+	now := tt
+	now.Name = c.TableNow(t)
+	c.dropTriggers[t.Physical+"\x00"+col.Physical] = triggers.Drop(now, rw)
 	return nil
 }
 
@@ -408,8 +558,11 @@ func (c *Compiler) finishRewrites() error {
 		byTable[r.table] = append(byTable[r.table], r)
 	}
 	for _, t := range order {
-		if c.Schema.Tables[t.Name] != t {
-			return fmt.Errorf("table %q is dropped later in the migration that changes its columns; split the migration", t.Name)
+		// A table dropped later in the migration keeps its rewrites: the
+		// old version uses it until complete, which swaps the columns and
+		// then drops it (pgroll runs such migrations too).
+		if err := c.dropFitless(t, byTable[t]); err != nil {
+			return err
 		}
 		ot := c.oldTable(t)
 		if ot == nil {
@@ -445,21 +598,41 @@ func (c *Compiler) finishRewrites() error {
 				OldColumn: r.oldPhys,
 				NewColumn: r.newPhys,
 			}
+			if oc := ot.ColumnByPhysical(r.oldPhys); oc != nil && !r.added && !oc.Nullable && oc.Default == nil && oc.Identity == "" && r.col.Nullable {
+				// The new version may insert NULL into its nullable column;
+				// only it can leave the old NOT NULL column empty.
+				rw.OldNotNull = true
+			}
 			// Each conversion gets as inputs only the columns its steps
 			// mention: fewer copies per row, and exact watch lists.
-			upIn, upWatch := usedVars(r.up, oldVars, r.oldPhys)
-			rw.Up = &triggers.Conversion{Inputs: upIn, Steps: r.up}
+			upSteps := c.convSteps(r.up, "_online_u", func(col *schema.Column) string { return c.oldNameOf(t, ot, col) })
+			upVars := make([]triggers.Var, len(oldVars))
+			for i, v := range oldVars {
+				if v.Physical == r.oldPhys {
+					v.Name = "_online_u0"
+				}
+				upVars[i] = v
+			}
+			if !slices.ContainsFunc(upVars, func(v triggers.Var) bool { return v.Physical == r.oldPhys }) && !r.added {
+				// A column an earlier operation of the migration added:
+				// the old version never writes it, but it has its value
+				// (its default) to convert.
+				upVars = append(upVars, triggers.Var{Name: "_online_u0", Type: r.oldType, Physical: r.oldPhys})
+			}
+			upIn, upWatch := usedVars(upSteps, upVars, r.oldPhys)
+			rw.Up = &triggers.Conversion{Inputs: upIn, Steps: upSteps}
 			rw.UpWatch = upWatch
 			if !r.added {
 				vars := make([]triggers.Var, len(newVars))
 				for i, v := range newVars {
 					if v.Physical == r.newPhys {
-						v.Name = r.downIn
+						v.Name = "_online_d0"
 					}
 					vars[i] = v
 				}
-				downIn, downWatch := usedVars(r.down, vars, r.newPhys)
-				rw.Down = &triggers.Conversion{Inputs: downIn, Steps: r.down}
+				downSteps := c.convSteps(r.down, "_online_d", func(col *schema.Column) string { return col.Name })
+				downIn, downWatch := usedVars(downSteps, vars, r.newPhys)
+				rw.Down = &triggers.Conversion{Inputs: downIn, Steps: downSteps}
 				rw.DownWatch = downWatch
 			}
 			if err := triggers.Validate(rw); err != nil {
@@ -479,7 +652,11 @@ func (c *Compiler) finishRewrites() error {
 			// The sync triggers of every rewritten column of the table go
 			// first: one column's conversion may read another's old column,
 			// which the swaps drop.
-			trigDrops = append(trigDrops, triggers.Drop(tt, rw)...)
+			// They are dropped after every operation's own contract steps,
+			// a rename_table's included: under the table's name by then.
+			now := tt
+			now.Name = c.TableNow(t)
+			trigDrops = append(trigDrops, triggers.Drop(now, rw)...)
 			swap := c.contractRewrite(t, r, nil)
 			if kw == nil {
 				c.plan.Contract = append(c.plan.Contract, Step{
@@ -521,6 +698,142 @@ func (c *Compiler) finishRewrites() error {
 	c.attachUniques()
 	c.attachPrimaryKeys()
 	return nil
+}
+
+// exprStep is one operation's part of a conversion, as the operation wrote
+// it: expr reads the column being converted as self (its name at that
+// operation; "" when there is none, as for add_column) and the table's other
+// columns by their names at that operation, which later operations of the
+// migration may change (rename_column, a rewrite's hidden column).
+type exprStep struct {
+	expr, self string
+	refs       map[string]*schema.Column
+	typ        string // the type of the step's result
+}
+
+// otherColumns maps the names of t's columns other than self, as they are
+// at this point of the compile, to the columns themselves, which outlive
+// renames.
+func otherColumns(t *schema.Table, self *schema.Column) map[string]*schema.Column {
+	m := map[string]*schema.Column{}
+	for _, col := range t.Columns {
+		if col != self {
+			m[col.Name] = col
+		}
+	}
+	return m
+}
+
+// oldNameOf is the old version's name of the physical column under col,
+// the name an up conversion's inputs carry; "" when the old version has no
+// such column (the migration added it).
+func (c *Compiler) oldNameOf(t, old *schema.Table, col *schema.Column) string {
+	phys := col.Physical
+	for _, r := range c.rewrites {
+		if r.table == t && r.col == col && !r.added {
+			phys = r.oldPhys
+		}
+	}
+	if oc := old.ColumnByPhysical(phys); oc != nil {
+		return oc.Name
+	}
+	return ""
+}
+
+// convSteps turns the steps that operations wrote into trigger steps. Each
+// expression is renamed from the names of its own operation to those of the
+// conversion's inputs (nameOf), and the column being converted is read, in
+// every step after the first, as the previous step's result under a name no
+// column can have (prefix and the step's number), so that no column's name
+// and no step's result shadow each other however the migration renames.
+// The first step reads it as prefix+"0" (the input the caller binds), or,
+// with an empty self, not at all.
+func (c *Compiler) convSteps(steps []exprStep, prefix string, nameOf func(*schema.Column) string) []triggers.Step {
+	out := make([]triggers.Step, len(steps))
+	for i, s := range steps {
+		m := map[string]string{}
+		for n, col := range s.refs {
+			if to := nameOf(col); to != "" && to != n {
+				m[n] = to
+			} else if to == "" {
+				delete(m, n)
+			}
+		}
+		if s.self != "" {
+			m[s.self] = fmt.Sprintf("%s%d", prefix, i)
+		}
+		expr := s.expr
+		if len(m) > 0 {
+			expr = sqllex.RenameIdentifiers(expr, m)
+		}
+		out[i] = triggers.Step{Expr: expr, Name: fmt.Sprintf("%s%d", prefix, i+1), Type: s.typ}
+	}
+	return out
+}
+
+// dropFitless drops, as pgroll does, what a type change leaves without
+// meaning: a column's default, or a check constraint over rewritten columns,
+// that PostgreSQL refuses for the new types (a text default on an integer
+// column; length() of an integer). Options.Fits asks the catalog; without it
+// everything is kept. The plan says what was dropped.
+func (c *Compiler) dropFitless(t *schema.Table, rs []*rewrite) error {
+	if c.Opts.Fits == nil {
+		return nil
+	}
+	// Only columns of the table as it is now: one the migration adds has
+	// the default its file gave, which the file's author set for its type.
+	old := c.oldTable(t)
+	types := map[string]string{}
+	for _, r := range rs {
+		if !r.added && r.newType != r.oldType && old != nil && old.ColumnByPhysical(r.oldPhys) != nil {
+			types[r.oldPhys] = r.newType
+		}
+	}
+	if len(types) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		if r.added || r.oldDefault == nil || r.col.Default == nil || *r.col.Default != *r.oldDefault || types[r.oldPhys] == "" {
+			continue
+		}
+		ok, err := c.Opts.Fits(FitQuery{Table: t.Physical, Types: types, Column: r.oldPhys, Default: *r.oldDefault})
+		if err != nil {
+			return fmt.Errorf("column %s.%s: does its default fit the new type: %w", t.Name, r.col.Name, err)
+		}
+		if !ok {
+			r.col.Default = nil
+			c.Contract(Step{Do: fmt.Sprintf("drop the default %s of %s.%s: it does not fit the new type %s (as in pgroll)", *r.oldDefault, t.Name, r.col.Name, r.newType)})
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(c.rebuilds)) {
+		rb := c.rebuilds[key]
+		if !rb.check || !strings.HasPrefix(key, t.Physical+"\x00") {
+			continue
+		}
+		ok, err := c.Opts.Fits(FitQuery{Table: t.Physical, Types: types, Check: strings.TrimSuffix(rb.def, " NOT VALID")})
+		if err != nil {
+			return fmt.Errorf("table %s: does check %s fit the new types: %w", t.Name, rb.name, err)
+		}
+		if ok {
+			continue
+		}
+		c.cancel(rb, fmt.Sprintf("drop check constraint %s of %s: it does not fit the new column types (as in pgroll)", rb.name, t.Name))
+		delete(c.rebuilds, key)
+		delete(t.Constraints, rb.name)
+	}
+	return nil
+}
+
+// FitQuery asks whether a default or a check constraint of physical table
+// Table still holds once columns change type (Types: physical column to new
+// type): Default for Column, or Check (a constraint definition, as
+// pg_get_constraintdef gives it).
+type FitQuery struct {
+	Table   string
+	Types   map[string]string
+	Column  string
+	Default string
+	Check   string
 }
 
 // usedVars picks the variables that the steps mention (always the one
@@ -615,3 +928,72 @@ END
 }
 
 func asFieldErr(err error, fe **fieldErr) bool { return errors.As(err, fe) }
+
+// forgetRewrite undoes the plan of a rewrite of col when a later operation
+// of the migration drops the column: the new version never sees its data,
+// so neither the hidden copy nor anything built on it is needed, and the
+// drop applies to the column the old version has. What operations added
+// over the copy (its constraints and indexes, rebuilt or new) leaves the
+// plan and the model.
+func (c *Compiler) forgetRewrite(t *schema.Table, col *schema.Column) {
+	r := c.findRewrite(t, col)
+	if r == nil || r.added {
+		return
+	}
+	c.rewrites = slices.DeleteFunc(c.rewrites, func(x *rewrite) bool { return x == r })
+	why := fmt.Sprintf("nothing for the new copy of %s.%s: operation %d drops the column", t.Name, col.Name, c.op)
+	for _, key := range slices.Sorted(maps.Keys(c.rebuilds)) {
+		if rb := c.rebuilds[key]; rb.r == r {
+			c.cancel(rb, why)
+			delete(c.rebuilds, key)
+		}
+	}
+	// What operations built over the copy goes with it: its indexes and
+	// constraints, and every step that names the copy or one of them.
+	names := []string{pg.Ident(r.newPhys)}
+	gone := map[string]bool{}
+	for n, ix := range t.Indexes {
+		if containsString(ix.Columns, r.newPhys) || indexUses(ix, r.newPhys) {
+			delete(t.Indexes, n)
+			delete(c.Schema.Indexes, n)
+			gone[n] = true
+			names = append(names, pg.Ident(n))
+		}
+	}
+	for n, con := range t.Constraints {
+		if containsString(con.Columns, r.newPhys) {
+			delete(t.Constraints, n)
+			names = append(names, pg.Ident(n))
+		}
+	}
+	c.contractUnique = slices.DeleteFunc(c.contractUnique, func(p pendingUnique) bool { return p.table == t && gone[p.name] })
+	c.cancelSteps(t, names, why, c.plan.Expand, c.plan.Finish, c.plan.Contract)
+	delete(c.planned[t.Physical], r.newPhys)
+	delete(c.hidden[t.Physical], r.newPhys)
+	col.Physical, col.Type, col.Default, col.Identity = r.oldPhys, r.oldType, r.oldDefault, r.identity
+}
+
+// cancelSteps empties the steps of phases that earlier operations of the
+// migration added for table t and whose statements name one of names
+// (quoted identifiers): what they build or change is gone from the plan.
+func (c *Compiler) cancelSteps(t *schema.Table, names []string, why string, phases ...[]Step) {
+	table, tableNow := c.Qualified(t.Physical), c.Qualified(c.TableNow(t))
+	for _, steps := range phases {
+		for i := range steps {
+			s := &steps[i]
+			if s.Op == 0 || s.Op == c.op {
+				continue
+			}
+			joined := strings.Join(s.SQL, "\n")
+			if !strings.Contains(joined, table) && !strings.Contains(joined, tableNow) {
+				continue
+			}
+			for _, n := range names {
+				if strings.Contains(joined, n) {
+					s.SQL, s.Undo, s.UndoAfter, s.After, s.Do = nil, nil, nil, nil, why
+					break
+				}
+			}
+		}
+	}
+}

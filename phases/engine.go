@@ -320,7 +320,7 @@ func (e *Engine) Plan(ctx context.Context, m *operations.Migration) (*operations
 	} else if rec != nil && rec.Name != m.Name {
 		return nil, &InProgressError{Name: rec.Name}
 	}
-	plan, _, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
+	plan, _, err := operations.Compile(m, cur, e.compileOptions(ctx, parent))
 	return plan, err
 }
 

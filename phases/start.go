@@ -64,7 +64,7 @@ func (e *Engine) Start(ctx context.Context, m *operations.Migration) (*Result, e
 		if err != nil {
 			return err
 		}
-		plan, nw, err := operations.Compile(m, cur, operations.Options{Schema: e.cfg.Schema, StateSchema: e.cfg.StateSchema, Parent: parent})
+		plan, nw, err := operations.Compile(m, cur, e.compileOptions(ctx, parent))
 		if err != nil {
 			return err
 		}

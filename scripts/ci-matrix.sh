@@ -190,7 +190,12 @@ for v in $VERSIONS; do
 	# The backfill and trigger packages, whole: their SQL (pg_locks, trigger
 	# definitions, plpgsql) is what differs between versions.
 	if DATABASE_URL=$url PATH=$dumppath go test -count=1 -timeout 20m ./phases/ ./operations/ -run "$run" 2>&1 | tee "$log" &&
-		DATABASE_URL=$url go test -count=1 -timeout 10m ./backfill/ ./triggers/ 2>&1 | tee -a "$log"; then
+		DATABASE_URL=$url go test -count=1 -timeout 10m ./backfill/ ./triggers/ 2>&1 | tee -a "$log" &&
+		# The differential fuzzer, for a bounded time on each version
+		# (the rollback oracle compares pg_dump output: left out without
+		# a pg_dump as new as the server).
+		{ [ "$run" = "$RUN_NO_DUMP" ] ||
+			DATABASE_URL=$url PATH=$dumppath ONLINE_FUZZ_TIME=${ONLINE_MATRIX_FUZZ_TIME:-30s} go test -count=1 -timeout 10m ./internal/difffuzz/ 2>&1 | tee -a "$log"; }; then
 		result=passed
 	else
 		result=FAILED

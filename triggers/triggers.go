@@ -56,6 +56,11 @@ type Rewrite struct {
 	Down      *Conversion // value of OldColumn for a row written by the new version (nil: none)
 	UpWatch   []string    // more physical columns whose update by an old-version write must recompute NewColumn (those its Up reads)
 	DownWatch []string    // likewise for Down (unused without NewColumn)
+	// OldNotNull says that every row the old version inserts has a value
+	// in OldColumn (NOT NULL, no default): an inserted row whose NewColumn
+	// and OldColumn are both NULL then comes from the new version, which
+	// wrote NULL on purpose, and gets Down.
+	OldNotNull bool
 }
 
 // Trigger name suffixes. PostgreSQL fires the BEFORE ROW triggers of one
@@ -392,7 +397,11 @@ func insFunction(name, path string, r Rewrite) string {
 	b.WriteString("\n#variable_conflict use_variable\nDECLARE\n")
 	fmt.Fprintf(&b, "    %s ALIAS FOR NEW;\n", rowRef)
 	b.WriteString("BEGIN\n")
-	fmt.Fprintf(&b, "    IF %s.%s IS NULL THEN\n", rowRef, pg.Ident(r.NewColumn))
+	if r.OldNotNull {
+		fmt.Fprintf(&b, "    IF %s.%s IS NULL AND %s.%s IS NOT NULL THEN\n", rowRef, pg.Ident(r.NewColumn), rowRef, pg.Ident(r.OldColumn))
+	} else {
+		fmt.Fprintf(&b, "    IF %s.%s IS NULL THEN\n", rowRef, pg.Ident(r.NewColumn))
+	}
 	block(&b, *r.Up, rowRef, r.NewColumn, 2)
 	b.WriteString("    ELSE\n")
 	block(&b, *r.Down, rowRef, r.OldColumn, 2)
