@@ -199,7 +199,15 @@ func (c *Compiler) addCheck(t *schema.Table, name, expr string, noInherit bool, 
 		SQL:  []string{fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, pg.Ident(name))},
 		Lock: "SHARE UPDATE EXCLUSIVE (reads and writes go on)",
 	})
-	t.Constraints[name] = &schema.Constraint{Name: name, Type: "c", Validated: true}
+	// Its columns and definition, as the catalog would give them: a later
+	// rewrite of one of its columns in this migration rebuilds it on the
+	// new column, and a later drop of that column takes it along.
+	var phys []string
+	for _, col := range t.Columns {
+		phys = append(phys, col.Physical)
+	}
+	t.Constraints[name] = &schema.Constraint{Name: name, Type: "c", Validated: true,
+		Columns: exprColumns(expr, phys), Definition: fmt.Sprintf("CHECK (%s)%s", expr, ni)}
 }
 
 // addForeignKey adds a foreign key NOT VALID and validates it.

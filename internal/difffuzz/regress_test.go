@@ -176,6 +176,21 @@ func TestComposedRegressions(t *testing.T) {
 			tables:    []string{"t"},
 		},
 		{
+			name: "a check built by the migration, then a rewrite of its column, then a check dropped with its column",
+			base: []string{`CREATE TABLE t (id int PRIMARY KEY, c int, d int)`, `INSERT INTO t VALUES (1, 1, 1), (2, 2, 2)`},
+			yaml: `
+  - create_constraint: {table: t, type: check, name: t_c_pos, columns: [c], check: "c > 0"}
+  - alter_column: {table: t, column: c, type: bigint, up: c, down: c}
+  - alter_column: {table: t, column: d, check: {name: t_d_pos, constraint: "d > 0"}, up: d, down: d}
+  - drop_column: {table: t, column: d}`,
+			plain: []string{
+				`ALTER TABLE t ADD CONSTRAINT t_c_pos CHECK (c > 0)`, `ALTER TABLE t ALTER COLUMN c TYPE bigint`, `ALTER TABLE t DROP COLUMN d`,
+			},
+			oldWrites: []string{`INSERT INTO t VALUES (3, 3, 3)`},
+			newWrites: []string{`INSERT INTO t VALUES (4, 4)`},
+			tables:    []string{"t"},
+		},
+		{
 			name: "a rewrite keeps an exclusion constraint and a deferrable unique constraint",
 			base: []string{
 				`CREATE TABLE t (id int PRIMARY KEY, a text, v int, CONSTRAINT t_a_ex EXCLUDE USING hash (a WITH =), CONSTRAINT t_v_key UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)`,
