@@ -170,7 +170,7 @@ func runPair(t *testing.T, p pair) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := diff.Verify(ctx, url, "public", text, len(res.Ops), want)
+	v, err := diff.Verify(ctx, url, "public", "online", text, len(res.Ops), want)
 	if err != nil {
 		t.Fatalf("verify: %s", pg.Explain(err))
 	}

@@ -130,17 +130,19 @@ type Verification struct {
 // Verify checks a migration the way a user would find out: it copies the
 // live database's user schemas (pg_dump --schema-only) into a scratch
 // database, runs the migration there through start and complete, and
-// compares the catalog it leaves with the desired one. liveURL is the
+// compares the catalog it leaves with the desired one. stateSchema is
+// online's state schema of the live database, left out of the copy and of
+// the comparison. liveURL is the
 // database the migration is for; the scratch database lives on the same
 // server and is dropped at the end. A migration of no operations is checked
 // against the live catalog directly.
-func Verify(ctx context.Context, liveURL, managed string, migration []byte, nOps int, want *Desired) (*Verification, error) {
+func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration []byte, nOps int, want *Desired) (*Verification, error) {
 	live, err := pg.Connect(ctx, liveURL, pg.Options{ApplicationName: "online-diff", LockTimeout: time.Second})
 	if err != nil {
 		return nil, err
 	}
 	defer pg.Close(ctx, live)
-	liveSchemas, err := UserSchemas(ctx, live, managed, "online")
+	liveSchemas, err := UserSchemas(ctx, live, managed, stateSchema)
 	if err != nil {
 		return nil, err
 	}
