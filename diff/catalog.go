@@ -56,8 +56,15 @@ SELECT 'constraint ' || quote_ident(n.nspname) || '.' || coalesce(quote_ident(c.
 FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace
 LEFT JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_type ty ON ty.oid = k.contypid
 WHERE n.nspname = ANY($1) AND k.conname NOT LIKE '\_online\_%' AND coalesce(c.relname, '') NOT LIKE '\_online\_%'`},
+	// PostgreSQL names the index a partitioned index makes on each
+	// partition: such an index is keyed by its parent and partition, its
+	// own name left out.
 	{"indexes", `
-SELECT 'index ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_indexdef(c.oid)
+SELECT CASE WHEN c.relispartition
+         THEN 'index on partition ' || tc.oid::regclass::text || ' of ' || (SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = c.oid)
+         ELSE 'index ' || quote_ident(n.nspname) || '.' || quote_ident(c.relname) END,
+       CASE WHEN c.relispartition THEN regexp_replace(pg_get_indexdef(c.oid), '^CREATE (UNIQUE )?INDEX \S+ ON', 'CREATE \1INDEX ON')
+         ELSE pg_get_indexdef(c.oid) END
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class tc ON tc.oid = i.indrelid
 WHERE n.nspname = ANY($1) AND c.relname NOT LIKE '\_online\_%' AND tc.relname NOT LIKE '\_online\_%'`},

@@ -66,8 +66,16 @@ type Result struct {
 // Compare writes the operations that take schema from to schema to. Renames
 // are applied as given; one that names a missing table or column is an
 // error.
+//
+// Compare sees the managed schema only: Plan, on snapshots, also writes
+// what only sql operations express.
 func Compare(from, to *schema.Schema, renames []Rename) (*Result, error) {
-	d := &differ{from: from, to: to, res: &Result{}, tableRename: map[string]string{}, colRename: map[string]map[string]string{}}
+	return compare(from, to, renames, nil, nil)
+}
+
+func compare(from, to *schema.Schema, renames []Rename, fromObjs, toObjs *Objects) (*Result, error) {
+	d := &differ{from: from, to: to, res: &Result{}, tableRename: map[string]string{}, colRename: map[string]map[string]string{},
+		fromObjs: fromObjs, toObjs: toObjs}
 	for _, r := range renames {
 		if r.Table == "" {
 			if from.Tables[r.From] == nil {
@@ -105,7 +113,10 @@ func Compare(from, to *schema.Schema, renames []Rename) (*Result, error) {
 
 type differ struct {
 	from, to *schema.Schema
-	res      *Result
+	// fromObjs and toObjs are set by Plan: what they hold, the sql pass
+	// writes, and the differ leaves alone.
+	fromObjs, toObjs *Objects
+	res              *Result
 	// tableRename maps a desired table name to its current name;
 	// colRename, per desired table, a desired column name to its current.
 	tableRename map[string]string
@@ -264,6 +275,24 @@ func (d *differ) otherObjects() {
 		return m
 	}
 	fromOwned, toOwned := owned(d.from), owned(d.to)
+	if d.toObjs != nil {
+		// Views, sequences, partitions and their indexes are the sql
+		// pass's.
+		for _, o := range []*Objects{d.fromObjs, d.toObjs} {
+			for n := range o.Views {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.Sequences {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.Partitions {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.OtherIndexes {
+				fromOwned[n], toOwned[n] = true, true
+			}
+		}
+	}
 	for _, n := range slices.Sorted(maps.Keys(d.to.Relations)) {
 		if !toOwned[n] && !d.from.Relations[n] {
 			d.unsupported("relation %s (a view, sequence or other non-table) of the desired schema is not created: diff compares tables, indexes, constraints and enums", n)
@@ -344,9 +373,10 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 		d.dropCols = append(d.dropCols, Op{Kind: "drop_column", Body: body, Comment: comment})
 	}
 	d.droppedCols[ft.Name] = dropped
-	if !eqPtr(ft.Comment, tt.Comment) {
+	if !eqPtr(ft.Comment, tt.Comment) && d.toObjs == nil {
 		d.unsupported("table %s: comment differs; no operation changes a table's comment (use an sql operation)", table)
 	}
+	d.replicaIdentity(ft, tt)
 	if ft.Partitioned != tt.Partitioned || !slices.Equal(ft.PartitionKey, tt.PartitionKey) {
 		d.unsupported("table %s: partitioning differs; online cannot partition or unpartition a table", table)
 	}
@@ -384,7 +414,8 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	if fc.Generated != tc.Generated || fc.GeneratedExpr != tc.GeneratedExpr {
 		d.unsupported("column %s.%s: generated expression differs; drop and add the column instead", t.Name, tc.Name)
 	}
-	if fc.Identity != tc.Identity {
+	identityChange := fc.Identity != tc.Identity
+	if identityChange && d.toObjs == nil {
 		d.unsupported("column %s.%s: identity differs (%q -> %q); not expressed", t.Name, tc.Name, fc.Identity, tc.Identity)
 	}
 	up, down := col, pg.Ident(tc.Name)
@@ -396,7 +427,9 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		down = fmt.Sprintf("CAST(%s AS %s)", col, fc.Type)
 		upNote = fmt.Sprintf("REVIEW: a cast from %s; start fails on a row it cannot convert", fc.Type)
 	}
-	if fc.Nullable != tc.Nullable {
+	// An identity column is NOT NULL until its identity goes: the sql
+	// pass changes both together.
+	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) {
 		changed = true
 		set(body, "nullable", boolean(tc.Nullable), "")
 		if !tc.Nullable {
@@ -411,7 +444,9 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		set(body, "up", str(up), upNote)
 		set(body, "down", str(down), "")
 	}
-	if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) {
+	if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) && d.newLabelDefault(tc) {
+		d.unsupported("column %s.%s: the default %s uses an enum label this migration adds (PostgreSQL refuses a new label before its commit): set by the next migration, run online diff again once this one is complete", t.Name, tc.Name, *tc.Default)
+	} else if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) {
 		changed = true
 		if tc.Default == nil {
 			set(body, "default", null(), "")
@@ -702,6 +737,9 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		}) {
 			continue
 		}
+		if d.toObjs != nil && sqlConstraint(d.to.Relations, con.Name, con.Type, con.Definition, con.RefSchema != d.to.Name) {
+			continue // the sql pass adds it
+		}
 		body, ok := d.constraintBody(tt, con)
 		if !ok {
 			continue
@@ -811,7 +849,10 @@ func (d *differ) constraintBody(t *schema.Table, con *schema.Constraint) (*yaml.
 			return nil, false
 		}
 		if strings.Contains(con.Definition, "DEFERRABLE") && !strings.Contains(con.Definition, "NOT DEFERRABLE") {
-			d.unsupported("constraint %s on %s: DEFERRABLE left out", con.Name, t.Name)
+			set(body, "deferrable", boolean(true), "")
+			if strings.Contains(con.Definition, "INITIALLY DEFERRED") {
+				set(body, "initially_deferred", boolean(true), "")
+			}
 		}
 	default:
 		d.unsupported("constraint %s on %s (%s): exclusion constraints are not generated", con.Name, t.Name, con.Definition)
@@ -866,6 +907,10 @@ func (d *differ) createTables(created []*schema.Table) {
 		cons := seq()
 		for _, cn := range slices.Sorted(maps.Keys(t.Constraints)) {
 			con := t.Constraints[cn]
+			if d.toObjs != nil && sqlConstraint(d.to.Relations, con.Name, con.Type, con.Definition, con.RefSchema != d.to.Name) {
+				d.unsupported("constraint %s on %s: added by the next migration (an sql operation): run online diff again once this one is complete", cn, t.Name)
+				continue
+			}
 			b, ok := d.constraintBody(t, con)
 			if !ok {
 				continue
@@ -1056,4 +1101,47 @@ func eqPtr(a, b *string) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// newLabelDefault is true when a column's default names a label that this
+// migration adds to the column's enum.
+func (d *differ) newLabelDefault(c *schema.Column) bool {
+	if c.Default == nil {
+		return false
+	}
+	for _, o := range d.enums {
+		if o.Kind != "add_enum_value" || o.Body.Content[1].Value != c.Type {
+			continue
+		}
+		if strings.Contains(*c.Default, pg.Literal(o.Body.Content[3].Value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaIdentity writes set_replica_identity when a kept table's differs.
+func (d *differ) replicaIdentity(ft, tt *schema.Table) {
+	if ft.ReplicaIdentity == tt.ReplicaIdentity || tt.ReplicaIdentity == "" {
+		if ft.ReplicaIdentity != "i" || tt.ReplicaIdentity != "i" {
+			return
+		}
+	}
+	riIndex := func(t *schema.Table) string {
+		for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
+			if t.Indexes[n].ReplicaIdentity {
+				return n
+			}
+		}
+		return ""
+	}
+	if ft.ReplicaIdentity == tt.ReplicaIdentity && riIndex(ft) == riIndex(tt) {
+		return
+	}
+	kind := map[string]string{"d": "default", "n": "nothing", "f": "full", "i": "index"}[tt.ReplicaIdentity]
+	ri := mapping("type", str(kind))
+	if kind == "index" {
+		set(ri, "index", str(riIndex(tt)), "")
+	}
+	d.alters = append(d.alters, Op{Kind: "set_replica_identity", Body: mapping("table", str(tt.Name), "identity", ri)})
 }

@@ -22,13 +22,14 @@ import (
 	"github.com/onlinepg/online/schema"
 )
 
-// Desired is the schema a migration should reach: the managed schema as
-// the differ reads it, and the catalog of every user schema of the desired
-// database, against which a migration is verified.
-type Desired struct {
+// Snapshot is one side of a diff: the managed schema as the differ reads
+// it, the objects it expresses as sql operations, and the catalog of every
+// user schema of the database, against which a migration is verified.
+type Snapshot struct {
 	Schema  *schema.Schema
+	Objects *Objects
 	Catalog Catalog
-	// Schemas are the user schemas of the desired database.
+	// Schemas are the user schemas of the database.
 	Schemas []string
 }
 
@@ -36,12 +37,12 @@ type Desired struct {
 // that serverURL names, reads it back (the managed schema and the catalog
 // of every schema the file made), and drops the database again, also when
 // ctx is cancelled or the SQL fails.
-func LoadDesired(ctx context.Context, serverURL, file, sql, managed string) (*Desired, error) {
+func LoadDesired(ctx context.Context, serverURL, file, sql, managed string) (*Snapshot, error) {
 	return loadDesired(ctx, serverURL, scratchName(), file, sql, managed)
 }
 
-func loadDesired(ctx context.Context, serverURL, db, file, sql, managed string) (*Desired, error) {
-	var want *Desired
+func loadDesired(ctx context.Context, serverURL, db, file, sql, managed string) (*Snapshot, error) {
+	var want *Snapshot
 	err := withScratchDB(ctx, serverURL, db, func(u string) error {
 		if err := runSQL(ctx, u, file, sql); err != nil {
 			return err
@@ -50,14 +51,32 @@ func loadDesired(ctx context.Context, serverURL, db, file, sql, managed string) 
 		// (pg_dump's output empties it), which changes how format_type
 		// and pg_get_expr name types and tables.
 		var err error
-		want, err = ReadDesiredURL(ctx, u, managed)
-		return err
+		if want, err = ReadDesiredURL(ctx, u, managed); err != nil {
+			return err
+		}
+		// A schema other than the managed one is created from its dump
+		// when the live database lacks it.
+		for _, s := range want.Schemas {
+			if s == managed {
+				continue
+			}
+			if want.Objects.SchemaDDL[s], err = dumpSchemas(ctx, u, []string{s}, false); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return want, err
 }
 
 // ReadDesiredURL reads the desired schema from a database (--to-url).
-func ReadDesiredURL(ctx context.Context, connURL, managed string) (*Desired, error) {
+func ReadDesiredURL(ctx context.Context, connURL, managed string) (*Snapshot, error) {
+	return ReadSnapshot(ctx, connURL, managed, "online")
+}
+
+// ReadSnapshot reads a database: schema managed, its objects, and the
+// catalog of its user schemas (stateSchema left out).
+func ReadSnapshot(ctx context.Context, connURL, managed, stateSchema string) (*Snapshot, error) {
 	conn, err := pg.Connect(ctx, connURL, pg.Options{ApplicationName: "online-diff", LockTimeout: time.Second})
 	if err != nil {
 		return nil, err
@@ -67,7 +86,7 @@ func ReadDesiredURL(ctx context.Context, connURL, managed string) (*Desired, err
 	if err != nil {
 		return nil, err
 	}
-	schemas, err := UserSchemas(ctx, conn, managed, "online")
+	schemas, err := UserSchemas(ctx, conn, managed, stateSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +94,11 @@ func ReadDesiredURL(ctx context.Context, connURL, managed string) (*Desired, err
 	if err != nil {
 		return nil, err
 	}
-	return &Desired{Schema: s, Catalog: cat, Schemas: schemas}, nil
+	objs, err := readObjects(ctx, conn, managed)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{Schema: s, Objects: objs, Catalog: cat, Schemas: schemas}, nil
 }
 
 // withScratch creates an empty database on the server, calls f with its
@@ -136,7 +159,7 @@ type Verification struct {
 // database the migration is for; the scratch database lives on the same
 // server and is dropped at the end. A migration of no operations is checked
 // against the live catalog directly.
-func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration []byte, nOps int, want *Desired) (*Verification, error) {
+func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration []byte, nOps int, want *Snapshot) (*Verification, error) {
 	live, err := pg.Connect(ctx, liveURL, pg.Options{ApplicationName: "online-diff", LockTimeout: time.Second})
 	if err != nil {
 		return nil, err
@@ -162,9 +185,36 @@ func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration
 	if err != nil {
 		return nil, fmt.Errorf("list the live database's extensions: %w", err)
 	}
-	dump, err := dumpSchemas(ctx, liveURL, liveSchemas)
+	// The copy holds online's version schemas too: their views depend on
+	// the tables, and a migration must run with them in place.
+	rows, err = live.Query(ctx, `
+SELECT n.nspname FROM pg_namespace n
+WHERE n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema' AND n.nspname <> $1
+  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')
+ORDER BY 1`, stateSchema)
+	if err != nil {
+		return nil, fmt.Errorf("list the live database's schemas: %w", err)
+	}
+	copied, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list the live database's schemas: %w", err)
+	}
+	dump, err := dumpSchemas(ctx, liveURL, copied, false)
 	if err != nil {
 		return nil, err
+	}
+	// online's state too, rows and all: the engine on the copy must know
+	// the version schemas it finds there, as it does on the live one.
+	var hasState bool
+	if err := live.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", stateSchema).Scan(&hasState); err != nil {
+		return nil, fmt.Errorf("look for online's state schema: %w", err)
+	}
+	if hasState {
+		st, err := dumpSchemas(ctx, liveURL, []string{stateSchema}, true)
+		if err != nil {
+			return nil, err
+		}
+		dump += "\n" + st
 	}
 	v := &Verification{}
 	err = withScratch(ctx, liveURL, func(u string) error {
@@ -176,7 +226,7 @@ func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration
 		if err := runSQL(ctx, u, "pg_dump of the live schemas", ddl.String()); err != nil {
 			return fmt.Errorf("copy the live schemas into a scratch database: %w", err)
 		}
-		v.Failed = apply(ctx, u, managed, migration)
+		v.Failed = apply(ctx, u, managed, stateSchema, migration)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -199,7 +249,7 @@ func Verify(ctx context.Context, liveURL, managed, stateSchema string, migration
 }
 
 // apply runs the migration through the engine: start, then complete.
-func apply(ctx context.Context, u, managed string, migration []byte) error {
+func apply(ctx context.Context, u, managed, stateSchema string, migration []byte) error {
 	dir, err := os.MkdirTemp("", "online-diff-verify")
 	if err != nil {
 		return err
@@ -213,7 +263,7 @@ func apply(ctx context.Context, u, managed string, migration []byte) error {
 	if err != nil {
 		return fmt.Errorf("the generated migration does not parse: %w", err)
 	}
-	e, err := phases.Open(ctx, phases.Config{URL: u, Schema: managed, LockRetryDeadline: 20 * time.Second})
+	e, err := phases.Open(ctx, phases.Config{URL: u, Schema: managed, StateSchema: stateSchema, LockRetryDeadline: 20 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -227,13 +277,18 @@ func apply(ctx context.Context, u, managed string, migration []byte) error {
 	return nil
 }
 
-// dumpSchemas is pg_dump --schema-only of the schemas, without the
-// meta-commands (\restrict) that only psql understands.
-func dumpSchemas(ctx context.Context, connURL string, schemas []string) (string, error) {
+// dumpSchemas is pg_dump --schema-only of the schemas (with rows, their
+// rows too), without the meta-commands (\restrict) that
+// only psql understands.
+func dumpSchemas(ctx context.Context, connURL string, schemas []string, rows bool) (string, error) {
 	if len(schemas) == 0 {
 		return "", nil
 	}
 	args := []string{"--schema-only", "--no-owner", "--no-privileges"}
+	if rows {
+		// Rows as INSERT statements: COPY ... FROM stdin needs psql.
+		args = []string{"--no-owner", "--no-privileges", "--inserts"}
+	}
 	for _, s := range schemas {
 		// Inside double quotes, a pattern's wildcards are literal.
 		args = append(args, "--schema", `"`+strings.ReplaceAll(s, `"`, `""`)+`"`)

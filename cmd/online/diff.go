@@ -65,11 +65,11 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 			if live == "" {
 				live = pg.ResolveURL(g.databaseURL)
 			}
-			cur, err := diff.ReadURL(ctx, live, g.schema)
+			cur, err := diff.ReadSnapshot(ctx, live, g.schema, g.stateSchema)
 			if err != nil {
 				return err
 			}
-			var want *diff.Desired
+			var want *diff.Snapshot
 			if toURL != "" {
 				want, err = diff.ReadDesiredURL(ctx, toURL, g.schema)
 			} else {
@@ -111,7 +111,7 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 				}
 				return nil
 			}
-			res, err := diff.Compare(cur, want.Schema, rs)
+			res, err := diff.Plan(cur, want, rs)
 			if err != nil {
 				return usageError{err}
 			}
