@@ -56,8 +56,9 @@ var corpus = []pair{
 	{"foreign key not valid", `CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY, a_id int);`,
 		`CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY, a_id int); ALTER TABLE b ADD CONSTRAINT b_a_fk FOREIGN KEY (a_id) REFERENCES a(id) NOT VALID;`, 1},
 	{"check named like its table", `CREATE TABLE t (id int PRIMARY KEY, n int);`, `CREATE TABLE t (id int PRIMARY KEY, n int, CONSTRAINT t CHECK (n > 0));`, 1},
-	{"new primary key over a nullable column", `CREATE TABLE t (id int, n int);`, `CREATE TABLE t (id int PRIMARY KEY, n int);`, 0},
+	{"new primary key over a nullable column", `CREATE TABLE t (id int, n int); INSERT INTO t VALUES (1, 1);`, `CREATE TABLE t (id int PRIMARY KEY, n int);`, 1},
 	{"dropped primary key column", `CREATE TABLE t (id int PRIMARY KEY, code text NOT NULL);`, `CREATE TABLE t (code text NOT NULL);`, 0},
+	{"drop a table a view uses, view kept", `CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int); CREATE VIEW v AS SELECT id FROM u;`, `CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u2 (id int); CREATE VIEW v AS SELECT id FROM u2;`, 3},
 
 	// Enums and other types.
 	{"new enum and a column of it", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE TYPE mood AS ENUM ('a', 'b'); CREATE TABLE t (id int PRIMARY KEY, m mood);`, 1},
@@ -95,7 +96,7 @@ var corpus = []pair{
 	{"view dropped", `CREATE TABLE t (id int PRIMARY KEY); CREATE VIEW v AS SELECT id FROM t;`, `CREATE TABLE t (id int PRIMARY KEY);`, 1},
 	{"drop a column a view uses", `CREATE TABLE t (id int PRIMARY KEY, n int); CREATE VIEW v AS SELECT id, n FROM t;`,
 		`CREATE TABLE t (id int PRIMARY KEY); CREATE VIEW v AS SELECT id FROM t;`, 2},
-	{"drop a table a view uses", `CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int); CREATE VIEW v AS SELECT id FROM u;`, `CREATE TABLE t (id int PRIMARY KEY);`, 0},
+	{"drop a table a view uses", `CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int); CREATE VIEW v AS SELECT id FROM u;`, `CREATE TABLE t (id int PRIMARY KEY);`, 2},
 
 	// Collations.
 	{"add column with collation", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE TABLE t (id int PRIMARY KEY, s text COLLATE "C");`, 0},
@@ -134,8 +135,12 @@ func TestDiffCorpus(t *testing.T) {
 	var mu sync.Mutex
 	counts := map[string]int{}
 	t.Cleanup(func() {
+		n := 0
+		for _, k := range []string{"exact", "said", "silent", "unfaithful", "fail"} {
+			n += counts[k]
+		}
 		t.Logf("corpus of %d pairs, first migration: exact %d, said not expressed %d, silently wrong %d, verification unfaithful %d, failed %d; desired schema reached after 1 migration %d, 2 %d, 3 %d, never %d",
-			len(corpus), counts["exact"], counts["said"], counts["silent"], counts["unfaithful"], counts["fail"], counts["reached 1"], counts["reached 2"], counts["reached 3"], counts["reached 0"])
+			n, counts["exact"], counts["said"], counts["silent"], counts["unfaithful"], counts["fail"], counts["reached 1"], counts["reached 2"], counts["reached 3"], counts["reached 0"])
 	})
 	sem := make(chan struct{}, 6)
 	for _, p := range corpus {

@@ -353,6 +353,10 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 		if keptCols[fc.Name] {
 			continue
 		}
+		if pk := primaryKey(ft); pk != nil && slices.Contains(pk.Columns, fc.Name) {
+			d.unsupported("column %s.%s is not dropped: it is part of the primary key %s, which online does not drop (online's triggers and backfill need a key)", table, fc.Name, pk.Name)
+			continue
+		}
 		if d.fkTargets[ft.Name][fc.Name] {
 			d.unsupported("column %s.%s is not dropped yet: a foreign key this migration drops references it; run online diff again once this migration is complete", table, fc.Name)
 			continue
@@ -428,8 +432,10 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		upNote = fmt.Sprintf("REVIEW: a cast from %s; start fails on a row it cannot convert", fc.Type)
 	}
 	// An identity column is NOT NULL until its identity goes: the sql
-	// pass changes both together.
-	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) {
+	// pass changes both together. A column of a new primary key gets its
+	// NOT NULL from the key; alter_column would need a key to backfill
+	// by.
+	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) {
 		changed = true
 		set(body, "nullable", boolean(tc.Nullable), "")
 		if !tc.Nullable {
@@ -744,12 +750,13 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		if !ok {
 			continue
 		}
+		comment := ""
 		if con.Type == "p" {
-			d.unsupported("table %s: primary key %s (%s) is new; create_constraint can add it, review it", tt.Name, name, con.Definition)
+			comment = fmt.Sprintf("REVIEW: a new primary key (%s): it builds a unique index and sets its columns NOT NULL", con.Definition)
 		}
 		set(body, "table", str(tt.Name), "")
 		body.Content = append(body.Content[len(body.Content)-2:], body.Content[:len(body.Content)-2]...)
-		d.newCons = append(d.newCons, Op{Kind: "create_constraint", Body: body})
+		d.newCons = append(d.newCons, Op{Kind: "create_constraint", Body: body, Comment: comment})
 	}
 	for _, name := range slices.Sorted(maps.Keys(ft.Constraints)) {
 		con := ft.Constraints[name]
@@ -1144,4 +1151,24 @@ func (d *differ) replicaIdentity(ft, tt *schema.Table) {
 		set(ri, "index", str(riIndex(tt)), "")
 	}
 	d.alters = append(d.alters, Op{Kind: "set_replica_identity", Body: mapping("table", str(tt.Name), "identity", ri)})
+}
+
+func primaryKey(t *schema.Table) *schema.Constraint {
+	for _, n := range slices.Sorted(maps.Keys(t.Constraints)) {
+		if t.Constraints[n].Type == "p" {
+			return t.Constraints[n]
+		}
+	}
+	return nil
+}
+
+// newPKColumn is true for a column (current name) of a primary key that
+// the desired table has and the current one lacks.
+func (d *differ) newPKColumn(tt *schema.Table, col string) bool {
+	ft := d.from.Tables[d.oldName(tt.Name)]
+	pk := primaryKey(tt)
+	if ft == nil || pk == nil || primaryKey(ft) != nil {
+		return false
+	}
+	return slices.Contains(pk.Columns, d.newCol(tt.Name, col))
 }

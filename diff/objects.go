@@ -35,8 +35,9 @@ type Objects struct {
 	// OtherIndexes are the indexes of relations that are not tables diff
 	// compares (partitions, materialized views), by name.
 	OtherIndexes map[string]OtherIndex
-	// Deps lists, for each view ("view v") and policy ("policy t.p"), the
-	// tables ("t") and columns ("t.c") of the schema it depends on.
+	// Deps lists, for each view ("view v") and policy ("policy t.p") of
+	// the schema, the tables ("t") and columns ("t.c") of the schema it
+	// depends on (online's version schemas' views are left out).
 	Deps map[string][]string
 	// SchemaDDL holds, for each user schema other than the managed one,
 	// its pg_dump --schema-only text (desired side only).
@@ -253,7 +254,7 @@ LEFT JOIN pg_class v ON v.oid = r.ev_class
 LEFT JOIN pg_policy p ON d.classid = 'pg_policy'::regclass AND p.oid = d.objid
 LEFT JOIN pg_class pt ON pt.oid = p.polrelid
 WHERE t.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)
-  AND (v.oid IS NOT NULL AND v.oid <> t.oid OR p.oid IS NOT NULL)`, func(r pgx.Rows) error {
+  AND (v.oid IS NOT NULL AND v.oid <> t.oid AND v.relnamespace = t.relnamespace OR p.oid IS NOT NULL)`, func(r pgx.Rows) error {
 			var k, on string
 			if err := r.Scan(&k, &on); err != nil {
 				return err

@@ -20,6 +20,9 @@ type sqlOp struct {
 	up, down   string
 	onComplete bool   // destroys what the old version may still use
 	comment    string // REVIEW notes
+	// needs lists the tables ("t") and columns ("t.c") a created view or
+	// policy depends on.
+	needs []string
 }
 
 // Plan writes the migration from one snapshot to another. Operations of
@@ -53,6 +56,20 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 			res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by the next migration, once the views and policies that depend on what it drops are replaced by this one: run online diff again once this one is complete", o.Kind))
 		}
 		res.Ops, res.Review = nil, 0
+		// What needs a table or column the current schema lacks waits
+		// too: the operations put it there.
+		kept := ops[:0]
+		for _, o := range ops {
+			if missing := missingIn(from, o.needs); missing != "" {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by a later migration, once %s exists: run online diff again once this one is complete", o.what, missing))
+				continue
+			}
+			if strings.HasSuffix(o.what, "(dropped)") && to.Objects != nil {
+				o.comment = strings.TrimPrefix(o.comment+"; dropped before what it depends on changes: until a later migration creates its new definition, it is missing", "; ")
+			}
+			kept = append(kept, o)
+		}
+		ops = kept
 	}
 	if len(res.Ops) > 0 {
 		for _, o := range ops {
@@ -155,7 +172,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		}
 		for _, k := range slices.Sorted(maps.Keys(tm)) {
 			if d, ok := fm[k]; !ok || d != tm[k] {
-				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k]})
+				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k], needs: tob.Deps[kind+" "+k]})
 			}
 		}
 	}
@@ -186,7 +203,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	}
 	for _, v := range newViews {
 		recreated[v.Name] = true
-		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name)})
+		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name), needs: tob.Deps["view "+v.Name]})
 	}
 
 	// Functions: CREATE OR REPLACE, before the triggers that call them.
@@ -482,7 +499,8 @@ func dropsWhatViewsUse(from, to *Snapshot, ops []Op) bool {
 			continue
 		}
 		for _, d := range deps {
-			if touched[d] {
+			table, _, _ := strings.Cut(d, ".")
+			if touched[d] || touched[table] {
 				return true
 			}
 		}
@@ -509,6 +527,21 @@ func otherSchemaOf(s *Snapshot, managed, table string) string {
 			if _, ok := s.Catalog["table "+quoteIdent(sc)+"."+quoteIdent(table)]; ok {
 				return sc
 			}
+		}
+	}
+	return ""
+}
+
+// missingIn names the first of the tables and columns that s lacks.
+func missingIn(s *Snapshot, needs []string) string {
+	for _, n := range needs {
+		t, c, _ := strings.Cut(n, ".")
+		tab := s.Schema.Tables[t]
+		if tab == nil && !s.Schema.Relations[t] {
+			return "table " + t
+		}
+		if c != "" && tab != nil && tab.Column(c) == nil {
+			return "column " + n
 		}
 	}
 	return ""
