@@ -278,16 +278,21 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 			}
 			alter := "ALTER TABLE " + q(name) + " ALTER COLUMN " + pg.Ident(tc.Name) + " "
 			if fc.Identity != tc.Identity {
-				var up, down []string
 				gen := func(k string) string {
 					if k == "a" {
 						return "ALWAYS"
 					}
 					return "BY DEFAULT"
 				}
+				// Both lists in the order they run.
+				var up, down []string
 				switch {
 				case tc.Identity == "":
 					up = append(up, alter+"DROP IDENTITY")
+					if tc.Nullable {
+						up = append(up, alter+"DROP NOT NULL")
+						down = append(down, alter+"SET NOT NULL")
+					}
 					down = append(down, alter+"ADD GENERATED "+gen(fc.Identity)+" AS IDENTITY")
 				case fc.Identity == "":
 					if fc.Nullable {
@@ -295,17 +300,13 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 					}
 					up = append(up, alter+"ADD GENERATED "+gen(tc.Identity)+" AS IDENTITY")
 					down = append(down, alter+"DROP IDENTITY")
+					if fc.Nullable {
+						down = append(down, alter+"DROP NOT NULL")
+					}
 				default:
 					up = append(up, alter+"SET GENERATED "+gen(tc.Identity))
 					down = append(down, alter+"SET GENERATED "+gen(fc.Identity))
 				}
-				if tc.Nullable && !fc.Nullable {
-					up = append(up, alter+"DROP NOT NULL")
-					down = append([]string{alter + "SET NOT NULL"}, down...)
-				} else if !tc.Nullable && fc.Nullable && tc.Identity == "" {
-					up = append(up, alter+"SET NOT NULL")
-				}
-				slices.Reverse(down)
 				mid = append(mid, sqlOp{what: "column " + name + "." + tc.Name + " (identity)", up: strings.Join(up, ";\n"), down: strings.Join(down, ";\n")})
 			}
 			if isSerial(tc, name) && !eqPtr(fc.Default, tc.Default) {
