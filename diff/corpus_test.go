@@ -66,7 +66,9 @@ var corpus = []pair{
 	{"enum label dropped", `CREATE TYPE mood AS ENUM ('a', 'b');`, `CREATE TYPE mood AS ENUM ('a');`, 0},
 	{"new enum label as a default", `CREATE TYPE mood AS ENUM ('a'); CREATE TABLE t (id int PRIMARY KEY, m mood);`,
 		`CREATE TYPE mood AS ENUM ('a', 'b'); CREATE TABLE t (id int PRIMARY KEY, m mood DEFAULT 'b');`, 2},
-	{"new domain", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE DOMAIN posint AS int CHECK (VALUE > 0); CREATE TABLE t (id int PRIMARY KEY);`, 0},
+	{"new domain", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE DOMAIN posint AS int CHECK (VALUE > 0); CREATE TABLE t (id int PRIMARY KEY);`, 1},
+	{"new domain used by a new column", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE DOMAIN posint AS int NOT NULL DEFAULT 1 CONSTRAINT pos CHECK (VALUE > 0); CREATE TABLE t (id int PRIMARY KEY, n posint);`, 2},
+	{"new sequence used as a default", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE SEQUENCE ticket; CREATE TABLE t (id int PRIMARY KEY, n bigint DEFAULT nextval('ticket'));`, 2},
 
 	// Schemas other than public.
 	{"new schema with a table", `CREATE TABLE t (id int PRIMARY KEY);`, `CREATE TABLE t (id int PRIMARY KEY); CREATE SCHEMA s1; CREATE TABLE s1.u (id int PRIMARY KEY);`, 1},

@@ -305,6 +305,9 @@ func (d *differ) otherObjects() {
 	}
 	for _, n := range slices.Sorted(maps.Keys(d.to.Types)) {
 		k := d.to.Types[n]
+		if k == "d" && d.toObjs != nil {
+			continue // the sql pass's
+		}
 		if k != "e" && !d.to.Relations[n] && d.from.Types[n] == "" {
 			d.unsupported("type %s (typtype %s) of the desired schema is not created: only enums are", n, k)
 		}

@@ -35,6 +35,8 @@ type Objects struct {
 	// OtherIndexes are the indexes of relations that are not tables diff
 	// compares (partitions, materialized views), by name.
 	OtherIndexes map[string]OtherIndex
+	// Domains maps a domain to the statements that create it.
+	Domains map[string]string
 	// Deps lists, for each view ("view v") and policy ("policy t.p") of
 	// the schema, the tables ("t") and columns ("t.c") of the schema it
 	// depends on (online's version schemas' views are left out).
@@ -89,7 +91,7 @@ func (s *Sequence) sameParams(o *Sequence) bool {
 func readObjects(ctx context.Context, conn *pgx.Conn, name string) (*Objects, error) {
 	o := &Objects{Views: map[string]*View{}, Sequences: map[string]*Sequence{}, Functions: map[string]string{},
 		Triggers: map[string]string{}, Policies: map[string]string{}, Drops: map[string]string{}, RLS: map[string]string{},
-		Collations: map[string]string{}, Partitions: map[string]string{}, OtherIndexes: map[string]OtherIndex{}, Deps: map[string][]string{}, SchemaDDL: map[string]string{}}
+		Collations: map[string]string{}, Partitions: map[string]string{}, OtherIndexes: map[string]OtherIndex{}, Deps: map[string][]string{}, Domains: map[string]string{}, SchemaDDL: map[string]string{}}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("begin read of schema %s: %w", name, err)
@@ -239,6 +241,24 @@ WHERE ic.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND (t
 				return err
 			}
 			o.OtherIndexes[k] = OtherIndex{Table: t, Definition: def}
+			return nil
+		})
+	}
+	if err == nil {
+		err = each("domains", `
+SELECT t.typname,
+       format('CREATE DOMAIN %s AS %s', t.oid::regtype, format_type(t.typbasetype, t.typtypmod))
+         || CASE WHEN t.typcollation <> b.typcollation THEN ' COLLATE ' || t.typcollation::regcollation::text ELSE '' END
+         || coalesce(' DEFAULT ' || t.typdefault, '') || CASE WHEN t.typnotnull THEN ' NOT NULL' ELSE '' END
+         || coalesce((SELECT string_agg(format(';' || chr(10) || 'ALTER DOMAIN %s ADD CONSTRAINT %I %s', t.oid::regtype, k.conname, pg_get_constraintdef(k.oid)), '' ORDER BY k.conname)
+                      FROM pg_constraint k WHERE k.contypid = t.oid), '')
+FROM pg_type t JOIN pg_type b ON b.oid = t.typbasetype
+WHERE t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND t.typtype = 'd'`, func(r pgx.Rows) error {
+			var n, def string
+			if err := r.Scan(&n, &def); err != nil {
+				return err
+			}
+			o.Domains[n] = def
 			return nil
 		})
 	}

@@ -20,6 +20,9 @@ type sqlOp struct {
 	up, down   string
 	onComplete bool   // destroys what the old version may still use
 	comment    string // REVIEW notes
+	// early marks what the operations may need (a domain, a sequence a
+	// default names): it goes in a migration before them.
+	early bool
 	// needs lists the tables ("t") and columns ("t.c") a created view or
 	// policy depends on.
 	needs []string
@@ -48,7 +51,20 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	}
 	res.Ops = kept
 	ops := sqlPass(from, to, res)
-	if len(res.Ops) > 0 && len(ops) > 0 && dropsWhatViewsUse(from, to, res.Ops) {
+	if early := slices.DeleteFunc(slices.Clone(ops), func(o sqlOp) bool { return !o.early }); len(res.Ops) > 0 && len(early) > 0 {
+		// Domains and sequences first, alone: the operations may use
+		// them.
+		for _, o := range res.Ops {
+			res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by the next migration, once the domains and sequences this one creates exist: run online diff again once this one is complete", o.Kind))
+		}
+		res.Ops, res.Review = nil, 0
+		for _, o := range ops {
+			if !o.early {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by a later migration: run online diff again once this one is complete", o.what))
+			}
+		}
+		ops = early
+	} else if len(res.Ops) > 0 && len(ops) > 0 && dropsWhatViewsUse(from, to, res.Ops) {
 		// A view or policy that changes depends on what the operations
 		// drop: complete would fail. The sql operations go first, and
 		// the rest waits for the next migration.
@@ -220,6 +236,22 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		}
 	}
 
+	// Domains: new ones early, gone ones last; a changed one is not
+	// expressed.
+	for _, n := range slices.Sorted(maps.Keys(tob.Domains)) {
+		switch old, ok := fo.Domains[n]; {
+		case !ok:
+			mid = append(mid, sqlOp{what: "domain " + n, up: tob.Domains[n], down: "DROP DOMAIN " + q(n), early: true})
+		case old != tob.Domains[n]:
+			res.Unsupported = append(res.Unsupported, fmt.Sprintf("domain %s differs (%s); not expressed: change it by hand", n, tob.Domains[n]))
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(fo.Domains)) {
+		if _, ok := tob.Domains[n]; !ok {
+			last = append(last, sqlOp{what: "domain " + n + " (dropped)", up: "DROP DOMAIN " + q(n), down: fo.Domains[n]})
+		}
+	}
+
 	// Sequences: new, changed, gone. An identity column's sequence comes
 	// and goes with its column; its options change all the same.
 	for _, n := range slices.Sorted(maps.Keys(tob.Sequences)) {
@@ -235,7 +267,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 					up += fmt.Sprintf(";\nSELECT setval(%s, coalesce(max(%s), 0) + 1, false) FROM %s", pg.Literal(q(n)), pg.Ident(s.Column), q(s.Table))
 				}
 			}
-			mid = append(mid, sqlOp{what: "sequence " + n, up: up, down: "DROP SEQUENCE " + q(n)})
+			mid = append(mid, sqlOp{what: "sequence " + n, up: up, down: "DROP SEQUENCE " + q(n), early: s.OwnedBy == ""})
 		case old == nil:
 		case !old.sameParams(s):
 			mid = append(mid, sqlOp{what: "sequence " + n + " (options)", up: "ALTER SEQUENCE " + q(n) + " " + s.options(), down: "ALTER SEQUENCE " + q(n) + " " + old.options()})
