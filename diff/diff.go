@@ -402,10 +402,17 @@ func (d *differ) newCol(table, current string) string {
 }
 
 func (d *differ) addColumn(t *schema.Table, c *schema.Column) {
+	if c.Identity != "" {
+		// add_column refuses it: PostgreSQL fills an identity column by
+		// rewriting the table under an exclusive lock.
+		d.unsupported("column %s.%s: an identity column added to an existing table is not expressed (PostgreSQL rewrites the table to fill it); add a bigint column with a sequence default instead", t.Name, c.Name)
+		return
+	}
 	col, notes := columnNode(c, t.Name, false)
 	for _, n := range notes {
 		d.unsupported("%s", n)
 	}
+	d.identityOptions(col, t.Name, c)
 	body := mapping("table", str(t.Name), "column", col)
 	if !c.Nullable && c.Default == nil && c.Identity == "" && !c.Generated && !isSerial(c, t.Name) {
 		set(body, "up", str(placeholder(c, d.to)), "REVIEW: NOT NULL without a default: the value existing rows get")
@@ -908,6 +915,7 @@ func (d *differ) createTables(created []*schema.Table) {
 			for _, s := range notes {
 				d.unsupported("%s", s)
 			}
+			d.identityOptions(n, t.Name, c)
 			cols.Content = append(cols.Content, n)
 		}
 		body := mapping("name", str(t.Name), "columns", cols)
@@ -1174,4 +1182,25 @@ func (d *differ) newPKColumn(tt *schema.Table, col string) bool {
 		return false
 	}
 	return slices.Contains(pk.Columns, d.newCol(tt.Name, col))
+}
+
+// identityOptions writes the sequence options of a new identity column
+// (its START, INCREMENT...) as the desired schema has them.
+func (d *differ) identityOptions(col *yaml.Node, table string, c *schema.Column) {
+	if c.Identity == "" || d.toObjs == nil {
+		return
+	}
+	for _, n := range slices.Sorted(maps.Keys(d.toObjs.Sequences)) {
+		s := d.toObjs.Sequences[n]
+		if !s.Identity || s.Table != table || s.Column != c.Name {
+			continue
+		}
+		opts := strings.TrimPrefix(s.options(), "AS "+s.Type+" ")
+		for i := 0; i+1 < len(col.Content); i += 2 {
+			if col.Content[i].Value == "generated" {
+				id := col.Content[i+1].Content[1]
+				set(id, "sequence_options", str(opts), "")
+			}
+		}
+	}
 }
