@@ -51,27 +51,29 @@ func loadDesired(ctx context.Context, serverURL, db, file, sql, managed string) 
 		// (pg_dump's output empties it), which changes how format_type
 		// and pg_get_expr name types and tables.
 		var err error
-		if want, err = ReadDesiredURL(ctx, u, managed); err != nil {
-			return err
-		}
-		// A schema other than the managed one is created from its dump
-		// when the live database lacks it.
-		for _, s := range want.Schemas {
-			if s == managed {
-				continue
-			}
-			if want.Objects.SchemaDDL[s], err = dumpSchemas(ctx, u, []string{s}, false); err != nil {
-				return err
-			}
-		}
-		return nil
+		want, err = ReadDesiredURL(ctx, u, managed)
+		return err
 	})
 	return want, err
 }
 
-// ReadDesiredURL reads the desired schema from a database (--to-url).
+// ReadDesiredURL reads the desired schema from a database (--to-url), with
+// the pg_dump of each schema other than the managed one: created from it
+// when the live database lacks it.
 func ReadDesiredURL(ctx context.Context, connURL, managed string) (*Snapshot, error) {
-	return ReadSnapshot(ctx, connURL, managed, "online")
+	want, err := ReadSnapshot(ctx, connURL, managed, "online")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range want.Schemas {
+		if s == managed {
+			continue
+		}
+		if want.Objects.SchemaDDL[s], err = dumpSchemas(ctx, connURL, []string{s}, false); err != nil {
+			return nil, err
+		}
+	}
+	return want, nil
 }
 
 // ReadSnapshot reads a database: schema managed, its objects, and the
