@@ -119,10 +119,12 @@ func block(s string) *yaml.Node {
 	return n
 }
 
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
 // quoteIdent quotes a name as PostgreSQL's quote_ident does (keywords
 // aside), to match the catalog's keys.
 func quoteIdent(s string) string {
-	if regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`).MatchString(s) {
+	if plainIdent.MatchString(s) {
 		return s
 	}
 	return pg.Ident(s)
@@ -161,9 +163,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 			mid = append(mid, sqlOp{what: "schema " + s, up: ddl, down: "DROP SCHEMA " + pg.Ident(s) + " CASCADE"})
 			continue
 		}
-		prefix := quoteIdent(s) + "."
 		for _, d := range from.Catalog.schemaPart(s).Differences(to.Catalog.schemaPart(s)) {
-			_ = prefix
 			res.Unsupported = append(res.Unsupported, fmt.Sprintf("schema %s: %s; diff writes the migration of one schema at a time: run online --schema %s diff FILE for it", s, d, s))
 		}
 	}
