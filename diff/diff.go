@@ -66,8 +66,16 @@ type Result struct {
 // Compare writes the operations that take schema from to schema to. Renames
 // are applied as given; one that names a missing table or column is an
 // error.
+//
+// Compare sees the managed schema only: Plan, on snapshots, also writes
+// what only sql operations express.
 func Compare(from, to *schema.Schema, renames []Rename) (*Result, error) {
-	d := &differ{from: from, to: to, res: &Result{}, tableRename: map[string]string{}, colRename: map[string]map[string]string{}}
+	return compare(from, to, renames, nil, nil)
+}
+
+func compare(from, to *schema.Schema, renames []Rename, fromObjs, toObjs *Objects) (*Result, error) {
+	d := &differ{from: from, to: to, res: &Result{}, tableRename: map[string]string{}, colRename: map[string]map[string]string{},
+		fromObjs: fromObjs, toObjs: toObjs}
 	for _, r := range renames {
 		if r.Table == "" {
 			if from.Tables[r.From] == nil {
@@ -105,7 +113,10 @@ func Compare(from, to *schema.Schema, renames []Rename) (*Result, error) {
 
 type differ struct {
 	from, to *schema.Schema
-	res      *Result
+	// fromObjs and toObjs are set by Plan: what they hold, the sql pass
+	// writes, and the differ leaves alone.
+	fromObjs, toObjs *Objects
+	res              *Result
 	// tableRename maps a desired table name to its current name;
 	// colRename, per desired table, a desired column name to its current.
 	tableRename map[string]string
@@ -264,6 +275,24 @@ func (d *differ) otherObjects() {
 		return m
 	}
 	fromOwned, toOwned := owned(d.from), owned(d.to)
+	if d.toObjs != nil {
+		// Views, sequences, partitions and their indexes are the sql
+		// pass's.
+		for _, o := range []*Objects{d.fromObjs, d.toObjs} {
+			for n := range o.Views {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.Sequences {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.Partitions {
+				fromOwned[n], toOwned[n] = true, true
+			}
+			for n := range o.OtherIndexes {
+				fromOwned[n], toOwned[n] = true, true
+			}
+		}
+	}
 	for _, n := range slices.Sorted(maps.Keys(d.to.Relations)) {
 		if !toOwned[n] && !d.from.Relations[n] {
 			d.unsupported("relation %s (a view, sequence or other non-table) of the desired schema is not created: diff compares tables, indexes, constraints and enums", n)
@@ -276,6 +305,9 @@ func (d *differ) otherObjects() {
 	}
 	for _, n := range slices.Sorted(maps.Keys(d.to.Types)) {
 		k := d.to.Types[n]
+		if k == "d" && d.toObjs != nil {
+			continue // the sql pass's
+		}
 		if k != "e" && !d.to.Relations[n] && d.from.Types[n] == "" {
 			d.unsupported("type %s (typtype %s) of the desired schema is not created: only enums are", n, k)
 		}
@@ -324,6 +356,10 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 		if keptCols[fc.Name] {
 			continue
 		}
+		if pk := primaryKey(ft); pk != nil && slices.Contains(pk.Columns, fc.Name) {
+			d.unsupported("column %s.%s is not dropped: it is part of the primary key %s, which online does not drop (online's triggers and backfill need a key)", table, fc.Name, pk.Name)
+			continue
+		}
 		if d.fkTargets[ft.Name][fc.Name] {
 			d.unsupported("column %s.%s is not dropped yet: a foreign key this migration drops references it; run online diff again once this migration is complete", table, fc.Name)
 			continue
@@ -344,9 +380,10 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 		d.dropCols = append(d.dropCols, Op{Kind: "drop_column", Body: body, Comment: comment})
 	}
 	d.droppedCols[ft.Name] = dropped
-	if !eqPtr(ft.Comment, tt.Comment) {
+	if !eqPtr(ft.Comment, tt.Comment) && d.toObjs == nil {
 		d.unsupported("table %s: comment differs; no operation changes a table's comment (use an sql operation)", table)
 	}
+	d.replicaIdentity(ft, tt)
 	if ft.Partitioned != tt.Partitioned || !slices.Equal(ft.PartitionKey, tt.PartitionKey) {
 		d.unsupported("table %s: partitioning differs; online cannot partition or unpartition a table", table)
 	}
@@ -365,10 +402,17 @@ func (d *differ) newCol(table, current string) string {
 }
 
 func (d *differ) addColumn(t *schema.Table, c *schema.Column) {
+	if c.Identity != "" {
+		// add_column refuses it: PostgreSQL fills an identity column by
+		// rewriting the table under an exclusive lock.
+		d.unsupported("column %s.%s: an identity column added to an existing table is not expressed (PostgreSQL rewrites the table to fill it); add a bigint column with a sequence default instead", t.Name, c.Name)
+		return
+	}
 	col, notes := columnNode(c, t.Name, false)
 	for _, n := range notes {
 		d.unsupported("%s", n)
 	}
+	d.identityOptions(col, t.Name, c)
 	body := mapping("table", str(t.Name), "column", col)
 	if !c.Nullable && c.Default == nil && c.Identity == "" && !c.Generated && !isSerial(c, t.Name) {
 		set(body, "up", str(placeholder(c, d.to)), "REVIEW: NOT NULL without a default: the value existing rows get")
@@ -384,7 +428,8 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	if fc.Generated != tc.Generated || fc.GeneratedExpr != tc.GeneratedExpr {
 		d.unsupported("column %s.%s: generated expression differs; drop and add the column instead", t.Name, tc.Name)
 	}
-	if fc.Identity != tc.Identity {
+	identityChange := fc.Identity != tc.Identity
+	if identityChange && d.toObjs == nil {
 		d.unsupported("column %s.%s: identity differs (%q -> %q); not expressed", t.Name, tc.Name, fc.Identity, tc.Identity)
 	}
 	up, down := col, pg.Ident(tc.Name)
@@ -396,7 +441,11 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		down = fmt.Sprintf("CAST(%s AS %s)", col, fc.Type)
 		upNote = fmt.Sprintf("REVIEW: a cast from %s; start fails on a row it cannot convert", fc.Type)
 	}
-	if fc.Nullable != tc.Nullable {
+	// An identity column is NOT NULL until its identity goes: the sql
+	// pass changes both together. A column of a new primary key gets its
+	// NOT NULL from the key; alter_column would need a key to backfill
+	// by.
+	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) {
 		changed = true
 		set(body, "nullable", boolean(tc.Nullable), "")
 		if !tc.Nullable {
@@ -411,7 +460,9 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 		set(body, "up", str(up), upNote)
 		set(body, "down", str(down), "")
 	}
-	if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) {
+	if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) && d.newLabelDefault(tc) {
+		d.unsupported("column %s.%s: the default %s uses an enum label this migration adds (PostgreSQL refuses a new label before its commit): set by the next migration, run online diff again once this one is complete", t.Name, tc.Name, *tc.Default)
+	} else if !eqPtr(fc.Default, tc.Default) && !isSerial(tc, t.Name) {
 		changed = true
 		if tc.Default == nil {
 			set(body, "default", null(), "")
@@ -702,16 +753,20 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		}) {
 			continue
 		}
+		if d.toObjs != nil && sqlConstraint(d.to.Relations, con.Name, con.Type, con.Definition, con.RefSchema != d.to.Name) {
+			continue // the sql pass adds it
+		}
 		body, ok := d.constraintBody(tt, con)
 		if !ok {
 			continue
 		}
+		comment := ""
 		if con.Type == "p" {
-			d.unsupported("table %s: primary key %s (%s) is new; create_constraint can add it, review it", tt.Name, name, con.Definition)
+			comment = fmt.Sprintf("REVIEW: a new primary key (%s): it builds a unique index and sets its columns NOT NULL", con.Definition)
 		}
 		set(body, "table", str(tt.Name), "")
 		body.Content = append(body.Content[len(body.Content)-2:], body.Content[:len(body.Content)-2]...)
-		d.newCons = append(d.newCons, Op{Kind: "create_constraint", Body: body})
+		d.newCons = append(d.newCons, Op{Kind: "create_constraint", Body: body, Comment: comment})
 	}
 	for _, name := range slices.Sorted(maps.Keys(ft.Constraints)) {
 		con := ft.Constraints[name]
@@ -811,7 +866,10 @@ func (d *differ) constraintBody(t *schema.Table, con *schema.Constraint) (*yaml.
 			return nil, false
 		}
 		if strings.Contains(con.Definition, "DEFERRABLE") && !strings.Contains(con.Definition, "NOT DEFERRABLE") {
-			d.unsupported("constraint %s on %s: DEFERRABLE left out", con.Name, t.Name)
+			set(body, "deferrable", boolean(true), "")
+			if strings.Contains(con.Definition, "INITIALLY DEFERRED") {
+				set(body, "initially_deferred", boolean(true), "")
+			}
 		}
 	default:
 		d.unsupported("constraint %s on %s (%s): exclusion constraints are not generated", con.Name, t.Name, con.Definition)
@@ -857,6 +915,7 @@ func (d *differ) createTables(created []*schema.Table) {
 			for _, s := range notes {
 				d.unsupported("%s", s)
 			}
+			d.identityOptions(n, t.Name, c)
 			cols.Content = append(cols.Content, n)
 		}
 		body := mapping("name", str(t.Name), "columns", cols)
@@ -866,6 +925,10 @@ func (d *differ) createTables(created []*schema.Table) {
 		cons := seq()
 		for _, cn := range slices.Sorted(maps.Keys(t.Constraints)) {
 			con := t.Constraints[cn]
+			if d.toObjs != nil && sqlConstraint(d.to.Relations, con.Name, con.Type, con.Definition, con.RefSchema != d.to.Name) {
+				d.unsupported("constraint %s on %s: added by the next migration (an sql operation): run online diff again once this one is complete", cn, t.Name)
+				continue
+			}
 			b, ok := d.constraintBody(t, con)
 			if !ok {
 				continue
@@ -1056,4 +1119,88 @@ func eqPtr(a, b *string) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// newLabelDefault is true when a column's default names a label that this
+// migration adds to the column's enum.
+func (d *differ) newLabelDefault(c *schema.Column) bool {
+	if c.Default == nil {
+		return false
+	}
+	for _, o := range d.enums {
+		if o.Kind != "add_enum_value" || o.Body.Content[1].Value != c.Type {
+			continue
+		}
+		if strings.Contains(*c.Default, pg.Literal(o.Body.Content[3].Value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaIdentity writes set_replica_identity when a kept table's differs.
+func (d *differ) replicaIdentity(ft, tt *schema.Table) {
+	if ft.ReplicaIdentity == tt.ReplicaIdentity || tt.ReplicaIdentity == "" {
+		if ft.ReplicaIdentity != "i" || tt.ReplicaIdentity != "i" {
+			return
+		}
+	}
+	riIndex := func(t *schema.Table) string {
+		for _, n := range slices.Sorted(maps.Keys(t.Indexes)) {
+			if t.Indexes[n].ReplicaIdentity {
+				return n
+			}
+		}
+		return ""
+	}
+	if ft.ReplicaIdentity == tt.ReplicaIdentity && riIndex(ft) == riIndex(tt) {
+		return
+	}
+	kind := map[string]string{"d": "default", "n": "nothing", "f": "full", "i": "index"}[tt.ReplicaIdentity]
+	ri := mapping("type", str(kind))
+	if kind == "index" {
+		set(ri, "index", str(riIndex(tt)), "")
+	}
+	d.alters = append(d.alters, Op{Kind: "set_replica_identity", Body: mapping("table", str(tt.Name), "identity", ri)})
+}
+
+func primaryKey(t *schema.Table) *schema.Constraint {
+	for _, n := range slices.Sorted(maps.Keys(t.Constraints)) {
+		if t.Constraints[n].Type == "p" {
+			return t.Constraints[n]
+		}
+	}
+	return nil
+}
+
+// newPKColumn is true for a column (current name) of a primary key that
+// the desired table has and the current one lacks.
+func (d *differ) newPKColumn(tt *schema.Table, col string) bool {
+	ft := d.from.Tables[d.oldName(tt.Name)]
+	pk := primaryKey(tt)
+	if ft == nil || pk == nil || primaryKey(ft) != nil {
+		return false
+	}
+	return slices.Contains(pk.Columns, d.newCol(tt.Name, col))
+}
+
+// identityOptions writes the sequence options of a new identity column
+// (its START, INCREMENT...) as the desired schema has them.
+func (d *differ) identityOptions(col *yaml.Node, table string, c *schema.Column) {
+	if c.Identity == "" || d.toObjs == nil {
+		return
+	}
+	for _, n := range slices.Sorted(maps.Keys(d.toObjs.Sequences)) {
+		s := d.toObjs.Sequences[n]
+		if !s.Identity || s.Table != table || s.Column != c.Name {
+			continue
+		}
+		opts := strings.TrimPrefix(s.options(), "AS "+s.Type+" ")
+		for i := 0; i+1 < len(col.Content); i += 2 {
+			if col.Content[i].Value == "generated" {
+				id := col.Content[i+1].Content[1]
+				set(id, "sequence_options", str(opts), "")
+			}
+		}
+	}
 }

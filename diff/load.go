@@ -2,9 +2,6 @@ package diff
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -39,41 +36,19 @@ func (e *SQLError) Unwrap() error { return e.Err }
 // serverURL names, reads schema name there, and drops the database again,
 // also when ctx is cancelled or the SQL fails.
 func LoadSQL(ctx context.Context, serverURL, file, sql, name string) (*schema.Schema, error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return loadSQL(ctx, serverURL, ScratchPrefix+hex.EncodeToString(b[:]), file, sql, name)
+	d, err := LoadDesired(ctx, serverURL, file, sql, name)
+	if err != nil {
+		return nil, err
+	}
+	return d.Schema, nil
 }
 
-func loadSQL(ctx context.Context, serverURL, db, file, sql, name string) (s *schema.Schema, err error) {
-	admin, err := pg.Connect(ctx, serverURL, pg.Options{ApplicationName: "online-diff"})
+func loadSQL(ctx context.Context, serverURL, db, file, sql, name string) (*schema.Schema, error) {
+	d, err := loadDesired(ctx, serverURL, db, file, sql, name)
 	if err != nil {
 		return nil, err
 	}
-	defer pg.Close(ctx, admin)
-	// template0: the desired schema must not inherit what an
-	// administrator put into template1.
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(db)+" TEMPLATE template0"); err != nil {
-		return nil, fmt.Errorf("create scratch database %s: %w", db, err)
-	}
-	defer func() {
-		// The drop runs after a cancel too, on a context of its own.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, derr := admin.Exec(cctx, "DROP DATABASE IF EXISTS "+pg.Ident(db)+" WITH (FORCE)"); derr != nil {
-			err = errors.Join(err, fmt.Errorf("drop scratch database %s: %w", db, derr))
-		}
-	}()
-	u, err := pg.WithDatabase(serverURL, db)
-	if err != nil {
-		return nil, err
-	}
-	if err := runSQL(ctx, u, file, sql); err != nil {
-		return nil, err
-	}
-	// The catalog is read on a session of its own: the file may have set
-	// search_path (pg_dump's output empties it), which changes how
-	// format_type and pg_get_expr name types and tables.
-	return ReadURL(ctx, u, name)
+	return d.Schema, nil
 }
 
 func runSQL(ctx context.Context, u, file, sql string) error {

@@ -83,6 +83,59 @@ func TestDiffAndRehearseCLI(t *testing.T) {
 	}
 }
 
+// TestDiffVerifyAndCheckCLI: diff checks its migration on a scratch copy
+// and exits 5, listing each object it leaves different, instead of
+// finishing quietly; --check compares the live schema with the file (exit
+// 1 when they differ), and online's own schemas never count as a
+// difference.
+func TestDiffVerifyAndCheckCLI(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	db := pgtest.Connect(t, url)
+	pgtest.Exec(t, db, "CREATE TABLE t (id int PRIMARY KEY, n int); CREATE VIEW v AS SELECT id FROM t")
+	dir := t.TempDir()
+	db2 := []string{"--database-url", url}
+	// A new column diff expresses; a changed view it does not.
+	partial := writeFile(t, dir, "partial.sql", "CREATE TABLE t (id int PRIMARY KEY, n int, note text); CREATE VIEW v AS SELECT id, n FROM t;\n")
+	out := filepath.Join(dir, "02_partial.yaml")
+	r := runCLI(t, append([]string{"diff", partial, "-o", out}, db2...)...)
+	if r.code != exitIncomplete || !strings.Contains(r.stderr, "not expressed: after this migration, view public.v differs") ||
+		strings.Contains(r.stderr, "column public.t.note") {
+		t.Fatalf("diff with a changed view: exit %d, want %d naming the view only\nstdout: %s\nstderr: %s", r.code, exitIncomplete, r.stdout, r.stderr)
+	}
+	if text, err := os.ReadFile(out); err != nil || !strings.Contains(string(text), "name: note") {
+		t.Fatalf("the migration is written all the same: %v\n%s", err, text)
+	}
+	// --json: the same, for a machine.
+	r = runCLI(t, append([]string{"diff", partial, "-o", out, "--json"}, db2...)...)
+	if r.code != exitIncomplete || !strings.Contains(r.stdout, `"differences": [`) || !strings.Contains(r.stdout, `view public.v differs`) {
+		t.Fatalf("diff --json: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+
+	// --check: the live schema lacks the column and has the old view.
+	r = runCLI(t, append([]string{"diff", partial, "--check", "--json"}, db2...)...)
+	if r.code != exitFailure || !strings.Contains(r.stdout, "column public.t.note is missing") || !strings.Contains(r.stdout, "view public.v differs") {
+		t.Fatalf("diff --check: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// A migration diff expresses fully exits 0; once it ran, --check
+	// finds nothing: online's state and version schemas are not the
+	// user's.
+	exact := writeFile(t, dir, "exact.sql", "CREATE TABLE t (id int PRIMARY KEY, n int, note text); CREATE VIEW v AS SELECT id FROM t;\n")
+	out = filepath.Join(dir, "03_exact.yaml")
+	if r = runCLI(t, append([]string{"diff", exact, "-o", out}, db2...)...); r.code != 0 {
+		t.Fatalf("diff of a change it expresses: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	if r = runCLI(t, append([]string{"start", out, "--complete"}, db2...)...); r.code != 0 {
+		t.Fatalf("start: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	if r = runCLI(t, append([]string{"diff", exact, "--check"}, db2...)...); r.code != 0 || !strings.Contains(r.stdout, "the live schema is the desired one") {
+		t.Fatalf("diff --check after the migration: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if r = runCLI(t, append([]string{"diff", exact, "--check", "-o", out}, db2...)...); r.code != exitUsage {
+		t.Fatalf("--check with --output: exit %d, want 2", r.code)
+	}
+}
+
 func TestMigrationFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

@@ -34,12 +34,15 @@ var (
 
 // Exit codes.
 const (
-	exitOK       = 0
-	exitFailure  = 1 // the migration failed (and was undone) or the server refused
-	exitUsage    = 2 // bad flags or a bad migration file: nothing was touched
-	exitBusy     = 3 // another online process holds the schema, or another migration is in progress
-	exitPending  = 4 // complete refused: backfill unfinished; or nothing in progress
-	exitInterupt = 130
+	exitOK      = 0
+	exitFailure = 1 // the migration failed (and was undone) or the server refused
+	exitUsage   = 2 // bad flags or a bad migration file: nothing was touched
+	exitBusy    = 3 // another online process holds the schema, or another migration is in progress
+	exitPending = 4 // complete refused: backfill unfinished; or nothing in progress
+	// diff: the migration it wrote does not reach the whole desired schema
+	// (or does not run); every difference left is listed.
+	exitIncomplete = 5
+	exitInterupt   = 130
 )
 
 type globals struct {
@@ -294,6 +297,15 @@ type usageError struct{ error }
 
 func (u usageError) Unwrap() error { return u.error }
 
+// incompleteError ends a command that did its work but must not look
+// successful: diff wrote a migration that leaves differences (exit 5), or
+// diff --check found the live schema different (exit 1). What differs is
+// already printed.
+type incompleteError struct {
+	error
+	code int
+}
+
 // report is the one place that renders errors and picks the exit code.
 // ctx is the command's: cancelled by a signal, it tells an interruption
 // asked for (130) from a connection lost on its own (1).
@@ -307,7 +319,10 @@ func report(ctx context.Context, g *globals, err error) int {
 	var ue usageError
 	var inProg *phases.InProgressError
 	var intr *phases.InterruptedError
+	var inc incompleteError
 	switch {
+	case errors.As(err, &inc):
+		code = inc.code
 	case errors.As(err, &opErr), errors.As(err, &ue):
 		code = exitUsage
 		msg += "\nnothing was changed in the database."
