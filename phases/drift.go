@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onlinepg/online/diff"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/schema"
 	"github.com/onlinepg/online/state"
@@ -238,6 +237,10 @@ func sortedKeys(a, b map[string]string) []string {
 	return keys
 }
 
+// DriftWriter writes the migration that takes schema from to schema to,
+// and lists what no operation expresses.
+type DriftWriter func(from, to *schema.Schema) (content []byte, unsupported []string, err error)
+
 // ErrNoDrift is returned by RecordDrift when there is no drift to record,
 // or it cannot be measured now (a migration in progress).
 var ErrNoDrift = errors.New("no drift to record")
@@ -258,7 +261,11 @@ type DriftFile struct {
 // the live schema becoming the one drift is measured against. Other
 // databases apply the file as any other. It refuses while a migration is
 // in progress, and when there is no drift.
-func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string) (*DriftFile, error) {
+//
+// write turns the recorded schema and the live one into the file's content
+// and the differences it cannot express: online diff's comparison, which
+// the caller passes in, as package diff runs migrations through this one.
+func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string, write DriftWriter) (*DriftFile, error) {
 	if name == "" {
 		name = "drift"
 	}
@@ -286,7 +293,7 @@ func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string) (*DriftFi
 		if err != nil {
 			return err
 		}
-		cmp, err := diff.Compare(&from, live, nil)
+		content, unsupported, err := write(&from, live)
 		if err != nil {
 			return err
 		}
@@ -295,10 +302,6 @@ func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string) (*DriftFi
 			stems[i] = f.Name
 		}
 		file, err := NextFileName(stems, name, time.Now())
-		if err != nil {
-			return err
-		}
-		content, err := cmp.Render("")
 		if err != nil {
 			return err
 		}
@@ -323,7 +326,7 @@ func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string) (*DriftFi
 		}); err != nil {
 			return err
 		}
-		out = &DriftFile{File: file, Content: content, Unsupported: cmp.Unsupported}
+		out = &DriftFile{File: file, Content: content, Unsupported: unsupported}
 		return nil
 	})
 	return out, err

@@ -14,8 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/onlinepg/online/diff"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/schema"
 )
 
 // The team workflow: a directory of migrations applied in order.
@@ -773,7 +775,14 @@ func pullDrift(cmd *cobra.Command, g *globals, dir, name string, asJSON bool) er
 		return err
 	}
 	defer closeEngine(cmd.Context(), e)
-	res, err := e.RecordDrift(cmd.Context(), d, name)
+	res, err := e.RecordDrift(cmd.Context(), d, name, func(from, to *schema.Schema) ([]byte, []string, error) {
+		cmp, err := diff.Compare(from, to, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		content, err := cmp.Render("")
+		return content, cmp.Unsupported, err
+	})
 	if errors.Is(err, phases.ErrNoDrift) {
 		return usageError{err}
 	}
