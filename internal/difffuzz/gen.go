@@ -158,7 +158,7 @@ func genAddColumn(r *rand.Rand, s *Schema) (Op, bool) {
 	case 0:
 		col["nullable"] = true
 	case 1:
-		c.NotNull = true
+		c.NotNull, c.Shared = true, true
 		c.Default = "5"
 		if !c.numeric() {
 			c.Default = "'15'"
@@ -400,7 +400,7 @@ func genAlterUnique(r *rand.Rand, s *Schema) (Op, bool) {
 		// A unique key of a partitioned table must hold its partition key.
 		return Op{}, false
 	}
-	c := aColumn(r, t, func(c *Column) bool { return !c.Unique })
+	c := aColumn(r, t, func(c *Column) bool { return !c.Unique && !c.Shared })
 	if c == nil {
 		return Op{}, false
 	}
@@ -455,7 +455,7 @@ func genCreateUnique(r *rand.Rand, s *Schema) (Op, bool) {
 		// A unique key of a partitioned table must hold its partition key.
 		return Op{}, false
 	}
-	c := aColumn(r, t, func(c *Column) bool { return !c.Unique })
+	c := aColumn(r, t, func(c *Column) bool { return !c.Unique && !c.Shared })
 	if c == nil {
 		return Op{}, false
 	}
@@ -494,7 +494,7 @@ func genCreateIndex(r *rand.Rand, s *Schema) (Op, bool) {
 	case 2:
 		// Unique: the values are distinct per row. Not on a partitioned
 		// table, whose unique indexes must hold the partition key.
-		if !t.Partitioned {
+		if !t.Partitioned && !c.Shared {
 			file["unique"] = true
 			create = "CREATE UNIQUE INDEX"
 		}

@@ -34,6 +34,9 @@ type Column struct {
 	Key     bool   // part of the primary key
 	Unique  bool   // under a unique constraint or index: no up may collapse values
 	FK      bool   // references another table: holds only the referenced keys
+	// Shared: added by the migration with a default, which every existing
+	// row then holds: no unique constraint or index can go over it.
+	Shared bool
 	// Up: added by the migration with an up, which fills it for rows
 	// that come without it.
 	Up bool
