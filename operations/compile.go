@@ -95,8 +95,8 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	}
 	if o.Parent != "" {
 		c.plan.Contract = append(c.plan.Contract, Step{
-			Do:   fmt.Sprintf("drop the previous version schema %s", o.Parent),
-			SQL:  []string{"DROP SCHEMA IF EXISTS " + pg.Ident(o.Parent) + " CASCADE"},
+			Do:   fmt.Sprintf("drop the previous version schema %s (at complete: its views one by one, then the schema; refused when anything else is in it or uses its views, unless --drop-dependents)", o.Parent),
+			SQL:  []string{DropVersionSchemaSQL(o.Parent)},
 			Lock: "ACCESS EXCLUSIVE on its views",
 		})
 	}

@@ -235,7 +235,7 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "view", viewColumns(view(p, "users")), "id, email, age, bio, team_id, _online_nickname AS nickname")
 		}},
 		{"parent version schema", "- drop_table: {name: sessions}", &Options{Schema: "public", StateSchema: "online", Parent: "public_01"}, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01" CASCADE`)
+			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01"`)
 			eq(t, "version schema", p.VersionSchema, "public_m")
 		}},
 		{"down names a column renamed later", "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}\n- rename_column: {table: users, from: age, to: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},

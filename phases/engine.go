@@ -62,6 +62,11 @@ type Config struct {
 	// set are kept, the rest is rolled back. Without it such a rollback
 	// is refused with ErrIrreversible and nothing is changed.
 	ForceRollback bool
+	// DropDependents lets complete and rollback drop the objects online
+	// did not create that live in the version schema they drop, or depend
+	// on its views (ForeignObject), naming each. Without it they refuse
+	// with *DependentsError before any change.
+	DropDependents bool
 
 	// FailAt is a test knob; nil in production. When set, it is called
 	// before each statement of complete ("complete"), rollback
@@ -330,6 +335,9 @@ type Result struct {
 	// LeftInPlace lists, after a rollback, what it could not undo (the SQL
 	// of a sql operation without down).
 	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// DroppedDependents lists the objects online did not create that the
+	// command dropped with a version schema, as --drop-dependents asked.
+	DroppedDependents []ForeignObject `json:"dropped_dependents,omitempty"`
 }
 
 func decodePlan(rec *state.Record) (*operations.Plan, error) {

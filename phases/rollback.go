@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
@@ -35,22 +34,29 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Before any change: what others made in or on the version
+		// schema stops the rollback, unless --drop-dependents.
+		drop, err := e.versionSchemaDrop(ctx, "rollback", rec.Name, plan.VersionSchema, plan)
+		if err != nil {
+			return nil, err
+		}
 		// Data migrations (update_rows) are computed back first, in
 		// batches with checkpoints: too long for the rollback's single
 		// transaction. This is the one part of a rollback that is not
 		// atomic; it resumes where it stopped, and refuses (changing
 		// nothing) when a data migration without down changed rows.
-		if err := e.undoDataMigrations(ctx, rec, plan); err != nil {
+		if err := e.undoDataMigrations(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}
 		left := leftInPlace(rec, plan)
-		if err := e.rollback(ctx, rec, plan); err != nil {
+		if err := e.rollback(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}
+		e.logDropped(rec.Name, drop.Dropped)
 		for _, l := range left {
 			e.log.Warn().Str(keyMigration, rec.Name).Msg("left in place: " + l)
 		}
-		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left}, nil
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left, DroppedDependents: drop.Dropped}, nil
 	})
 }
 
@@ -83,8 +89,10 @@ func leftInPlace(rec *state.Record, plan *operations.Plan) []string {
 	return out
 }
 
-func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
-	inTx := []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}
+// rollback runs the rollback's transaction: drop the version schema as
+// drop says (see versionSchemaDrop), undo the steps, forget the migration.
+func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan, drop *schemaDrop) error {
+	inTx := append([]string{}, drop.SQL...)
 	var after []string
 	for _, s := range undoSteps(rec, plan) {
 		inTx, after = splitAtCommit(inTx, after, s.Undo, s.UndoAfter, s.NoTx)

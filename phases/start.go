@@ -154,7 +154,11 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 	// Data migrations are computed back first, in batches, outside the
 	// rollback's transaction; one without down that changed rows keeps
 	// the migration where it stands instead.
-	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan); dErr != nil {
+	drop, dErr := e.versionSchemaDrop(context.WithoutCancel(ctx), "rollback", rec.Name, plan.VersionSchema, plan)
+	if dErr != nil {
+		return errors.Join(err, fmt.Errorf("start was not undone: %v", dErr))
+	}
+	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan, drop); dErr != nil {
 		if errors.Is(dErr, ErrIrreversible) {
 			// Not wrapped: the command failed (start), it was not a
 			// rollback refused; the message says what to run.
@@ -162,7 +166,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		}
 		return errors.Join(err, fmt.Errorf("and undoing its data migrations failed (run online rollback): %w", dErr))
 	}
-	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
+	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan, drop); rbErr != nil {
 		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
 	}
 	// Say "undone" only when the catalog shows it.

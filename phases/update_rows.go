@@ -59,7 +59,7 @@ func downTask(i int) int { return -(i + 1) }
 // kept). When there is a down to run it first records the rolling_back
 // phase and drops the new version schema, so that the new version's
 // writers are gone before the values are computed back.
-func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan *operations.Plan, drop *schemaDrop) error {
 	var data []int
 	for i, bf := range plan.Backfill {
 		if bf.Data != nil {
@@ -107,8 +107,8 @@ func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan
 		}
 		rec.Phase = state.RollingBack
 	}
-	drop := operations.Step{Do: fmt.Sprintf("drop version schema %s before computing data back", plan.VersionSchema), SQL: []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}}
-	if err := e.runStep(ctx, drop, nil); err != nil {
+	step := operations.Step{Do: fmt.Sprintf("drop version schema %s before computing data back", plan.VersionSchema), SQL: drop.SQL}
+	if err := e.runStep(ctx, step, nil); err != nil {
 		return fmt.Errorf("roll back %q: %w", rec.Name, err)
 	}
 	for j := len(downs) - 1; j >= 0; j-- {

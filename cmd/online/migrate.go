@@ -123,6 +123,7 @@ missing, or a pending file sorts before an applied one.`,
 	cmd.Flags().BoolVar(&window, "window", false, "apply the pending files as one expand/contract step")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
+	addDropDependents(cmd, g)
 	return cmd
 }
 
@@ -516,6 +517,7 @@ without down, ...). online plan FILE says the same per operation in advance.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
+	addDropDependents(cmd, g)
 	return cmd
 }
 

@@ -34,12 +34,16 @@ var (
 
 // Exit codes.
 const (
-	exitOK       = 0
-	exitFailure  = 1 // the migration failed (and was undone) or the server refused
-	exitUsage    = 2 // bad flags or a bad migration file: nothing was touched
-	exitBusy     = 3 // another online process holds the schema, or another migration is in progress
-	exitPending  = 4 // complete refused: backfill unfinished; or nothing in progress
-	exitInterupt = 130
+	exitOK      = 0
+	exitFailure = 1 // the migration failed (and was undone) or the server refused
+	exitUsage   = 2 // bad flags or a bad migration file: nothing was touched
+	exitBusy    = 3 // another online process holds the schema, or another migration is in progress
+	exitPending = 4 // complete refused: backfill unfinished; or nothing in progress
+	// exitDependents: complete or rollback refused, nothing changed:
+	// objects online did not create live in or on a version schema they
+	// would drop (move them, or --drop-dependents).
+	exitDependents = 5
+	exitInterupt   = 130
 )
 
 type globals struct {
@@ -50,8 +54,11 @@ type globals struct {
 	lockRetryDeadline time.Duration
 	logFormat         string
 	verbose           int
-	stdout, stderr    io.Writer
-	log               zerolog.Logger
+	// dropDependents is --drop-dependents, on the commands that may drop
+	// a version schema.
+	dropDependents bool
+	stdout, stderr io.Writer
+	log            zerolog.Logger
 }
 
 func envOr(key, def string) string {
@@ -264,6 +271,7 @@ func (g *globals) config() phases.Config {
 		LockTimeout:       g.lockTimeout,
 		LockRetryDeadline: g.lockRetryDeadline,
 		Log:               g.log,
+		DropDependents:    g.dropDependents,
 	}
 }
 
@@ -299,6 +307,8 @@ func report(ctx context.Context, g *globals, err error) int {
 	case errors.As(err, &opErr), errors.As(err, &ue):
 		code = exitUsage
 		msg += "\nnothing was changed in the database."
+	case errors.Is(err, phases.ErrDependents):
+		code = exitDependents
 	case errors.Is(err, state.ErrBusy), errors.As(err, &inProg):
 		code = exitBusy
 	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration), errors.Is(err, phases.ErrIrreversible):
@@ -316,6 +326,13 @@ func report(ctx context.Context, g *globals, err error) int {
 	}
 	fmt.Fprintf(g.stderr, "online: error: %s\n", msg)
 	return code
+}
+
+// addDropDependents adds --drop-dependents to a command that may drop a
+// version schema (complete, rollback; start, revert and migrate, whose
+// failure or completion may too).
+func addDropDependents(cmd *cobra.Command, g *globals) {
+	cmd.Flags().BoolVar(&g.dropDependents, "drop-dependents", false, "drop the objects online did not create that live in a version schema it drops or use its views (listed in the output); without it such a command changes nothing and lists them (exit 5)")
 }
 
 func isCobraUsage(err error) bool {
