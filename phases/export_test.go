@@ -30,6 +30,7 @@ func (e *Engine) UndoDataMigrations(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return e.undoDataMigrations(ctx, rec, plan, drop)
+		_, err = e.undoDataMigrations(ctx, rec, plan, drop)
+		return err
 	})
 }

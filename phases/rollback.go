@@ -45,10 +45,11 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 		// transaction. This is the one part of a rollback that is not
 		// atomic; it resumes where it stopped, and refuses (changing
 		// nothing) when a data migration without down changed rows.
-		if err := e.undoDataMigrations(ctx, rec, plan, drop); err != nil {
+		leftData, err := e.undoDataMigrations(ctx, rec, plan, drop)
+		if err != nil {
 			return nil, err
 		}
-		left := leftInPlace(rec, plan)
+		left := append(leftData, leftInPlace(rec, plan)...)
 		if err := e.rollback(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}

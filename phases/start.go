@@ -158,7 +158,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 	if dErr != nil {
 		return errors.Join(err, fmt.Errorf("start was not undone: %v", dErr))
 	}
-	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan, drop); dErr != nil {
+	if _, dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan, drop); dErr != nil {
 		if errors.Is(dErr, ErrIrreversible) {
 			// Not wrapped: the command failed (start), it was not a
 			// rollback refused; the message says what to run.
