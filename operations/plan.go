@@ -280,7 +280,7 @@ func (p *Plan) String() string {
 			fmt.Fprintf(&b, "-- IRREVERSIBLE: operation %d (update_rows on %s) has no down: once one of its batches has committed, rollback refuses; online rollback --force rolls the rest back and keeps the values it set\n", bf.Ops[0], bf.Qualified(p.Schema))
 		}
 	}
-	fmt.Fprintf(&b, "-- version schema %s: its views one by one, then the schema (refused when anything else is in it or uses its views, unless --drop-dependents)\n%s;\n", p.VersionSchema, DropVersionSchemaSQL(p.VersionSchema))
+	fmt.Fprintf(&b, "%s; -- after its views one by one; refused when anything else is in it or uses its views, unless --drop-dependents\n", DropVersionSchemaSQL(p.VersionSchema))
 	var later []string
 	for i := len(undo) - 1; i >= 0; i-- {
 		if undo[i].Irreversible != "" {

@@ -98,3 +98,27 @@ func TestRollbackDownFailsOnARow(t *testing.T) {
 		})
 	}
 }
+
+// rollback --force past a sql operation whose down fails: the rest is
+// rolled back, the migration is no longer in progress, and the result
+// names the undo it skipped.
+func TestForceRollbackPastFailingSQLDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersTable, usersRows)
+	e.start("bad_down", "version_schema: bad_down\n"+`operations:
+  - sql: { up: "CREATE TABLE extra (id int)", down: "DROP TABLE no_such_table" }
+  - sql: { up: "CREATE TABLE extra2 (id int)", down: "DROP TABLE extra2" }
+`)
+	res, err := e.engine(func(c *phases.Config) { c.ForceRollback = true }).Rollback(context.Background())
+	if err != nil {
+		t.Fatalf("rollback --force: %s", pg.Explain(err))
+	}
+	if len(res.LeftInPlace) != 1 || !strings.Contains(res.LeftInPlace[0], "no_such_table") || !strings.Contains(res.LeftInPlace[0], "skipped") {
+		t.Fatalf("rollback --force left %q, want the failing undo named", res.LeftInPlace)
+	}
+	e.expectRows(e.db, []string{"extra"}, "SELECT relname FROM pg_class WHERE relname IN ('extra', 'extra2') ORDER BY 1")
+	e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM online.migrations`)
+	if e.schemaExists("public_bad_down") {
+		t.Fatal("rollback --force left the version schema")
+	}
+}

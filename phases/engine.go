@@ -112,6 +112,12 @@ type Engine struct {
 	// meta, when set, is recorded with the next migration Start inserts
 	// (see withMeta): the files of a migrations directory.
 	meta *state.Meta
+	// undoChanged says what this command's undo of data migrations
+	// changed before the rollback's transaction (see undoDataMigrations),
+	// so that a failure after it does not claim that nothing changed.
+	undoChanged []string
+	// forceLeft lists the undo statements a rollback --force skipped.
+	forceLeft []string
 	// workersUsed is the most backfill workers one table had at once in
 	// this command's backfill, for Result.BackfillWorkers.
 	workersUsed int

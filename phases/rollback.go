@@ -3,9 +3,11 @@ package phases
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/state"
 )
@@ -50,9 +52,11 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		left := append(leftData, leftInPlace(rec, plan)...)
+		e.forceLeft = nil
 		if err := e.rollback(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}
+		left = append(left, e.forceLeft...)
 		e.logDropped(rec.Name, drop.Dropped)
 		for _, l := range left {
 			e.log.Warn().Str(keyMigration, rec.Name).Msg("left in place: " + l)
@@ -98,13 +102,27 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operatio
 	for _, s := range undoSteps(rec, plan) {
 		inTx, after = splitAtCommit(inTx, after, s.Undo, s.UndoAfter, s.NoTx)
 	}
-	err := e.atomic(ctx, "rollback", inTx, func(tx pgx.Tx) error {
+	record := func(tx pgx.Tx) error {
 		if err := e.store.QueuePending(ctx, tx, rec.Schema, rec.Name, after); err != nil {
 			return err
 		}
 		return e.store.Delete(ctx, tx, rec.Schema, rec.Name)
-	})
+	}
+	err := e.atomic(ctx, "rollback", inTx, record)
+	if err != nil && e.cfg.ForceRollback && dataError(err) {
+		// --force: an undo statement that errs (a sql operation's down
+		// that fails) is skipped and said, so that the rollback reaches
+		// no migration in progress.
+		e.log.Warn().Err(err).Str(keyMigration, rec.Name).Msg("rollback failed; with --force, trying again with each step's undo on its own savepoint")
+		var skipped []string
+		skipped, err = e.forcedRollback(ctx, drop, undoSteps(rec, plan), record)
+		e.forceLeft = skipped
+	}
 	if err != nil {
+		if len(e.undoChanged) > 0 {
+			// The data migrations' undo ran outside this transaction.
+			return fmt.Errorf("roll back %q: %w; the rollback's transaction changed nothing, but before it this rollback %s: the migration is now %s; run online rollback again once the cause is fixed", rec.Name, err, strings.Join(e.undoChanged, ", "), rec.Phase)
+		}
 		return fmt.Errorf("roll back %q: %w; nothing was changed: the migration is still %s; run online rollback again once the cause is fixed", rec.Name, err, rec.Phase)
 	}
 	e.log.Info().Str(keyEvent, evRolledBack).Str(keyMigration, rec.Name).Msg("migration rolled back")
@@ -112,4 +130,58 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operatio
 		return fmt.Errorf("migration %q is rolled back, but dropping an index it built failed: %w; the next online command drops it", rec.Name, err)
 	}
 	return nil
+}
+
+// forcedRollback is the rollback's transaction for --force: the version
+// schema's drop as usual, then each step's undo in a savepoint of its own;
+// an undo that errs is rolled back to its savepoint and returned, one line
+// each, as left in place.
+func (e *Engine) forcedRollback(ctx context.Context, drop *schemaDrop, steps []operations.Step, record func(pgx.Tx) error) ([]string, error) {
+	var left []string
+	var failed string
+	err := e.retry.Do(ctx, func(ctx context.Context) error {
+		left, failed = nil, ""
+		return pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error {
+			for _, stmt := range drop.SQL {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					failed = stmt
+					return err
+				}
+			}
+			for _, s := range steps {
+				var stmts []string
+				stmts, _ = splitAtCommit(nil, nil, s.Undo, s.UndoAfter, s.NoTx)
+				if len(stmts) == 0 {
+					continue
+				}
+				if _, err := tx.Exec(ctx, "SAVEPOINT online_undo"); err != nil {
+					return err
+				}
+				var serr error
+				for _, stmt := range stmts {
+					if _, serr = tx.Exec(ctx, stmt); serr != nil {
+						break
+					}
+				}
+				if serr != nil {
+					if !dataError(serr) {
+						return serr
+					}
+					if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT online_undo"); err != nil {
+						return err
+					}
+					left = append(left, fmt.Sprintf("the undo of %q failed and was skipped (%v): what that step did stays", s.Do, serr))
+					continue
+				}
+				if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT online_undo"); err != nil {
+					return err
+				}
+			}
+			return record(tx)
+		})
+	})
+	if err != nil {
+		return nil, pg.WithSQL(err, failed)
+	}
+	return left, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -179,6 +180,20 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		return errors.Join(err, fmt.Errorf("the rollback ran without error, but the schema could not be compared with before start: %w", ferr))
 	case after != before:
 		return fmt.Errorf("%w (the rollback ran without error, but schema %q is not as it was before start: inspect it, and run online rollback if online status still shows the migration)", err, e.cfg.Schema)
+	}
+	// What no rollback can undo (an enum value added, raw SQL without
+	// down), and rows a down set back, are said as they are.
+	var kept []string
+	for _, l := range leftInPlace(rec, plan) {
+		kept = append(kept, "left in place: "+l)
+	}
+	for _, c := range e.undoChanged {
+		if strings.HasPrefix(c, "set the rows") {
+			kept = append(kept, c+": they are as before start only as far as that down is the exact inverse of its set")
+		}
+	}
+	if len(kept) > 0 {
+		return fmt.Errorf("%w (start was undone, except: %s)", err, strings.Join(kept, "; "))
 	}
 	return fmt.Errorf("%w (everything start did was undone)", err)
 }

@@ -63,6 +63,7 @@ func downTask(i int) int { return -(i + 1) }
 // phase and drops the new version schema as drop says, so that the new
 // version's writers are gone before the values are computed back.
 func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan *operations.Plan, drop *schemaDrop) ([]string, error) {
+	e.undoChanged = nil
 	var data []int
 	for i, bf := range plan.Backfill {
 		if bf.Data != nil {
@@ -136,18 +137,21 @@ func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan
 			return nil, err
 		}
 		rec.Phase = state.RollingBack
+		e.undoChanged = append(e.undoChanged, "recorded the phase rolling_back")
 	}
 	step := operations.Step{Do: fmt.Sprintf("drop version schema %s before computing data back", plan.VersionSchema), SQL: drop.SQL}
 	if err := e.runStep(ctx, step, nil); err != nil {
 		return nil, fmt.Errorf("roll back %q: %w; the migration is now %s and its version schema %s may be dropped: run online rollback again to carry on", rec.Name, err, rec.Phase, plan.VersionSchema)
 	}
+	e.undoChanged = append(e.undoChanged, "dropped version schema "+plan.VersionSchema)
 	for j := len(run) - 1; j >= 0; j-- {
 		i := run[j]
 		err := e.runDown(ctx, rec, plan, i, cps[i], cps)
+		bf := plan.Backfill[i]
 		if err == nil {
+			e.undoChanged = append(e.undoChanged, fmt.Sprintf("set the rows of %s back with the down of operation %d", bf.Table, bf.Ops[0]))
 			continue
 		}
-		bf := plan.Backfill[i]
 		var setBack int64
 		var done *state.Backfill
 		if now, rerr := e.store.Backfills(ctx, e.conn, rec.Schema, rec.Name); rerr == nil {
