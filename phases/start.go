@@ -193,10 +193,23 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		}
 	}
 	if len(kept) > 0 {
-		return fmt.Errorf("%w (start was undone, except: %s)", err, strings.Join(kept, "; "))
+		return &StartFailedError{Err: fmt.Errorf("%w (start was undone, except: %s)", err, strings.Join(kept, "; ")), Undone: true, Left: kept}
 	}
-	return fmt.Errorf("%w (everything start did was undone)", err)
+	return &StartFailedError{Err: fmt.Errorf("%w (everything start did was undone)", err), Undone: true}
 }
+
+// StartFailedError is returned by Start when a step failed and start
+// undid what it did: Undone says the undo ran and the schema is as it was
+// before start; Left lists what stays changed all the same (what no
+// rollback can undo, rows a down set back).
+type StartFailedError struct {
+	Err    error
+	Undone bool
+	Left   []string
+}
+
+func (e *StartFailedError) Error() string { return e.Err.Error() }
+func (e *StartFailedError) Unwrap() error { return e.Err }
 
 // fingerprint summarises what start may change in the catalog: the
 // migrated schema's relations, columns, defaults, constraints, indexes and
