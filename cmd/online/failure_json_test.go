@@ -36,15 +36,16 @@ func TestFailureJSON(t *testing.T) {
 		} `json:"dependents"`
 	}
 	steps := []struct {
-		name    string
-		args    []string
-		before  func()
-		code    int
-		check   func(o object) bool
-		explain string
+		name   string
+		args   []string
+		before func()
+		code   int
+		check  func(o object) bool
 	}{
 		{name: "bad file", args: []string{"start", typo}, code: 2,
-			check: func(o object) bool { return o.NothingChanged != nil && *o.NothingChanged && strings.Contains(o.Error, `field "form"`) }},
+			check: func(o object) bool {
+				return o.NothingChanged != nil && *o.NothingChanged && strings.Contains(o.Error, `field "form"`)
+			}},
 		{name: "nothing in progress", args: []string{"rollback"}, code: 4,
 			check: func(o object) bool { return o.NothingChanged != nil && *o.NothingChanged }},
 		{name: "failed start leaves the enum value", args: []string{"start", enumThenFail}, code: 1,
