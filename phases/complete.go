@@ -86,8 +86,12 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 		}
 		e.log.Info().Str(keyEvent, evCompleted).Str(keyMigration, rec.Name).Str(keyVersion, rec.VersionSchema).Msg("migration complete")
 		e.logDropped(rec.Name, dropped)
+		var left *PendingLeftError
 		res := &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete), DroppedDependents: dropped}
-		if _, err := e.runPending(ctx); err != nil {
+		if _, err := e.runPending(ctx); errors.As(err, &left) {
+			e.log.Warn().Str(keyMigration, rec.Name).Msg(err.Error())
+			res.Queued = left.Statements
+		} else if err != nil {
 			return res, fmt.Errorf("migration %q is complete, but a statement that runs after the contract failed: %w; the next online command runs it again", rec.Name, err)
 		}
 		return res, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
@@ -124,4 +125,45 @@ func TestVersionSchemaDropLeavesOthersAlone(t *testing.T) {
 		t.Fatal("rollback left public_m_a")
 	}
 	e.expectRows(e.db, []string{"50|0"}, `SELECT (SELECT count(*) FROM public.emails), (SELECT count(*) FROM app.t)`)
+}
+
+// complete's DROP INDEX CONCURRENTLY after the commit waits for a long
+// reader no longer than --lock-retry-deadline: complete succeeds, says
+// what it left queued, and the next command drops the index once the
+// reader is gone.
+func TestCompleteDropIndexBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersTable, usersRows, `CREATE INDEX users_name_idx ON users (name)`)
+	e.start("drop_idx", "version_schema: drop_idx\noperations:\n  - drop_index: { name: users_name_idx }\n")
+	reader := e.version("public")
+	tx, err := reader.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(context.Background(), `SELECT count(*) FROM users`); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	res, err := e.engine(func(c *phases.Config) { c.LockRetryDeadline = 2 * time.Second }).Complete(context.Background())
+	took := time.Since(began)
+	if err != nil {
+		t.Fatalf("complete with a reader holding the table: %s", pg.Explain(err))
+	}
+	if took > 15*time.Second {
+		t.Fatalf("complete took %s with --lock-retry-deadline 2s", took)
+	}
+	if len(res.Queued) != 1 || !strings.Contains(res.Queued[0], "DROP INDEX CONCURRENTLY") {
+		t.Fatalf("complete left queued %q, want the DROP INDEX CONCURRENTLY", res.Queued)
+	}
+	e.expectRows(e.db, []string{"1"}, `SELECT count(*) FROM online.pending`)
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The next command runs what is queued first.
+	if _, err := e.engine().Rollback(context.Background()); !errors.Is(err, phases.ErrNoMigration) {
+		t.Fatalf("rollback with nothing in progress: %v", err)
+	}
+	e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM online.pending`)
+	e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relname = 'users' AND NOT i.indisprimary`)
 }

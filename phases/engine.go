@@ -118,6 +118,9 @@ type Engine struct {
 	undoChanged []string
 	// forceLeft lists the undo statements a rollback --force skipped.
 	forceLeft []string
+	// queued lists the statements a rollback left queued after its
+	// commit (see ErrPendingLeft).
+	queued []string
 	// workersUsed is the most backfill workers one table had at once in
 	// this command's backfill, for Result.BackfillWorkers.
 	workersUsed int
@@ -344,6 +347,11 @@ type Result struct {
 	// DroppedDependents lists the objects online did not create that the
 	// command dropped with a version schema, as --drop-dependents asked.
 	DroppedDependents []ForeignObject `json:"dropped_dependents,omitempty"`
+	// Queued lists the statements that run after the commit (DROP INDEX
+	// CONCURRENTLY) that waited past --lock-retry-deadline for
+	// transactions using their table: they stay queued, and the next
+	// online command runs them.
+	Queued []string `json:"queued,omitempty"`
 }
 
 func decodePlan(rec *state.Record) (*operations.Plan, error) {

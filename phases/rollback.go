@@ -2,6 +2,7 @@ package phases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -52,16 +53,17 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		left := append(leftData, leftInPlace(rec, plan)...)
-		e.forceLeft = nil
+		e.forceLeft, e.queued = nil, nil
 		if err := e.rollback(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}
 		left = append(left, e.forceLeft...)
+		queued := e.queued
 		e.logDropped(rec.Name, drop.Dropped)
 		for _, l := range left {
 			e.log.Warn().Str(keyMigration, rec.Name).Msg("left in place: " + l)
 		}
-		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left, DroppedDependents: drop.Dropped}, nil
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left, DroppedDependents: drop.Dropped, Queued: queued}, nil
 	})
 }
 
@@ -126,7 +128,11 @@ func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operatio
 		return fmt.Errorf("roll back %q: %w; nothing was changed: the migration is still %s; run online rollback again once the cause is fixed", rec.Name, err, rec.Phase)
 	}
 	e.log.Info().Str(keyEvent, evRolledBack).Str(keyMigration, rec.Name).Msg("migration rolled back")
-	if _, err := e.runPending(ctx); err != nil {
+	var left *PendingLeftError
+	if _, err := e.runPending(ctx); errors.As(err, &left) {
+		e.log.Warn().Str(keyMigration, rec.Name).Msg(err.Error())
+		e.queued = left.Statements
+	} else if err != nil {
 		return fmt.Errorf("migration %q is rolled back, but dropping an index it built failed: %w; the next online command drops it", rec.Name, err)
 	}
 	return nil

@@ -88,6 +88,9 @@ func printResult(cmd *cobra.Command, asJSON bool, res *phases.Result, human stri
 	for _, o := range res.DroppedDependents {
 		fmt.Fprintf(cmd.OutOrStdout(), "dropped, as --drop-dependents asked: %s\n", o)
 	}
+	for _, q := range res.Queued {
+		fmt.Fprintf(cmd.OutOrStdout(), "left queued for the next online command (transactions used the table past --lock-retry-deadline): %s\n", q)
+	}
 	return nil
 }
 
