@@ -28,6 +28,10 @@ type CatalogCheck struct {
 	// InSchema asks for search_path to be the migrated schema, as the
 	// triggers and the backfill that evaluate up and down have it.
 	InSchema bool
+	// Missing, with Type, is the message when the value is NULL, for a
+	// check of something other than a type (a collation, an operator
+	// class, an access method); %s is the name.
+	Missing string
 }
 
 // Fail is the error to report when the check fails with msg.
@@ -76,6 +80,7 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 			k.Field, k.SQL, k.Args, k.Type = f.field, "SELECT pg_catalog.to_regtype($1)::text", []any{f.value}, true
 			out = append(out, k)
 		}
+		out = append(out, namedObjectChecks(op, base)...)
 		table := tableOf(op)
 		if table == "" || touched[table] > 1 || len(created) > 0 {
 			continue
@@ -119,6 +124,51 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 	// Types first: an expression over a column of a missing type would
 	// fail for that reason, and the type's field is the one to name.
 	return append(out, exprs...)
+}
+
+// namedObjectChecks asks whether the collations, operator classes and
+// index access methods an operation names exist, so that a name that
+// does not is a problem of the file (exit 2) before any change, not a
+// failed statement at expand. Each is looked up as the statement that
+// uses it will: quoted as an identifier, with search_path the migrated
+// schema.
+func namedObjectChecks(op Operation, base CatalogCheck) []CatalogCheck {
+	var out []CatalogCheck
+	add := func(field, sql, missing string, args ...any) {
+		k := base
+		k.Field, k.SQL, k.Args, k.Type, k.InSchema, k.Missing = field, sql, args, true, true, missing
+		out = append(out, k)
+	}
+	accessMethod := func(field, method string) {
+		if method != "" {
+			add(field, "SELECT (SELECT amname::text FROM pg_catalog.pg_am WHERE amname = $1 AND amtype = 'i')",
+				"index access method %s does not exist", method)
+		}
+	}
+	switch o := op.(type) {
+	case *CreateIndex:
+		method := strings.ToLower(o.Method)
+		if method == "" {
+			method = "btree"
+		}
+		for i, col := range o.Columns {
+			field := fmt.Sprintf("columns[%d]", i)
+			if col.Collate != "" {
+				add(field+".collate", "SELECT pg_catalog.to_regcollation(pg_catalog.quote_ident($1))::text",
+					"collation %s does not exist", col.Collate)
+			}
+			if col.Opclass != nil && col.Opclass.Name != "" {
+				add(field+".opclass.name", `SELECT (SELECT o.opcname::text FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod
+WHERE o.opcname = $1 AND a.amname = $2 AND pg_catalog.pg_opclass_is_visible(o.oid) LIMIT 1)`,
+					"operator class %s does not exist for access method "+method, col.Opclass.Name, method)
+			}
+		}
+	case *CreateConstraint:
+		if o.Exclude != nil {
+			accessMethod("exclude.index_method", o.Exclude.IndexMethod)
+		}
+	}
+	return out
 }
 
 // rowOf is a derived table holding one row of t's columns, by visible
