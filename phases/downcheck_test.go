@@ -79,6 +79,7 @@ func TestRollbackDownFailsOnARow(t *testing.T) {
 					}
 					e.versionsServe("public_m")
 					if then == "complete" {
+						e.FailEachStep("complete", func(eng *phases.Engine) (*phases.Result, error) { return eng.Complete(context.Background()) })
 						e.complete()
 						return
 					}

@@ -353,10 +353,20 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^(pg_|information_schema$|online
 // many failure points it tried.
 func (e *Env) FailEachStep(what string, run func(*phases.Engine) (*phases.Result, error)) int {
 	e.T.Helper()
+	return e.FailEachStepWith(what, nil, run)
+}
+
+// FailEachStepWith is FailEachStep with the engine's configuration changed
+// by cfg too (such as DropDependents).
+func (e *Env) FailEachStepWith(what string, cfg func(*phases.Config), run func(*phases.Engine) (*phases.Result, error)) int {
+	e.T.Helper()
 	want := e.Digest()
 	for k := 0; ; k++ {
 		last := false
 		eng := e.Engine(func(c *phases.Config) {
+			if cfg != nil {
+				cfg(c)
+			}
 			c.FailAt = func(w string, i int, stmt string) error {
 				if w != what {
 					return nil
