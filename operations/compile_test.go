@@ -125,6 +125,9 @@ func TestCompileErrors(t *testing.T) {
 		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int, nullable: true}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
 		{name: "version schema taken by the state schema", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "public_m"}, field: "version_schema", msg: []string{`"public_m" is already in use`}},
 		{name: "version schema taken by the parent", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "online", Parent: "public_m"}, field: "version_schema"},
+		// A constraint dropped in the same file stays until complete.
+		{name: "create_constraint reuses the name of one dropped before it", ops: "- drop_constraint: {table: users, name: users_team_fk, up: team_id, down: team_id}\n- create_constraint: {table: users, name: users_team_fk, type: check, columns: [age], check: \"age >= 0\"}",
+			op: 2, kind: "create_constraint", field: "name", msg: []string{"dropped by an earlier operation", "only at complete"}},
 	})
 }
 

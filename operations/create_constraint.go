@@ -50,6 +50,13 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 	if _, taken := t.Constraints[op.Name]; taken {
 		return errField("name", "table %q already has a constraint %q", t.Name, op.Name)
 	}
+	// A constraint an earlier operation drops is dropped at complete:
+	// until then the old version needs it, and its name is taken.
+	if ot := c.oldTable(t); ot != nil {
+		if _, taken := ot.Constraints[op.Name]; taken {
+			return errField("name", "constraint %q of table %q is dropped by an earlier operation of this migration, but only at complete (the old version keeps it until then), so the name is still taken: give the new constraint another name, or create it in a later migration", op.Name, t.Name)
+		}
+	}
 	if err := c.ReserveName("name", op.Name); err != nil {
 		return err
 	}
