@@ -91,7 +91,9 @@ mine AS (
 	WHERE c.relkind = 'v' AND c.relname = ANY($2::text[])
 ),
 dep AS (
-	SELECT d.refclassid, d.refobjid,
+	SELECT
+		CASE WHEN rt.typrelid IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.refclassid END AS refclassid,
+		coalesce(rt.typrelid, d.refobjid) AS refobjid,
 		CASE WHEN v.ev_class IS NOT NULL THEN 'pg_class'::regclass::oid ELSE d.classid END AS classid,
 		coalesce(v.ev_class, d.objid) AS objid,
 		CASE WHEN v.ev_class IS NOT NULL THEN 0 ELSE d.objsubid END AS objsubid
@@ -99,6 +101,9 @@ dep AS (
 	LEFT JOIN (SELECT r.oid, r.ev_class FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
 		WHERE c.relkind IN ('v', 'm') AND r.rulename = '_RETURN') v
 		ON d.classid = 'pg_rewrite'::regclass AND v.oid = d.objid
+	-- A use of a relation's row type counts as a use of the relation.
+	LEFT JOIN (SELECT oid, typrelid FROM pg_type WHERE typrelid <> 0) rt
+		ON d.refclassid = 'pg_type'::regclass AND rt.oid = d.refobjid
 	WHERE d.deptype = 'n'
 ),
 walk(classid, objid, objsubid, depth) AS (
@@ -108,9 +113,7 @@ walk(classid, objid, objsubid, depth) AS (
 	SELECT 'pg_class'::regclass::oid, oid, 0, -1 FROM mine
 	UNION
 	SELECT d.classid, d.objid, d.objsubid, w.depth + 1 FROM walk w JOIN dep d
-	ON (d.refclassid = w.classid AND d.refobjid = w.objid)
-	   OR (w.classid = 'pg_class'::regclass AND d.refclassid = 'pg_type'::regclass
-	       AND d.refobjid = (SELECT reltype FROM pg_class WHERE oid = w.objid))
+	ON d.refclassid = w.classid AND d.refobjid = w.objid
 	WHERE w.depth < 32 AND NOT (d.classid = w.classid AND d.objid = w.objid)
 ),
 found AS (

@@ -36,8 +36,11 @@ func TestVersionSchemaDependents(t *testing.T) {
 		e.exec(app, `CREATE TABLE app_sessions (id serial PRIMARY KEY, token text NOT NULL)`)
 		e.exec(app, `INSERT INTO app_sessions (token) VALUES ('a'), ('b'), ('c')`)
 		e.exec(e.db, `CREATE VIEW public.report AS SELECT id, email FROM `+pg.Ident(vs, "users"))
+		// A column of the version view's row type: the column goes,
+		// its table stays.
+		e.exec(e.db, `CREATE TABLE public.snapshots (id int, u `+pg.Ident(vs, "users")+`)`)
 	}
-	wantListed := []string{"table public_m_a.app_sessions (owner postgres)", "view public.report (owner postgres)"}
+	wantListed := []string{"table public_m_a.app_sessions (owner postgres)", "view public.report (owner postgres)", "table column public.snapshots.u (owner postgres)"}
 
 	cases := []struct {
 		name string
@@ -111,6 +114,7 @@ func TestVersionSchemaDependents(t *testing.T) {
 				t.Fatalf("%s --drop-dependents left public_m_a", tc.command)
 			}
 			e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM pg_class WHERE relname IN ('report', 'app_sessions')`)
+			e.expectRows(e.db, []string{"id"}, `SELECT attname FROM pg_attribute WHERE attrelid = 'public.snapshots'::regclass AND attnum > 0 AND NOT attisdropped`)
 			e.expectRows(e.db, []string{"50"}, `SELECT count(*) FROM users`)
 		})
 	}
