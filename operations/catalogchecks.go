@@ -126,6 +126,20 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 	return append(out, exprs...)
 }
 
+// namedObject is a collation, operator class or index access method that
+// an operation names in field: the catalog checks ask whether it exists.
+type namedObject struct {
+	field string
+	kind  string // "collation", "operator class" or "access method"
+	name  string
+	// method is an operator class's index access method.
+	method string
+}
+
+// objectNamer is an operation that names such objects (create_index,
+// create_constraint).
+type objectNamer interface{ namedObjects() []namedObject }
+
 // namedObjectChecks asks whether the collations, operator classes and
 // index access methods an operation names exist, so that a name that
 // does not is a problem of the file (exit 2) before any change, not a
@@ -133,40 +147,28 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 // uses it will: quoted as an identifier, with search_path the migrated
 // schema.
 func namedObjectChecks(op Operation, base CatalogCheck) []CatalogCheck {
+	n, ok := op.(objectNamer)
+	if !ok {
+		return nil
+	}
 	var out []CatalogCheck
-	add := func(field, sql, missing string, args ...any) {
+	for _, o := range n.namedObjects() {
 		k := base
-		k.Field, k.SQL, k.Args, k.Type, k.InSchema, k.Missing = field, sql, args, true, true, missing
+		k.Field, k.Type, k.InSchema, k.Args = o.field, true, true, []any{o.name}
+		switch o.kind {
+		case "collation":
+			k.SQL, k.Missing = "SELECT pg_catalog.to_regcollation(pg_catalog.quote_ident($1))::text", "collation %s does not exist"
+		case "operator class":
+			k.SQL = `SELECT (SELECT o.opcname::text FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod
+WHERE o.opcname = $1 AND a.amname = $2 AND pg_catalog.pg_opclass_is_visible(o.oid) LIMIT 1)`
+			k.Args = append(k.Args, o.method)
+			k.Missing = "operator class %s does not exist for access method " + strings.ReplaceAll(o.method, "%", "%%")
+		case "access method":
+			k.SQL, k.Missing = "SELECT (SELECT amname::text FROM pg_catalog.pg_am WHERE amname = $1 AND amtype = 'i')", "index access method %s does not exist"
+		default:
+			continue
+		}
 		out = append(out, k)
-	}
-	accessMethod := func(field, method string) {
-		if method != "" {
-			add(field, "SELECT (SELECT amname::text FROM pg_catalog.pg_am WHERE amname = $1 AND amtype = 'i')",
-				"index access method %s does not exist", method)
-		}
-	}
-	switch o := op.(type) {
-	case *CreateIndex:
-		method := strings.ToLower(o.Method)
-		if method == "" {
-			method = "btree"
-		}
-		for i, col := range o.Columns {
-			field := fmt.Sprintf("columns[%d]", i)
-			if col.Collate != "" {
-				add(field+".collate", "SELECT pg_catalog.to_regcollation(pg_catalog.quote_ident($1))::text",
-					"collation %s does not exist", col.Collate)
-			}
-			if col.Opclass != nil && col.Opclass.Name != "" {
-				add(field+".opclass.name", `SELECT (SELECT o.opcname::text FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod
-WHERE o.opcname = $1 AND a.amname = $2 AND pg_catalog.pg_opclass_is_visible(o.oid) LIMIT 1)`,
-					"operator class %s does not exist for access method "+method, col.Opclass.Name, method)
-			}
-		}
-	case *CreateConstraint:
-		if o.Exclude != nil {
-			accessMethod("exclude.index_method", o.Exclude.IndexMethod)
-		}
 	}
 	return out
 }

@@ -384,3 +384,12 @@ func (op *CreateConstraint) invert(*schema.Schema) (map[string]any, string) {
 	}
 	return op1("drop_multicolumn_constraint", map[string]any{"table": op.Table, "name": op.Name, "up": up, "down": down}), ""
 }
+
+// namedObjects lists the index access method of an exclusion constraint
+// (see namedObjectChecks).
+func (op *CreateConstraint) namedObjects() []namedObject {
+	if op.Exclude == nil || op.Exclude.IndexMethod == "" {
+		return nil
+	}
+	return []namedObject{{field: "exclude.index_method", kind: "access method", name: op.Exclude.IndexMethod}}
+}
