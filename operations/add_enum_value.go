@@ -72,8 +72,15 @@ func (op *AddEnumValue) Compile(c *Compiler) error {
 	if neighbour != "" {
 		stmt += fmt.Sprintf(" %s %s", where, pg.Literal(neighbour))
 	}
+	var irreversible string
+	if at >= 0 {
+		// Said in the plan, at start, and after a rollback or a failed
+		// start (left in place); not when the value is there already.
+		irreversible = fmt.Sprintf("operation %d adds value %q to enum %s: PostgreSQL cannot remove an enum value, so rollback leaves it", c.op, op.Value, op.Enum)
+	}
 	c.Expand(Step{
-		Do: fmt.Sprintf("add value %q to enum %s (rollback cannot remove it: PostgreSQL has no way to drop an enum value; it stays, unused)", op.Value, op.Enum),
+		Irreversible: irreversible,
+		Do:           fmt.Sprintf("add value %q to enum %s (rollback cannot remove it: PostgreSQL has no way to drop an enum value; it stays, unused)", op.Value, op.Enum),
 		// IF NOT EXISTS makes the step safe to run again after a crash,
 		// and after a rollback that left the value.
 		SQL: []string{stmt},

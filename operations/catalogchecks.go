@@ -28,6 +28,10 @@ type CatalogCheck struct {
 	// InSchema asks for search_path to be the migrated schema, as the
 	// triggers and the backfill that evaluate up and down have it.
 	InSchema bool
+	// Missing, with Type, is the message when the value is NULL, for a
+	// check of something other than a type (a collation, an operator
+	// class, an access method); %s is the name.
+	Missing string
 }
 
 // Fail is the error to report when the check fails with msg.
@@ -76,6 +80,7 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 			k.Field, k.SQL, k.Args, k.Type = f.field, "SELECT pg_catalog.to_regtype($1)::text", []any{f.value}, true
 			out = append(out, k)
 		}
+		out = append(out, namedObjectChecks(op, base)...)
 		table := tableOf(op)
 		if table == "" || touched[table] > 1 || len(created) > 0 {
 			continue
@@ -119,6 +124,53 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 	// Types first: an expression over a column of a missing type would
 	// fail for that reason, and the type's field is the one to name.
 	return append(out, exprs...)
+}
+
+// namedObject is a collation, operator class or index access method that
+// an operation names in field: the catalog checks ask whether it exists.
+type namedObject struct {
+	field string
+	kind  string // "collation", "operator class" or "access method"
+	name  string
+	// method is an operator class's index access method.
+	method string
+}
+
+// objectNamer is an operation that names such objects (create_index,
+// create_constraint).
+type objectNamer interface{ namedObjects() []namedObject }
+
+// namedObjectChecks asks whether the collations, operator classes and
+// index access methods an operation names exist, so that a name that
+// does not is a problem of the file (exit 2) before any change, not a
+// failed statement at expand. Each is looked up as the statement that
+// uses it will: quoted as an identifier, with search_path the migrated
+// schema.
+func namedObjectChecks(op Operation, base CatalogCheck) []CatalogCheck {
+	n, ok := op.(objectNamer)
+	if !ok {
+		return nil
+	}
+	var out []CatalogCheck
+	for _, o := range n.namedObjects() {
+		k := base
+		k.Field, k.Type, k.InSchema, k.Args = o.field, true, true, []any{o.name}
+		switch o.kind {
+		case "collation":
+			k.SQL, k.Missing = "SELECT pg_catalog.to_regcollation(pg_catalog.quote_ident($1))::text", "collation %s does not exist"
+		case "operator class":
+			k.SQL = `SELECT (SELECT o.opcname::text FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am a ON a.oid = o.opcmethod
+WHERE o.opcname = $1 AND a.amname = $2 AND pg_catalog.pg_opclass_is_visible(o.oid) LIMIT 1)`
+			k.Args = append(k.Args, o.method)
+			k.Missing = "operator class %s does not exist for access method " + strings.ReplaceAll(o.method, "%", "%%")
+		case "access method":
+			k.SQL, k.Missing = "SELECT (SELECT amname::text FROM pg_catalog.pg_am WHERE amname = $1 AND amtype = 'i')", "index access method %s does not exist"
+		default:
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // rowOf is a derived table holding one row of t's columns, by visible

@@ -66,6 +66,8 @@ type Compiler struct {
 	pendingPK  []pendingPK
 	exprChecks []exprCheck
 	data       []pendingData
+	// oldByPhys indexes Old's tables by physical name (see oldPhysical).
+	oldByPhys map[string]*schema.Table
 	// contractLast holds contract steps that run after all others.
 	contractLast []Step
 	rawSQL       int
@@ -99,8 +101,8 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 	}
 	if o.Parent != "" {
 		c.plan.Contract = append(c.plan.Contract, Step{
-			Do:   fmt.Sprintf("drop the previous version schema %s", o.Parent),
-			SQL:  []string{"DROP SCHEMA IF EXISTS " + pg.Ident(o.Parent) + " CASCADE"},
+			Do:   fmt.Sprintf("drop the previous version schema %s (at complete: its views one by one, then the schema; refused when anything else is in it or uses its views, unless --drop-dependents)", o.Parent),
+			SQL:  []string{DropVersionSchemaSQL(o.Parent)},
 			Lock: "ACCESS EXCLUSIVE on its views",
 		})
 	}
@@ -226,12 +228,24 @@ func (c *Compiler) NewColumnName(t *schema.Table, visible string, forceHidden bo
 // oldHasNoColumn reports whether the physical table, as it is now, has no
 // column of that name (the old version may hide columns the model dropped).
 func (c *Compiler) oldHasNoColumn(t *schema.Table, name string) bool {
-	for _, ot := range c.Old.Tables {
-		if ot.Physical == t.Physical {
-			return ot.ColumnByPhysical(name) == nil
-		}
+	if ot := c.oldPhysical(t.Physical); ot != nil {
+		return ot.ColumnByPhysical(name) == nil
 	}
 	return true
+}
+
+// oldPhysical returns the table of the old version whose physical name is
+// phys, or nil. Old never changes during a compile, so the index is built
+// once: a walk over every old table for each lookup made a file of many
+// operations compile in quadratic time.
+func (c *Compiler) oldPhysical(phys string) *schema.Table {
+	if c.oldByPhys == nil {
+		c.oldByPhys = make(map[string]*schema.Table, len(c.Old.Tables))
+		for _, ot := range c.Old.Tables {
+			c.oldByPhys[ot.Physical] = ot
+		}
+	}
+	return c.oldByPhys[phys]
 }
 
 func (c *Compiler) plan_(table, col string, hidden bool) {

@@ -125,6 +125,9 @@ func TestCompileErrors(t *testing.T) {
 		{name: "sql before another operation", ops: "- sql: {up: SELECT 1}\n- add_column: {table: users, column: {name: a, type: int, nullable: true}}", field: "operations", msg: []string{`"sql" operation must be alone`}},
 		{name: "version schema taken by the state schema", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "public_m"}, field: "version_schema", msg: []string{`"public_m" is already in use`}},
 		{name: "version schema taken by the parent", ops: "- drop_table: {name: sessions}", opts: &Options{Schema: "public", StateSchema: "online", Parent: "public_m"}, field: "version_schema"},
+		// A constraint dropped in the same file stays until complete.
+		{name: "create_constraint reuses the name of one dropped before it", ops: "- drop_constraint: {table: users, name: users_team_fk, up: team_id, down: team_id}\n- create_constraint: {table: users, name: users_team_fk, type: check, columns: [age], check: \"age >= 0\"}",
+			op: 2, kind: "create_constraint", field: "name", msg: []string{"dropped by an earlier operation", "only at complete"}},
 	})
 }
 
@@ -235,7 +238,7 @@ func TestCompilePlans(t *testing.T) {
 			eq(t, "view", viewColumns(view(p, "users")), "id, email, age, bio, team_id, _online_nickname AS nickname")
 		}},
 		{"parent version schema", "- drop_table: {name: sessions}", &Options{Schema: "public", StateSchema: "online", Parent: "public_01"}, func(t *testing.T, p *Plan, _ *schema.Schema) {
-			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01" CASCADE`)
+			eq(t, "first contract step", p.Contract[0].SQL[0], `DROP SCHEMA IF EXISTS "public_01"`)
 			eq(t, "version schema", p.VersionSchema, "public_m")
 		}},
 		{"down names a column renamed later", "- alter_column: {table: users, column: age, type: bigint, up: age, down: \"years::int\"}\n- rename_column: {table: users, from: age, to: years}", nil, func(t *testing.T, p *Plan, _ *schema.Schema) {}},

@@ -50,6 +50,13 @@ func (op *CreateConstraint) Compile(c *Compiler) error {
 	if _, taken := t.Constraints[op.Name]; taken {
 		return errField("name", "table %q already has a constraint %q", t.Name, op.Name)
 	}
+	// A constraint an earlier operation drops is dropped at complete:
+	// until then the old version needs it, and its name is taken.
+	if ot := c.oldTable(t); ot != nil {
+		if _, taken := ot.Constraints[op.Name]; taken {
+			return errField("name", "constraint %q of table %q is dropped by an earlier operation of this migration, but only at complete (the old version keeps it until then), so the name is still taken: give the new constraint another name, or create it in a later migration", op.Name, t.Name)
+		}
+	}
 	if err := c.ReserveName("name", op.Name); err != nil {
 		return err
 	}
@@ -363,4 +370,13 @@ func (op *CreateConstraint) invert(*schema.Schema) (map[string]any, string) {
 		return op1("drop_constraint", map[string]any{"table": op.Table, "name": op.Name, "up": up[c], "down": down[c]}), ""
 	}
 	return op1("drop_multicolumn_constraint", map[string]any{"table": op.Table, "name": op.Name, "up": up, "down": down}), ""
+}
+
+// namedObjects lists the index access method of an exclusion constraint
+// (see namedObjectChecks).
+func (op *CreateConstraint) namedObjects() []namedObject {
+	if op.Exclude == nil || op.Exclude.IndexMethod == "" {
+		return nil
+	}
+	return []namedObject{{field: "exclude.index_method", kind: "access method", name: op.Exclude.IndexMethod}}
 }

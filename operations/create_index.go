@@ -384,3 +384,23 @@ func (op *CreateIndex) exprFields() []exprField {
 func (op *CreateIndex) invert(*schema.Schema) (map[string]any, string) {
 	return op1("drop_index", map[string]any{"name": op.Name}), ""
 }
+
+// namedObjects lists the collations and operator classes the index names
+// (see namedObjectChecks); its method is one of the built-in ones.
+func (op *CreateIndex) namedObjects() []namedObject {
+	method := strings.ToLower(op.Method)
+	if method == "" {
+		method = "btree"
+	}
+	var out []namedObject
+	for i, col := range op.Columns {
+		field := fmt.Sprintf("columns[%d]", i)
+		if col.Collate != "" {
+			out = append(out, namedObject{field: field + ".collate", kind: "collation", name: col.Collate})
+		}
+		if col.Opclass != nil && col.Opclass.Name != "" {
+			out = append(out, namedObject{field: field + ".opclass.name", kind: "operator class", name: col.Opclass.Name, method: method})
+		}
+	}
+	return out
+}

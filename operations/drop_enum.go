@@ -106,12 +106,7 @@ func (c *Compiler) enumUseGone(enum string, u schema.TypeUse) error {
 }
 
 func (c *Compiler) oldTableByPhysical(name string) *schema.Table {
-	for _, t := range c.Old.Tables {
-		if t.Physical == name {
-			return t
-		}
-	}
-	return nil
+	return c.oldPhysical(name)
 }
 
 // typeIsNamed reports whether the type text typ (as a column's type is

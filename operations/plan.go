@@ -156,6 +156,14 @@ func PublishViews(schema, vs string, views []View, securityInvoker bool) []strin
 	return stmts
 }
 
+// DropVersionSchemaSQL is the statement that stands for dropping version
+// schema vs in a plan. It has no CASCADE: the phase runner drops online's
+// views first, and an object anybody else made in the schema or on its
+// views makes the drop fail rather than vanish (phases/dependents.go).
+func DropVersionSchemaSQL(vs string) string {
+	return "DROP SCHEMA IF EXISTS " + pg.Ident(vs)
+}
+
 // IrreversibleData lists the data migrations (update_rows) that rollback
 // cannot undo: those without down.
 func (p *Plan) IrreversibleData() []Backfill {
@@ -272,7 +280,7 @@ func (p *Plan) String() string {
 			fmt.Fprintf(&b, "-- IRREVERSIBLE: operation %d (update_rows on %s) has no down: once one of its batches has committed, rollback refuses; online rollback --force rolls the rest back and keeps the values it set\n", bf.Ops[0], bf.Qualified(p.Schema))
 		}
 	}
-	fmt.Fprintf(&b, "DROP SCHEMA IF EXISTS %s CASCADE;\n", pg.Ident(p.VersionSchema))
+	fmt.Fprintf(&b, "%s; -- after its views one by one; refused when anything else is in it or uses its views, unless --drop-dependents\n", DropVersionSchemaSQL(p.VersionSchema))
 	var later []string
 	for i := len(undo) - 1; i >= 0; i-- {
 		if undo[i].Irreversible != "" {

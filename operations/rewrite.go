@@ -73,12 +73,10 @@ func identityOr(expr, name string) string {
 }
 
 func (c *Compiler) oldTable(t *schema.Table) *schema.Table {
-	for _, ot := range c.Old.Tables {
-		if ot.Physical == t.Physical && !t.Created {
-			return ot
-		}
+	if t.Created {
+		return nil
 	}
-	return nil
+	return c.oldPhysical(t.Physical)
 }
 
 // rewriteSpec is one change of a column's data that a rewrite carries out,

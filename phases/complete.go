@@ -55,6 +55,7 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		var dropped []ForeignObject
 		e.log.Info().Str(keyEvent, evPhaseStarted).Str(keyMigration, rec.Name).Str(keyPhase, "contract").Msg("phase contract")
 		if rec.Phase == state.Completing && rec.ContractDone > 0 {
 			// Left by a version of online that ran the contract step by
@@ -64,7 +65,13 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 			}
 		} else {
 			inTx, after := contractSQL(plan.Contract)
-			err := e.atomic(ctx, "complete", inTx, func(tx pgx.Tx) error {
+			// Before any change: what others made in or on the previous
+			// version schema stops the complete, unless --drop-dependents.
+			inTx, dropped, err = e.parentDrop(ctx, rec, plan, inTx)
+			if err != nil {
+				return nil, err
+			}
+			err = e.atomic(ctx, "complete", inTx, func(tx pgx.Tx) error {
 				if err := e.store.SetContractDone(ctx, tx, rec.Schema, rec.Name, len(plan.Contract)); err != nil {
 					return err
 				}
@@ -78,8 +85,13 @@ func (e *Engine) Complete(ctx context.Context) (*Result, error) {
 			}
 		}
 		e.log.Info().Str(keyEvent, evCompleted).Str(keyMigration, rec.Name).Str(keyVersion, rec.VersionSchema).Msg("migration complete")
-		res := &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete)}
-		if _, err := e.runPending(ctx); err != nil {
+		e.logDropped(rec.Name, dropped)
+		var left *PendingLeftError
+		res := &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: string(state.Complete), DroppedDependents: dropped}
+		if _, err := e.runPending(ctx); errors.As(err, &left) {
+			e.log.Warn().Str(keyMigration, rec.Name).Msg(err.Error())
+			res.Queued = left.Statements
+		} else if err != nil {
 			return res, fmt.Errorf("migration %q is complete, but a statement that runs after the contract failed: %w; the next online command runs it again", rec.Name, err)
 		}
 		return res, nil
@@ -128,4 +140,42 @@ func (e *Engine) legacyContract(ctx context.Context, rec *state.Record, plan *op
 		}
 	}
 	return e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.Complete)
+}
+
+// parentDrop replaces, in the contract's statements, the drop of the
+// previous version schema (DROP SCHEMA ... CASCADE in plans stored by an
+// older online, without CASCADE since) by the drops versionSchemaDrop
+// chose: online's views one by one, then the schema, refusing before any
+// change when something else is in it or on its views. It returns the
+// objects of others it drops (only with --drop-dependents).
+func (e *Engine) parentDrop(ctx context.Context, rec *state.Record, plan *operations.Plan, stmts []string) ([]string, []ForeignObject, error) {
+	if plan.Parent == "" {
+		return stmts, nil, nil
+	}
+	old := operations.DropVersionSchemaSQL(plan.Parent)
+	at := -1
+	for i, s := range stmts {
+		if s == old || s == old+" CASCADE" {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return stmts, nil, nil
+	}
+	// The previous migration's plan names the views it published.
+	var parentPlan *operations.Plan
+	if prev, err := e.store.LatestComplete(ctx, e.conn, e.cfg.Schema); err != nil {
+		return nil, nil, err
+	} else if prev != nil && prev.VersionSchema == plan.Parent && len(prev.Plan) > 0 {
+		if p, err := decodePlan(prev); err == nil {
+			parentPlan = p
+		}
+	}
+	drop, err := e.versionSchemaDrop(ctx, "complete", rec.Name, plan.Parent, parentPlan)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := append(append(append([]string{}, stmts[:at]...), drop.SQL...), stmts[at+1:]...)
+	return out, drop.Dropped, nil
 }

@@ -62,6 +62,11 @@ type Config struct {
 	// set are kept, the rest is rolled back. Without it such a rollback
 	// is refused with ErrIrreversible and nothing is changed.
 	ForceRollback bool
+	// DropDependents lets complete and rollback drop the objects online
+	// did not create that live in the version schema they drop, or depend
+	// on its views (ForeignObject), naming each. Without it they refuse
+	// with *DependentsError before any change.
+	DropDependents bool
 
 	// FailAt is a test knob; nil in production. When set, it is called
 	// before each statement of complete ("complete"), rollback
@@ -107,6 +112,15 @@ type Engine struct {
 	// meta, when set, is recorded with the next migration Start inserts
 	// (see withMeta): the files of a migrations directory.
 	meta *state.Meta
+	// undoChanged says what this command's undo of data migrations
+	// changed before the rollback's transaction (see undoDataMigrations),
+	// so that a failure after it does not claim that nothing changed.
+	undoChanged []string
+	// forceLeft lists the undo statements a rollback --force skipped.
+	forceLeft []string
+	// queued lists the statements a rollback left queued after its
+	// commit (see ErrPendingLeft).
+	queued []string
 	// workersUsed is the most backfill workers one table had at once in
 	// this command's backfill, for Result.BackfillWorkers.
 	workersUsed int
@@ -340,6 +354,14 @@ type Result struct {
 	// LeftInPlace lists, after a rollback, what it could not undo (the SQL
 	// of a sql operation without down).
 	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// DroppedDependents lists the objects online did not create that the
+	// command dropped with a version schema, as --drop-dependents asked.
+	DroppedDependents []ForeignObject `json:"dropped_dependents,omitempty"`
+	// Queued lists the statements that run after the commit (DROP INDEX
+	// CONCURRENTLY) that waited past --lock-retry-deadline for
+	// transactions using their table: they stay queued, and the next
+	// online command runs them.
+	Queued []string `json:"queued,omitempty"`
 }
 
 func decodePlan(rec *state.Record) (*operations.Plan, error) {

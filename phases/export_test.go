@@ -26,6 +26,11 @@ func (e *Engine) UndoDataMigrations(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return e.undoDataMigrations(ctx, rec, plan)
+		drop, err := e.versionSchemaDrop(ctx, "rollback", rec.Name, plan.VersionSchema, plan)
+		if err != nil {
+			return err
+		}
+		_, err = e.undoDataMigrations(ctx, rec, plan, drop)
+		return err
 	})
 }

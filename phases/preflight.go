@@ -53,6 +53,9 @@ func runCheck(ctx context.Context, tx pgx.Tx, schemaName string, k operations.Ca
 			return checkErr(k, err)
 		}
 		if got == nil {
+			if k.Missing != "" {
+				return k.Fail(k.Missing, k.Args[0])
+			}
 			return k.Fail("type %s does not exist", k.Args[0])
 		}
 		return nil

@@ -2,7 +2,9 @@ package phases
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,22 +37,33 @@ func (e *Engine) Rollback(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Before any change: what others made in or on the version
+		// schema stops the rollback, unless --drop-dependents.
+		drop, err := e.versionSchemaDrop(ctx, "rollback", rec.Name, plan.VersionSchema, plan)
+		if err != nil {
+			return nil, err
+		}
 		// Data migrations (update_rows) are computed back first, in
 		// batches with checkpoints: too long for the rollback's single
 		// transaction. This is the one part of a rollback that is not
 		// atomic; it resumes where it stopped, and refuses (changing
 		// nothing) when a data migration without down changed rows.
-		if err := e.undoDataMigrations(ctx, rec, plan); err != nil {
+		leftData, err := e.undoDataMigrations(ctx, rec, plan, drop)
+		if err != nil {
 			return nil, err
 		}
-		left := leftInPlace(rec, plan)
-		if err := e.rollback(ctx, rec, plan); err != nil {
+		left := append(leftData, leftInPlace(rec, plan)...)
+		e.forceLeft, e.queued = nil, nil
+		if err := e.rollback(ctx, rec, plan, drop); err != nil {
 			return nil, err
 		}
+		left = append(left, e.forceLeft...)
+		queued := e.queued
+		e.logDropped(rec.Name, drop.Dropped)
 		for _, l := range left {
 			e.log.Warn().Str(keyMigration, rec.Name).Msg("left in place: " + l)
 		}
-		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left}, nil
+		return &Result{Migration: rec.Name, VersionSchema: rec.VersionSchema, Phase: "rolled_back", LeftInPlace: left, DroppedDependents: drop.Dropped, Queued: queued}, nil
 	})
 }
 
@@ -83,24 +96,98 @@ func leftInPlace(rec *state.Record, plan *operations.Plan) []string {
 	return out
 }
 
-func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
-	inTx := []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}
+// rollback runs the rollback's transaction: drop the version schema as
+// drop says (see versionSchemaDrop), undo the steps, forget the migration.
+func (e *Engine) rollback(ctx context.Context, rec *state.Record, plan *operations.Plan, drop *schemaDrop) error {
+	inTx := append([]string{}, drop.SQL...)
 	var after []string
 	for _, s := range undoSteps(rec, plan) {
 		inTx, after = splitAtCommit(inTx, after, s.Undo, s.UndoAfter, s.NoTx)
 	}
-	err := e.atomic(ctx, "rollback", inTx, func(tx pgx.Tx) error {
+	record := func(tx pgx.Tx) error {
 		if err := e.store.QueuePending(ctx, tx, rec.Schema, rec.Name, after); err != nil {
 			return err
 		}
 		return e.store.Delete(ctx, tx, rec.Schema, rec.Name)
-	})
+	}
+	err := e.atomic(ctx, "rollback", inTx, record)
+	if err != nil && e.cfg.ForceRollback && dataError(err) {
+		// --force: an undo statement that errs (a sql operation's down
+		// that fails) is skipped and said, so that the rollback reaches
+		// no migration in progress.
+		e.log.Warn().Err(err).Str(keyMigration, rec.Name).Msg("rollback failed; with --force, trying again with each step's undo on its own savepoint")
+		var skipped []string
+		skipped, err = e.forcedRollback(ctx, drop, undoSteps(rec, plan), record)
+		e.forceLeft = skipped
+	}
 	if err != nil {
+		if len(e.undoChanged) > 0 {
+			// The data migrations' undo ran outside this transaction.
+			return fmt.Errorf("roll back %q: %w; the rollback's transaction changed nothing, but before it this rollback %s: the migration is now %s; run online rollback again once the cause is fixed", rec.Name, err, strings.Join(e.undoChanged, ", "), rec.Phase)
+		}
 		return fmt.Errorf("roll back %q: %w; nothing was changed: the migration is still %s; run online rollback again once the cause is fixed", rec.Name, err, rec.Phase)
 	}
 	e.log.Info().Str(keyEvent, evRolledBack).Str(keyMigration, rec.Name).Msg("migration rolled back")
-	if _, err := e.runPending(ctx); err != nil {
+	var left *PendingLeftError
+	if _, err := e.runPending(ctx); errors.As(err, &left) {
+		e.log.Warn().Str(keyMigration, rec.Name).Msg(err.Error())
+		e.queued = left.Statements
+	} else if err != nil {
 		return fmt.Errorf("migration %q is rolled back, but dropping an index it built failed: %w; the next online command drops it", rec.Name, err)
 	}
 	return nil
+}
+
+// forcedRollback is the rollback's transaction for --force: the version
+// schema's drop as usual, then each step's undo in a savepoint of its own;
+// an undo that errs is rolled back to its savepoint and returned, one line
+// each, as left in place.
+func (e *Engine) forcedRollback(ctx context.Context, drop *schemaDrop, steps []operations.Step, record func(pgx.Tx) error) ([]string, error) {
+	var left []string
+	var failed string
+	err := e.retry.Do(ctx, func(ctx context.Context) error {
+		left, failed = nil, ""
+		return pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error {
+			for _, stmt := range drop.SQL {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					failed = stmt
+					return err
+				}
+			}
+			for _, s := range steps {
+				var stmts []string
+				stmts, _ = splitAtCommit(nil, nil, s.Undo, s.UndoAfter, s.NoTx)
+				if len(stmts) == 0 {
+					continue
+				}
+				if _, err := tx.Exec(ctx, "SAVEPOINT online_undo"); err != nil {
+					return err
+				}
+				var serr error
+				for _, stmt := range stmts {
+					if _, serr = tx.Exec(ctx, stmt); serr != nil {
+						break
+					}
+				}
+				if serr != nil {
+					if !dataError(serr) {
+						return serr
+					}
+					if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT online_undo"); err != nil {
+						return err
+					}
+					left = append(left, fmt.Sprintf("the undo of %q failed and was skipped (%v): what that step did stays", s.Do, serr))
+					continue
+				}
+				if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT online_undo"); err != nil {
+					return err
+				}
+			}
+			return record(tx)
+		})
+	})
+	if err != nil {
+		return nil, pg.WithSQL(err, failed)
+	}
+	return left, nil
 }

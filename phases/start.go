@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,7 +160,11 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 	// Data migrations are computed back first, in batches, outside the
 	// rollback's transaction; one without down that changed rows keeps
 	// the migration where it stands instead.
-	if dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan); dErr != nil {
+	drop, dErr := e.versionSchemaDrop(context.WithoutCancel(ctx), "rollback", rec.Name, plan.VersionSchema, plan)
+	if dErr != nil {
+		return errors.Join(err, fmt.Errorf("start was not undone: %v", dErr))
+	}
+	if _, dErr := e.undoDataMigrations(context.WithoutCancel(ctx), rec, plan, drop); dErr != nil {
 		if errors.Is(dErr, ErrIrreversible) {
 			// Not wrapped: the command failed (start), it was not a
 			// rollback refused; the message says what to run.
@@ -167,7 +172,7 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 		}
 		return errors.Join(err, fmt.Errorf("and undoing its data migrations failed (run online rollback): %w", dErr))
 	}
-	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan); rbErr != nil {
+	if rbErr := e.rollback(context.WithoutCancel(ctx), rec, plan, drop); rbErr != nil {
 		return errors.Join(err, fmt.Errorf("and the rollback after it failed too (run online rollback): %w", rbErr))
 	}
 	// Say "undone" only when the catalog shows it.
@@ -181,8 +186,35 @@ func (e *Engine) carryOn(ctx context.Context, rec *state.Record, res *Result, be
 	case after != before:
 		return fmt.Errorf("%w (the rollback ran without error, but schema %q is not as it was before start: inspect it, and run online rollback if online status still shows the migration)", err, e.cfg.Schema)
 	}
-	return fmt.Errorf("%w (everything start did was undone)", err)
+	// What no rollback can undo (an enum value added, raw SQL without
+	// down), and rows a down set back, are said as they are.
+	var kept []string
+	for _, l := range leftInPlace(rec, plan) {
+		kept = append(kept, "left in place: "+l)
+	}
+	for _, c := range e.undoChanged {
+		if strings.HasPrefix(c, "set the rows") {
+			kept = append(kept, c+": they are as before start only as far as that down is the exact inverse of its set")
+		}
+	}
+	if len(kept) > 0 {
+		return &StartFailedError{Err: fmt.Errorf("%w (start was undone, except: %s)", err, strings.Join(kept, "; ")), Undone: true, Left: kept}
+	}
+	return &StartFailedError{Err: fmt.Errorf("%w (everything start did was undone)", err), Undone: true}
 }
+
+// StartFailedError is returned by Start when a step failed and start
+// undid what it did: Undone says the undo ran and the schema is as it was
+// before start; Left lists what stays changed all the same (what no
+// rollback can undo, rows a down set back).
+type StartFailedError struct {
+	Err    error
+	Undone bool
+	Left   []string
+}
+
+func (e *StartFailedError) Error() string { return e.Err.Error() }
+func (e *StartFailedError) Unwrap() error { return e.Err }
 
 // fingerprint summarises what start may change in the catalog: the
 // migrated schema's relations, columns, defaults, constraints, indexes and

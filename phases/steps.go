@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -131,26 +133,77 @@ func (e *Engine) atomic(ctx context.Context, what string, stmts []string, record
 	return nil
 }
 
+// ErrPendingLeft is returned (wrapped) by runPending when a statement
+// queued after a commit (DROP INDEX CONCURRENTLY) waited past
+// --lock-retry-deadline for the transactions it must outlast: it and those
+// after it stay queued in the state schema's pending table, and the next
+// command runs them. Nothing is wrong with the migration.
+var ErrPendingLeft = errors.New("statements left queued for the next online command")
+
 // runPending runs the statements that complete and rollback queued for
 // after their transaction committed (DROP INDEX CONCURRENTLY), oldest
 // first, each forgotten once it ran. They are idempotent, so a crash
 // between running and forgetting one is harmless.
+//
+// Each waits for the transactions that use its table, under lock_timeout
+// set to the lock retry deadline: like every other wait of online, it is
+// bounded. One that times out is cancelled by the server (a DROP INDEX
+// CONCURRENTLY cut short leaves an invalid index, which running it again
+// drops), and it and the rest stay queued: runPending returns
+// ErrPendingLeft with the statements left.
 func (e *Engine) runPending(ctx context.Context) (int, error) {
 	ps, err := e.store.PendingOf(ctx, e.conn, e.cfg.Schema)
 	if err != nil {
 		return 0, err
 	}
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	deadline := max(e.cfg.LockRetryDeadline, e.cfg.LockTimeout)
+	if _, err := e.conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = '%dms'", deadline.Milliseconds())); err != nil {
+		return 0, fmt.Errorf("bound the statements queued after a commit: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+		defer cancel()
+		_, _ = e.conn.Exec(rctx, fmt.Sprintf("SET lock_timeout = '%dms'", e.cfg.LockTimeout.Milliseconds()))
+	}()
 	for i, p := range ps {
 		if err := e.injected("after", i, p.SQL); err != nil {
 			return i, err
 		}
-		s := operations.Step{Do: "after the commit of " + p.Migration + ": " + p.SQL, SQL: []string{p.SQL}, NoTx: true}
-		if err := e.runStep(ctx, s, func(tx pgx.Tx) error { return e.store.DonePending(ctx, tx, e.cfg.Schema, p) }); err != nil {
+		do := "after the commit of " + p.Migration + ": " + p.SQL
+		e.log.Info().Str(keyEvent, evStep).Str(keyStep, do).Msg(do)
+		if _, err := e.conn.Exec(ctx, p.SQL); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable {
+				var left []string
+				for _, q := range ps[i:] {
+					left = append(left, q.SQL)
+				}
+				return i, &PendingLeftError{Statements: left, Waited: deadline}
+			}
+			return i, fmt.Errorf("%s: %w", do, pg.WithSQL(err, p.SQL))
+		}
+		if err := pgx.BeginFunc(ctx, e.conn, func(tx pgx.Tx) error { return e.store.DonePending(ctx, tx, e.cfg.Schema, p) }); err != nil {
 			return i, err
 		}
 	}
 	return len(ps), nil
 }
+
+// PendingLeftError lists the statements left queued (see ErrPendingLeft).
+type PendingLeftError struct {
+	Statements []string
+	Waited     time.Duration
+}
+
+func (e *PendingLeftError) Error() string {
+	return fmt.Sprintf("%v: %s waited %s (--lock-retry-deadline) for transactions that use its table and was cancelled; %d statement(s) stay queued (%s), and the next online command runs them",
+		ErrPendingLeft, e.Statements[0], e.Waited, len(e.Statements), strings.Join(e.Statements, "; "))
+}
+
+func (e *PendingLeftError) Is(target error) bool { return target == ErrPendingLeft }
 
 // injected calls Config.FailAt, the test knob that makes a statement
 // fail; nil in production.

@@ -54,12 +54,16 @@ func downTask(i int) int { return -(i + 1) }
 // down walks only the keys its forward pass walked (up to that pass's
 // checkpoint): rows past it were never changed.
 //
-// It refuses, changing nothing, when a data migration without down has
-// changed rows, unless Config.ForceRollback is set (those values are
-// kept). When there is a down to run it first records the rolling_back
-// phase and drops the new version schema, so that the new version's
-// writers are gone before the values are computed back.
-func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan *operations.Plan) error {
+// Before any change it refuses when a data migration without down has
+// changed rows, and proves that each down can run on every row it will
+// set back (checkDown): a down that fails on a row is refused naming it
+// (*DownError), changing nothing. With Config.ForceRollback neither
+// refuses: such a data migration keeps the values it set, and what it
+// left is returned, one line each. Only then it records the rolling_back
+// phase and drops the new version schema as drop says, so that the new
+// version's writers are gone before the values are computed back.
+func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan *operations.Plan, drop *schemaDrop) ([]string, error) {
+	e.undoChanged = nil
 	var data []int
 	for i, bf := range plan.Backfill {
 		if bf.Data != nil {
@@ -67,17 +71,18 @@ func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan
 		}
 	}
 	if len(data) == 0 {
-		return nil
+		return nil, nil
 	}
 	cps, err := e.store.Backfills(ctx, e.conn, rec.Schema, rec.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// changed: a forward batch committed over at least one key. An
 	// empty table's task is done with nothing walked.
 	changed := func(i int) bool { cp, ok := cps[i]; return ok && cp.RowsDone > 0 }
 	irr := &IrreversibleError{Migration: rec.Name}
 	var downs []int
+	var left []string
 	for _, i := range data {
 		bf := plan.Backfill[i]
 		switch {
@@ -90,37 +95,92 @@ func (e *Engine) undoDataMigrations(ctx context.Context, rec *state.Record, plan
 			irr.Ops = append(irr.Ops, bf.Ops[0])
 			irr.Tables = append(irr.Tables, bf.Table)
 			irr.RowsDone += cps[i].RowsDone
+			left = append(left, fmt.Sprintf("operation %d (update_rows on %s) has no down: the values it set are kept", bf.Ops[0], bf.Qualified(plan.Schema)))
 		}
 	}
 	if len(irr.Ops) > 0 {
 		if !e.cfg.ForceRollback {
-			return irr
+			return nil, irr
 		}
 		e.log.Warn().Str(keyMigration, rec.Name).Ints("ops", irr.Ops).Msg("rolling back with --force: the values set by data migrations without down are kept")
 	}
-	if len(downs) == 0 {
-		return nil
+	// Prove every down can run before anything changes.
+	var run []int
+	for _, i := range downs {
+		var done *state.Backfill
+		if cp, ok := cps[downTask(i)]; ok {
+			if cp.Done {
+				continue
+			}
+			done = &cp
+		}
+		err := e.checkDown(ctx, rec, plan, i, cps[i], done)
+		var de *DownError
+		switch {
+		case err == nil:
+			run = append(run, i)
+		case errors.As(err, &de) && e.cfg.ForceRollback:
+			left = append(left, fmt.Sprintf("operation %d (update_rows on %s): its down cannot set row %s back (%v): every row keeps the value it has now", de.Op, de.Table, de.Row, de.Err))
+			e.log.Warn().Str(keyMigration, rec.Name).Int("op", de.Op).Msg("rolling back with --force: " + left[len(left)-1])
+		case errors.As(err, &de) && rec.Phase == state.RollingBack:
+			de.Changed = fmt.Sprintf("an earlier run of this rollback dropped version schema %s and set rows back (the migration is %s)", plan.VersionSchema, rec.Phase)
+			return nil, err
+		default:
+			return nil, err
+		}
+	}
+	if len(run) == 0 {
+		return left, nil
 	}
 	if rec.Phase != state.RollingBack {
 		if err := e.store.SetPhase(ctx, e.conn, rec.Schema, rec.Name, state.RollingBack); err != nil {
-			return err
+			return nil, err
 		}
 		rec.Phase = state.RollingBack
+		e.undoChanged = append(e.undoChanged, "recorded the phase rolling_back")
 	}
-	drop := operations.Step{Do: fmt.Sprintf("drop version schema %s before computing data back", plan.VersionSchema), SQL: []string{"DROP SCHEMA IF EXISTS " + pg.Ident(plan.VersionSchema) + " CASCADE"}}
-	if err := e.runStep(ctx, drop, nil); err != nil {
-		return fmt.Errorf("roll back %q: %w", rec.Name, err)
+	step := operations.Step{Do: fmt.Sprintf("drop version schema %s before computing data back", plan.VersionSchema), SQL: drop.SQL}
+	if err := e.runStep(ctx, step, nil); err != nil {
+		return nil, fmt.Errorf("roll back %q: %w; the migration is now %s and its version schema %s may be dropped: run online rollback again to carry on", rec.Name, err, rec.Phase, plan.VersionSchema)
 	}
-	for j := len(downs) - 1; j >= 0; j-- {
-		i := downs[j]
-		if cp, ok := cps[downTask(i)]; ok && cp.Done {
+	e.undoChanged = append(e.undoChanged, "dropped version schema "+plan.VersionSchema)
+	for j := len(run) - 1; j >= 0; j-- {
+		i := run[j]
+		err := e.runDown(ctx, rec, plan, i, cps[i], cps)
+		bf := plan.Backfill[i]
+		if err == nil {
+			e.undoChanged = append(e.undoChanged, fmt.Sprintf("set the rows of %s back with the down of operation %d", bf.Table, bf.Ops[0]))
 			continue
 		}
-		if err := e.runDown(ctx, rec, plan, i, cps[i], cps); err != nil {
-			return fmt.Errorf("roll back %q: %w; run online rollback again to carry on", rec.Name, err)
+		var setBack int64
+		var done *state.Backfill
+		if now, rerr := e.store.Backfills(ctx, e.conn, rec.Schema, rec.Name); rerr == nil {
+			if cp, ok := now[downTask(i)]; ok {
+				setBack = cp.RowsDone
+				done = &cp
+			}
 		}
+		partway := fmt.Sprintf("version schema %s is dropped, the migration is %s, and the down of operation %d set %d row(s) of %s back before it failed", plan.VersionSchema, rec.Phase, bf.Ops[0], setBack, bf.Table)
+		if !dataError(err) {
+			return nil, fmt.Errorf("roll back %q: %w; the rollback stopped partway: %s; run online rollback again to carry on", rec.Name, err, partway)
+		}
+		// A row written since the check fails the down: name it.
+		de := &DownError{Migration: rec.Name, Op: bf.Ops[0], Table: bf.Qualified(plan.Schema), Row: "(not found again)", Err: err, Changed: partway}
+		var again *DownError
+		if cerr := e.checkDown(ctx, rec, plan, i, cps[i], done); errors.As(cerr, &again) {
+			de.Row, de.Err = again.Row, again.Err
+		}
+		if !e.cfg.ForceRollback {
+			return nil, de
+		}
+		at := "the first key"
+		if done != nil && len(done.LastKey) > 0 {
+			at = "key (" + strings.Join(done.LastKey, ", ") + ")"
+		}
+		left = append(left, fmt.Sprintf("operation %d (update_rows on %s): its down stopped at row %s (%v) after %d row(s); the rows after %s keep the values the operation set", de.Op, de.Table, de.Row, de.Err, setBack, at))
+		e.log.Warn().Str(keyMigration, rec.Name).Int("op", de.Op).Msg("rolling back with --force: " + left[len(left)-1])
 	}
-	return nil
+	return left, nil
 }
 
 // runDown walks the keys forward task i walked, setting its down.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -76,15 +77,26 @@ func ValidateFiles(files []DirFile, schemaName string) (*ValidateResult, error) 
 }
 
 func compileInOrder(files []DirFile, model *schema.Schema, schemaName string, res *ValidateResult) []error {
+	return compileChecked(files, model, schemaName, res, nil)
+}
+
+// compileChecked is compileInOrder with check, when not nil, called for
+// each file that compiled (its position among files, and the models
+// before and after it) before the next one: a live validation's catalog
+// checks. An error it returns counts as the file's.
+func compileChecked(files []DirFile, model *schema.Schema, schemaName string, res *ValidateResult, check func(i int, m *operations.Migration, before, next *schema.Schema) error) []error {
 	var errs []error
 	parent := ""
 	// After a sql operation the model no longer says what the database
 	// holds (the SQL may create or change anything): a later file that
 	// does not compile is reported as unchecked, not as invalid.
 	rawSQL := ""
-	for _, f := range files {
+	for i, f := range files {
 		plan, next, err := operations.Compile(f.Migration, model, operations.Options{Schema: schemaName, StateSchema: "online", Parent: parent})
 		res.Checked = append(res.Checked, f.File)
+		if err == nil && check != nil {
+			err = check(i, f.Migration, model, next)
+		}
 		if err != nil {
 			if rawSQL != "" && isCompileError(err) {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: cannot check past the sql operation in %s (what it made is unknown without a database): %v", f.File, rawSQL, err))
@@ -107,6 +119,38 @@ func compileInOrder(files []DirFile, model *schema.Schema, schemaName string, re
 func isCompileError(err error) bool {
 	var oe *operations.Error
 	return errors.As(err, &oe) && oe.Op > 0
+}
+
+// liveChecks runs, for a live validation, the catalog checks start runs
+// (types, collations, operator classes, access methods, expressions
+// evaluated in a transaction rolled back): all of them for the first
+// pending file, whose start would meet the catalog as it is; for the
+// files after it, whose tables may come from the files before, the checks
+// of names only, leaving out types that the files before create.
+func (e *Engine) liveChecks(ctx context.Context) func(int, *operations.Migration, *schema.Schema, *schema.Schema) error {
+	return func(i int, m *operations.Migration, before, next *schema.Schema) error {
+		checks := operations.CatalogChecks(m, before, next)
+		if i > 0 {
+			var named []operations.CatalogCheck
+			for _, k := range checks {
+				if !k.Type {
+					continue
+				}
+				if name, ok := k.Args[0].(string); ok && k.Missing == "" {
+					n := strings.ToLower(strings.TrimSpace(name))
+					if _, enum := before.Enums[n]; enum {
+						continue
+					}
+					if _, typ := before.Types[n]; typ {
+						continue
+					}
+				}
+				named = append(named, k)
+			}
+			checks = named
+		}
+		return e.preflight(ctx, e.cfg.Schema, checks)
+	}
 }
 
 // settle turns the model a compile returns (the new version while the
@@ -192,7 +236,7 @@ func (e *Engine) validate(ctx context.Context, d *Dir, loose bool) (*ValidateRes
 	if err != nil {
 		return nil, err
 	}
-	errs = append(errs, compileInOrder(pending, cur, e.cfg.Schema, res)...)
+	errs = append(errs, compileChecked(pending, cur, e.cfg.Schema, res, e.liveChecks(ctx))...)
 	if len(errs) > 0 {
 		return res, &ValidationError{Errs: errs}
 	}

@@ -85,6 +85,12 @@ func printResult(cmd *cobra.Command, asJSON bool, res *phases.Result, human stri
 		return writeJSON(cmd.OutOrStdout(), res)
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), human)
+	for _, o := range res.DroppedDependents {
+		fmt.Fprintf(cmd.OutOrStdout(), "dropped, as --drop-dependents asked: %s\n", o)
+	}
+	for _, q := range res.Queued {
+		fmt.Fprintf(cmd.OutOrStdout(), "left queued for the next online command (transactions used the table past --lock-retry-deadline): %s\n", q)
+	}
 	return nil
 }
 
@@ -133,6 +139,7 @@ Run it again after a crash or Ctrl-C to resume from the last checkpoint.`,
 	cmd.Flags().BoolVar(&complete, "complete", false, "complete at once after start (for migrations no old code depends on)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
+	addDropDependents(cmd, g)
 	return cmd
 }
 
@@ -189,11 +196,13 @@ func newResultCmd(g *globals, use, short string, call func(*phases.Engine, conte
 }
 
 func newCompleteCmd(g *globals) *cobra.Command {
-	return newResultCmd(g, "complete", "Complete the migration in progress: contract, and drop the previous version schema",
+	cmd := newResultCmd(g, "complete", "Complete the migration in progress: contract, and drop the previous version schema",
 		(*phases.Engine).Complete,
 		func(res *phases.Result) string {
 			return fmt.Sprintf("migration %s complete in %s; version schema %s stays.", res.Migration, res.Elapsed.Round(time.Millisecond), res.VersionSchema)
 		})
+	addDropDependents(cmd, g)
+	return cmd
 }
 
 func newRollbackCmd(g *globals) *cobra.Command {
@@ -219,6 +228,7 @@ func newRollbackCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().BoolVar(&force, "force", false, "roll back even past data migrations (update_rows) without down that changed rows; the values they set are kept")
+	addDropDependents(cmd, g)
 	return cmd
 }
 

@@ -147,6 +147,7 @@ missing, or a pending file sorts before an applied one.`,
 	cmd.Flags().StringVar(&to, "to", "", "apply the pending files up to this one (included), leave the rest pending")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	bf.add(cmd)
+	addDropDependents(cmd, g)
 	return cmd
 }
 
@@ -603,6 +604,7 @@ how many remain; complete it (or roll it back), then run revert --to NAME again.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&to, "to", "", "undo the migrations after this one, one revert at a time")
 	bf.add(cmd)
+	addDropDependents(cmd, g)
 	return cmd
 }
 

@@ -42,6 +42,10 @@ const (
 	// diff: the migration it wrote does not reach the whole desired schema
 	// (or does not run); every difference left is listed.
 	exitIncomplete = 5
+	// exitDependents: complete or rollback refused, nothing changed:
+	// objects online did not create live in or on a version schema they
+	// would drop (move them, or --drop-dependents).
+	exitDependents = 6
 	exitInterupt   = 130
 )
 
@@ -53,10 +57,13 @@ type globals struct {
 	lockRetryDeadline time.Duration
 	logFormat         string
 	verbose           int
-	stdout, stderr    io.Writer
-	log               zerolog.Logger
-	command           string // the command running, for checkTarget
-	cfgFlags          configFlags
+	// dropDependents is --drop-dependents, on the commands that may drop
+	// a version schema.
+	dropDependents bool
+	stdout, stderr io.Writer
+	log            zerolog.Logger
+	command        string // the command running, for checkTarget
+	cfgFlags       configFlags
 }
 
 func envOr(key, def string) string {
@@ -76,13 +83,93 @@ func envDuration(key string, def time.Duration) time.Duration {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	// out counts what the command printed on stdout: a command that
+	// printed its report before failing (validate, lint, rehearse) has
+	// given its one JSON object already.
+	out := &countingWriter{w: stdout}
+	g := &globals{stdout: out, stderr: stderr}
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetOut(stdout)
+	root.SetOut(out)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	return report(ctx, g, err)
+	cmd, err := root.ExecuteContextC(ctx)
+	code := report(ctx, g, err)
+	if err != nil && cmd != nil && jsonAsked(cmd) && out.n == 0 {
+		writeFailureJSON(stdout, cmd, code, err)
+	}
+	return code
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
+}
+
+// jsonAsked reports whether the command ran with --json.
+func jsonAsked(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("json")
+	return f != nil && f.Changed && f.Value.String() == "true"
+}
+
+// failureJSON is what a command given --json prints on stdout when it
+// fails: one object, as a success prints its result, so that a script
+// reads stdout either way. The same text goes to stderr for people.
+type failureJSON struct {
+	Command  string `json:"command"`
+	ExitCode int    `json:"exit_code"`
+	Error    string `json:"error"`
+	// NothingChanged is set when the command is known to have changed
+	// nothing (a refusal before any change, a bad file, a command whose
+	// single transaction rolled back); absent when that is not known.
+	NothingChanged *bool `json:"nothing_changed,omitempty"`
+	// Undone is set by a failed start: whether what it did was undone.
+	Undone *bool `json:"undone,omitempty"`
+	// LeftInPlace lists what stayed changed although the command failed
+	// or was undone (an enum value added, rows a down set back).
+	LeftInPlace []string `json:"left_in_place,omitempty"`
+	// Dependents are the objects others made that stopped a complete or
+	// rollback (exit 5).
+	Dependents []phases.ForeignObject `json:"dependents,omitempty"`
+	// FailedRow is the key of the row a data migration's down fails on.
+	FailedRow string `json:"failed_row,omitempty"`
+}
+
+func writeFailureJSON(w io.Writer, cmd *cobra.Command, code int, err error) {
+	out := failureJSON{Command: strings.TrimPrefix(cmd.CommandPath(), "online "), ExitCode: code, Error: pg.Explain(err)}
+	yes, no := true, false
+	var dep *phases.DependentsError
+	var down *phases.DownError
+	var sf *phases.StartFailedError
+	switch {
+	case errors.As(err, &dep):
+		out.Dependents = dep.Objects
+		out.NothingChanged = &yes
+	case errors.As(err, &down):
+		out.FailedRow = down.Row
+		if down.Changed == "" {
+			out.NothingChanged = &yes
+		} else {
+			out.NothingChanged = &no
+		}
+	case errors.As(err, &sf):
+		out.Undone = &sf.Undone
+		out.LeftInPlace = sf.Left
+		nothing := sf.Undone && len(sf.Left) == 0
+		out.NothingChanged = &nothing
+	case code == exitUsage, code == exitBusy, errors.Is(err, phases.ErrIrreversible), errors.Is(err, phases.ErrNoMigration), errors.Is(err, phases.ErrBackfillUnfinished):
+		out.NothingChanged = &yes
+	case strings.Contains(out.Error, "nothing was changed"):
+		// complete's and rollback's single transaction rolled back
+		// (their messages say so only then; see phases' tests).
+		out.NothingChanged = &yes
+	}
+	_ = writeJSON(w, out)
 }
 
 func newRootCmd(g *globals) *cobra.Command {
@@ -276,6 +363,7 @@ func (g *globals) config() phases.Config {
 		LockTimeout:       g.lockTimeout,
 		LockRetryDeadline: g.lockRetryDeadline,
 		Log:               g.log,
+		DropDependents:    g.dropDependents,
 	}
 }
 
@@ -326,6 +414,8 @@ func report(ctx context.Context, g *globals, err error) int {
 	case errors.As(err, &opErr), errors.As(err, &ue):
 		code = exitUsage
 		msg += "\nnothing was changed in the database."
+	case errors.Is(err, phases.ErrDependents):
+		code = exitDependents
 	case errors.Is(err, state.ErrBusy), errors.As(err, &inProg):
 		code = exitBusy
 	case errors.Is(err, phases.ErrBackfillUnfinished), errors.Is(err, phases.ErrNoMigration), errors.Is(err, phases.ErrIrreversible):
@@ -343,6 +433,13 @@ func report(ctx context.Context, g *globals, err error) int {
 	}
 	fmt.Fprintf(g.stderr, "online: error: %s\n", msg)
 	return code
+}
+
+// addDropDependents adds --drop-dependents to a command that may drop a
+// version schema (complete, rollback; start, revert and migrate, whose
+// failure or completion may too).
+func addDropDependents(cmd *cobra.Command, g *globals) {
+	cmd.Flags().BoolVar(&g.dropDependents, "drop-dependents", false, "drop the objects online did not create that live in a version schema it drops or use its views (listed in the output); without it such a command changes nothing and lists them (exit 5)")
 }
 
 func isCobraUsage(err error) bool {

@@ -298,7 +298,9 @@ var ErrInjected = errors.New("injected failure")
 // Digest summarises everything a failed command must leave as it was: the
 // catalog of every schema but the system's (columns, constraints, indexes
 // with their names, triggers, functions, types, views), online's state
-// rows, and every row of every table of the migrated schema.
+// rows, and every row of every table outside the system's and online's
+// schemas (the migrated schema's, and those an application made elsewhere,
+// in a version schema included).
 func (e *Env) Digest() string {
 	e.T.Helper()
 	const catalog = `SELECT md5(coalesce(string_agg(x, E'\n' ORDER BY x), '')) FROM (
@@ -329,7 +331,7 @@ func (e *Env) Digest() string {
 	}
 	out.WriteString(sum)
 	for _, tbl := range e.Rows(e.DB, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public' ORDER BY 1`) {
+WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^(pg_|information_schema$|online$)' ORDER BY 1`) {
 		var d string
 		if err := e.DB.QueryRow(context.Background(), fmt.Sprintf("SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM %s t", tbl)).Scan(&d); err != nil {
 			e.T.Fatalf("data digest of %s: %v", tbl, err)
@@ -351,10 +353,20 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname = 'public' ORDER BY 1`) {
 // many failure points it tried.
 func (e *Env) FailEachStep(what string, run func(*phases.Engine) (*phases.Result, error)) int {
 	e.T.Helper()
+	return e.FailEachStepWith(what, nil, run)
+}
+
+// FailEachStepWith is FailEachStep with the engine's configuration changed
+// by cfg too (such as DropDependents).
+func (e *Env) FailEachStepWith(what string, cfg func(*phases.Config), run func(*phases.Engine) (*phases.Result, error)) int {
+	e.T.Helper()
 	want := e.Digest()
 	for k := 0; ; k++ {
 		last := false
 		eng := e.Engine(func(c *phases.Config) {
+			if cfg != nil {
+				cfg(c)
+			}
 			c.FailAt = func(w string, i int, stmt string) error {
 				if w != what {
 					return nil
