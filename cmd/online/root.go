@@ -134,7 +134,7 @@ type failureJSON struct {
 	// or was undone (an enum value added, rows a down set back).
 	LeftInPlace []string `json:"left_in_place,omitempty"`
 	// Dependents are the objects others made that stopped a complete or
-	// rollback (exit 5).
+	// rollback (exit 6).
 	Dependents []phases.ForeignObject `json:"dependents,omitempty"`
 	// FailedRow is the key of the row a data migration's down fails on.
 	FailedRow string `json:"failed_row,omitempty"`
@@ -439,7 +439,7 @@ func report(ctx context.Context, g *globals, err error) int {
 // version schema (complete, rollback; start, revert and migrate, whose
 // failure or completion may too).
 func addDropDependents(cmd *cobra.Command, g *globals) {
-	cmd.Flags().BoolVar(&g.dropDependents, "drop-dependents", false, "drop the objects online did not create that live in a version schema it drops or use its views (listed in the output); without it such a command changes nothing and lists them (exit 5)")
+	cmd.Flags().BoolVar(&g.dropDependents, "drop-dependents", false, "drop the objects online did not create that live in a version schema it drops or use its views (listed in the output); without it such a command changes nothing and lists them (exit 6)")
 }
 
 func isCobraUsage(err error) bool {
