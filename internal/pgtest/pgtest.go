@@ -5,8 +5,6 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os/exec"
 	"strings"
 	"testing"
@@ -21,26 +19,58 @@ import (
 func ServerURL() string { return pg.ResolveURL("") }
 
 // NewDB creates an empty database and returns its connection string. The
-// database is dropped (with any connections still open to it) at cleanup.
+// database is dropped (with any connections still open to it) at cleanup,
+// whether the test passed or failed; an interrupt drops it too, and one a
+// killed binary left is dropped by the next binary's first NewDB.
+//
+// It holds one slot of the binary's connection budget until the database is
+// dropped, waiting for one when all are taken (see ConnsPerTest).
 func NewDB(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
 	defer cancel()
-	admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+	admin, err := connect(ctx, ServerURL())
+	if err != nil {
+		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
+	}
+	budgetOnce.Do(func() {
+		var n int
+		if n, budgetErr = sizeBudget(ctx, admin); budgetErr == nil {
+			budget = newSlots(n)
+		}
+		// The first database of the binary cleans up after earlier ones.
+		if dropped, err := dropStale(ctx, admin); err != nil {
+			t.Logf("pgtest: drop test databases earlier runs left: %v", err)
+		} else if len(dropped) > 0 {
+			t.Logf("pgtest: dropped %d test databases earlier runs left: %s", len(dropped), strings.Join(dropped, ", "))
+		}
+	})
+	if budgetErr != nil {
+		admin.Close(ctx)
+		t.Fatalf("pgtest: %v", budgetErr)
+	}
+	// Waiting for a slot must not hold a connection.
+	admin.Close(ctx)
+	if release := budget.acquire(t); release != nil {
+		// Registered first, so run last: after the drop below.
+		t.Cleanup(release)
+	}
+	admin, err = connect(ctx, ServerURL())
 	if err != nil {
 		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
 	}
 	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "online_test_" + hex.EncodeToString(b[:])
+	watchInterrupt()
+	name := newDBName(time.Now())
+	addLive(name)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
+		removeLive(name)
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
 		defer cancel()
-		admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+		admin, err := connect(ctx, ServerURL())
 		if err != nil {
 			t.Errorf("pgtest: connect to drop %s: %v", name, err)
 			return
@@ -48,7 +78,9 @@ func NewDB(t testing.TB) string {
 		defer admin.Close(ctx)
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pg.Ident(name)+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
+			return
 		}
+		removeLive(name)
 	})
 	u, err := pg.WithDatabase(ServerURL(), name)
 	if err != nil {
@@ -57,12 +89,13 @@ func NewDB(t testing.TB) string {
 	return u
 }
 
-// Connect opens a connection to connURL, closed at cleanup.
+// Connect opens a connection to connURL, closed at cleanup. It waits while
+// the server has no connection free.
 func Connect(t testing.TB, connURL string) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
 	defer cancel()
-	conn, err := pg.Connect(ctx, connURL, pg.Options{ApplicationName: "online-test"})
+	conn, err := connect(ctx, connURL)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
