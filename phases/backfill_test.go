@@ -204,6 +204,13 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 		c.BackfillBatchTime = 20 * time.Millisecond
 		c.BackfillWorkers = workers
 		c.BackfillYield = yield
+		if yield > 0 {
+			// The backfill must outlast the governor's glance, its probe
+			// and a few periods however fast this machine is, or loaded
+			// (a faster backfill could end before the first cut): at
+			// most 60k rows a second, it lasts 5 s at least.
+			c.BackfillRate = 60000
+		}
 		c.OnProgress = func(p backfill.Progress) {
 			if p.Duty > 0 && p.Duty < minDuty.Load().(float64) {
 				minDuty.Store(p.Duty)

@@ -110,6 +110,17 @@ type Engine struct {
 	// workersUsed is the most backfill workers one table had at once in
 	// this command's backfill, for Result.BackfillWorkers.
 	workersUsed int
+	// txns counts the transactions the engine's sessions end, for the
+	// backfill's governor.
+	txns *txCounter
+}
+
+// tracer is the pgx tracer of the engine's sessions, nil without one.
+func (e *Engine) tracer() pgx.QueryTracer {
+	if e.txns == nil {
+		return nil
+	}
+	return e.txns
 }
 
 // Open connects. The connection carries lock_timeout from its startup
@@ -133,7 +144,10 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.Schema == cfg.StateSchema {
 		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)
 	}
-	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online", KeepAlive: true})
+	// The governor of a backfill leaves out the transactions of the
+	// engine's sessions: they count them as they go.
+	txns := &txCounter{}
+	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online", KeepAlive: true, Tracer: txns})
 	if err != nil {
 		// pgbouncer refuses startup parameters it does not know, such as
 		// lock_timeout: the first sign of a pooler in between.
@@ -157,7 +171,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		_ = conn.Close(ctx)
 		return nil, fmt.Errorf("set client_connection_check_interval: %w", err)
 	}
-	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log}
+	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log, txns: txns}
 	e.retry = pg.Retry{
 		Deadline: cfg.LockRetryDeadline,
 		OnRetry: func(attempt int, wait time.Duration, err error) {

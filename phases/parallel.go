@@ -167,7 +167,7 @@ func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table 
 // workerConn opens one more session for a backfill worker, set up as the
 // engine's own.
 func (e *Engine) workerConn(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pg.Connect(ctx, e.cfg.URL, pg.Options{LockTimeout: e.cfg.LockTimeout, ApplicationName: "online backfill", KeepAlive: true})
+	conn, err := pg.Connect(ctx, e.cfg.URL, pg.Options{LockTimeout: e.cfg.LockTimeout, ApplicationName: "online backfill", KeepAlive: true, Tracer: e.tracer()})
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 			return save(ctx, tx, c)
 		},
 		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
-		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser()),
+		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser(conn)),
 		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
 		LockRetryDeadline: e.cfg.LockRetryDeadline,
 	}

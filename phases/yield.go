@@ -15,17 +15,28 @@ import (
 
 // The backfill yields to the application: while the application writes, a
 // governor slows the backfill's workers down so that the application keeps
-// at least Config.BackfillYield of the write rate it had with the backfill
-// held back.
+// at least Config.BackfillYield of the transaction rate it had with the
+// backfill held back.
 //
-// The signal is the server's transaction counter. pg_current_snapshot()'s
-// xmax is one past the newest finished transaction ID, read from shared
-// memory at once: unlike pg_stat_database, whose counters a busy backend
-// flushes about once a second, it is exact at any instant. Every writing
-// transaction of any database on the server takes one ID, so its rate, less
-// the IDs the backfill's own batches took, is the rate at which everything
-// else on the server commits writes. Read-only transactions take no ID and
-// are not seen.
+// The application is the migrated database's: the signal is the database's
+// own count of ended transactions (pg_stat_database's xact_commit +
+// xact_rollback for this database), so that other databases on the same
+// server, however busy, do not slow the backfill. The engine counts the
+// transactions its own sessions end (a pgx tracer on each of them: txCounter)
+// and leaves them out. The counters are in shared memory, but each session
+// publishes its own at most about once a second: a busy application's count
+// lags by up to a second, which evens out over the governor's periods; the
+// backfill's workers, whose count is subtracted at once, ask for theirs to be
+// published after each batch (pg_stat_force_next_flush), so that the two
+// sides of the subtraction agree. Read-only transactions count too: a
+// database that only reads is an application to yield to as well.
+//
+// PostgreSQL 14 has no pg_stat_force_next_flush, and its statistics
+// collector lags by half a second more: there the signal is the server's
+// transaction counter, as before. pg_current_snapshot()'s xmax is one past
+// the newest finished transaction ID, exact at any instant, but every writing
+// transaction of any database takes one, so the backfill also yields to
+// writes in the server's other databases.
 //
 // The baseline is measured with the backfill held: once the governor first
 // sees others write (it looks after yieldGlance, then every yieldPeriod),
@@ -41,10 +52,10 @@ import (
 // and the backfill creeps back). A worker that ran a batch for t then
 // pauses t*(1-duty)/duty.
 //
-// When no other session is connected, or the table is under yieldMinBytes
-// (its backfill takes about as long as a probe), there is no governor.
-// While the application writes less than yieldMinRate transactions per
-// second there is nothing to protect, and the governor only watches.
+// When no other session is connected to the database, or the table is under
+// yieldMinBytes (its backfill takes about as long as a probe), there is no
+// governor. While the application ends fewer than yieldMinRate transactions
+// per second there is nothing to protect, and the governor only watches.
 
 const (
 	// yieldProbe is how long the workers are held while the baseline is
@@ -59,7 +70,7 @@ const (
 	yieldReprobe = 20 * time.Second
 	// yieldPeriod is how often the duty cycle is adjusted.
 	yieldPeriod = time.Second
-	// yieldMinRate is the application write rate, in transactions per
+	// yieldMinRate is the application's rate, in transactions per
 	// second, below which the governor does not slow the backfill.
 	yieldMinRate = 5.0
 	// yieldMinBytes is the smallest table whose backfill yields: a
@@ -93,8 +104,16 @@ type governor struct {
 	tbl      string
 	log      func(duty, rate, baseline float64)
 	logStart func(baseline float64)
+	logProbe func(rate float64)
 
-	ours atomic.Int64 // transaction IDs the workers' batches took
+	// perDB is whether the signal is the database's own transaction
+	// count (PostgreSQL 15 and later) rather than the server's IDs.
+	perDB bool
+	// txns counts the transactions the engine's sessions end (perDB).
+	txns *txCounter
+	// batches counts the workers' batches: the transaction IDs they took
+	// (not perDB).
+	batches atomic.Int64
 
 	mu       sync.Mutex
 	duty     float64
@@ -127,17 +146,36 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 		return nil, nil, err
 	}
 	if others == 0 {
-		e.log.Debug().Str(keyTable, tbl).Msg("no other session connected: the backfill does not yield")
+		e.log.Debug().Str(keyTable, tbl).Msg("no other session connected to the database: the backfill does not yield")
 		return nil, func() {}, nil
 	}
 	conn, err := e.workerConn(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("backfill %s: open the governor's connection: %w", tbl, err)
 	}
-	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1}
+	var sv int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&sv); err != nil {
+		pg.Close(context.WithoutCancel(ctx), conn)
+		return nil, nil, fmt.Errorf("backfill %s: read the server version: %w", tbl, err)
+	}
+	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1, perDB: sv >= 150000 && e.txns != nil, txns: e.txns}
 	g.logStart = func(base float64) {
 		e.log.Info().Str(keyTable, tbl).Float64("app_write_rate", base).Float64("yield", g.target).
 			Msg("backfill yields to the application's writes")
+	}
+	if g.perDB {
+		// What the engine's sessions did before (the DDL of start, a
+		// worker's setup) is published now, before the first reading,
+		// or it would come into the first periods as the application's.
+		for _, c := range append(workers, conn) {
+			if _, err := c.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+				pg.Close(context.WithoutCancel(ctx), conn)
+				return nil, nil, fmt.Errorf("backfill %s: publish the sessions' statistics: %w", tbl, err)
+			}
+		}
+	}
+	g.logProbe = func(rate float64) {
+		e.log.Debug().Str(keyTable, tbl).Float64("app_rate", rate).Msg("backfill held to measure the application's rate")
 	}
 	g.log = func(duty, rate, baseline float64) {
 		e.log.Debug().Str(keyTable, tbl).Float64("duty", duty).Float64("app_rate", rate).Float64("app_baseline", baseline).
@@ -161,23 +199,75 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 	}, nil
 }
 
-// otherSessions counts the client sessions on the server that are not this
-// engine's.
+// otherSessions counts the client sessions connected to the database that
+// are not this engine's: sessions of other databases are no application of
+// this one.
 func otherSessions(ctx context.Context, conn *pgx.Conn, ours []uint32) (int, error) {
 	var n int
 	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])`, ours).Scan(&n)
+		WHERE backend_type = 'client backend' AND datname = current_database()
+		  AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])`, ours).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the other sessions: %w", err)
 	}
 	return n, nil
 }
 
-// xids reads the server's transaction counter.
+// xids reads the transaction counter: the database's ended transactions,
+// or on PostgreSQL 14 the server's transaction IDs. The reading's own
+// transaction is published at once, as the workers' are.
 func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
 	var x int64
-	err := g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
+	var err error
+	if g.perDB {
+		err = g.conn.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database, pg_stat_force_next_flush()
+			WHERE datname = current_database()`).Scan(&x)
+	} else {
+		err = g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
+	}
 	return x, time.Now(), err
+}
+
+// ours is the count of the engine's own transactions the counter includes.
+func (g *governor) ours() int64 {
+	if g.perDB {
+		return g.txns.n.Load()
+	}
+	return g.batches.Load()
+}
+
+// txCounter is a pgx tracer that counts the transactions a session ends,
+// commits and rollbacks alike: a statement (or batch) after which the
+// session is outside a transaction block ended one.
+type txCounter struct{ n atomic.Int64 }
+
+var (
+	_ pgx.QueryTracer = (*txCounter)(nil)
+	_ pgx.BatchTracer = (*txCounter)(nil)
+)
+
+func (c *txCounter) ended(conn *pgx.Conn) {
+	if conn.PgConn().TxStatus() == 'I' {
+		c.n.Add(1)
+	}
+}
+
+func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (c *txCounter) TraceQueryEnd(_ context.Context, conn *pgx.Conn, _ pgx.TraceQueryEndData) {
+	c.ended(conn)
+}
+
+func (c *txCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *txCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *txCounter) TraceBatchEnd(_ context.Context, conn *pgx.Conn, _ pgx.TraceBatchEndData) {
+	c.ended(conn)
 }
 
 // appRate is the write rate of everyone but the backfill between two
@@ -213,7 +303,7 @@ func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (flo
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	o0 := g.ours.Load()
+	o0 := g.ours()
 	if err := pg.Sleep(ctx, d); err != nil {
 		return 0, err
 	}
@@ -221,7 +311,7 @@ func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (flo
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	return appRate(x0, x1, g.ours.Load()-o0, t0, t1), nil
+	return appRate(x0, x1, g.ours()-o0, t0, t1), nil
 }
 
 // probe takes a new baseline with the workers held.
@@ -251,7 +341,7 @@ func (g *governor) setBaseline(base float64) {
 // advice, and the workers' own errors end the backfill.
 func (g *governor) loop(ctx context.Context) {
 	x0, t0, err := g.xids(ctx)
-	o0 := g.ours.Load()
+	o0 := g.ours()
 	lastProbe := time.Now()
 	for period := yieldGlance; ctx.Err() == nil; period = yieldPeriod {
 		if pg.Sleep(ctx, period) != nil {
@@ -261,12 +351,13 @@ func (g *governor) loop(ctx context.Context) {
 		idle := g.baseline < yieldMinRate
 		g.mu.Unlock()
 		x1, t1, err1 := g.xids(ctx)
-		o1 := g.ours.Load()
+		o1 := g.ours()
 		var rate float64
 		if err == nil && err1 == nil {
 			rate = appRate(x0, x1, o1-o0, t0, t1)
 		}
 		if (idle && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
+			g.logProbe(rate)
 			if g.probe(ctx) != nil {
 				return
 			}
@@ -278,7 +369,7 @@ func (g *governor) loop(ctx context.Context) {
 			}
 			lastProbe = time.Now()
 			x0, t0, err = g.xids(ctx)
-			o0 = g.ours.Load()
+			o0 = g.ours()
 			continue
 		}
 		if err == nil && err1 == nil && !idle {
@@ -292,11 +383,22 @@ func (g *governor) loop(ctx context.Context) {
 	}
 }
 
-// pause is a worker's pause between batches: it counts the batch's
-// transaction, waits out a probe, and rests for the part of the cycle the
-// duty leaves. worked is how long the worker ran since its last pause.
-func (g *governor) pause(ctx context.Context, worked time.Duration) error {
-	g.ours.Add(1)
+// pause is a worker's pause between batches: it has the batch's
+// transactions counted, waits out a probe, and rests for the part of the
+// cycle the duty leaves. worked is how long the worker ran since its last
+// pause.
+func (g *governor) pause(ctx context.Context, conn *pgx.Conn, worked time.Duration) error {
+	if g.perDB {
+		// Published now, the batch is in the database's count by the
+		// time the tracer's count of it is subtracted; left to the
+		// server's own rhythm it would come up to a second later, or,
+		// from a worker held by a probe, ten.
+		if _, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+			return fmt.Errorf("backfill %s: publish the batch's statistics: %w", g.tbl, err)
+		}
+	} else {
+		g.batches.Add(1)
+	}
 	g.mu.Lock()
 	hold, duty := g.hold, g.duty
 	g.mu.Unlock()
@@ -324,15 +426,16 @@ func (g *governor) Duty() float64 {
 	return g.duty
 }
 
-// pauser is a worker's Options.Pause for the governor, nil without one.
-// Each worker has its own: the time it worked is since its own last pause.
-func (g *governor) pauser() func(context.Context) error {
+// pauser is the Options.Pause of the worker on conn for the governor, nil
+// without one. Each worker has its own: the time it worked is since its own
+// last pause.
+func (g *governor) pauser(conn *pgx.Conn) func(context.Context) error {
 	if g == nil {
 		return nil
 	}
 	last := time.Now()
 	return func(ctx context.Context) error {
-		err := g.pause(ctx, time.Since(last))
+		err := g.pause(ctx, conn, time.Since(last))
 		last = time.Now()
 		return err
 	}
