@@ -478,30 +478,55 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 
 	var reltuples float64
-	var relpages, pages int64
+	var relpages, pages, live, dead int64
 	if err := tx.QueryRow(ctx, `SELECT c.reltuples::float8, c.relpages::int8,
-		pg_relation_size(c.oid) / current_setting('block_size')::int8
-		FROM pg_class c WHERE c.oid = $1`, r.oid).Scan(&reltuples, &relpages, &pages); err != nil {
+		pg_relation_size(c.oid) / current_setting('block_size')::int8,
+		pg_stat_get_live_tuples(c.oid), pg_stat_get_dead_tuples(c.oid)
+		FROM pg_class c WHERE c.oid = $1`, r.oid).Scan(&reltuples, &relpages, &pages, &live, &dead); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	switch {
-	case r.max == nil:
+	if r.max == nil {
 		r.total = 0
-	case reltuples >= 0 && relpages > 0:
-		// Scale the density of the last VACUUM/ANALYZE to today's size,
-		// as the planner does.
-		r.total = int64(reltuples / float64(relpages) * float64(pages))
-	case reltuples >= 0 && pages == 0:
-		r.total = int64(reltuples)
-	default:
+		return nil
+	}
+	if r.total = rowEstimate(reltuples, relpages, pages, live, dead); r.total < 0 {
 		// Never vacuumed or analyzed (reltuples -1), or last seen empty
-		// and grown since: count, unless that takes long.
-		r.total = r.count(ctx)
+		// and grown since: count, unless that takes long, and then take
+		// the statistics' live count.
+		if r.total = r.count(ctx); r.total == 0 {
+			r.total = live
+		}
 	}
 	return nil
+}
+
+// rowEstimate is the number of live rows of a table, from pg_class's
+// reltuples and relpages (as of the last VACUUM or ANALYZE), its size in
+// pages now, and the statistics system's live and dead row counts; -1 when
+// the table was never vacuumed or analyzed (or was empty then and grew
+// since): a count(*) is better then.
+//
+// Scaling the density of the last VACUUM/ANALYZE to today's size, as the
+// planner does, counts the dead rows an UPDATE of every row leaves (after a
+// backfill the table has twice its pages until a vacuum), and overstates the
+// rows by as much. The live count leaves them out, and follows inserts and
+// deletes since; it is trusted unless the statistics were reset since the
+// table filled (live and dead together far below what the pages hold).
+func rowEstimate(reltuples float64, relpages, pages, live, dead int64) int64 {
+	scaled := int64(-1)
+	switch {
+	case reltuples >= 0 && relpages > 0:
+		scaled = int64(reltuples / float64(relpages) * float64(pages))
+	case reltuples >= 0 && pages == 0:
+		scaled = int64(reltuples)
+	}
+	if scaled >= 0 && live > 0 && 2*(live+dead) >= scaled {
+		return live
+	}
+	return scaled
 }
 
 // count is count(*) of the table under a short statement_timeout; 0 (unknown)
