@@ -268,7 +268,7 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 	}
 	save := func(ctx context.Context, q state.Querier, c backfill.Checkpoint) error {
 		b := p
-		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, max(c.RowsTotal, c.RowsDone), c.Done, c.Rate
+		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, agg.partTotal(p.Part, c), c.Done, c.Rate
 		b.ReplicaLag = agg.lag()
 		b.Duty = gov.Duty()
 		return e.store.SaveBackfill(ctx, q, rec.Schema, rec.Name, b)
@@ -313,16 +313,51 @@ type aggregate struct {
 	mu       sync.Mutex
 	table    string
 	parts    map[int]backfill.Progress
+	est      map[int]int64 // each range's row estimate from the split, 0 when none
 	replica  time.Duration
 	progress func(backfill.Progress)
 }
 
 func newAggregate(table string, parts []state.Backfill, fn func(backfill.Progress)) *aggregate {
-	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, progress: fn}
+	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, est: map[int]int64{}, progress: fn}
 	for _, p := range parts {
 		a.parts[p.Part] = backfill.Progress{RowsDone: p.RowsDone, RowsTotal: max(p.RowsTotal, p.RowsDone), Done: p.Done}
+		if len(parts) > 1 {
+			a.est[p.Part] = p.RowsTotal
+		}
 	}
 	return a
+}
+
+// totalOf is the row estimate of one range, corrected by the ranges that
+// finished: their actual rows against their estimates scale the estimates
+// of the others (an estimate off for the whole table, as after a stats
+// reset, is off for each range alike), and never below the rows done. A
+// finished range's total is its rows. a.mu is held.
+func (a *aggregate) totalOf(part int, pr backfill.Progress) int64 {
+	if pr.Done {
+		return pr.RowsDone
+	}
+	var actual, estimated int64
+	for k, p := range a.parts {
+		if p.Done && a.est[k] > 0 {
+			actual += p.RowsDone
+			estimated += a.est[k]
+		}
+	}
+	est := a.est[part]
+	if estimated == 0 || est == 0 {
+		return max(pr.RowsTotal, pr.RowsDone)
+	}
+	return max(pr.RowsDone, int64(float64(est)*float64(actual)/float64(estimated)))
+}
+
+// partTotal is totalOf for a range's checkpoint, so that status shows the
+// corrected estimate too.
+func (a *aggregate) partTotal(part int, c backfill.Checkpoint) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.totalOf(part, backfill.Progress{RowsDone: c.RowsDone, RowsTotal: c.RowsTotal, Done: c.Done})
 }
 
 func (a *aggregate) update(part int, pr backfill.Progress) {
@@ -333,9 +368,9 @@ func (a *aggregate) update(part int, pr backfill.Progress) {
 		return
 	}
 	sum := backfill.Progress{Table: a.table, BatchSize: pr.BatchSize, BatchTime: pr.BatchTime, Done: true, ReplicaLag: a.replica, Duty: a.gov.Duty()}
-	for _, p := range a.parts {
+	for k, p := range a.parts {
 		sum.RowsDone += p.RowsDone
-		sum.RowsTotal += p.RowsTotal
+		sum.RowsTotal += a.totalOf(k, p)
 		sum.Done = sum.Done && p.Done
 		if !p.Done {
 			sum.Rate += p.Rate
@@ -355,9 +390,9 @@ func (a *aggregate) paused() {
 	a.mu.Lock()
 	fn, lag := a.progress, a.replica
 	var sum backfill.Progress
-	for _, p := range a.parts {
+	for k, p := range a.parts {
 		sum.RowsDone += p.RowsDone
-		sum.RowsTotal += p.RowsTotal
+		sum.RowsTotal += a.totalOf(k, p)
 	}
 	a.mu.Unlock()
 	if fn != nil {
