@@ -510,23 +510,24 @@ func (r *runner) prepare(ctx context.Context) error {
 // since): a count(*) is better then.
 //
 // Scaling the density of the last VACUUM/ANALYZE to today's size, as the
-// planner does, counts the dead rows an UPDATE of every row leaves (after a
-// backfill the table has twice its pages until a vacuum), and overstates the
-// rows by as much. The live count leaves them out, and follows inserts and
-// deletes since; it is trusted unless the statistics were reset since the
-// table filled (live and dead together far below what the pages hold).
+// planner does, counts the row versions an UPDATE of every row leaves dead
+// (after a backfill the table has twice its pages until a vacuum), and
+// overstates the rows by as much: the dead rows the statistics know of are
+// taken off. The statistics' live count, which leaves them out and follows
+// inserts and deletes, is the other estimate; it lags the writes of the last
+// second or so, and is too low after a statistics reset: the larger of the
+// two is taken.
 func rowEstimate(reltuples float64, relpages, pages, live, dead int64) int64 {
-	scaled := int64(-1)
+	var scaled int64
 	switch {
 	case reltuples >= 0 && relpages > 0:
 		scaled = int64(reltuples / float64(relpages) * float64(pages))
 	case reltuples >= 0 && pages == 0:
 		scaled = int64(reltuples)
+	default:
+		return -1
 	}
-	if scaled >= 0 && live > 0 && 2*(live+dead) >= scaled {
-		return live
-	}
-	return scaled
+	return max(live, scaled-dead, 0)
 }
 
 // count is count(*) of the table under a short statement_timeout; 0 (unknown)

@@ -103,11 +103,13 @@ func TestRowEstimate(t *testing.T) {
 		relpages, pages, live, dead, want int64
 	}{
 		{"analyzed, unchanged", 1000, 10, 10, 1000, 0, 1000},
-		{"every row updated since: twice the pages", 1000, 10, 20, 1000, 1000, 1000},
-		{"grown since: the live count", 1000, 10, 15, 1500, 0, 1500},
+		{"every row updated since: twice the pages, half dead", 1000, 10, 20, 1000, 1000, 1000},
+		{"analyzed after the update: reltuples live only", 1000, 20, 20, 1000, 1000, 1000},
+		{"grown since, the live count behind: the pages", 1000, 10, 20, 1000, 0, 2000},
 		{"statistics reset since: the pages", 1000, 10, 20, 100, 0, 2000},
 		{"no statistics: the pages", 1000, 10, 20, 0, 0, 2000},
 		{"never analyzed: count", -1, 0, 20, 500, 0, -1},
+		{"empty when analyzed, grown since: count", 0, 0, 20, 500, 0, -1},
 		{"empty when analyzed, empty now", 0, 0, 0, 0, 0, 0},
 	}
 	for _, c := range cases {
