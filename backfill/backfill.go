@@ -111,15 +111,20 @@ type Options struct {
 	// retries and pauses. The zero value, like zerolog.Nop(), discards them.
 	Logger zerolog.Logger
 
-	// LockRetries bounds the attempts at one batch that fails because of a
-	// lock timeout (55P03), a deadlock or a serialization failure; default
-	// 10. Each retry halves the batch after a jittered, doubling pause.
+	// LockRetries, when positive, bounds the attempts at one batch that
+	// fails because of a lock timeout (55P03), a deadlock or a
+	// serialization failure; zero leaves LockRetryDeadline the one bound.
+	// Each retry halves the batch after a jittered, doubling pause.
 	LockRetries int
 	// LockRetryDeadline bounds the time spent retrying one batch; default
 	// one minute. The engine passes its own (--lock-retry-deadline).
 	LockRetryDeadline time.Duration
-	// LockTimeout, when positive, is set as the lock_timeout of each batch
-	// transaction; zero keeps the connection's own.
+	// LockTimeout is the lock_timeout of each batch transaction; zero means
+	// DefaultLockTimeout, negative keeps the connection's own. A batch
+	// waiting for a row an application holds keeps the locks of every row
+	// it updated before it, and the application's writers of those rows
+	// queue behind it: the wait must be short, and a smaller batch tried
+	// again.
 	LockTimeout time.Duration
 	// WaiterPause is how long Run pauses before a batch while other sessions
 	// wait for the table's lock (a pending DDL statement or LOCK TABLE, as
@@ -137,6 +142,11 @@ type Options struct {
 // zero; phases.DefaultBackfillBatchTime and the CLI's flag read it.
 const DefaultBatchTime = 100 * time.Millisecond
 
+// DefaultLockTimeout is a batch's lock_timeout when Options.LockTimeout is
+// zero: about an application transaction's length, so that a batch behind
+// one waits it out, and one behind a long one gives way soon.
+const DefaultLockTimeout = 100 * time.Millisecond
+
 const (
 	slowFactor        = 4               // a batch this many times over target is "much slower"
 	maxSlowPause      = 5 * time.Second // longest pause after a slow batch
@@ -145,7 +155,6 @@ const (
 	retryMax          = 5 * time.Second
 	countTimeout      = "500ms" // bound on the count(*) of the row estimate
 	defaultGrace      = 5 * time.Second
-	defaultRetries    = 10
 	defaultRetryLimit = time.Minute
 )
 
@@ -181,8 +190,11 @@ func (o Options) withDefaults() (Options, error) {
 		o.InitialBatch = 1000
 	}
 	o.InitialBatch = clamp(o.InitialBatch, o.MinBatch, o.MaxBatch)
-	if o.LockRetries <= 0 {
-		o.LockRetries = defaultRetries
+	if o.LockRetries < 0 {
+		o.LockRetries = 0
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = DefaultLockTimeout
 	}
 	if o.LockRetryDeadline <= 0 {
 		o.LockRetryDeadline = defaultRetryLimit
