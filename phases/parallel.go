@@ -273,25 +273,17 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 		b.Duty = gov.Duty()
 		return e.store.SaveBackfill(ctx, q, rec.Schema, rec.Name, b)
 	}
-	opts := backfill.Options{
-		BatchTime: e.cfg.BackfillBatchTime,
-		// The rate limit is the whole backfill's: each worker takes its
-		// share.
-		Rate:   e.cfg.BackfillRate / float64(workers),
-		Logger: e.log,
-		// The backfill resolves names in up expressions as the sync
-		// triggers do: in the migrated schema.
-		Settings: settings,
-		Resume:   &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone},
-		Until:    p.RangeHi,
-		Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
-			return save(ctx, tx, c)
-		},
-		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
-		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser(conn)),
-		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
-		LockRetryDeadline: e.cfg.LockRetryDeadline,
+	// The rate limit is the whole backfill's: each worker takes its share.
+	opts := e.backfillOptions(conn, table(task), e.cfg.BackfillRate/float64(workers), agg, gov)
+	// The backfill resolves names in up expressions as the sync triggers
+	// do: in the migrated schema.
+	opts.Settings = settings
+	opts.Resume = &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone}
+	opts.Until = p.RangeHi
+	opts.Checkpoint = func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
+		return save(ctx, tx, c)
 	}
+	opts.Progress = func(pr backfill.Progress) { agg.update(p.Part, pr) }
 	// A range's own estimate, or on a resume the one the first run took:
 	// Run's would be the whole table's, or none when its count(*) of a
 	// table never analyzed times out, which a backfill's dead rows make
@@ -305,6 +297,22 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 	// Record completion even when the range was empty and no batch ran.
 	final.Done = true
 	return save(ctx, conn, final)
+}
+
+// backfillOptions are the options every walk of the engine starts from, on
+// the worker connection conn: a backfill's ranges and an update_rows' undo
+// at rollback alike, so that each keeps to the same batch time, rate, lock
+// bounds, replica lag and yield to the application. agg takes the replica
+// lag; gov is nil when the walk does not yield.
+func (e *Engine) backfillOptions(conn *pgx.Conn, tbl string, rate float64, agg *aggregate, gov *governor) backfill.Options {
+	return backfill.Options{
+		BatchTime: e.cfg.BackfillBatchTime,
+		Rate:      rate,
+		Logger:    e.log,
+		Pause:     pauses(e.replicaPause(conn, tbl, agg), gov.pauser(conn)),
+		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
+		LockRetryDeadline: e.cfg.LockRetryDeadline,
+	}
 }
 
 // aggregate sums the progress of a task's ranges for OnProgress.
