@@ -40,6 +40,12 @@ const (
 	// connectPatience is how long a test's connection waits for the server
 	// to have a connection free before the test fails.
 	connectPatience = 2 * time.Minute
+	// slotPatience is how long a test waits for a slot while none is
+	// given back before it goes ahead over the budget. The wait can be a
+	// deadlock: a test that holds a slot and runs parallel subtests keeps
+	// it until they end, and they cannot start while the tests waiting
+	// for a slot hold every one of go test's -parallel places.
+	slotPatience = 10 * time.Second
 )
 
 // slotsFor is the number of test databases a binary may hold at once, given
@@ -57,8 +63,9 @@ type slots struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	size    int
-	free    int
+	free    int            // below zero while tests run over the budget
 	holders map[string]int // test name → slots it holds
+	given   time.Time      // when a slot was last given back
 }
 
 var (
@@ -68,8 +75,15 @@ var (
 )
 
 func newSlots(n int) *slots {
-	s := &slots{size: n, free: n, holders: map[string]int{}}
+	s := &slots{size: n, free: n, holders: map[string]int{}, given: time.Now()}
 	s.cond = sync.NewCond(&s.mu)
+	// Waiters look at the clock now and then (slotPatience), not only
+	// when a slot is given back. The ticker lives as long as the binary.
+	go func() {
+		for range time.Tick(time.Second) {
+			s.cond.Broadcast()
+		}
+	}()
 	return s
 }
 
@@ -121,11 +135,14 @@ func (s *slots) acquire(t testing.TB) func() {
 	if s.heldByAncestor(name) {
 		return nil
 	}
-	waited := false
-	for s.free == 0 {
-		if !waited {
-			t.Logf("pgtest: waiting for one of %d test database slots (connection budget)", s.size)
-			waited = true
+	began := time.Now()
+	if s.free <= 0 {
+		t.Logf("pgtest: waiting for one of %d test database slots (connection budget)", s.size)
+	}
+	for s.free <= 0 {
+		if time.Since(began) >= slotPatience && time.Since(s.given) >= slotPatience {
+			t.Logf("pgtest: no test database slot given back in %s: going ahead over the budget of %d", slotPatience, s.size)
+			break
 		}
 		s.cond.Wait()
 	}
@@ -138,7 +155,8 @@ func (s *slots) acquire(t testing.TB) func() {
 			delete(s.holders, name)
 		}
 		s.free++
-		s.cond.Signal()
+		s.given = time.Now()
+		s.cond.Broadcast()
 	}
 }
 

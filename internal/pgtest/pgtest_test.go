@@ -168,6 +168,25 @@ func TestBudgetWaits(t *testing.T) {
 	}
 }
 
+// TestBudgetNoDeadlock: a test holding the only slot runs parallel subtests,
+// which wait for go test's one -parallel place, which a test waiting for the
+// slot holds. The waiter must go ahead over the budget, not wait forever.
+func TestBudgetNoDeadlock(t *testing.T) {
+	if os.Getenv(childEnv) != "" {
+		return
+	}
+	t.Parallel()
+	cmd := runChild(t, "deadlock", fmt.Sprintf("ONLINE_TEST_CONNS=%d", ConnsPerTest))
+	cmd.Args = append(cmd.Args, "-test.parallel=1", "-test.timeout=90s")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "going ahead over the budget") {
+		t.Fatalf("the waiter never went ahead over the budget:\n%s", out)
+	}
+}
+
 // TestChild is the child of the tests above.
 func TestChild(t *testing.T) {
 	switch os.Getenv(childEnv) {
@@ -175,6 +194,19 @@ func TestChild(t *testing.T) {
 		t.Skip("only runs as a child of this package's tests")
 	case "one":
 		NewDB(t)
+	case "deadlock":
+		for i := range 2 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				NewDB(t)
+				for j := range 2 {
+					t.Run(fmt.Sprint(j), func(t *testing.T) {
+						t.Parallel()
+						time.Sleep(10 * time.Millisecond)
+					})
+				}
+			})
+		}
 	case "hang":
 		u := NewDB(t)
 		conn := Connect(t, u)
