@@ -142,7 +142,7 @@ func (r *run) run(ctx context.Context) error {
 		URL: dbURL, Schema: schemaName,
 		LockTimeout: cfg.LockTimeout, LockRetryDeadline: cfg.LockRetryDeadline,
 		BackfillBatchTime: cfg.BackfillBatchTime, BackfillRate: cfg.BackfillRate,
-		BackfillWorkers: cfg.BackfillWorkers, BackfillYield: cfg.BackfillYield,
+		BackfillWorkers: cfg.BackfillWorkers, BackfillYield: yieldOrOff(cfg.BackfillYield),
 		Log: cfg.Log, OnProgress: r.progress,
 	})
 	if err != nil {
@@ -625,4 +625,13 @@ func round(d time.Duration) string {
 	default:
 		return d.Round(10 * time.Microsecond).String()
 	}
+}
+
+// yieldOrOff is --backfill-yield for phases.Config, whose zero is the
+// default: 0 on the command line is off.
+func yieldOrOff(y float64) float64 {
+	if y <= 0 {
+		return phases.Off
+	}
+	return y
 }

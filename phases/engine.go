@@ -40,13 +40,15 @@ type Config struct {
 	// once; 0 chooses min(4, this client's CPUs, rows/250,000), at least 1.
 	// A resumed backfill keeps the ranges it was split into.
 	BackfillWorkers int
-	// BackfillYield, when positive, slows the backfill while the server
-	// runs other writes, so that they keep at least this fraction of the
-	// rate they had with the backfill held back (see yield.go). Zero turns
-	// it off; the CLI's default is DefaultBackfillYield.
+	// BackfillYield slows the backfill while the application (the
+	// database's other sessions) works, so that it keeps at least this
+	// fraction of the transaction rate it had with the backfill held back
+	// (see yield.go). Zero means DefaultBackfillYield, as in the CLI; Off
+	// (any negative value) turns it off.
 	BackfillYield float64
 	// MaxReplicaLag pauses the backfill between batches while a streaming
-	// standby's replay_lag exceeds it; 0 turns the check off.
+	// standby's replay lag exceeds it. Zero means DefaultMaxReplicaLag, as
+	// in the CLI; Off (any negative value) turns the check off.
 	MaxReplicaLag time.Duration
 	Log           zerolog.Logger
 	// OnProgress, if set, receives backfill progress after every batch.
@@ -140,6 +142,15 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	}
 	if cfg.LockWait == 0 {
 		cfg.LockWait = DefaultLockWait
+	}
+	// A zero value is the safe default, as the CLI's: a Go program that
+	// leaves these out gets a backfill that yields and waits for the
+	// replicas. Off is said explicitly.
+	if cfg.BackfillYield == 0 {
+		cfg.BackfillYield = DefaultBackfillYield
+	}
+	if cfg.MaxReplicaLag == 0 {
+		cfg.MaxReplicaLag = DefaultMaxReplicaLag
 	}
 	if cfg.Schema == cfg.StateSchema {
 		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)

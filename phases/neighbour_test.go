@@ -123,3 +123,34 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestZeroConfigYields: a Go program that leaves BackfillYield out gets the
+// CLI's default, a backfill that yields to the application; only
+// phases.Off turns the governor off. The zero value used to mean off.
+func TestZeroConfigYields(t *testing.T) {
+	t.Parallel()
+	// Over the governor's 16 MB; e.db is the application's session.
+	e := newEnv(t, accountsTable, accountsRows(300000))
+	var logs syncBuffer
+	withLog := func(c *phases.Config) { c.Log = zerolog.New(&logs).Level(zerolog.DebugLevel) }
+	for _, tc := range []struct {
+		name     string
+		yield    float64
+		governed bool
+	}{
+		{"zero: the default", 0, true},
+		{"Off", phases.Off, false},
+	} {
+		logs.mu.Lock()
+		logs.b.Reset()
+		logs.mu.Unlock()
+		eng := e.engine(withLog, func(c *phases.Config) { c.BackfillYield = tc.yield })
+		if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
+			t.Fatalf("%s: start: %s", tc.name, pg.Explain(err))
+		}
+		if got := strings.Contains(logs.String(), "backfill governor watches"); got != tc.governed {
+			t.Errorf("%s: governor %v, want %v:\n%s", tc.name, got, tc.governed, logs.String())
+		}
+		e.rollback()
+	}
+}
