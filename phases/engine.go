@@ -115,6 +115,8 @@ type Engine struct {
 	// txns counts the transactions the engine's sessions end, for the
 	// backfill's governor.
 	txns *txCounter
+	// watch reads who blocks a statement that waits for a lock.
+	watch *pg.BlockerWatch
 }
 
 // tracer is the pgx tracer of the engine's sessions, nil without one.
@@ -189,6 +191,22 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 			e.log.Warn().Str(keyEvent, evLockRetry).Int(keyAttempt, attempt).Dur(keyWait, wait).Msg("lock not available in time; retrying")
 		},
 	}
+	// Who a waiting statement waits for is read while it waits, from a
+	// session of its own: once lock_timeout ends the wait, the server no
+	// longer says. It is logged as seen, and named in the error when the
+	// retries give up.
+	e.watch = &pg.BlockerWatch{
+		Open: func(ctx context.Context) (*pgx.Conn, error) {
+			return pg.Connect(ctx, cfg.URL, pg.Options{ApplicationName: "online watch", Tracer: e.tracer()})
+		},
+		After: max(cfg.LockTimeout/2, 50*time.Millisecond),
+		OnSeen: func(_ uint32, bs []pg.Blocker) {
+			e.log.Warn().Str(keyEvent, evBlocked).Interface(keyBlockers, bs).Msg("waiting for a lock: " + pg.BlockersText(bs))
+		},
+	}
+	e.retry.Watch = func(ctx context.Context) func() []pg.Blocker {
+		return e.watch.Watch(ctx, e.conn.PgConn().PID())
+	}
 	return e, nil
 }
 
@@ -219,7 +237,10 @@ func checkSession(ctx context.Context, conn *pgx.Conn, lockTimeout time.Duration
 }
 
 // Close closes the connection (and with it the advisory lock, if held).
-func (e *Engine) Close(ctx context.Context) error { return e.conn.Close(ctx) }
+func (e *Engine) Close(ctx context.Context) error {
+	e.watch.Close(ctx)
+	return e.conn.Close(ctx)
+}
 
 // Conn is the engine's connection, for callers that read along (tests, demo).
 func (e *Engine) Conn() *pgx.Conn { return e.conn }
