@@ -7,6 +7,7 @@ import (
 	"context"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 )
+
+// staleOnce makes the first NewDB of a binary drop what killed runs left.
+var staleOnce sync.Once
 
 // ServerURL is the connection string of the server the tests use.
 func ServerURL() string { return pg.ResolveURL("") }
@@ -23,42 +27,32 @@ func ServerURL() string { return pg.ResolveURL("") }
 // whether the test passed or failed; an interrupt drops it too, and one a
 // killed binary left is dropped by the next binary's first NewDB.
 //
-// It holds one slot of the binary's connection budget until the database is
-// dropped, waiting for one when all are taken (see ConnsPerTest).
+// It waits first until the server has room for the test's connections (see
+// ConnsPerTest).
 func NewDB(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*patience()+30*time.Second)
 	defer cancel()
 	admin, err := connect(ctx, ServerURL())
 	if err != nil {
 		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
 	}
-	budgetOnce.Do(func() {
-		var n int
-		if n, budgetErr = sizeBudget(ctx, admin); budgetErr == nil {
-			budget = newSlots(n)
-		}
-		// The first database of the binary cleans up after earlier ones.
+	staleOnce.Do(func() {
+		// The first database of the binary cleans up after earlier runs.
 		if dropped, err := dropStale(ctx, admin); err != nil {
 			t.Logf("pgtest: drop test databases earlier runs left: %v", err)
 		} else if len(dropped) > 0 {
 			t.Logf("pgtest: dropped %d test databases earlier runs left: %s", len(dropped), strings.Join(dropped, ", "))
 		}
 	})
-	if budgetErr != nil {
-		admin.Close(ctx)
-		t.Fatalf("pgtest: %v", budgetErr)
-	}
-	// Waiting for a slot must not hold a connection.
-	admin.Close(ctx)
-	if release := budget.acquire(t); release != nil {
-		// Registered first, so run last: after the drop below.
-		t.Cleanup(release)
-	}
-	admin, err = connect(ctx, ServerURL())
+	started, err := waitForRoom(ctx, t, admin)
 	if err != nil {
-		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
+		admin.Close(ctx)
+		t.Fatalf("pgtest: %v", err)
 	}
+	// Closed last: the room it counted in stays taken until the
+	// database exists.
+	defer started()
 	defer admin.Close(ctx)
 	watchInterrupt()
 	name := newDBName(time.Now())
@@ -68,7 +62,7 @@ func NewDB(t testing.TB) string {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), patience()+30*time.Second)
 		defer cancel()
 		admin, err := connect(ctx, ServerURL())
 		if err != nil {
@@ -93,7 +87,7 @@ func NewDB(t testing.TB) string {
 // the server has no connection free.
 func Connect(t testing.TB, connURL string) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), connectPatience+30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience()+30*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, connURL)
 	if err != nil {
