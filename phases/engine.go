@@ -33,6 +33,11 @@ type Config struct {
 	LockRetryDeadline time.Duration
 	// BackfillBatchTime is the target duration of one backfill batch.
 	BackfillBatchTime time.Duration
+	// BackfillLockTimeout bounds a backfill batch's wait for a row lock
+	// (the rows it updated before stay locked meanwhile); zero means
+	// backfill.DefaultLockTimeout (100ms). A batch that times out is
+	// retried, smaller, within LockRetryDeadline.
+	BackfillLockTimeout time.Duration
 	// BackfillRate caps backfill rows per second, all workers together; 0
 	// is unlimited.
 	BackfillRate float64

@@ -312,6 +312,7 @@ func (e *Engine) backfillOptions(conn *pgx.Conn, tbl string, rate float64, agg *
 		Pause:     pauses(e.replicaPause(conn, tbl, agg), gov.pauser(conn)),
 		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
 		LockRetryDeadline: e.cfg.LockRetryDeadline,
+		LockTimeout:       e.cfg.BackfillLockTimeout,
 	}
 }
 

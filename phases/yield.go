@@ -73,6 +73,9 @@ const (
 	// yieldMinRate is the application's rate, in transactions per
 	// second, below which the governor does not slow the backfill.
 	yieldMinRate = 5.0
+	// yieldMinTxns is the fewest transactions of others in one period
+	// that can wake an idle governor, whatever their rate.
+	yieldMinTxns = 5
 	// yieldMinBytes is the smallest table whose backfill yields: a
 	// smaller one is done in about the time a probe takes.
 	yieldMinBytes = 16 << 20
@@ -172,6 +175,7 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 				pg.Close(context.WithoutCancel(ctx), conn)
 				return nil, nil, fmt.Errorf("backfill %s: publish the sessions' statistics: %w", tbl, err)
 			}
+			e.txns.markFlushed(c)
 		}
 	}
 	g.logProbe = func(rate float64) {
@@ -222,6 +226,8 @@ func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
 	if g.perDB {
 		err = g.conn.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database, pg_stat_force_next_flush()
 			WHERE datname = current_database()`).Scan(&x)
+		// The reading's own transaction is in the next reading.
+		g.txns.markFlushed(g.conn)
 	} else {
 		err = g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
 	}
@@ -231,25 +237,67 @@ func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
 // ours is the count of the engine's own transactions the counter includes.
 func (g *governor) ours() int64 {
 	if g.perDB {
-		return g.txns.n.Load()
+		return g.txns.flushed()
 	}
 	return g.batches.Load()
 }
 
-// txCounter is a pgx tracer that counts the transactions a session ends,
-// commits and rollbacks alike: a statement (or batch) after which the
-// session is outside a transaction block ended one.
-type txCounter struct{ n atomic.Int64 }
+// txCounter is a pgx tracer that counts the transactions the engine's
+// sessions end, commits and rollbacks alike: a statement (or batch) after
+// which the session is outside a transaction block ended one. It counts per
+// session, and keeps apart those the session has published to the
+// statistics (markFlushed after a pg_stat_force_next_flush): the governor
+// subtracts only what the database's count can already hold.
+type txCounter struct {
+	mu    sync.Mutex
+	conns map[*pgx.Conn]*connTxns
+}
+
+type connTxns struct{ ended, flushed int64 }
 
 var (
-	_ pgx.QueryTracer = (*txCounter)(nil)
-	_ pgx.BatchTracer = (*txCounter)(nil)
+	_ pgx.QueryTracer   = (*txCounter)(nil)
+	_ pgx.BatchTracer   = (*txCounter)(nil)
+	_ pgx.PrepareTracer = (*txCounter)(nil)
 )
 
 func (c *txCounter) ended(conn *pgx.Conn) {
-	if conn.PgConn().TxStatus() == 'I' {
-		c.n.Add(1)
+	if conn.PgConn().TxStatus() != 'I' {
+		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conns == nil {
+		c.conns = map[*pgx.Conn]*connTxns{}
+	}
+	n := c.conns[conn]
+	if n == nil {
+		n = &connTxns{}
+		c.conns[conn] = n
+	}
+	n.ended++
+}
+
+// markFlushed notes that conn's session has just published its statistics:
+// every transaction it ended so far is in the database's count.
+func (c *txCounter) markFlushed(conn *pgx.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.conns[conn]; n != nil {
+		n.flushed = n.ended
+	}
+}
+
+// flushed is the number of the engine's transactions the database's count
+// holds, as far as the engine knows.
+func (c *txCounter) flushed() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sum int64
+	for _, n := range c.conns {
+		sum += n.flushed
+	}
+	return sum
 }
 
 func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
@@ -258,6 +306,19 @@ func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.Trac
 
 func (c *txCounter) TraceQueryEnd(_ context.Context, conn *pgx.Conn, _ pgx.TraceQueryEndData) {
 	c.ended(conn)
+}
+
+func (c *txCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return ctx
+}
+
+// TracePrepareEnd counts a statement pgx prepared on the server before it
+// ran it (the first time a session runs a text): outside a transaction
+// block, the server runs the Parse in a transaction of its own.
+func (c *txCounter) TracePrepareEnd(_ context.Context, conn *pgx.Conn, d pgx.TracePrepareEndData) {
+	if !d.AlreadyPrepared {
+		c.ended(conn)
+	}
 }
 
 func (c *txCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
@@ -356,7 +417,10 @@ func (g *governor) loop(ctx context.Context) {
 		if err == nil && err1 == nil {
 			rate = appRate(x0, x1, o1-o0, t0, t1)
 		}
-		if (idle && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
+		// A few stray transactions in a short window (the engine's own,
+		// published late) are no application starting to write.
+		seen := err == nil && err1 == nil && x1-x0-(o1-o0) >= yieldMinTxns
+		if (idle && seen && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
 			g.logProbe(rate)
 			if g.probe(ctx) != nil {
 				return
@@ -396,6 +460,7 @@ func (g *governor) pause(ctx context.Context, conn *pgx.Conn, worked time.Durati
 		if _, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
 			return fmt.Errorf("backfill %s: publish the batch's statistics: %w", g.tbl, err)
 		}
+		g.txns.markFlushed(conn)
 	} else {
 		g.batches.Add(1)
 	}
