@@ -117,6 +117,9 @@ type governor struct {
 	// batches counts the workers' batches: the transaction IDs they took
 	// (not perDB).
 	batches atomic.Int64
+	// flushMu keeps a reading of the counter from falling between a
+	// worker's publishing of its statistics and its marking them (perDB).
+	flushMu sync.RWMutex
 
 	mu       sync.Mutex
 	duty     float64
@@ -218,28 +221,27 @@ func otherSessions(ctx context.Context, conn *pgx.Conn, ours []uint32) (int, err
 }
 
 // xids reads the transaction counter: the database's ended transactions,
-// or on PostgreSQL 14 the server's transaction IDs. The reading's own
-// transaction is published at once, as the workers' are.
-func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
-	var x int64
-	var err error
-	if g.perDB {
-		err = g.conn.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database, pg_stat_force_next_flush()
-			WHERE datname = current_database()`).Scan(&x)
-		// The reading's own transaction is in the next reading.
-		g.txns.markFlushed(g.conn)
-	} else {
+// or on PostgreSQL 14 the server's transaction IDs; and, at the same
+// instant, how many of those are the engine's own. The reading's own
+// transaction is published at once, as the workers' are. A worker publishes
+// and marks its batches under flushMu's read lock, so that a reading never
+// falls between the server counting a batch and the engine marking it.
+func (g *governor) xids(ctx context.Context) (x, ours int64, at time.Time, err error) {
+	if !g.perDB {
+		// Read before the counter: a batch counted after it is in the
+		// next reading on both sides.
+		ours = g.batches.Load()
 		err = g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
+		return x, ours, time.Now(), err
 	}
-	return x, time.Now(), err
-}
-
-// ours is the count of the engine's own transactions the counter includes.
-func (g *governor) ours() int64 {
-	if g.perDB {
-		return g.txns.flushed()
-	}
-	return g.batches.Load()
+	g.flushMu.Lock()
+	defer g.flushMu.Unlock()
+	err = g.conn.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database, pg_stat_force_next_flush()
+		WHERE datname = current_database()`).Scan(&x)
+	// The reading's own transaction is in the next reading, and from now
+	// in ours: each period has one, on both sides.
+	g.txns.markFlushed(g.conn)
+	return x, g.txns.flushed(), time.Now(), err
 }
 
 // txCounter is a pgx tracer that counts the transactions the engine's
@@ -360,19 +362,18 @@ func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (flo
 			return 0, err
 		}
 	}
-	x0, t0, err := g.xids(ctx)
+	x0, o0, t0, err := g.xids(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	o0 := g.ours()
 	if err := pg.Sleep(ctx, d); err != nil {
 		return 0, err
 	}
-	x1, t1, err := g.xids(ctx)
+	x1, o1, t1, err := g.xids(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	return appRate(x0, x1, g.ours()-o0, t0, t1), nil
+	return appRate(x0, x1, o1-o0, t0, t1), nil
 }
 
 // probe takes a new baseline with the workers held.
@@ -401,8 +402,7 @@ func (g *governor) setBaseline(base float64) {
 // and only then is a baseline taken. A failed reading is skipped: pacing is
 // advice, and the workers' own errors end the backfill.
 func (g *governor) loop(ctx context.Context) {
-	x0, t0, err := g.xids(ctx)
-	o0 := g.ours()
+	x0, o0, t0, err := g.xids(ctx)
 	lastProbe := time.Now()
 	for period := yieldGlance; ctx.Err() == nil; period = yieldPeriod {
 		if pg.Sleep(ctx, period) != nil {
@@ -411,8 +411,7 @@ func (g *governor) loop(ctx context.Context) {
 		g.mu.Lock()
 		idle := g.baseline < yieldMinRate
 		g.mu.Unlock()
-		x1, t1, err1 := g.xids(ctx)
-		o1 := g.ours()
+		x1, o1, t1, err1 := g.xids(ctx)
 		var rate float64
 		if err == nil && err1 == nil {
 			rate = appRate(x0, x1, o1-o0, t0, t1)
@@ -432,8 +431,7 @@ func (g *governor) loop(ctx context.Context) {
 				g.logStart(base)
 			}
 			lastProbe = time.Now()
-			x0, t0, err = g.xids(ctx)
-			o0 = g.ours()
+			x0, o0, t0, err = g.xids(ctx)
 			continue
 		}
 		if err == nil && err1 == nil && !idle {
@@ -457,10 +455,15 @@ func (g *governor) pause(ctx context.Context, conn *pgx.Conn, worked time.Durati
 		// time the tracer's count of it is subtracted; left to the
 		// server's own rhythm it would come up to a second later, or,
 		// from a worker held by a probe, ten.
-		if _, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+		g.flushMu.RLock()
+		_, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()")
+		if err == nil {
+			g.txns.markFlushed(conn)
+		}
+		g.flushMu.RUnlock()
+		if err != nil {
 			return fmt.Errorf("backfill %s: publish the batch's statistics: %w", g.tbl, err)
 		}
-		g.txns.markFlushed(conn)
 	} else {
 		g.batches.Add(1)
 	}
