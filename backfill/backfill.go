@@ -111,15 +111,20 @@ type Options struct {
 	// retries and pauses. The zero value, like zerolog.Nop(), discards them.
 	Logger zerolog.Logger
 
-	// LockRetries bounds the attempts at one batch that fails because of a
-	// lock timeout (55P03), a deadlock or a serialization failure; default
-	// 10. Each retry halves the batch after a jittered, doubling pause.
+	// LockRetries, when positive, bounds the attempts at one batch that
+	// fails because of a lock timeout (55P03), a deadlock or a
+	// serialization failure; zero leaves LockRetryDeadline the one bound.
+	// Each retry halves the batch after a jittered, doubling pause.
 	LockRetries int
 	// LockRetryDeadline bounds the time spent retrying one batch; default
 	// one minute. The engine passes its own (--lock-retry-deadline).
 	LockRetryDeadline time.Duration
-	// LockTimeout, when positive, is set as the lock_timeout of each batch
-	// transaction; zero keeps the connection's own.
+	// LockTimeout is the lock_timeout of each batch transaction; zero means
+	// DefaultLockTimeout, negative keeps the connection's own. A batch
+	// waiting for a row an application holds keeps the locks of every row
+	// it updated before it, and the application's writers of those rows
+	// queue behind it: the wait must be short, and a smaller batch tried
+	// again.
 	LockTimeout time.Duration
 	// WaiterPause is how long Run pauses before a batch while other sessions
 	// wait for the table's lock (a pending DDL statement or LOCK TABLE, as
@@ -137,6 +142,11 @@ type Options struct {
 // zero; phases.DefaultBackfillBatchTime and the CLI's flag read it.
 const DefaultBatchTime = 100 * time.Millisecond
 
+// DefaultLockTimeout is a batch's lock_timeout when Options.LockTimeout is
+// zero: about an application transaction's length, so that a batch behind
+// one waits it out, and one behind a long one gives way soon.
+const DefaultLockTimeout = 100 * time.Millisecond
+
 const (
 	slowFactor        = 4               // a batch this many times over target is "much slower"
 	maxSlowPause      = 5 * time.Second // longest pause after a slow batch
@@ -145,7 +155,6 @@ const (
 	retryMax          = 5 * time.Second
 	countTimeout      = "500ms" // bound on the count(*) of the row estimate
 	defaultGrace      = 5 * time.Second
-	defaultRetries    = 10
 	defaultRetryLimit = time.Minute
 )
 
@@ -181,8 +190,11 @@ func (o Options) withDefaults() (Options, error) {
 		o.InitialBatch = 1000
 	}
 	o.InitialBatch = clamp(o.InitialBatch, o.MinBatch, o.MaxBatch)
-	if o.LockRetries <= 0 {
-		o.LockRetries = defaultRetries
+	if o.LockRetries < 0 {
+		o.LockRetries = 0
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = DefaultLockTimeout
 	}
 	if o.LockRetryDeadline <= 0 {
 		o.LockRetryDeadline = defaultRetryLimit
@@ -478,30 +490,56 @@ func (r *runner) prepare(ctx context.Context) error {
 	}
 
 	var reltuples float64
-	var relpages, pages int64
+	var relpages, pages, live, dead int64
 	if err := tx.QueryRow(ctx, `SELECT c.reltuples::float8, c.relpages::int8,
-		pg_relation_size(c.oid) / current_setting('block_size')::int8
-		FROM pg_class c WHERE c.oid = $1`, r.oid).Scan(&reltuples, &relpages, &pages); err != nil {
+		pg_relation_size(c.oid) / current_setting('block_size')::int8,
+		pg_stat_get_live_tuples(c.oid), pg_stat_get_dead_tuples(c.oid)
+		FROM pg_class c WHERE c.oid = $1`, r.oid).Scan(&reltuples, &relpages, &pages, &live, &dead); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	switch {
-	case r.max == nil:
+	if r.max == nil {
 		r.total = 0
-	case reltuples >= 0 && relpages > 0:
-		// Scale the density of the last VACUUM/ANALYZE to today's size,
-		// as the planner does.
-		r.total = int64(reltuples / float64(relpages) * float64(pages))
-	case reltuples >= 0 && pages == 0:
-		r.total = int64(reltuples)
-	default:
+		return nil
+	}
+	if r.total = rowEstimate(reltuples, relpages, pages, live, dead); r.total < 0 {
 		// Never vacuumed or analyzed (reltuples -1), or last seen empty
-		// and grown since: count, unless that takes long.
-		r.total = r.count(ctx)
+		// and grown since: count, unless that takes long, and then take
+		// the statistics' live count.
+		if r.total = r.count(ctx); r.total == 0 {
+			r.total = live
+		}
 	}
 	return nil
+}
+
+// rowEstimate is the number of live rows of a table, from pg_class's
+// reltuples and relpages (as of the last VACUUM or ANALYZE), its size in
+// pages now, and the statistics system's live and dead row counts; -1 when
+// the table was never vacuumed or analyzed (or was empty then and grew
+// since): a count(*) is better then.
+//
+// Scaling the density of the last VACUUM/ANALYZE to today's size, as the
+// planner does, counts the row versions an UPDATE of every row leaves dead
+// (after a backfill the table has twice its pages until a vacuum), and
+// overstates the rows by as much: the dead rows the statistics know of are
+// taken off. The statistics' live count, which leaves them out and follows
+// inserts and deletes, is the other estimate; it lags the writes of the last
+// second or so, and is too low after a statistics reset: the larger of the
+// two is taken.
+func rowEstimate(reltuples float64, relpages, pages, live, dead int64) int64 {
+	var scaled int64
+	switch {
+	case reltuples >= 0 && relpages > 0:
+		scaled = int64(reltuples / float64(relpages) * float64(pages))
+	case reltuples >= 0 && pages == 0:
+		scaled = int64(reltuples)
+	default:
+		return -1
+	}
+	return max(live, scaled-dead, 0)
 }
 
 // count is count(*) of the table under a short statement_timeout; 0 (unknown)

@@ -908,3 +908,50 @@ func TestNextTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchLockWaitIsShort: a batch that meets a row an application holds
+// (for seconds) has locked every row it updated before it. On a connection
+// with no lock_timeout of its own, the batch must still give up soon and go
+// on smaller, so that the application's writer of an earlier row is not
+// held for as long as the holder.
+func TestBatchLockWaitIsShort(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	holder, writer := pgtest.Connect(t, url), pgtest.Connect(t, url)
+	pgtest.Exec(t, holder,
+		`CREATE TABLE t (id bigint PRIMARY KEY, src text, dst text, n int NOT NULL DEFAULT 0)`,
+		`INSERT INTO t (id, src) SELECT g, 's' || g FROM generate_series(1, 1000) g`)
+	pgtest.Exec(t, holder, `BEGIN`, `SELECT * FROM t WHERE id = 500 FOR UPDATE`)
+	const hold = 3 * time.Second
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(hold)
+		_, _ = holder.Exec(context.Background(), `ROLLBACK`)
+	}()
+	conn := pgtest.Connect(t, url) // no lock_timeout of its own
+	done := make(chan error, 1)
+	go func() {
+		// One batch would cover the whole table, the held row included.
+		_, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert},
+			Options{InitialBatch: 1000, MinBatch: 10, MaxBatch: 1000})
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	began := time.Now()
+	if _, err := writer.Exec(context.Background(), `UPDATE t SET n = n + 1 WHERE id = 10`); err != nil {
+		t.Fatal(err)
+	}
+	waited := time.Since(began)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	<-released
+	if waited > hold/3 {
+		t.Fatalf("the application's write of row 10 waited %s behind a batch waiting for row 500 (held %s)", waited.Round(time.Millisecond), hold)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM t WHERE dst IS DISTINCT FROM upper(src)`); n != 0 {
+		t.Fatalf("%d rows wrong", n)
+	}
+	t.Logf("the writer waited %s", waited.Round(time.Millisecond))
+}

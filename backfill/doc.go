@@ -67,10 +67,12 @@
 // its transaction (application writes to rows the batch has locked): each
 // of them has waited up to a whole batch, so while there are any, the target
 // duration halves with every such batch, down to an eighth of BatchTime, and
-// it grows back by a quarter with every batch nobody waited for. A batch
-// that fails on a lock timeout or deadlock is retried, smaller,
-// after a jittered pause, until Options.LockRetries or
-// Options.LockRetryDeadline is exhausted.
+// it grows back by a quarter with every batch nobody waited for. Each batch
+// waits at most Options.LockTimeout (DefaultLockTimeout, 100ms) for a row
+// lock: the rows it updated before stay locked while it waits. A batch
+// that fails on a lock timeout or deadlock is retried, smaller, after a
+// jittered pause, until Options.LockRetryDeadline is exhausted (or
+// Options.LockRetries, when set).
 //
 // Run checks ctx between batches. A batch already running is let finish (for
 // up to Options.CancelGrace) rather than cut off, so that a cancel leaves the

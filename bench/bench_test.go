@@ -206,11 +206,28 @@ func TestSearchPath(t *testing.T) {
 	for _, d := range drivers {
 		t.Run(d.name(), func(t *testing.T) {
 			spec := loadSpec{app: "new", dbURL: dbURL, dbName: dbName, version: version, clients: 2, scale: 1}
+			histQ := "SELECT count(*) FROM " + pg.Ident(schemaName, history)
+			var n0 int64
+			if err := conn.QueryRow(ctx, histQ).Scan(&n0); err != nil {
+				t.Fatal(err)
+			}
 			l, err := d.start(ctx, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Second)
+			// Until the clients have committed something, however slowly
+			// a loaded machine starts them (pgbench counts the branches
+			// first): a fixed second was sometimes not enough.
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				var n int64
+				if err := conn.QueryRow(ctx, histQ).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n > n0 {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
 			s, err := l.stop(ctx)
 			if err != nil {
 				t.Fatalf("through %q: %v", version, err)

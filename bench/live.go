@@ -61,6 +61,10 @@ type run struct {
 	bfLast       time.Time
 	bfRows       map[string]int64
 	lastProgress time.Time
+
+	// running is when the load started last was seen running (its
+	// clients' first statements): the start of its first timed phase.
+	running time.Time
 }
 
 // Live runs the proof described in the package documentation. It returns
@@ -142,7 +146,7 @@ func (r *run) run(ctx context.Context) error {
 		URL: dbURL, Schema: schemaName,
 		LockTimeout: cfg.LockTimeout, LockRetryDeadline: cfg.LockRetryDeadline,
 		BackfillBatchTime: cfg.BackfillBatchTime, BackfillRate: cfg.BackfillRate,
-		BackfillWorkers: cfg.BackfillWorkers, BackfillYield: cfg.BackfillYield,
+		BackfillWorkers: cfg.BackfillWorkers, BackfillYield: yieldOrOff(cfg.BackfillYield),
 		Log: cfg.Log, OnProgress: r.progress,
 	})
 	if err != nil {
@@ -162,6 +166,7 @@ func (r *run) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	oldRunning := r.running
 	r.printf("old app   %d clients, search_path=%s: %s before the migration\n", cfg.Clients, rep.OldVersion, cfg.Duration)
 	if err := pg.Sleep(ctx, cfg.Duration); err != nil {
 		return err
@@ -236,7 +241,7 @@ func (r *run) run(ctx context.Context) error {
 	r.watch = nil
 
 	r.summarize(oldStream, newStream, marks{
-		start: tStart, backfill: bfFirst, backfilled: bfLast, started: tStarted, complete: tComplete, completed: tCompleted,
+		running: oldRunning, start: tStart, backfill: bfFirst, backfilled: bfLast, started: tStarted, complete: tComplete, completed: tCompleted,
 	})
 
 	checks, err := r.checkAfter(ctx, dbURL, []*stream{oldStream, newStream})
@@ -263,7 +268,7 @@ func (r *run) run(ctx context.Context) error {
 
 // marks are the instants that cut the run into phases.
 type marks struct {
-	start, backfill, backfilled, started, complete, completed time.Time
+	running, start, backfill, backfilled, started, complete, completed time.Time
 }
 
 // summarize cuts what the two applications did into the phases of the
@@ -271,7 +276,7 @@ type marks struct {
 func (r *run) summarize(old, nw *stream, m marks) {
 	rep := r.rep
 	windows := []window{
-		{"before migration", old.Launched, m.start},
+		{"before migration", later(old.Launched, m.running), m.start},
 		{"start", m.start, m.started},
 		{"start: expand", m.start, m.backfill},
 		{"start: backfill", m.backfill, m.backfilled},
@@ -321,6 +326,7 @@ func (r *run) compare(ctx context.Context, spec loadSpec) error {
 	if err != nil {
 		return err
 	}
+	running := r.running
 	r.printf("old app   %d clients, search_path=%s: %s with no migration\n", cfg.Clients, schemaName, cfg.Duration)
 	if err := pg.Sleep(ctx, cfg.Duration); err != nil {
 		return err
@@ -349,7 +355,7 @@ func (r *run) compare(ctx context.Context, spec loadSpec) error {
 	c.LockWaits = r.watch.stop()
 	r.watch = nil
 	for _, w := range []window{
-		{"no migration", s.Launched, tAlter},
+		{"no migration", later(s.Launched, running), tAlter},
 		{"blocking ALTER", tAlter, tAltered},
 		{"after ALTER", tAltered, s.Stopping},
 	} {
@@ -527,12 +533,49 @@ func (r *run) dropDatabase(ctx context.Context, name string) error {
 }
 
 func (r *run) startLoad(ctx context.Context, spec loadSpec) (load, error) {
+	launched := time.Now()
 	l, err := r.drv.start(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
 	r.loads = append(r.loads, l)
+	r.running = r.waitRunning(ctx, spec, launched)
 	return l, nil
+}
+
+// loadStartPatience bounds how long waitRunning waits.
+const loadStartPatience = time.Minute
+
+// waitRunning waits until the clients of a load just started have sent
+// their first TPC-B statement, so that the timed phase that follows counts
+// from there: on a loaded machine pgbench can take more than a phase's
+// second to connect and count the branches, and the phase would have no
+// transaction of it, and one that counts the start-up in would lower its
+// rate. It returns when they were seen, or launched when it gave up (after
+// loadStartPatience, or failing to look): the report then shows what ran.
+func (r *run) waitRunning(ctx context.Context, spec loadSpec, launched time.Time) time.Time {
+	conn, err := pg.Connect(ctx, spec.dbURL, pg.Options{ApplicationName: "online-bench-watch"})
+	if err != nil {
+		return launched
+	}
+	defer pg.Close(ctx, conn)
+	deadline := time.Now().Add(loadStartPatience)
+	for time.Now().Before(deadline) {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			  AND backend_start >= $1 AND query LIKE '%pgbench_accounts%'`, launched.Add(-time.Second)).Scan(&n)
+		if err != nil {
+			return launched
+		}
+		if n >= spec.clients {
+			return time.Now()
+		}
+		if pg.Sleep(ctx, 20*time.Millisecond) != nil {
+			return launched
+		}
+	}
+	return launched
 }
 
 func (r *run) stopLoad(ctx context.Context, l load) (*stream, error) {
@@ -625,4 +668,21 @@ func round(d time.Duration) string {
 	default:
 		return d.Round(10 * time.Microsecond).String()
 	}
+}
+
+// yieldOrOff is --backfill-yield for phases.Config, whose zero is the
+// default: 0 on the command line is off.
+func yieldOrOff(y float64) float64 {
+	if y <= 0 {
+		return phases.Off
+	}
+	return y
+}
+
+// later is the later of two instants.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

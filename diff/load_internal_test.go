@@ -33,17 +33,36 @@ func TestScratchDatabaseDropped(t *testing.T) {
 		t.Fatal("scratch database left after bad SQL")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	// The cancel comes once the SQL runs in the scratch database (seen
+	// there in pg_stat_activity), however long CREATE DATABASE takes on a
+	// loaded server: a fixed delay could cancel the creation instead.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	seen := make(chan bool, 1)
 	go func() {
-		// While the SQL sleeps, the database exists.
-		time.Sleep(700 * time.Millisecond)
-		if !exists(db + "_slow") {
-			t.Error("the scratch database should exist while the SQL runs")
+		defer cancel()
+		// Also when a query fails the test (t.Fatal ends this goroutine).
+		defer func() {
+			select {
+			case seen <- false:
+			default:
+			}
+		}()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ctx.Err() != nil {
+				break
+			}
+			if len(pgtest.QueryStrings(t, admin, "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep%'", db+"_slow")) > 0 {
+				seen <- exists(db + "_slow")
+				return
+			}
 		}
 	}()
 	if _, err := loadSQL(ctx, url, db+"_slow", "slow.sql", "CREATE TABLE t (id int); SELECT pg_sleep(30);", "public"); err == nil {
 		t.Fatal("a cancelled load must fail")
+	}
+	if !<-seen {
+		t.Fatal("the scratch database should exist while the SQL runs")
 	}
 	if exists(db + "_slow") {
 		t.Fatal("scratch database left after a cancel")

@@ -868,7 +868,10 @@ func TestCrashStatementTimeout(t *testing.T) {
 	e := crashReset(t, pgtest.NewDB(t))
 	r := &crashRun{t: t, e: e}
 	alterDatabase(e, "SET statement_timeout = '1s'")
-	eng, err := phases.Open(ctx(), phases.Config{URL: e.url, LockTimeout: 5 * time.Second, BackfillRate: crashRate, BackfillBatchTime: 20 * time.Millisecond})
+	// The batch waits for the row as long as the DDL would: longer than
+	// the statement_timeout (by default it gives up after 100ms).
+	eng, err := phases.Open(ctx(), phases.Config{URL: e.url, LockTimeout: 5 * time.Second, BackfillLockTimeout: 5 * time.Second,
+		BackfillRate: crashRate, BackfillBatchTime: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,16 @@ const (
 	// DefaultBackfillBatchTime is the target duration of one backfill
 	// batch. The backfill package owns it: it runs without phases too.
 	DefaultBackfillBatchTime = backfill.DefaultBatchTime
-	// DefaultMaxReplicaLag is the CLI's standby replay lag above which the
-	// backfill pauses. The library's zero value turns the check off.
+	// DefaultMaxReplicaLag is the standby replay lag above which the
+	// backfill pauses, when Config.MaxReplicaLag is zero (and the CLI's
+	// --max-replica-lag default).
 	DefaultMaxReplicaLag = 5 * time.Second
-	// DefaultBackfillYield is the CLI's share of their write rate the
-	// other sessions keep while the backfill runs. The library's zero
-	// value turns the governor off.
+	// DefaultBackfillYield is the share of its transaction rate the
+	// application keeps while the backfill runs, when Config.BackfillYield
+	// is zero (and the CLI's --backfill-yield default).
 	DefaultBackfillYield = 0.8
 )
+
+// Off, as Config.BackfillYield or Config.MaxReplicaLag, turns the governor
+// or the replica check off; their zero value is the default, not off.
+const Off = -1

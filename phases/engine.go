@@ -33,6 +33,11 @@ type Config struct {
 	LockRetryDeadline time.Duration
 	// BackfillBatchTime is the target duration of one backfill batch.
 	BackfillBatchTime time.Duration
+	// BackfillLockTimeout bounds a backfill batch's wait for a row lock
+	// (the rows it updated before stay locked meanwhile); zero means
+	// backfill.DefaultLockTimeout (100ms). A batch that times out is
+	// retried, smaller, within LockRetryDeadline.
+	BackfillLockTimeout time.Duration
 	// BackfillRate caps backfill rows per second, all workers together; 0
 	// is unlimited.
 	BackfillRate float64
@@ -40,13 +45,15 @@ type Config struct {
 	// once; 0 chooses min(4, this client's CPUs, rows/250,000), at least 1.
 	// A resumed backfill keeps the ranges it was split into.
 	BackfillWorkers int
-	// BackfillYield, when positive, slows the backfill while the server
-	// runs other writes, so that they keep at least this fraction of the
-	// rate they had with the backfill held back (see yield.go). Zero turns
-	// it off; the CLI's default is DefaultBackfillYield.
+	// BackfillYield slows the backfill while the application (the
+	// database's other sessions) works, so that it keeps at least this
+	// fraction of the transaction rate it had with the backfill held back
+	// (see yield.go). Zero means DefaultBackfillYield, as in the CLI; Off
+	// (any negative value) turns it off.
 	BackfillYield float64
 	// MaxReplicaLag pauses the backfill between batches while a streaming
-	// standby's replay_lag exceeds it; 0 turns the check off.
+	// standby's replay lag exceeds it. Zero means DefaultMaxReplicaLag, as
+	// in the CLI; Off (any negative value) turns the check off.
 	MaxReplicaLag time.Duration
 	Log           zerolog.Logger
 	// OnProgress, if set, receives backfill progress after every batch.
@@ -124,6 +131,19 @@ type Engine struct {
 	// workersUsed is the most backfill workers one table had at once in
 	// this command's backfill, for Result.BackfillWorkers.
 	workersUsed int
+	// txns counts the transactions the engine's sessions end, for the
+	// backfill's governor.
+	txns *txCounter
+	// watch reads who blocks a statement that waits for a lock.
+	watch *pg.BlockerWatch
+}
+
+// tracer is the pgx tracer of the engine's sessions, nil without one.
+func (e *Engine) tracer() pgx.QueryTracer {
+	if e.txns == nil {
+		return nil
+	}
+	return e.txns
 }
 
 // Open connects. The connection carries lock_timeout from its startup
@@ -144,10 +164,22 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.LockWait == 0 {
 		cfg.LockWait = DefaultLockWait
 	}
+	// A zero value is the safe default, as the CLI's: a Go program that
+	// leaves these out gets a backfill that yields and waits for the
+	// replicas. Off is said explicitly.
+	if cfg.BackfillYield == 0 {
+		cfg.BackfillYield = DefaultBackfillYield
+	}
+	if cfg.MaxReplicaLag == 0 {
+		cfg.MaxReplicaLag = DefaultMaxReplicaLag
+	}
 	if cfg.Schema == cfg.StateSchema {
 		return nil, fmt.Errorf("the state schema cannot be the migrated schema %q", cfg.Schema)
 	}
-	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online", KeepAlive: true})
+	// The governor of a backfill leaves out the transactions of the
+	// engine's sessions: they count them as they go.
+	txns := &txCounter{}
+	conn, err := pg.Connect(ctx, cfg.URL, pg.Options{LockTimeout: cfg.LockTimeout, ApplicationName: "online", KeepAlive: true, Tracer: txns})
 	if err != nil {
 		// pgbouncer refuses startup parameters it does not know, such as
 		// lock_timeout: the first sign of a pooler in between.
@@ -171,12 +203,28 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		_ = conn.Close(ctx)
 		return nil, fmt.Errorf("set client_connection_check_interval: %w", err)
 	}
-	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log}
+	e := &Engine{cfg: cfg, conn: conn, store: state.Store{Schema: cfg.StateSchema}, log: cfg.Log, txns: txns}
 	e.retry = pg.Retry{
 		Deadline: cfg.LockRetryDeadline,
 		OnRetry: func(attempt int, wait time.Duration, err error) {
 			e.log.Warn().Str(keyEvent, evLockRetry).Int(keyAttempt, attempt).Dur(keyWait, wait).Msg("lock not available in time; retrying")
 		},
+	}
+	// Who a waiting statement waits for is read while it waits, from a
+	// session of its own: once lock_timeout ends the wait, the server no
+	// longer says. It is logged as seen, and named in the error when the
+	// retries give up.
+	e.watch = &pg.BlockerWatch{
+		Open: func(ctx context.Context) (*pgx.Conn, error) {
+			return pg.Connect(ctx, cfg.URL, pg.Options{ApplicationName: "online watch", Tracer: e.tracer()})
+		},
+		After: max(cfg.LockTimeout/2, 50*time.Millisecond),
+		OnSeen: func(_ uint32, bs []pg.Blocker) {
+			e.log.Warn().Str(keyEvent, evBlocked).Interface(keyBlockers, bs).Msg("waiting for a lock: " + pg.BlockersText(bs))
+		},
+	}
+	e.retry.Watch = func(ctx context.Context) func() []pg.Blocker {
+		return e.watch.Watch(ctx, e.conn.PgConn().PID())
 	}
 	return e, nil
 }
@@ -208,7 +256,10 @@ func checkSession(ctx context.Context, conn *pgx.Conn, lockTimeout time.Duration
 }
 
 // Close closes the connection (and with it the advisory lock, if held).
-func (e *Engine) Close(ctx context.Context) error { return e.conn.Close(ctx) }
+func (e *Engine) Close(ctx context.Context) error {
+	e.watch.Close(ctx)
+	return e.conn.Close(ctx)
+}
 
 // Conn is the engine's connection, for callers that read along (tests, demo).
 func (e *Engine) Conn() *pgx.Conn { return e.conn }

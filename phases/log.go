@@ -13,6 +13,7 @@ const (
 	keyVersion   = "version_schema"
 	keyTable     = "table"
 	keyHolder    = "holder"
+	keyBlockers  = "blockers"
 
 	evPhaseStarted    = "phase_started"
 	evPhaseFinished   = "phase_finished"
@@ -25,6 +26,7 @@ const (
 	evBackfillSkipped = "backfill_skipped"
 	evLockWait        = "lock_wait"
 	evLockTaken       = "lock_taken"
+	evBlocked         = "blocked"
 	evReplicaPaused   = "backfill_replica_paused"
 	evReplicaResumed  = "backfill_replica_resumed"
 )

@@ -167,7 +167,7 @@ func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table 
 // workerConn opens one more session for a backfill worker, set up as the
 // engine's own.
 func (e *Engine) workerConn(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pg.Connect(ctx, e.cfg.URL, pg.Options{LockTimeout: e.cfg.LockTimeout, ApplicationName: "online backfill", KeepAlive: true})
+	conn, err := pg.Connect(ctx, e.cfg.URL, pg.Options{LockTimeout: e.cfg.LockTimeout, ApplicationName: "online backfill", KeepAlive: true, Tracer: e.tracer()})
 	if err != nil {
 		return nil, err
 	}
@@ -268,30 +268,22 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 	}
 	save := func(ctx context.Context, q state.Querier, c backfill.Checkpoint) error {
 		b := p
-		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, max(c.RowsTotal, c.RowsDone), c.Done, c.Rate
+		b.LastKey, b.RowsDone, b.RowsTotal, b.Done, b.Rate = c.LastKey, c.RowsDone, agg.partTotal(p.Part, c), c.Done, c.Rate
 		b.ReplicaLag = agg.lag()
 		b.Duty = gov.Duty()
 		return e.store.SaveBackfill(ctx, q, rec.Schema, rec.Name, b)
 	}
-	opts := backfill.Options{
-		BatchTime: e.cfg.BackfillBatchTime,
-		// The rate limit is the whole backfill's: each worker takes its
-		// share.
-		Rate:   e.cfg.BackfillRate / float64(workers),
-		Logger: e.log,
-		// The backfill resolves names in up expressions as the sync
-		// triggers do: in the migrated schema.
-		Settings: settings,
-		Resume:   &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone},
-		Until:    p.RangeHi,
-		Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
-			return save(ctx, tx, c)
-		},
-		Progress: func(pr backfill.Progress) { agg.update(p.Part, pr) },
-		Pause:    pauses(e.replicaPause(conn, table(task), agg), gov.pauser()),
-		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
-		LockRetryDeadline: e.cfg.LockRetryDeadline,
+	// The rate limit is the whole backfill's: each worker takes its share.
+	opts := e.backfillOptions(conn, table(task), e.cfg.BackfillRate/float64(workers), agg, gov)
+	// The backfill resolves names in up expressions as the sync triggers
+	// do: in the migrated schema.
+	opts.Settings = settings
+	opts.Resume = &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone}
+	opts.Until = p.RangeHi
+	opts.Checkpoint = func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
+		return save(ctx, tx, c)
 	}
+	opts.Progress = func(pr backfill.Progress) { agg.update(p.Part, pr) }
 	// A range's own estimate, or on a resume the one the first run took:
 	// Run's would be the whole table's, or none when its count(*) of a
 	// table never analyzed times out, which a backfill's dead rows make
@@ -307,22 +299,74 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 	return save(ctx, conn, final)
 }
 
+// backfillOptions are the options every walk of the engine starts from, on
+// the worker connection conn: a backfill's ranges and an update_rows' undo
+// at rollback alike, so that each keeps to the same batch time, rate, lock
+// bounds, replica lag and yield to the application. agg takes the replica
+// lag; gov is nil when the walk does not yield.
+func (e *Engine) backfillOptions(conn *pgx.Conn, tbl string, rate float64, agg *aggregate, gov *governor) backfill.Options {
+	return backfill.Options{
+		BatchTime: e.cfg.BackfillBatchTime,
+		Rate:      rate,
+		Logger:    e.log,
+		Pause:     pauses(e.replicaPause(conn, tbl, agg), gov.pauser(conn)),
+		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
+		LockRetryDeadline: e.cfg.LockRetryDeadline,
+		LockTimeout:       e.cfg.BackfillLockTimeout,
+	}
+}
+
 // aggregate sums the progress of a task's ranges for OnProgress.
 type aggregate struct {
 	gov      *governor // nil when the backfill does not yield
 	mu       sync.Mutex
 	table    string
 	parts    map[int]backfill.Progress
+	est      map[int]int64 // each range's row estimate from the split, 0 when none
 	replica  time.Duration
 	progress func(backfill.Progress)
 }
 
 func newAggregate(table string, parts []state.Backfill, fn func(backfill.Progress)) *aggregate {
-	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, progress: fn}
+	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, est: map[int]int64{}, progress: fn}
 	for _, p := range parts {
 		a.parts[p.Part] = backfill.Progress{RowsDone: p.RowsDone, RowsTotal: max(p.RowsTotal, p.RowsDone), Done: p.Done}
+		if len(parts) > 1 {
+			a.est[p.Part] = p.RowsTotal
+		}
 	}
 	return a
+}
+
+// totalOf is the row estimate of one range, corrected by the ranges that
+// finished: their actual rows against their estimates scale the estimates
+// of the others (an estimate off for the whole table, as after a stats
+// reset, is off for each range alike), and never below the rows done. A
+// finished range's total is its rows. a.mu is held.
+func (a *aggregate) totalOf(part int, pr backfill.Progress) int64 {
+	if pr.Done {
+		return pr.RowsDone
+	}
+	var actual, estimated int64
+	for k, p := range a.parts {
+		if p.Done && a.est[k] > 0 {
+			actual += p.RowsDone
+			estimated += a.est[k]
+		}
+	}
+	est := a.est[part]
+	if estimated == 0 || est == 0 {
+		return max(pr.RowsTotal, pr.RowsDone)
+	}
+	return max(pr.RowsDone, int64(float64(est)*float64(actual)/float64(estimated)))
+}
+
+// partTotal is totalOf for a range's checkpoint, so that status shows the
+// corrected estimate too.
+func (a *aggregate) partTotal(part int, c backfill.Checkpoint) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.totalOf(part, backfill.Progress{RowsDone: c.RowsDone, RowsTotal: c.RowsTotal, Done: c.Done})
 }
 
 func (a *aggregate) update(part int, pr backfill.Progress) {
@@ -333,9 +377,9 @@ func (a *aggregate) update(part int, pr backfill.Progress) {
 		return
 	}
 	sum := backfill.Progress{Table: a.table, BatchSize: pr.BatchSize, BatchTime: pr.BatchTime, Done: true, ReplicaLag: a.replica, Duty: a.gov.Duty()}
-	for _, p := range a.parts {
+	for k, p := range a.parts {
 		sum.RowsDone += p.RowsDone
-		sum.RowsTotal += p.RowsTotal
+		sum.RowsTotal += a.totalOf(k, p)
 		sum.Done = sum.Done && p.Done
 		if !p.Done {
 			sum.Rate += p.Rate
@@ -355,9 +399,9 @@ func (a *aggregate) paused() {
 	a.mu.Lock()
 	fn, lag := a.progress, a.replica
 	var sum backfill.Progress
-	for _, p := range a.parts {
+	for k, p := range a.parts {
 		sum.RowsDone += p.RowsDone
-		sum.RowsTotal += p.RowsTotal
+		sum.RowsTotal += a.totalOf(k, p)
 	}
 	a.mu.Unlock()
 	if fn != nil {

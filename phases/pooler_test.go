@@ -2,9 +2,11 @@ package phases_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/state"
@@ -28,6 +30,16 @@ func TestRefusesPooler(t *testing.T) {
 		_, err := phases.Open(ctx(), phases.Config{URL: b.URL(db)})
 		if !errors.Is(err, phases.ErrPooler) {
 			t.Fatalf("pool_mode %q, ignore_startup_parameters %q: %v, want ErrPooler", o.PoolMode, o.IgnoreStartupParameters, err)
+		}
+		// With libpq's default sslmode=prefer, pgbouncer (no TLS here)
+		// declines TLS on the way, then refuses the setting: what a person
+		// reads must be about the pooler, not about TLS.
+		if o.IgnoreStartupParameters == "" {
+			_, err := phases.Open(ctx(), phases.Config{URL: strings.TrimSuffix(b.URL(db), "?sslmode=disable")})
+			msg := pg.Explain(err)
+			if !errors.Is(err, phases.ErrPooler) || strings.Contains(msg, "TLS failed") || !strings.Contains(msg, "HINT: a connection pooler") {
+				t.Errorf("through pgbouncer with sslmode=prefer: want ErrPooler with the pooler's hint, got:\n%s", msg)
+			}
 		}
 	}
 	var n int

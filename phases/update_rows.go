@@ -214,26 +214,27 @@ func (e *Engine) runDown(ctx context.Context, rec *state.Record, plan *operation
 	task.Where = strings.Join(where, " AND ")
 	n := downTask(i)
 	var total int64
-	opts := backfill.Options{
-		BatchTime: e.cfg.BackfillBatchTime,
-		Rate:      e.cfg.BackfillRate,
-		Logger:    e.log,
-		// --lock-retry-deadline bounds a batch's retries as it does DDL's.
-		LockRetryDeadline: e.cfg.LockRetryDeadline,
-		// No online.backfill setting: a data migration's table has no sync
-		// triggers, and a user trigger it fires may write a table that
-		// does.
-		Settings: map[string]string{"search_path": pg.Ident(plan.Schema)},
-		Checkpoint: func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
-			return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: n, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
-		},
-		Progress: func(p backfill.Progress) {
-			total = p.RowsTotal
-			p.Table = bf.Table
-			if e.cfg.OnProgress != nil {
-				e.cfg.OnProgress(p)
-			}
-		},
+	// The undo yields to the application and waits for the replicas as the
+	// forward pass did.
+	gov, stopGov, err := e.startGovernor(ctx, task, []*pgx.Conn{e.conn})
+	if err != nil {
+		return err
+	}
+	defer stopGov()
+	opts := e.backfillOptions(e.conn, bf.Table, e.cfg.BackfillRate, newAggregate(bf.Table, nil, nil), gov)
+	// No online.backfill setting: a data migration's table has no sync
+	// triggers, and a user trigger it fires may write a table that does.
+	opts.Settings = map[string]string{"search_path": pg.Ident(plan.Schema)}
+	opts.Checkpoint = func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
+		return e.store.SaveBackfill(ctx, tx, rec.Schema, rec.Name, state.Backfill{Task: n, Table: bf.Table, LastKey: c.LastKey, RowsDone: c.RowsDone, RowsTotal: total, Done: c.Done})
+	}
+	opts.Progress = func(p backfill.Progress) {
+		total = p.RowsTotal
+		p.Table = bf.Table
+		p.Duty = gov.Duty()
+		if e.cfg.OnProgress != nil {
+			e.cfg.OnProgress(p)
+		}
 	}
 	if cp, ok := cps[n]; ok {
 		opts.Resume = &backfill.Checkpoint{LastKey: cp.LastKey, RowsDone: cp.RowsDone}

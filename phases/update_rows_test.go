@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
@@ -404,4 +405,38 @@ func TestUpdateRowsReadmeExample(t *testing.T) {
 	if e.tableDigest("orders") != before {
 		t.Fatal("rollback did not leave orders as before start")
 	}
+}
+
+// TestUpdateRowsUndoYields: the undo of an update_rows at rollback walks the
+// table as the forward pass did, and so yields to the application as it did
+// (Config.BackfillYield): its governor watches the application's writes.
+// It used to build its own options, without governor or replica check.
+func TestUpdateRowsUndoYields(t *testing.T) {
+	t.Parallel()
+	// Over the governor's 16 MB.
+	e := newEnv(t, itemsTable, itemsRows(300000))
+	var logs syncBuffer
+	yielding := func(c *phases.Config) {
+		c.BackfillYield = 0.8
+		c.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)
+	}
+	if _, err := e.engine(yielding).Start(ctx(), parse(t, "bump", bumpN)); err != nil {
+		t.Fatalf("start: %s", pg.Explain(err))
+	}
+	if !strings.Contains(logs.String(), "backfill governor watches") {
+		t.Fatalf("the forward pass had no governor (the test proves nothing):\n%s", logs.String())
+	}
+	logs.mu.Lock()
+	logs.b.Reset()
+	logs.mu.Unlock()
+	if _, err := e.engine(yielding).Rollback(ctx()); err != nil {
+		t.Fatalf("rollback: %s", pg.Explain(err))
+	}
+	if !strings.Contains(logs.String(), "undo data migration") {
+		t.Fatalf("no undo ran:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "backfill governor watches") {
+		t.Fatalf("the undo did not yield to the application:\n%s", logs.String())
+	}
+	e.expectRows(e.db, []string{"0"}, itemsUntouched, 300000)
 }

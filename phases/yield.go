@@ -15,17 +15,28 @@ import (
 
 // The backfill yields to the application: while the application writes, a
 // governor slows the backfill's workers down so that the application keeps
-// at least Config.BackfillYield of the write rate it had with the backfill
-// held back.
+// at least Config.BackfillYield of the transaction rate it had with the
+// backfill held back.
 //
-// The signal is the server's transaction counter. pg_current_snapshot()'s
-// xmax is one past the newest finished transaction ID, read from shared
-// memory at once: unlike pg_stat_database, whose counters a busy backend
-// flushes about once a second, it is exact at any instant. Every writing
-// transaction of any database on the server takes one ID, so its rate, less
-// the IDs the backfill's own batches took, is the rate at which everything
-// else on the server commits writes. Read-only transactions take no ID and
-// are not seen.
+// The application is the migrated database's: the signal is the database's
+// own count of ended transactions (pg_stat_database's xact_commit +
+// xact_rollback for this database), so that other databases on the same
+// server, however busy, do not slow the backfill. The engine counts the
+// transactions its own sessions end (a pgx tracer on each of them: txCounter)
+// and leaves them out. The counters are in shared memory, but each session
+// publishes its own at most about once a second: a busy application's count
+// lags by up to a second, which evens out over the governor's periods; the
+// backfill's workers, whose count is subtracted at once, ask for theirs to be
+// published after each batch (pg_stat_force_next_flush), so that the two
+// sides of the subtraction agree. Read-only transactions count too: a
+// database that only reads is an application to yield to as well.
+//
+// PostgreSQL 14 has no pg_stat_force_next_flush, and its statistics
+// collector lags by half a second more: there the signal is the server's
+// transaction counter, as before. pg_current_snapshot()'s xmax is one past
+// the newest finished transaction ID, exact at any instant, but every writing
+// transaction of any database takes one, so the backfill also yields to
+// writes in the server's other databases.
 //
 // The baseline is measured with the backfill held: once the governor first
 // sees others write (it looks after yieldGlance, then every yieldPeriod),
@@ -41,10 +52,10 @@ import (
 // and the backfill creeps back). A worker that ran a batch for t then
 // pauses t*(1-duty)/duty.
 //
-// When no other session is connected, or the table is under yieldMinBytes
-// (its backfill takes about as long as a probe), there is no governor.
-// While the application writes less than yieldMinRate transactions per
-// second there is nothing to protect, and the governor only watches.
+// When no other session is connected to the database, or the table is under
+// yieldMinBytes (its backfill takes about as long as a probe), there is no
+// governor. While the application ends fewer than yieldMinRate transactions
+// per second there is nothing to protect, and the governor only watches.
 
 const (
 	// yieldProbe is how long the workers are held while the baseline is
@@ -59,9 +70,12 @@ const (
 	yieldReprobe = 20 * time.Second
 	// yieldPeriod is how often the duty cycle is adjusted.
 	yieldPeriod = time.Second
-	// yieldMinRate is the application write rate, in transactions per
+	// yieldMinRate is the application's rate, in transactions per
 	// second, below which the governor does not slow the backfill.
 	yieldMinRate = 5.0
+	// yieldMinTxns is the fewest transactions of others in one period
+	// that can wake an idle governor, whatever their rate.
+	yieldMinTxns = 5
 	// yieldMinBytes is the smallest table whose backfill yields: a
 	// smaller one is done in about the time a probe takes.
 	yieldMinBytes = 16 << 20
@@ -93,8 +107,19 @@ type governor struct {
 	tbl      string
 	log      func(duty, rate, baseline float64)
 	logStart func(baseline float64)
+	logProbe func(rate float64)
 
-	ours atomic.Int64 // transaction IDs the workers' batches took
+	// perDB is whether the signal is the database's own transaction
+	// count (PostgreSQL 15 and later) rather than the server's IDs.
+	perDB bool
+	// txns counts the transactions the engine's sessions end (perDB).
+	txns *txCounter
+	// batches counts the workers' batches: the transaction IDs they took
+	// (not perDB).
+	batches atomic.Int64
+	// flushMu keeps a reading of the counter from falling between a
+	// worker's publishing of its statistics and its marking them (perDB).
+	flushMu sync.RWMutex
 
 	mu       sync.Mutex
 	duty     float64
@@ -127,17 +152,37 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 		return nil, nil, err
 	}
 	if others == 0 {
-		e.log.Debug().Str(keyTable, tbl).Msg("no other session connected: the backfill does not yield")
+		e.log.Debug().Str(keyTable, tbl).Msg("no other session connected to the database: the backfill does not yield")
 		return nil, func() {}, nil
 	}
 	conn, err := e.workerConn(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("backfill %s: open the governor's connection: %w", tbl, err)
 	}
-	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1}
+	var sv int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&sv); err != nil {
+		pg.Close(context.WithoutCancel(ctx), conn)
+		return nil, nil, fmt.Errorf("backfill %s: read the server version: %w", tbl, err)
+	}
+	g = &governor{conn: conn, target: e.cfg.BackfillYield, tbl: tbl, duty: 1, perDB: sv >= 150000 && e.txns != nil, txns: e.txns}
 	g.logStart = func(base float64) {
 		e.log.Info().Str(keyTable, tbl).Float64("app_write_rate", base).Float64("yield", g.target).
 			Msg("backfill yields to the application's writes")
+	}
+	if g.perDB {
+		// What the engine's sessions did before (the DDL of start, a
+		// worker's setup) is published now, before the first reading,
+		// or it would come into the first periods as the application's.
+		for _, c := range append(workers, conn) {
+			if _, err := c.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+				pg.Close(context.WithoutCancel(ctx), conn)
+				return nil, nil, fmt.Errorf("backfill %s: publish the sessions' statistics: %w", tbl, err)
+			}
+			e.txns.markFlushed(c)
+		}
+	}
+	g.logProbe = func(rate float64) {
+		e.log.Debug().Str(keyTable, tbl).Float64("app_rate", rate).Msg("backfill held to measure the application's rate")
 	}
 	g.log = func(duty, rate, baseline float64) {
 		e.log.Debug().Str(keyTable, tbl).Float64("duty", duty).Float64("app_rate", rate).Float64("app_baseline", baseline).
@@ -161,23 +206,131 @@ func (e *Engine) startGovernor(ctx context.Context, task backfill.Task, workers 
 	}, nil
 }
 
-// otherSessions counts the client sessions on the server that are not this
-// engine's.
+// otherSessions counts the client sessions connected to the database that
+// are not this engine's: sessions of other databases are no application of
+// this one.
 func otherSessions(ctx context.Context, conn *pgx.Conn, ours []uint32) (int, error) {
 	var n int
 	err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])`, ours).Scan(&n)
+		WHERE backend_type = 'client backend' AND datname = current_database()
+		  AND pid <> pg_backend_pid() AND pid <> ALL($1::int[])`, ours).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the other sessions: %w", err)
 	}
 	return n, nil
 }
 
-// xids reads the server's transaction counter.
-func (g *governor) xids(ctx context.Context) (int64, time.Time, error) {
-	var x int64
-	err := g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
-	return x, time.Now(), err
+// xids reads the transaction counter: the database's ended transactions,
+// or on PostgreSQL 14 the server's transaction IDs; and, at the same
+// instant, how many of those are the engine's own. The reading's own
+// transaction is published at once, as the workers' are. A worker publishes
+// and marks its batches under flushMu's read lock, so that a reading never
+// falls between the server counting a batch and the engine marking it.
+func (g *governor) xids(ctx context.Context) (x, ours int64, at time.Time, err error) {
+	if !g.perDB {
+		// Read before the counter: a batch counted after it is in the
+		// next reading on both sides.
+		ours = g.batches.Load()
+		err = g.conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint`).Scan(&x)
+		return x, ours, time.Now(), err
+	}
+	g.flushMu.Lock()
+	defer g.flushMu.Unlock()
+	err = g.conn.QueryRow(ctx, `SELECT xact_commit + xact_rollback FROM pg_stat_database, pg_stat_force_next_flush()
+		WHERE datname = current_database()`).Scan(&x)
+	// The reading's own transaction is in the next reading, and from now
+	// in ours: each period has one, on both sides.
+	g.txns.markFlushed(g.conn)
+	return x, g.txns.flushed(), time.Now(), err
+}
+
+// txCounter is a pgx tracer that counts the transactions the engine's
+// sessions end, commits and rollbacks alike: a statement (or batch) after
+// which the session is outside a transaction block ended one. It counts per
+// session, and keeps apart those the session has published to the
+// statistics (markFlushed after a pg_stat_force_next_flush): the governor
+// subtracts only what the database's count can already hold.
+type txCounter struct {
+	mu    sync.Mutex
+	conns map[*pgx.Conn]*connTxns
+}
+
+type connTxns struct{ ended, flushed int64 }
+
+var (
+	_ pgx.QueryTracer   = (*txCounter)(nil)
+	_ pgx.BatchTracer   = (*txCounter)(nil)
+	_ pgx.PrepareTracer = (*txCounter)(nil)
+)
+
+func (c *txCounter) ended(conn *pgx.Conn) {
+	if conn.PgConn().TxStatus() != 'I' {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conns == nil {
+		c.conns = map[*pgx.Conn]*connTxns{}
+	}
+	n := c.conns[conn]
+	if n == nil {
+		n = &connTxns{}
+		c.conns[conn] = n
+	}
+	n.ended++
+}
+
+// markFlushed notes that conn's session has just published its statistics:
+// every transaction it ended so far is in the database's count.
+func (c *txCounter) markFlushed(conn *pgx.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.conns[conn]; n != nil {
+		n.flushed = n.ended
+	}
+}
+
+// flushed is the number of the engine's transactions the database's count
+// holds, as far as the engine knows.
+func (c *txCounter) flushed() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var sum int64
+	for _, n := range c.conns {
+		sum += n.flushed
+	}
+	return sum
+}
+
+func (c *txCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (c *txCounter) TraceQueryEnd(_ context.Context, conn *pgx.Conn, _ pgx.TraceQueryEndData) {
+	c.ended(conn)
+}
+
+func (c *txCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return ctx
+}
+
+// TracePrepareEnd counts a statement pgx prepared on the server before it
+// ran it (the first time a session runs a text): outside a transaction
+// block, the server runs the Parse in a transaction of its own.
+func (c *txCounter) TracePrepareEnd(_ context.Context, conn *pgx.Conn, d pgx.TracePrepareEndData) {
+	if !d.AlreadyPrepared {
+		c.ended(conn)
+	}
+}
+
+func (c *txCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *txCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *txCounter) TraceBatchEnd(_ context.Context, conn *pgx.Conn, _ pgx.TraceBatchEndData) {
+	c.ended(conn)
 }
 
 // appRate is the write rate of everyone but the backfill between two
@@ -209,19 +362,18 @@ func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (flo
 			return 0, err
 		}
 	}
-	x0, t0, err := g.xids(ctx)
+	x0, o0, t0, err := g.xids(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	o0 := g.ours.Load()
 	if err := pg.Sleep(ctx, d); err != nil {
 		return 0, err
 	}
-	x1, t1, err := g.xids(ctx)
+	x1, o1, t1, err := g.xids(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("backfill %s: read the transaction counter: %w", g.tbl, err)
 	}
-	return appRate(x0, x1, g.ours.Load()-o0, t0, t1), nil
+	return appRate(x0, x1, o1-o0, t0, t1), nil
 }
 
 // probe takes a new baseline with the workers held.
@@ -250,8 +402,7 @@ func (g *governor) setBaseline(base float64) {
 // and only then is a baseline taken. A failed reading is skipped: pacing is
 // advice, and the workers' own errors end the backfill.
 func (g *governor) loop(ctx context.Context) {
-	x0, t0, err := g.xids(ctx)
-	o0 := g.ours.Load()
+	x0, o0, t0, err := g.xids(ctx)
 	lastProbe := time.Now()
 	for period := yieldGlance; ctx.Err() == nil; period = yieldPeriod {
 		if pg.Sleep(ctx, period) != nil {
@@ -260,13 +411,16 @@ func (g *governor) loop(ctx context.Context) {
 		g.mu.Lock()
 		idle := g.baseline < yieldMinRate
 		g.mu.Unlock()
-		x1, t1, err1 := g.xids(ctx)
-		o1 := g.ours.Load()
+		x1, o1, t1, err1 := g.xids(ctx)
 		var rate float64
 		if err == nil && err1 == nil {
 			rate = appRate(x0, x1, o1-o0, t0, t1)
 		}
-		if (idle && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
+		// A few stray transactions in a short window (the engine's own,
+		// published late) are no application starting to write.
+		seen := err == nil && err1 == nil && x1-x0-(o1-o0) >= yieldMinTxns
+		if (idle && seen && rate >= yieldMinRate) || (!idle && time.Since(lastProbe) >= yieldReprobe) {
+			g.logProbe(rate)
 			if g.probe(ctx) != nil {
 				return
 			}
@@ -277,8 +431,7 @@ func (g *governor) loop(ctx context.Context) {
 				g.logStart(base)
 			}
 			lastProbe = time.Now()
-			x0, t0, err = g.xids(ctx)
-			o0 = g.ours.Load()
+			x0, o0, t0, err = g.xids(ctx)
 			continue
 		}
 		if err == nil && err1 == nil && !idle {
@@ -292,11 +445,28 @@ func (g *governor) loop(ctx context.Context) {
 	}
 }
 
-// pause is a worker's pause between batches: it counts the batch's
-// transaction, waits out a probe, and rests for the part of the cycle the
-// duty leaves. worked is how long the worker ran since its last pause.
-func (g *governor) pause(ctx context.Context, worked time.Duration) error {
-	g.ours.Add(1)
+// pause is a worker's pause between batches: it has the batch's
+// transactions counted, waits out a probe, and rests for the part of the
+// cycle the duty leaves. worked is how long the worker ran since its last
+// pause.
+func (g *governor) pause(ctx context.Context, conn *pgx.Conn, worked time.Duration) error {
+	if g.perDB {
+		// Published now, the batch is in the database's count by the
+		// time the tracer's count of it is subtracted; left to the
+		// server's own rhythm it would come up to a second later, or,
+		// from a worker held by a probe, ten.
+		g.flushMu.RLock()
+		_, err := conn.Exec(ctx, "SELECT pg_stat_force_next_flush()")
+		if err == nil {
+			g.txns.markFlushed(conn)
+		}
+		g.flushMu.RUnlock()
+		if err != nil {
+			return fmt.Errorf("backfill %s: publish the batch's statistics: %w", g.tbl, err)
+		}
+	} else {
+		g.batches.Add(1)
+	}
 	g.mu.Lock()
 	hold, duty := g.hold, g.duty
 	g.mu.Unlock()
@@ -324,15 +494,16 @@ func (g *governor) Duty() float64 {
 	return g.duty
 }
 
-// pauser is a worker's Options.Pause for the governor, nil without one.
-// Each worker has its own: the time it worked is since its own last pause.
-func (g *governor) pauser() func(context.Context) error {
+// pauser is the Options.Pause of the worker on conn for the governor, nil
+// without one. Each worker has its own: the time it worked is since its own
+// last pause.
+func (g *governor) pauser(conn *pgx.Conn) func(context.Context) error {
 	if g == nil {
 		return nil
 	}
 	last := time.Now()
 	return func(ctx context.Context) error {
-		err := g.pause(ctx, time.Since(last))
+		err := g.pause(ctx, conn, time.Since(last))
 		last = time.Now()
 		return err
 	}

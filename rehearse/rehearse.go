@@ -286,7 +286,10 @@ func (r *runner) rehearse(ctx context.Context, db, ending string, migs []Migrati
 	}
 	defer stop()
 	cfg := phases.Config{URL: url, Schema: r.opts.Schema, StateSchema: r.opts.StateSchema, LockTimeout: r.opts.LockTimeout,
-		LockRetryDeadline: r.opts.LockRetryDeadline, Log: r.opts.Log}
+		LockRetryDeadline: r.opts.LockRetryDeadline, Log: r.opts.Log,
+		// As before the library's zero values became its defaults: a
+		// rehearsal copy has neither application nor standbys to wait for.
+		BackfillYield: phases.Off, MaxReplicaLag: phases.Off}
 	for i, m := range migs {
 		mr, err := r.one(ctx, cfg, watch, ending, m, i == len(migs)-1)
 		if err != nil {

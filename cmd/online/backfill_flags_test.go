@@ -84,3 +84,20 @@ func TestRenderBarYielding(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillFlagsOff: the flags' 0 stays off in the library's terms
+// (phases.Off), where a zero Config field means the default.
+func TestBackfillFlagsOff(t *testing.T) {
+	if got := orOff(0.0); got != phases.Off {
+		t.Errorf("--backfill-yield 0 → %g, want phases.Off", got)
+	}
+	if got := orOff(time.Duration(0)); got != phases.Off {
+		t.Errorf("--max-replica-lag 0 → %s, want phases.Off", got)
+	}
+	if got := orOff(0.8); got != 0.8 {
+		t.Errorf("--backfill-yield 0.8 → %g", got)
+	}
+	if got := orOff(5 * time.Second); got != 5*time.Second {
+		t.Errorf("--max-replica-lag 5s → %s", got)
+	}
+}

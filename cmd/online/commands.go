@@ -73,8 +73,9 @@ func (g *globals) withBackfill(cmd *cobra.Command, b *backfillFlags) (phases.Con
 	cfg.BackfillBatchTime = b.batchTime
 	cfg.BackfillRate = b.rate
 	cfg.BackfillWorkers = b.workers
-	cfg.MaxReplicaLag = b.maxLag
-	cfg.BackfillYield = b.yield
+	// The flags' 0 is off; the library's zero is its default.
+	cfg.MaxReplicaLag = orOff(b.maxLag)
+	cfg.BackfillYield = orOff(b.yield)
 	p := newProgress(g.stderr, isTerminal(g.stderr) && !b.noBar, g.log)
 	cfg.OnProgress = p.update
 	return cfg, p
@@ -444,3 +445,12 @@ func backfillFigures(b state.Backfill) (pct, rate, eta string) {
 // maxBackfillLines is how many backfill tasks status lists one per line
 // before it sums up the finished ones.
 const maxBackfillLines = 8
+
+// orOff is a flag's value for phases.Config, where off is said as
+// phases.Off: the flags take 0 for off.
+func orOff[T ~int64 | ~float64](v T) T {
+	if v <= 0 {
+		return phases.Off
+	}
+	return v
+}

@@ -58,6 +58,9 @@ type Options struct {
 	// schema's advisory lock, within about 25s instead of the system
 	// default of two hours; the client notices a dead server as fast.
 	KeepAlive bool
+	// Tracer, when set, sees every query of the connection (pgx's
+	// tracers: QueryTracer, and BatchTracer if it implements that too).
+	Tracer pgx.QueryTracer
 }
 
 // Keepalive timing of KeepAlive: the first probe after keepAliveIdle of
@@ -103,6 +106,9 @@ func ParseConfig(connURL string, o Options) (*pgx.ConnConfig, error) {
 		// The client's side.
 		d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount}}
 		cfg.DialFunc = d.DialContext
+	}
+	if o.Tracer != nil {
+		cfg.Tracer = o.Tracer
 	}
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: 2 * time.Second}

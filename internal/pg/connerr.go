@@ -58,6 +58,10 @@ func (e *ConnectError) Hint() string {
 		return "the database does not exist: create it (createdb NAME) or fix its name in --database-url / DATABASE_URL"
 	case errors.As(e.Err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000"):
 		return "authentication failed: check the user and password (in the URL, PGPASSWORD or ~/.pgpass) and the server's pg_hba.conf"
+	case strings.Contains(msg, "unsupported startup parameter"):
+		// Before TLS: with sslmode=prefer the attempt without TLS comes
+		// after one pgbouncer refused TLS for, and both lines are here.
+		return "a connection pooler (pgbouncer) refused a session setting online sends at connect: online needs a session of its own, so connect to PostgreSQL directly (its own host and port, usually 5432) and keep the pooler for applications"
 	case errors.As(e.Err, &certErr), errors.As(e.Err, &hostErr), strings.Contains(msg, "tls:"), strings.Contains(msg, "x509"),
 		strings.Contains(msg, "server refused TLS"), strings.Contains(msg, "SSL"):
 		return "TLS failed: with sslmode=require or verify-*, the server must offer TLS and, for verify-*, a certificate your sslrootcert trusts; use sslmode=disable only for a server on a trusted network"

@@ -26,6 +26,10 @@ type Retry struct {
 	// OnRetry, if set, is told about each failed attempt before the pause
 	// (for logging, or to make the next attempt smaller).
 	OnRetry func(attempt int, wait time.Duration, err error)
+	// Watch, when set, is started with each attempt and stopped when it
+	// ends, returning the sessions the attempt waited for
+	// (BlockerWatch.Watch): the *LockTimeoutError names the last seen.
+	Watch func(ctx context.Context) (stop func() []Blocker)
 }
 
 // LockTimeoutError is returned by Retry.Do when the deadline passed and the
@@ -34,9 +38,16 @@ type LockTimeoutError struct {
 	Attempts int
 	Elapsed  time.Duration
 	Err      error
+	// Blockers are the sessions the attempts were seen waiting for, when
+	// Retry.Watch was set and saw any.
+	Blockers []Blocker
 }
 
 func (e *LockTimeoutError) Error() string {
+	if len(e.Blockers) > 0 {
+		return fmt.Sprintf("could not get a lock after %d attempts in %s: %s: %v",
+			e.Attempts, e.Elapsed.Round(time.Millisecond), BlockersText(e.Blockers), e.Err)
+	}
 	return fmt.Sprintf("could not get a lock after %d attempts in %s (other sessions hold conflicting locks; find them in pg_locks/pg_stat_activity, or retry later): %v",
 		e.Attempts, e.Elapsed.Round(time.Millisecond), e.Err)
 }
@@ -93,8 +104,18 @@ func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
 		maxWait = 5 * time.Second
 	}
 	start := time.Now()
+	var blockers []Blocker
 	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
+		var err error
+		if r.Watch != nil {
+			stop := r.Watch(ctx)
+			err = fn(ctx)
+			if bs := stop(); len(bs) > 0 {
+				blockers = bs
+			}
+		} else {
+			err = fn(ctx)
+		}
 		if err == nil || !retryable(err) {
 			return err
 		}
@@ -103,7 +124,7 @@ func (r Retry) Do(ctx context.Context, fn func(context.Context) error) error {
 		}
 		elapsed := time.Since(start)
 		if elapsed >= deadline || (r.MaxAttempts > 0 && attempt >= r.MaxAttempts) {
-			return &LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err}
+			return &LockTimeoutError{Attempts: attempt, Elapsed: elapsed, Err: err, Blockers: blockers}
 		}
 		// Full jitter: a random pause in [wait/2, wait) keeps several
 		// retrying processes from waking in step.

@@ -5,10 +5,9 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +16,55 @@ import (
 	"github.com/onlinepg/online/internal/pg"
 )
 
+// staleOnce makes the first NewDB of a binary drop what killed runs left.
+var staleOnce sync.Once
+
 // ServerURL is the connection string of the server the tests use.
 func ServerURL() string { return pg.ResolveURL("") }
 
 // NewDB creates an empty database and returns its connection string. The
-// database is dropped (with any connections still open to it) at cleanup.
+// database is dropped (with any connections still open to it) at cleanup,
+// whether the test passed or failed; an interrupt drops it too, and one a
+// killed binary left is dropped by the next binary's first NewDB.
+//
+// It waits first until the server has room for the test's connections (see
+// ConnsPerTest).
 func NewDB(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*patience()+30*time.Second)
 	defer cancel()
-	admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+	admin, err := connect(ctx, ServerURL())
 	if err != nil {
 		t.Fatalf("pgtest: connect to the test server (set DATABASE_URL): %v", err)
 	}
+	staleOnce.Do(func() {
+		// The first database of the binary cleans up after earlier runs.
+		if dropped, err := dropStale(ctx, admin); err != nil {
+			t.Logf("pgtest: drop test databases earlier runs left: %v", err)
+		} else if len(dropped) > 0 {
+			t.Logf("pgtest: dropped %d test databases earlier runs left: %s", len(dropped), strings.Join(dropped, ", "))
+		}
+	})
+	started, err := waitForRoom(ctx, t, admin)
+	if err != nil {
+		admin.Close(ctx)
+		t.Fatalf("pgtest: %v", err)
+	}
+	// Closed last: the room it counted in stays taken until the
+	// database exists.
+	defer started()
 	defer admin.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "online_test_" + hex.EncodeToString(b[:])
+	watchInterrupt()
+	name := newDBName(time.Now())
+	addLive(name)
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
+		removeLive(name)
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), patience()+30*time.Second)
 		defer cancel()
-		admin, err := pg.Connect(ctx, ServerURL(), pg.Options{ApplicationName: "online-test"})
+		admin, err := connect(ctx, ServerURL())
 		if err != nil {
 			t.Errorf("pgtest: connect to drop %s: %v", name, err)
 			return
@@ -48,7 +72,9 @@ func NewDB(t testing.TB) string {
 		defer admin.Close(ctx)
 		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pg.Ident(name)+" WITH (FORCE)"); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
+			return
 		}
+		removeLive(name)
 	})
 	u, err := pg.WithDatabase(ServerURL(), name)
 	if err != nil {
@@ -57,12 +83,13 @@ func NewDB(t testing.TB) string {
 	return u
 }
 
-// Connect opens a connection to connURL, closed at cleanup.
+// Connect opens a connection to connURL, closed at cleanup. It waits while
+// the server has no connection free.
 func Connect(t testing.TB, connURL string) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience()+30*time.Second)
 	defer cancel()
-	conn, err := pg.Connect(ctx, connURL, pg.Options{ApplicationName: "online-test"})
+	conn, err := connect(ctx, connURL)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
