@@ -147,6 +147,42 @@ func aColumn(r *rand.Rand, t *Table, ok func(*Column) bool) *Column {
 
 func alterTable(t *Table) string { return "ALTER TABLE " + pg.Ident(t.Name) }
 
+// target picks a table and one of its columns (not a key or foreign key
+// column) for which ok holds; false when the pick finds none.
+func target(r *rand.Rand, s *Schema, ok func(*Table, *Column) bool) (*Table, *Column, bool) {
+	t := aTable(r, s)
+	if t == nil {
+		return nil, nil, false
+	}
+	c := aColumn(r, t, func(c *Column) bool { return ok == nil || ok(t, c) })
+	return t, c, c != nil
+}
+
+// newUnique picks a column a unique constraint can go over (not on a
+// partitioned table, whose unique keys must hold the partition key; not
+// over a column whose rows share a value) and names the constraint.
+func newUnique(r *rand.Rand, s *Schema, prefix string) (*Table, *Column, string, bool) {
+	t, c, ok := target(r, s, func(t *Table, c *Column) bool { return !t.Partitioned && !c.Unique && !c.Shared })
+	if !ok {
+		return nil, nil, "", false
+	}
+	c.Unique = true
+	name := s.fresh(prefix)
+	t.Uniques = append(t.Uniques, Named{name, c})
+	return t, c, name, true
+}
+
+// newCheck picks a column, names a check over it and gives its expression.
+func newCheck(r *rand.Rand, s *Schema, prefix string) (*Table, *Column, string, string, bool) {
+	t, c, ok := target(r, s, nil)
+	if !ok {
+		return nil, nil, "", "", false
+	}
+	name := s.fresh(prefix)
+	t.Checks = append(t.Checks, Named{name, c})
+	return t, c, name, checkExpr(c, c.Name), true
+}
+
 func genAddColumn(r *rand.Rand, s *Schema) (Op, bool) {
 	t := aTable(r, s)
 	if t == nil {
@@ -197,12 +233,8 @@ func genAddColumn(r *rand.Rand, s *Schema) (Op, bool) {
 }
 
 func genDropColumn(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
-		return Op{}, false
-	}
-	c := aColumn(r, t, nil)
-	if c == nil {
+	t, c, ok := target(r, s, nil)
+	if !ok {
 		return Op{}, false
 	}
 	t.Columns = removeCol(t.Columns, c)
@@ -243,12 +275,8 @@ func removeCol(cs []*Column, c *Column) []*Column {
 // genAlterName renames a column through alter_column's name field, with a
 // default in the same step.
 func genAlterName(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
-		return Op{}, false
-	}
-	c := aColumn(r, t, nil)
-	if c == nil {
+	t, c, ok := target(r, s, nil)
+	if !ok {
 		return Op{}, false
 	}
 	from := c.Name
@@ -361,12 +389,8 @@ func genDropNotNull(r *rand.Rand, s *Schema) (Op, bool) {
 }
 
 func genSetDefault(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
-		return Op{}, false
-	}
-	c := aColumn(r, t, nil)
-	if c == nil {
+	t, c, ok := target(r, s, nil)
+	if !ok {
 		return Op{}, false
 	}
 	c.Default = "9"
@@ -378,12 +402,8 @@ func genSetDefault(r *rand.Rand, s *Schema) (Op, bool) {
 }
 
 func genComment(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
-		return Op{}, false
-	}
-	c := aColumn(r, t, nil)
-	if c == nil {
+	t, c, ok := target(r, s, nil)
+	if !ok {
 		return Op{}, false
 	}
 	text := "note " + s.fresh("")
@@ -392,88 +412,48 @@ func genComment(r *rand.Rand, s *Schema) (Op, bool) {
 }
 
 func genAlterUnique(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
+	t, c, name, ok := newUnique(r, s, "uq")
+	if !ok {
 		return Op{}, false
 	}
-	if t.Partitioned {
-		// A unique key of a partitioned table must hold its partition key.
-		return Op{}, false
-	}
-	c := aColumn(r, t, func(c *Column) bool { return !c.Unique && !c.Shared })
-	if c == nil {
-		return Op{}, false
-	}
-	c.Unique = true
-	name := s.fresh("uq")
-	t.Uniques = append(t.Uniques, Named{name, c})
 	id := pg.Ident(c.Name)
 	return Op{Kind: "alter_column(unique)", File: map[string]any{"alter_column": map[string]any{"table": t.Name, "column": c.Name, "unique": map[string]any{"name": name}, "up": id, "down": id}},
 		Plain: []string{fmt.Sprintf("%s ADD CONSTRAINT %s UNIQUE (%s)", alterTable(t), pg.Ident(name), id)}}, true
 }
 
 func genAlterCheck(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
+	t, c, name, expr, ok := newCheck(r, s, "ck")
+	if !ok {
 		return Op{}, false
 	}
-	c := aColumn(r, t, nil)
-	if c == nil {
-		return Op{}, false
-	}
-	name := s.fresh("ck")
-	t.Checks = append(t.Checks, Named{name, c})
 	id := pg.Ident(c.Name)
-	expr := checkExpr(c, c.Name)
 	return Op{Kind: "alter_column(check)", File: map[string]any{"alter_column": map[string]any{"table": t.Name, "column": c.Name, "check": map[string]any{"name": name, "constraint": expr}, "up": id, "down": id}},
 		Plain: []string{fmt.Sprintf("%s ADD CONSTRAINT %s CHECK (%s)", alterTable(t), pg.Ident(name), expr)}}, true
 }
 
 func genCreateCheck(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
+	t, c, name, expr, ok := newCheck(r, s, "cc")
+	if !ok {
 		return Op{}, false
 	}
-	c := aColumn(r, t, nil)
-	if c == nil {
-		return Op{}, false
-	}
-	name := s.fresh("cc")
-	t.Checks = append(t.Checks, Named{name, c})
 	id := pg.Ident(c.Name)
-	expr := checkExpr(c, c.Name)
 	return Op{Kind: "create_constraint(check)", File: map[string]any{"create_constraint": map[string]any{"table": t.Name, "name": name, "type": "check", "columns": []string{c.Name}, "check": expr, "up": map[string]string{c.Name: id}, "down": map[string]string{c.Name: id}}},
 		Plain: []string{fmt.Sprintf("%s ADD CONSTRAINT %s CHECK (%s)", alterTable(t), pg.Ident(name), expr)}}, true
 }
 
 func genCreateUnique(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
+	t, c, name, ok := newUnique(r, s, "cu")
+	if !ok {
 		return Op{}, false
 	}
-	if t.Partitioned {
-		// A unique key of a partitioned table must hold its partition key.
-		return Op{}, false
-	}
-	c := aColumn(r, t, func(c *Column) bool { return !c.Unique && !c.Shared })
-	if c == nil {
-		return Op{}, false
-	}
-	c.Unique = true
-	name := s.fresh("cu")
-	t.Uniques = append(t.Uniques, Named{name, c})
 	id := pg.Ident(c.Name)
 	return Op{Kind: "create_constraint(unique)", File: map[string]any{"create_constraint": map[string]any{"table": t.Name, "name": name, "type": "unique", "columns": []string{c.Name}, "up": map[string]string{c.Name: id}, "down": map[string]string{c.Name: id}}},
 		Plain: []string{fmt.Sprintf("%s ADD CONSTRAINT %s UNIQUE (%s)", alterTable(t), pg.Ident(name), id)}}, true
 }
 
 func genCreateIndex(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil {
-		return Op{}, false
-	}
-	c := aColumn(r, t, nil)
-	if c == nil {
+	t, c, ok := target(r, s, nil)
+	if !ok {
 		return Op{}, false
 	}
 	name := s.fresh("ix")
