@@ -2,6 +2,7 @@ package diff_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/onlinepg/online/diff"
 	"github.com/onlinepg/online/internal/pg"
@@ -202,7 +205,36 @@ func runPair(t *testing.T, p pair, url, desiredURL string) (string, int) {
 	if err != nil {
 		t.Fatalf("read desired: %s", pg.Explain(err))
 	}
-	first, reached := "", 0
+	first, reached := passes(t, url, want)
+	if reached != p.passes {
+		t.Errorf("desired schema reached after %d migration(s), want %d (0: never)", reached, p.passes)
+	}
+	if p.passes == 0 && first == "exact" {
+		t.Errorf("now exact: update the corpus")
+	}
+	return first, reached
+}
+
+// runPairAny is runPair for a pair whose number of migrations is not
+// known: only diff's rule is checked (runPass).
+func runPairAny(t *testing.T, p pair, url, desiredURL string) (string, int) {
+	t.Helper()
+	ctx := context.Background()
+	pgtest.Exec(t, pgtest.Connect(t, url), p.old)
+	pgtest.Exec(t, pgtest.Connect(t, desiredURL), p.new)
+	want, err := diff.ReadDesiredURL(ctx, desiredURL, "public")
+	if err != nil {
+		t.Fatalf("read desired: %s", pg.Explain(err))
+	}
+	return passes(t, url, want)
+}
+
+// passes runs up to three migrations diff writes, until one reaches the
+// desired schema or diff has nothing more to write; it returns the first
+// one's outcome and which one reached it (0: none).
+func passes(t *testing.T, url string, want *diff.Snapshot) (first string, reached int) {
+	t.Helper()
+	ctx := context.Background()
 	for pass := 1; pass <= 3; pass++ {
 		outcome, ops := runPass(ctx, t, url, want, pass)
 		if first == "" {
@@ -215,12 +247,6 @@ func runPair(t *testing.T, p pair, url, desiredURL string) (string, int) {
 		if outcome != "said" || ops == 0 {
 			break
 		}
-	}
-	if reached != p.passes {
-		t.Errorf("desired schema reached after %d migration(s), want %d (0: never)", reached, p.passes)
-	}
-	if p.passes == 0 && first == "exact" {
-		t.Errorf("now exact: update the corpus")
 	}
 	return first, reached
 }
@@ -288,6 +314,15 @@ func runPass(ctx context.Context, t *testing.T, url string, want *diff.Snapshot,
 		t.Fatal(err)
 	}
 	actual := got.Differences(want.Catalog)
+	// The check runs on a copy of the schema without its rows: a
+	// migration the rows refuse (a unique key over duplicates, a check
+	// some row breaks) fails at start on the real database, which undoes
+	// itself; that is counted apart, not as an unfaithful check.
+	var pe *pgconn.PgError
+	if runErr != nil && v.Failed == nil && errors.As(runErr, &pe) && strings.HasPrefix(pe.Code, "23") {
+		t.Logf("migration %d: the rows refuse it (start undone): %v\n%s", pass, runErr, text)
+		return "data", len(res.Ops)
+	}
 	// What diff says and what happened must agree; the scratch copy
 	// could otherwise hide a difference.
 	if (runErr != nil) != (v.Failed != nil) || !slices.Equal(actual, v.Differences) {
