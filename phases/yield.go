@@ -378,7 +378,14 @@ func (g *governor) measure(ctx context.Context, d time.Duration, hold bool) (flo
 
 // probe takes a new baseline with the workers held.
 func (g *governor) probe(ctx context.Context) error {
-	base, err := g.measure(ctx, yieldProbe, true)
+	d := yieldProbe
+	if g.perDB {
+		// The database's counts come as each application session
+		// publishes its statistics, at most once a second: a window of
+		// two holds at least one from every busy session.
+		d = 2 * yieldProbe
+	}
+	base, err := g.measure(ctx, d, true)
 	if err != nil {
 		return err
 	}
