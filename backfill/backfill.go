@@ -528,7 +528,7 @@ func (r *runner) prepare(ctx context.Context) error {
 // taken off. The statistics' live count, which leaves them out and follows
 // inserts and deletes, is the other estimate; it lags the writes of the last
 // second or so, and is too low after a statistics reset: the larger of the
-// two is taken.
+// two is taken, the live count capped by the scaled one.
 func rowEstimate(reltuples float64, relpages, pages, live, dead int64) int64 {
 	var scaled int64
 	switch {
@@ -539,7 +539,11 @@ func rowEstimate(reltuples float64, relpages, pages, live, dead int64) int64 {
 	default:
 		return -1
 	}
-	return max(live, scaled-dead, 0)
+	// The live count can also run high: an ANALYZE sets it, and the
+	// inserts its own session made before are added again when that
+	// session publishes them a moment later. No more rows than the pages
+	// hold at the last density can be live.
+	return max(min(live, scaled), scaled-dead, 0)
 }
 
 // count is count(*) of the table under a short statement_timeout; 0 (unknown)
