@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/operations"
 )
 
@@ -186,7 +187,7 @@ func (e *env) newRole(prefix string) string {
 	e.t.Cleanup(func() {
 		// The test database is dropped after this (cleanups run last
 		// first), so the role's privileges there must go first.
-		conn, err := pg.Connect(ctx(), e.url, pg.Options{})
+		conn, err := pgtest.ConnectOptions(ctx(), e.url, pg.Options{})
 		if err != nil {
 			e.t.Errorf("drop role %s: %v", role, err)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/phases"
 )
 
@@ -349,7 +350,7 @@ func TestPrimaryKeyRewriteUnderLoad(t *testing.T) {
 		for waitForNew && !newVers.Load() && !stop.Load() {
 			time.Sleep(5 * time.Millisecond)
 		}
-		conn, err := pg.Connect(context.Background(), e.url, pg.Options{SearchPath: searchPath, ApplicationName: "online-test-app"})
+		conn, err := pgtest.ConnectOptions(context.Background(), e.url, pg.Options{SearchPath: searchPath, ApplicationName: "online-test-app"})
 		if err != nil {
 			fail(err)
 			return

@@ -318,7 +318,7 @@ func dropSchemas(t *testing.T, conn *pgx.Conn, seed uint64) {
 }
 
 func connectVersion(t *testing.T, url, searchPath string) *pgx.Conn {
-	conn, err := pg.Connect(context.Background(), url, pg.Options{SearchPath: searchPath, ApplicationName: "online-difffuzz"})
+	conn, err := pgtest.ConnectOptions(context.Background(), url, pg.Options{SearchPath: searchPath, ApplicationName: "online-difffuzz"})
 	if err != nil {
 		t.Fatalf("connect with search_path %s: %v", searchPath, err)
 	}

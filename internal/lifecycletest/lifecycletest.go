@@ -111,7 +111,7 @@ func (e *Env) Rollback() {
 // as an application would) is the given schema list.
 func (e *Env) Version(searchPath string) *pgx.Conn {
 	e.T.Helper()
-	conn, err := pg.Connect(context.Background(), e.URL, pg.Options{SearchPath: searchPath, ApplicationName: "online-test-app"})
+	conn, err := pgtest.ConnectOptions(context.Background(), e.URL, pg.Options{SearchPath: searchPath, ApplicationName: "online-test-app"})
 	if err != nil {
 		e.T.Fatalf("connect with search_path %s: %v", searchPath, err)
 	}

@@ -136,10 +136,17 @@ func serverBusy(err error) bool {
 // connect opens a connection, waiting while the server has none free (its
 // own, other binaries' or other users' sessions fill it) instead of failing.
 func connect(ctx context.Context, connURL string) (*pgx.Conn, error) {
+	return ConnectOptions(ctx, connURL, pg.Options{ApplicationName: "online-test"})
+}
+
+// ConnectOptions is pg.Connect for tests: with opts (a version's
+// search_path, an application name), and waiting while the server has no
+// connection free instead of failing.
+func ConnectOptions(ctx context.Context, connURL string, opts pg.Options) (*pgx.Conn, error) {
 	deadline := time.Now().Add(patience())
 	wait := 50 * time.Millisecond
 	for {
-		conn, err := pg.Connect(ctx, connURL, pg.Options{ApplicationName: "online-test"})
+		conn, err := pg.Connect(ctx, connURL, opts)
 		if err == nil || !serverBusy(err) || time.Now().After(deadline) {
 			return conn, err
 		}
