@@ -208,8 +208,11 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 			// The backfill must outlast the governor's glance, its probe
 			// and a few periods however fast this machine is, or loaded
 			// (a faster backfill could end before the first cut): at
-			// most 60k rows a second, it lasts 5 s at least.
-			c.BackfillRate = 60000
+			// most 30k rows a second, it lasts 10 s at least. The
+			// governor's counts come as sessions publish their
+			// statistics, about once a second, so its first cut may
+			// take a few seconds.
+			c.BackfillRate = 30000
 		}
 		c.OnProgress = func(p backfill.Progress) {
 			if p.Duty > 0 && p.Duty < minDuty.Load().(float64) {
