@@ -82,16 +82,25 @@ var generators = []generator{
 	genCreateCheck, genCreateUnique, genRenameConstraint, genDropConstraint, genAlterName,
 }
 
-func genRenameConstraint(r *rand.Rand, s *Schema) (Op, bool) {
+// aConstraint picks a table with a check or unique constraint, the list
+// that holds it and its place there; false when the pick finds none.
+func aConstraint(r *rand.Rand, s *Schema) (*Table, *[]Named, int, bool) {
 	t := aTable(r, s)
 	if t == nil || len(t.Checks)+len(t.Uniques) == 0 {
-		return Op{}, false
+		return nil, nil, 0, false
 	}
 	list := &t.Checks
 	if len(t.Checks) == 0 || len(t.Uniques) > 0 && r.IntN(2) == 0 {
 		list = &t.Uniques
 	}
-	i := r.IntN(len(*list))
+	return t, list, r.IntN(len(*list)), true
+}
+
+func genRenameConstraint(r *rand.Rand, s *Schema) (Op, bool) {
+	t, list, i, ok := aConstraint(r, s)
+	if !ok {
+		return Op{}, false
+	}
 	from := (*list)[i].Name
 	to := s.fresh("rc")
 	(*list)[i].Name = to
@@ -100,15 +109,10 @@ func genRenameConstraint(r *rand.Rand, s *Schema) (Op, bool) {
 }
 
 func genDropConstraint(r *rand.Rand, s *Schema) (Op, bool) {
-	t := aTable(r, s)
-	if t == nil || len(t.Checks)+len(t.Uniques) == 0 {
+	t, list, i, ok := aConstraint(r, s)
+	if !ok {
 		return Op{}, false
 	}
-	list := &t.Checks
-	if len(t.Checks) == 0 || len(t.Uniques) > 0 && r.IntN(2) == 0 {
-		list = &t.Uniques
-	}
-	i := r.IntN(len(*list))
 	n := (*list)[i]
 	*list = append((*list)[:i:i], (*list)[i+1:]...)
 	if list == &t.Uniques {
