@@ -189,7 +189,13 @@ an application picks its version with search_path.`,
 			if err := g.applyConfig(cmd); err != nil {
 				return err
 			}
-			return g.setupLog()
+			if err := g.setupLog(); err != nil {
+				return err
+			}
+			// Code below the engine (a connection waiting for a free
+			// slot) logs through the context.
+			cmd.SetContext(g.log.WithContext(cmd.Context()))
+			return nil
 		},
 	}
 	f := root.PersistentFlags()

@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/rs/zerolog"
 )
 
 // DefaultURL is tried when neither DATABASE_URL nor any libpq PG* variable is set.
@@ -61,7 +64,17 @@ type Options struct {
 	// Tracer, when set, sees every query of the connection (pgx's
 	// tracers: QueryTracer, and BatchTracer if it implements that too).
 	Tracer pgx.QueryTracer
+	// SlotWait is how long Connect waits for a free connection while the
+	// server turns new ones away as full ("too many clients") or starting.
+	// Zero means DefaultSlotWait; a negative value fails at once.
+	SlotWait time.Duration
 }
+
+// DefaultSlotWait is how long a connection waits for a free slot on a full
+// server. On a server other services share, a slot is given back within
+// seconds as their sessions end; a backfill worker or an engine that
+// failed at once would end a migration for a passing peak of connections.
+const DefaultSlotWait = 2 * time.Minute
 
 // Keepalive timing of KeepAlive: the first probe after keepAliveIdle of
 // silence, then one every keepAliveInterval, giving up after keepAliveCount.
@@ -116,17 +129,45 @@ func ParseConfig(connURL string, o Options) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-// Connect opens one dedicated connection with the settings of o.
+// Connect opens one dedicated connection with the settings of o. While the
+// server has no connection free it waits (o.SlotWait), saying so once in
+// ctx's log, instead of failing.
 func Connect(ctx context.Context, connURL string, o Options) (*pgx.Conn, error) {
 	cfg, err := ParseConfig(connURL, o)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, &ConnectError{Target: Describe(connURL, cfg), Err: err}
+	patience := o.SlotWait
+	if patience == 0 {
+		patience = DefaultSlotWait
 	}
-	return conn, nil
+	began := time.Now()
+	pause := 50 * time.Millisecond
+	for {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			return conn, nil
+		}
+		if !ServerFull(err) || time.Since(began) >= patience {
+			return nil, &ConnectError{Target: Describe(connURL, cfg), Err: err}
+		}
+		if pause == 50*time.Millisecond {
+			zerolog.Ctx(ctx).Warn().Str("server", Describe(connURL, cfg)).Dur("patience", patience).
+				Msg("the server has no connection free: waiting for one")
+		}
+		if err := Sleep(ctx, pause); err != nil {
+			return nil, &ConnectError{Target: Describe(connURL, cfg), Err: err}
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// ServerFull reports the server turning a connection away for want of a
+// free one (too_many_connections) or while it starts (cannot_connect_now):
+// both pass once other sessions end or the server is up.
+func ServerFull(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == pgerrcode.TooManyConnections || pe.Code == pgerrcode.CannotConnectNow)
 }
 
 // Describe names the server of a config for messages, without the password.

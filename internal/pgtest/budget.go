@@ -2,7 +2,6 @@ package pgtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/onlinepg/online/internal/pg"
 )
@@ -126,13 +123,6 @@ func waitForRoom(ctx context.Context, t testing.TB, admin *pgx.Conn) (started fu
 	}
 }
 
-// serverBusy reports whether err is the server turning a connection away for
-// want of a free one, which goes away once other sessions end.
-func serverBusy(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == pgerrcode.TooManyConnections || pe.Code == pgerrcode.CannotConnectNow)
-}
-
 // connect opens a connection, waiting while the server has none free (its
 // own, other binaries' or other users' sessions fill it) instead of failing.
 func connect(ctx context.Context, connURL string) (*pgx.Conn, error) {
@@ -140,19 +130,11 @@ func connect(ctx context.Context, connURL string) (*pgx.Conn, error) {
 }
 
 // ConnectOptions is pg.Connect for tests: with opts (a version's
-// search_path, an application name), and waiting while the server has no
-// connection free instead of failing.
+// search_path, an application name), and waiting for a free connection
+// as long as a test waits for room.
 func ConnectOptions(ctx context.Context, connURL string, opts pg.Options) (*pgx.Conn, error) {
-	deadline := time.Now().Add(patience())
-	wait := 50 * time.Millisecond
-	for {
-		conn, err := pg.Connect(ctx, connURL, opts)
-		if err == nil || !serverBusy(err) || time.Now().After(deadline) {
-			return conn, err
-		}
-		if err := pg.Sleep(ctx, wait); err != nil {
-			return nil, err
-		}
-		wait = min(2*wait, time.Second)
+	if opts.SlotWait == 0 {
+		opts.SlotWait = patience()
 	}
+	return pg.Connect(ctx, connURL, opts)
 }
