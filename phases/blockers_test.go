@@ -58,3 +58,63 @@ func TestLockWaitNamesBlocker(t *testing.T) {
 	// Nothing changed.
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'")
 }
+
+// TestStatusNamesBlocker: while start's DDL waits for a lock an
+// application's open transaction holds, status (from another engine, as
+// `online status` runs in another process) shows the waiting session and
+// the holder, and its next step says whom to end, at the operator's choice.
+func TestStatusNamesBlocker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersTable, usersRows)
+	holder := pgtest.Connect(t, e.url)
+	pgtest.Exec(t, holder, "SET application_name = 'billing-worker'", "BEGIN", "SELECT count(*) FROM users")
+	pid := int(holder.PgConn().PID())
+
+	eng := e.engine(func(c *phases.Config) {
+		c.LockTimeout = time.Second
+		c.LockRetryDeadline = 2 * time.Minute
+	})
+	started := make(chan error, 1)
+	go func() {
+		_, err := eng.Start(ctx(), parse(t, "add", "operations:\n  - add_column: { table: users, column: { name: nickname, type: text, nullable: true } }\n"))
+		started <- err
+	}()
+
+	var st *phases.Status
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var err error
+		if st, err = e.engine().Status(ctx()); err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		if len(st.Waits) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(st.Waits) != 1 {
+		t.Fatalf("status while start waits: waits %+v, want start's session waiting for pid %d", st.Waits, pid)
+	}
+	w := st.Waits[0]
+	if !strings.HasPrefix(w.Application, "online") || len(w.Blockers) != 1 || w.Blockers[0].PID != pid ||
+		w.Blockers[0].Application != "billing-worker" || !strings.Contains(w.Query, "users") {
+		t.Fatalf("wait %+v, want an online session blocked by billing-worker (pid %d)", w, pid)
+	}
+	if !st.Running || !strings.Contains(st.Next, fmt.Sprintf("pg_terminate_backend(%d)", pid)) {
+		t.Fatalf("running %v, next %q: want the holder's pid to end, at the operator's choice", st.Running, st.Next)
+	}
+
+	// The holder ends its transaction: start gets its lock and finishes,
+	// and status has no wait to show.
+	pgtest.Exec(t, holder, "ROLLBACK")
+	if err := <-started; err != nil {
+		t.Fatalf("start after the holder left: %v", err)
+	}
+	st, err := e.engine().Status(ctx())
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	if len(st.Waits) != 0 {
+		t.Fatalf("status after start: waits %+v, want none", st.Waits)
+	}
+}

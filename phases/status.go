@@ -2,8 +2,10 @@ package phases
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/state"
 )
 
@@ -18,6 +20,10 @@ type Status struct {
 	History    []MigrationStatus `json:"history"`
 	// Running is true while an online process holds the schema's lock.
 	Running bool `json:"running"`
+	// Waits are online's sessions in this database that wait for a lock
+	// now (a running start's DDL, a backfill's batch), each with the
+	// sessions that hold it: read live, while an online process runs.
+	Waits []pg.LockWait `json:"waits,omitempty"`
 	// Next is the command that carries on from here, for people.
 	Next string `json:"next"`
 }
@@ -68,6 +74,11 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 			if st.History[i].Name == st.InProgress.Name {
 				st.History[i].Backfills = st.InProgress.Backfills
 			}
+		}
+	}
+	if st.Running {
+		if st.Waits, err = pg.LockWaits(ctx, e.conn, "online"); err != nil {
+			return nil, err
 		}
 	}
 	latest, err := e.Latest(ctx)
@@ -121,6 +132,11 @@ func next(st *Status) string {
 	switch {
 	case m == nil:
 		return "online start FILE, to start the next migration"
+	case st.Running && len(st.Waits) > 0:
+		w := st.Waits[0]
+		return fmt.Sprintf("wait: an online process is working on this migration now, and pid %d waits for a lock that pid %d holds; "+
+			"it retries until --lock-retry-deadline, or end the holder, at your choice, with SELECT pg_terminate_backend(%d)",
+			w.PID, w.Blockers[0].PID, w.Blockers[0].PID)
 	case st.Running:
 		return "wait: an online process is working on this migration now"
 	}

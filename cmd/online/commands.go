@@ -360,6 +360,9 @@ func printStatus(out io.Writer, st *phases.Status, now time.Time) {
 	if m := st.InProgress; m != nil && len(m.Backfills) > 0 {
 		printBackfills(out, m.Backfills, st.Running)
 	}
+	for _, lw := range st.Waits {
+		fmt.Fprintf(out, "\nwaiting: %s\n", lw)
+	}
 	fmt.Fprintf(out, "\nnext: %s\n", st.Next)
 }
 

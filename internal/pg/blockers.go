@@ -186,3 +186,66 @@ func pids(bs []Blocker) []int {
 	}
 	return out
 }
+
+// LockWait is a session waiting for a lock now, and who holds it.
+type LockWait struct {
+	PID         int           `json:"pid"`
+	Application string        `json:"application_name"`
+	Waiting     time.Duration `json:"waiting_ns"` // since its statement began
+	Query       string        `json:"query,omitempty"`
+	Blockers    []Blocker     `json:"blockers"`
+}
+
+func (w LockWait) String() string {
+	q := strings.Join(strings.Fields(w.Query), " ")
+	if len(q) > blockerQueryLen {
+		q = q[:blockerQueryLen] + "..."
+	}
+	return fmt.Sprintf("pid %d (%s) has waited %s for a lock (%s); %s", w.PID, w.Application,
+		w.Waiting.Round(time.Second/10), q, BlockersText(w.Blockers))
+}
+
+// LockWaits reads, on conn, the sessions of the current database whose
+// application_name starts with appPrefix that wait for a lock now, each
+// with the sessions that block it. A session of another process is seen
+// (status looks at a running start or backfill this way); conn's own is
+// left out.
+func LockWaits(ctx context.Context, conn *pgx.Conn, appPrefix string) ([]LockWait, error) {
+	rows, err := conn.Query(ctx, `SELECT a.pid, coalesce(a.application_name, ''),
+		coalesce(extract(epoch FROM now() - a.query_start), 0)::float8, left(coalesce(a.query, ''), $2)
+		FROM pg_stat_activity a
+		WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.wait_event_type = 'Lock'
+		  AND starts_with(coalesce(a.application_name, ''), $1)
+		ORDER BY a.query_start NULLS LAST, a.pid`, appPrefix, blockerQueryLen+1)
+	if err != nil {
+		return nil, fmt.Errorf("read the sessions waiting for a lock: %w", err)
+	}
+	var out []LockWait
+	for rows.Next() {
+		var w LockWait
+		var secs float64
+		if err := rows.Scan(&w.PID, &w.Application, &secs, &w.Query); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read the sessions waiting for a lock: %w", err)
+		}
+		w.Waiting = time.Duration(secs * float64(time.Second))
+		out = append(out, w)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the sessions waiting for a lock: %w", err)
+	}
+	kept := out[:0]
+	for _, w := range out {
+		bs, err := Blockers(ctx, conn, uint32(w.PID))
+		if err != nil {
+			return nil, err
+		}
+		if len(bs) == 0 {
+			continue // it got its lock between the two looks
+		}
+		w.Blockers = bs
+		kept = append(kept, w)
+	}
+	return kept, nil
+}
