@@ -48,7 +48,25 @@ func BenchmarkRewrite(b *testing.B) {
 	// ONLINE_BENCH_WORKERS sets --backfill-workers; 0 (the default) lets
 	// the engine choose, as the CLI does.
 	workers := envInt("ONLINE_BENCH_WORKERS", 0)
+	change := rewriteChanges[os.Getenv("ONLINE_BENCH_CHANGE")]
+	if change.name == "" {
+		b.Fatalf("ONLINE_BENCH_CHANGE=%q: want lower or bigint", os.Getenv("ONLINE_BENCH_CHANGE"))
+	}
 	for i := 0; i < b.N; i++ {
+		var neighbourTxns func() int64
+		var neighbourRate []float64 // [plain runs..., online runs...] transactions/s
+		if os.Getenv("ONLINE_BENCH_NEIGHBOUR") == "1" {
+			neighbourTxns = busyNeighbour(b)
+		}
+		watchNeighbour := func() func() {
+			if neighbourTxns == nil {
+				return func() {}
+			}
+			n0, t0 := neighbourTxns(), time.Now()
+			return func() {
+				neighbourRate = append(neighbourRate, float64(neighbourTxns()-n0)/time.Since(t0).Seconds())
+			}
+		}
 		e := newEnv(b,
 			"CREATE TABLE bench (id bigserial PRIMARY KEY, name text, email text, score int)",
 			fmt.Sprintf("INSERT INTO bench (name, email, score) SELECT 'name ' || g, 'User' || g || '@Example.COM', g %% 1000 FROM generate_series(1, %d) g", rows),
@@ -80,14 +98,16 @@ func BenchmarkRewrite(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := tx.Exec(context.Background(), "ALTER TABLE bench ADD COLUMN email_new text"); err != nil {
+			if _, err := tx.Exec(context.Background(), change.plainAdd); err != nil {
 				b.Fatal(err)
 			}
+			done := watchNeighbour()
 			began := time.Now()
-			if _, err := tx.Exec(context.Background(), "UPDATE bench SET email_new = lower(email)"); err != nil {
+			if _, err := tx.Exec(context.Background(), change.plainUpdate); err != nil {
 				b.Fatal(err)
 			}
 			plainRuns = append(plainRuns, time.Since(began))
+			done()
 			plainGrowth = append(plainGrowth, size(tx)-before)
 			_ = tx.Rollback(context.Background())
 			e.exec(e.db, "VACUUM FULL bench")
@@ -105,15 +125,14 @@ func BenchmarkRewrite(b *testing.B) {
 				// The CLI's default: with no other writer it only watches.
 				c.BackfillYield = phases.DefaultBackfillYield
 			})
+			done2 := watchNeighbour()
 			began := time.Now()
-			res, err := eng.Start(context.Background(), parse(b, "lower_email", `
-operations:
-  - alter_column: { table: bench, column: email, up: "lower(email)", down: "email" }
-`))
+			res, err := eng.Start(context.Background(), parse(b, change.name, change.file))
 			if err != nil {
 				b.Fatalf("start: %s", pg.Explain(err))
 			}
 			startRuns = append(startRuns, time.Since(began))
+			done2()
 			backfillRuns = append(backfillRuns, res.Backfill)
 			chose = res.BackfillWorkers
 			backfillGrowth = append(backfillGrowth, size(e.db)-before)
@@ -137,7 +156,12 @@ operations:
 		startRate := float64(present) / startTime.Seconds()
 		b.Logf("table: %d rows, pg_stats rows for it: %d (never analyzed)", rows, analyzed)
 		b.Logf("1 and 2 in A B B A order, mean of each side; backfill workers: %d (asked: %d; 0 lets the engine choose: min(4, CPUs, rows/250k))", chose, workers)
-		b.Logf("1. plain UPDATE set email_new = lower(email): %s, %.0f rows/s (the ceiling); runs %s", plainUpdate.Round(time.Millisecond), ceiling, fmtDurs(plainRuns))
+		if neighbourTxns != nil {
+			b.Logf("a busy neighbour database (pgbench TPC-B, 4 clients) ran through 1 and 2: %.0f tx/s during the plain runs, %.0f during online's (runs in A B B A order: %s)",
+				(neighbourRate[0]+neighbourRate[3])/2, (neighbourRate[1]+neighbourRate[2])/2, fmtRatios(neighbourRate))
+		}
+		b.Logf("change: %s", change.desc)
+		b.Logf("1. plain UPDATE: %s, %.0f rows/s (the ceiling); runs %s", plainUpdate.Round(time.Millisecond), ceiling, fmtDurs(plainRuns))
 		b.Logf("2. online backfill of the same change:          %s, %.0f rows/s, ratio %.2f; runs %s", backfillTime.Round(time.Millisecond), rate, rate/ceiling, fmtDurs(backfillRuns))
 		b.Logf("   the whole start (expand + backfill + publish): %s, %.0f rows/s, ratio %.2f (target >= 1.0); runs %s", startTime.Round(time.Millisecond), startRate, startRate/ceiling, fmtDurs(startRuns))
 		b.Logf("   table growth (heap and indexes): plain UPDATE %s, online %s, ratio %.2f (target <= 1.0)", fmtBytes(plainGrowth), fmtBytes(backfillGrowth), float64(sum64(backfillGrowth))/float64(sum64(plainGrowth)))
@@ -235,6 +259,25 @@ operations:
 		b.ReportMetric(oltpRatio, "oltp-ratio")
 	}
 }
+
+// rewriteChanges are the changes BenchmarkRewrite times in 1 and 2, by
+// ONLINE_BENCH_CHANGE: each as a plain column and UPDATE, and as a file.
+var rewriteChanges = map[string]struct {
+	name, desc, plainAdd, plainUpdate, file string
+}{
+	"": {"lower_email", "alter_column email with up lower(email)",
+		"ALTER TABLE bench ADD COLUMN email_new text", "UPDATE bench SET email_new = lower(email)", `
+operations:
+  - alter_column: { table: bench, column: email, up: "lower(email)", down: "email" }
+`},
+	"bigint": {"score_bigint", "alter_column score type int -> bigint",
+		"ALTER TABLE bench ADD COLUMN score_new bigint", "UPDATE bench SET score_new = score", `
+operations:
+  - alter_column: { table: bench, column: score, type: bigint, up: "score", down: "score::integer" }
+`},
+}
+
+func init() { rewriteChanges["lower"] = rewriteChanges[""] }
 
 func sum64(xs []int64) int64 {
 	var n int64

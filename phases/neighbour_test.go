@@ -20,7 +20,7 @@ import (
 // busyNeighbour runs pgbench (TPC-B, 4 clients) on a database of its own on
 // the same server until the test ends, and returns a function counting the
 // transactions it committed so far.
-func busyNeighbour(t *testing.T) func() int64 {
+func busyNeighbour(t testing.TB) func() int64 {
 	t.Helper()
 	bin, err := exec.LookPath("pgbench")
 	if err != nil {
