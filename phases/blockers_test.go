@@ -28,8 +28,11 @@ func TestLockWaitNamesBlocker(t *testing.T) {
 
 	var logs syncBuffer
 	eng := e.engine(func(c *phases.Config) {
-		c.LockTimeout = 200 * time.Millisecond
-		c.LockRetryDeadline = 1500 * time.Millisecond
+		// Waits long enough for the watcher, which opens its session
+		// once a statement has waited half the lock timeout, to look
+		// on a loaded machine too.
+		c.LockTimeout = time.Second
+		c.LockRetryDeadline = 5 * time.Second
 		c.Log = zerolog.New(&logs)
 	})
 	_, err := eng.Start(ctx(), parse(t, "add", "operations:\n  - add_column: { table: users, column: { name: nickname, type: text, nullable: true } }\n"))

@@ -1079,3 +1079,33 @@ func TestCrashRacingProcesses(t *testing.T) {
 	}
 	checkMigrated(e, 0, t.Name())
 }
+
+// TestInitLeavesACurrentStateSchemaAlone: a state schema already in the
+// current layout is not altered again. Before, every command's Init ran
+// ALTER TABLE ... ADD COLUMN IF NOT EXISTS on the state tables, which waits
+// for their lock even when it changes nothing: a second process arriving
+// while the first one had a state table open timed out there ("init state
+// schema: lock timeout") instead of being told another process is at work.
+func TestInitLeavesACurrentStateSchemaAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, usersTable, usersRows)
+	if err := e.engine().Init(ctx()); err != nil {
+		t.Fatalf("the first init: %v", err)
+	}
+	holder := pgtest.Connect(t, e.url)
+	pgtest.Exec(t, holder, "BEGIN", "SELECT count(*) FROM online.migrations", "SELECT count(*) FROM online.backfills")
+	t.Cleanup(func() { _, _ = holder.Exec(ctx(), "ROLLBACK") })
+	eng := e.engine(func(c *phases.Config) { c.LockTimeout = 200 * time.Millisecond })
+	if err := eng.Init(ctx()); err != nil {
+		t.Fatalf("init of a current state schema while another session reads it: %v", err)
+	}
+	// An older layout (the comment gone, as on a state schema an earlier
+	// release made) is brought up to date once the holder is gone.
+	pgtest.Exec(t, holder, "ROLLBACK")
+	e.exec(e.db, "COMMENT ON SCHEMA online IS NULL")
+	e.exec(e.db, "ALTER TABLE online.backfills DROP COLUMN duty")
+	if err := eng.Init(ctx()); err != nil {
+		t.Fatalf("init of an older state schema: %v", err)
+	}
+	e.expectRows(e.db, []string{"1"}, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'online' AND table_name = 'backfills' AND column_name = 'duty'")
+}

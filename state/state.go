@@ -217,11 +217,44 @@ func (s Store) Init(ctx context.Context, q Querier) error {
   ADD COLUMN IF NOT EXISTS replica_lag_ms bigint NOT NULL DEFAULT 0,
   ADD COLUMN IF NOT EXISTS duty        real NOT NULL DEFAULT 1`, s.t("backfills")),
 	}
+	// A state schema already in this layout is left alone: its ALTER
+	// TABLEs, though they change nothing, would wait for the lock of every
+	// state table, and a second process would then time out behind the
+	// first one's open transaction instead of being told that another
+	// process is at work. The layout is the schema's comment, a hash of
+	// the statements that build it.
+	mark := layoutMark(stmts)
+	current := func(q Querier) (bool, error) {
+		var yes bool
+		err := q.QueryRow(ctx, `SELECT coalesce(obj_description(to_regnamespace($1), 'pg_namespace') = $2, false)
+			AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL AND to_regclass($6) IS NOT NULL`,
+			s.Schema, mark, s.t("migrations"), s.t("backfills"), s.t("pending"), s.t("migration_events")).Scan(&yes)
+		if err != nil {
+			return false, fmt.Errorf("init state schema %s: read its layout: %w", s.Schema, err)
+		}
+		return yes, nil
+	}
+	if yes, err := current(q); err != nil || yes {
+		return err
+	}
+	stmts = append(stmts, fmt.Sprintf("COMMENT ON SCHEMA %s IS %s", pg.Ident(s.Schema), pg.Literal(mark)))
 	// Two processes initialising at once can both pass IF NOT EXISTS and
 	// collide on the catalog; a transaction-level advisory lock orders them.
 	return pgx.BeginFunc(ctx, txBeginner{q}, func(tx pgx.Tx) error {
+		// The locks waited for here are online's own (the init lock, the
+		// state tables), which no application takes: the session's short
+		// lock_timeout, meant for the application's tables, would only
+		// fail a second process while the first one initialises on a
+		// slow server.
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '1min'"); err != nil {
+			return fmt.Errorf("init state schema %s: %w", s.Schema, err)
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", lockClass, int32(hash("init:"+s.Schema))); err != nil {
 			return fmt.Errorf("init state schema %s: %w", s.Schema, err)
+		}
+		// Another process may have brought it up to date meanwhile.
+		if yes, err := current(tx); err != nil || yes {
+			return err
 		}
 		for _, stmt := range stmts {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -256,6 +289,17 @@ func (s Store) widenBackfillKey(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("init state schema %s: %w", s.Schema, pg.WithSQL(err, stmt))
 	}
 	return nil
+}
+
+// layoutMark names the layout the statements build, for the state schema's
+// comment: a change to any of them makes a new mark, and Init runs them again.
+func layoutMark(stmts []string) string {
+	h := fnv.New64a()
+	for _, st := range stmts {
+		h.Write([]byte(st))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("online state, layout %016x", h.Sum64())
 }
 
 type txBeginner struct{ q Querier }
