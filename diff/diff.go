@@ -434,6 +434,13 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	}
 	up, down := col, pg.Ident(tc.Name)
 	upNote := ""
+	// A new collation rewrites the column (alter_column's collation,
+	// ours); the rewrite needs a key to walk the table by, else the sql
+	// pass changes it in place.
+	// A type change gives the new type's default collation: a column
+	// that keeps its own says it again.
+	hasKey := d.from.Tables[d.oldName(t.Name)] != nil && len(d.from.Tables[d.oldName(t.Name)].KeyColumns()) > 0
+	collation := (fc.Type != tc.Type && tc.Collation != "") || (fc.Collation != tc.Collation && (fc.Type != tc.Type || hasKey))
 	if fc.Type != tc.Type {
 		changed = true
 		set(body, "type", str(tc.Type), "")
@@ -455,6 +462,14 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 				upNote = "REVIEW: the placeholder existing NULLs get"
 			}
 		}
+	}
+	if collation {
+		changed = true
+		c := tc.Collation
+		if c == "" {
+			c = "default"
+		}
+		set(body, "collation", str(c), "")
 	}
 	if upNote != "" {
 		set(body, "up", str(up), upNote)
@@ -1050,6 +1065,9 @@ func columnNode(c *schema.Column, table string, inCreate bool) (*yaml.Node, []st
 	}
 	if c.Comment != nil {
 		set(n, "comment", str(*c.Comment), "")
+	}
+	if c.Collation != "" {
+		set(n, "collation", str(c.Collation), "")
 	}
 	switch {
 	case c.Generated:

@@ -350,7 +350,8 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				post = append(post, sqlOp{what: "column " + name + "." + tc.Name + " (serial default)", up: alter + "SET DEFAULT " + def, down: down})
 			}
 			k := name + "." + tc.Name
-			if fo.Collations[k] != tob.Collations[k] && fc.Type == tc.Type {
+			// alter_column changes a collation where the table has a key.
+			if fo.Collations[k] != tob.Collations[k] && fc.Type == tc.Type && len(tt.KeyColumns()) == 0 {
 				coll := func(c string) string {
 					if c == "" {
 						return `pg_catalog."default"`
