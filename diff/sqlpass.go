@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // sqlOp is one change diff writes as an "sql" operation: the objects that
@@ -39,8 +40,16 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	}
 	// A table dropped here but present in another schema of the desired
 	// file was most likely moved: dropping it would lose its rows.
+	mv := moves(from, to)
 	kept := res.Ops[:0]
 	for _, o := range res.Ops {
+		f := fields(o.Body)
+		if o.Kind == "drop_table" && mv[[2]string{from.Schema.Name, f["name"]}] != "" {
+			continue // moved to another schema by an sql operation
+		}
+		if movedInto(mv, to.Schema.Name, f["table"]) || (o.Kind == "create_table" && movedInto(mv, to.Schema.Name, f["name"])) {
+			continue // moved here by an sql operation, with its indexes and constraints
+		}
 		if o.Kind == "drop_table" {
 			if s := otherSchemaOf(to, from.Schema.Name, fields(o.Body)["name"]); s != "" {
 				res.Unsupported = append(res.Unsupported, fmt.Sprintf("table %s is not dropped: the desired file has a table %s in schema %s; a move between schemas is not expressed (ALTER TABLE ... SET SCHEMA by hand)", fields(o.Body)["name"], fields(o.Body)["name"], s))
@@ -110,6 +119,19 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	return res, nil
 }
 
+// movedInto is true when table is one that a move brings into schema.
+func movedInto(mv map[[2]string]string, schema, table string) bool {
+	if table == "" {
+		return false
+	}
+	for k, to := range mv {
+		if to == schema && k[1] == table {
+			return true
+		}
+	}
+	return false
+}
+
 // block is a string written as a literal block when it spans lines.
 func block(s string) *yaml.Node {
 	n := str(s)
@@ -140,11 +162,11 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		return nil
 	}
 	sn := to.Schema.Name
-	q := func(name string) string { return pg.Ident(sn, name) }
 	var pre, mid, post, last []sqlOp
 
 	// Other schemas: a new one is created from its dump, a gone one
-	// dropped at complete; one on both sides is another migration's.
+	// dropped at complete, one on both sides changed with plain DDL. A
+	// table that only changed schema is moved.
 	fromSchemas := map[string]bool{}
 	for _, s := range from.Schemas {
 		fromSchemas[s] = true
@@ -153,19 +175,45 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	for _, s := range to.Schemas {
 		toSchemas[s] = true
 	}
+	mv := moves(from, to)
+	movedIn, movedOut := map[string]map[string]bool{}, map[string]map[string]bool{}
+	for k, dest := range mv {
+		if movedOut[k[0]] == nil {
+			movedOut[k[0]] = map[string]bool{}
+		}
+		if movedIn[dest] == nil {
+			movedIn[dest] = map[string]bool{}
+		}
+		movedOut[k[0]][k[1]], movedIn[dest][k[1]] = true, true
+	}
+	pre = append(pre, moveOps(mv)...)
 	for _, s := range to.Schemas {
 		if s == sn {
 			continue
 		}
 		if !fromSchemas[s] {
+			if len(movedIn[s]) > 0 {
+				// The schema comes empty, the tables moved into it;
+				// what else it holds, the next migration creates.
+				pre = slices.Insert(pre, 0, sqlOp{what: "schema " + s, up: "CREATE SCHEMA " + pg.Ident(s), down: "DROP SCHEMA " + pg.Ident(s)})
+				continue
+			}
 			ddl := strings.TrimSpace(setDumpLines.ReplaceAllString(tob.SchemaDDL[s], ""))
 			ddl = regexp.MustCompile(`\n{3,}`).ReplaceAllString(ddl, "\n\n")
 			mid = append(mid, sqlOp{what: "schema " + s, up: ddl, down: "DROP SCHEMA " + pg.Ident(s) + " CASCADE"})
 			continue
 		}
-		for _, d := range from.Catalog.schemaPart(s).Differences(to.Catalog.schemaPart(s)) {
-			res.Unsupported = append(res.Unsupported, fmt.Sprintf("schema %s: %s; diff writes the migration of one schema at a time: run online --schema %s diff FILE for it", s, d, s))
+		f, t := from.Others[s], to.Others[s]
+		if f == nil || t == nil {
+			for _, d := range from.Catalog.schemaPart(s).Differences(to.Catalog.schemaPart(s)) {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("schema %s: %s; diff writes the migration of one schema at a time: run online --schema %s diff FILE for it", s, d, s))
+			}
+			continue
 		}
+		a, b, c, d := tablesPass(s, f, t, movedIn[s], movedOut[s], res)
+		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
+		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, res)
+		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	}
 	for _, s := range from.Schemas {
 		if s != sn && !toSchemas[s] {
@@ -173,7 +221,17 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "drops the schema and everything in it, at complete"})
 		}
 	}
+	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, res)
+	pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
+	return slices.Concat(pre, mid, post, last)
+}
 
+// objectsPass writes the sql operations for the objects of schema sn
+// (fs and ts its tables on each side, fo and tob its objects). managed is
+// set for the managed schema, whose columns and constraints the
+// structural pass leaves here; another schema's tables are tablesPass's.
+func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, res *Result) (pre, mid, post, last []sqlOp) {
+	q := func(name string) string { return pg.Ident(sn, name) }
 	// Triggers and policies that change or go are dropped first, created
 	// again last.
 	for _, kind := range []string{"trigger", "policy"} {
@@ -257,11 +315,13 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	for _, n := range slices.Sorted(maps.Keys(tob.Sequences)) {
 		s, old := tob.Sequences[n], fo.Sequences[n]
 		switch {
+		case old == nil && !s.Identity && !managed && s.Table != "" && fs.Tables[s.Table] == nil:
+			// created with its new table (tablesPass)
 		case old == nil && !s.Identity:
 			up := "CREATE SEQUENCE " + q(n) + " " + s.options()
 			if s.OwnedBy != "" {
 				up += ";\nALTER SEQUENCE " + q(n) + " OWNED BY " + s.OwnedBy
-				if col := to.Schema.Tables[s.Table].Column(s.Column); col != nil && isSerial(col, s.Table) {
+				if col := ts.Tables[s.Table].Column(s.Column); col != nil && isSerial(col, s.Table) {
 					// A column made serial: the sequence goes on from
 					// the values it holds.
 					up += fmt.Sprintf(";\nSELECT setval(%s, coalesce(max(%s), 0) + 1, false) FROM %s", pg.Literal(q(n)), pg.Ident(s.Column), q(s.Table))
@@ -287,6 +347,9 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		if tob.Sequences[n] != nil || s.Identity {
 			continue
 		}
+		if s.Table != "" && ts.Tables[s.Table] == nil {
+			continue // dropped or moved with its table
+		}
 		// After the defaults that use it are gone (an earlier migration
 		// dropped them).
 		down := "CREATE SEQUENCE " + q(n) + " " + s.options()
@@ -298,12 +361,15 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 
 	// Columns of tables on both sides: identity, a serial's default,
 	// collation. (The structural pass left these alone.)
-	for _, name := range to.Schema.TableNames() {
-		tt, ft := to.Schema.Tables[name], from.Schema.Tables[name]
+	for _, name := range ts.TableNames() {
+		tt, ft := ts.Tables[name], fs.Tables[name]
 		if ft == nil {
 			continue
 		}
 		for _, tc := range tt.Columns {
+			if !managed {
+				break // tablesPass's
+			}
 			fc := ft.Column(tc.Name)
 			if fc == nil {
 				continue
@@ -364,7 +430,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 					comment: "a new collation rebuilds the column's indexes under an ACCESS EXCLUSIVE lock"})
 			}
 		}
-		if !eqPtr(ft.Comment, tt.Comment) {
+		if !eqPtr(ft.Comment, tt.Comment) && managed {
 			c := func(s *string) string {
 				if s == nil {
 					return "NULL"
@@ -391,14 +457,14 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	}
 	// Constraints the structural pass could not write as create_constraint
 	// (NOT VALID, a name a relation has, exclusion, another schema's table).
-	for _, name := range to.Schema.TableNames() {
-		tt, ft := to.Schema.Tables[name], from.Schema.Tables[name]
-		if ft == nil {
+	for _, name := range ts.TableNames() {
+		tt, ft := ts.Tables[name], fs.Tables[name]
+		if ft == nil || !managed {
 			continue
 		}
 		for _, cn := range slices.Sorted(maps.Keys(tt.Constraints)) {
 			con := tt.Constraints[cn]
-			if ft.Constraints[cn] == nil && sqlConstraint(to.Schema.Relations, con.Name, con.Type, con.Definition, con.RefSchema != sn) {
+			if ft.Constraints[cn] == nil && sqlConstraint(ts.Relations, con.Name, con.Type, con.Definition, con.RefSchema != sn) {
 				mid = append(mid, sqlOp{what: "constraint " + cn + " on " + name,
 					up:   "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition,
 					down: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn)})
@@ -438,7 +504,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "built in the migration's transaction (not CONCURRENTLY): it blocks writes to its table while it builds"})
 		}
 	}
-	return slices.Concat(pre, mid, post, last)
+	return pre, mid, post, last
 }
 
 func viewKind(v *View) string {

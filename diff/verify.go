@@ -31,6 +31,8 @@ type Snapshot struct {
 	Catalog Catalog
 	// Schemas are the user schemas of the database.
 	Schemas []string
+	// Others holds each user schema other than the managed one.
+	Others map[string]*Side
 }
 
 // LoadDesired runs the DDL text in a new scratch database of the server
@@ -100,7 +102,21 @@ func ReadSnapshot(ctx context.Context, connURL, managed, stateSchema string) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Schema: s, Objects: objs, Catalog: cat, Schemas: schemas}, nil
+	others := map[string]*Side{}
+	for _, n := range schemas {
+		if n == managed {
+			continue
+		}
+		side := &Side{}
+		if side.Schema, err = read(ctx, conn, n); err != nil {
+			return nil, err
+		}
+		if side.Objects, err = readObjects(ctx, conn, n); err != nil {
+			return nil, err
+		}
+		others[n] = side
+	}
+	return &Snapshot{Schema: s, Objects: objs, Catalog: cat, Schemas: schemas, Others: others}, nil
 }
 
 // withScratch creates an empty database on the server, calls f with its
