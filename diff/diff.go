@@ -440,8 +440,12 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	// A type change gives the new type's default collation: a column
 	// that keeps its own says it again.
 	hasKey := d.from.Tables[d.oldName(t.Name)] != nil && len(d.from.Tables[d.oldName(t.Name)].KeyColumns()) > 0
-	collation := (fc.Type != tc.Type && tc.Collation != "") || (fc.Collation != tc.Collation && (fc.Type != tc.Type || hasKey))
-	if fc.Type != tc.Type {
+	// On a table without a key, alter_column cannot rewrite (its backfill
+	// walks the key): the sql pass changes type, collation and NOT NULL
+	// in place.
+	inPlace := d.toObjs != nil && !hasKey
+	collation := !inPlace && ((fc.Type != tc.Type && tc.Collation != "") || (fc.Collation != tc.Collation && (fc.Type != tc.Type || hasKey)))
+	if fc.Type != tc.Type && !inPlace {
 		changed = true
 		set(body, "type", str(tc.Type), "")
 		up = fmt.Sprintf("CAST(%s AS %s)", col, tc.Type)
@@ -452,7 +456,7 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	// pass changes both together. A column of a new primary key gets its
 	// NOT NULL from the key; alter_column would need a key to backfill
 	// by.
-	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) {
+	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) && !(inPlace && !tc.Nullable) {
 		changed = true
 		set(body, "nullable", boolean(tc.Nullable), "")
 		if !tc.Nullable {
@@ -798,6 +802,9 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		if con.Type == "p" {
 			d.unsupported("table %s: primary key %s is gone from the desired schema; online does not drop a primary key", tt.Name, name)
 			continue
+		}
+		if d.toObjs != nil && len(ft.KeyColumns()) == 0 {
+			continue // no key to rewrite by: the sql pass drops it in place
 		}
 		cols := make([]string, len(con.Columns))
 		up, down := mapping(), mapping()

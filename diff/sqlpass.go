@@ -415,19 +415,15 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 				}
 				post = append(post, sqlOp{what: "column " + name + "." + tc.Name + " (serial default)", up: alter + "SET DEFAULT " + def, down: down})
 			}
-			k := name + "." + tc.Name
-			// alter_column changes a collation where the table has a key.
-			if fo.Collations[k] != tob.Collations[k] && fc.Type == tc.Type && len(tt.KeyColumns()) == 0 {
-				coll := func(c string) string {
-					if c == "" {
-						return `pg_catalog."default"`
-					}
-					return c
+			if len(ft.KeyColumns()) == 0 {
+				// No key: what alter_column would rewrite changes in
+				// place (the structural pass left it).
+				c := *fc
+				c.Type, c.Collation = tc.Type, tc.Collation
+				if !tc.Nullable {
+					c.Nullable = false
 				}
-				mid = append(mid, sqlOp{what: "column " + k + " (collation)",
-					up:      alter + "TYPE " + tc.Type + " COLLATE " + coll(tob.Collations[k]),
-					down:    alter + "TYPE " + tc.Type + " COLLATE " + coll(fo.Collations[k]),
-					comment: "a new collation rebuilds the column's indexes under an ACCESS EXCLUSIVE lock"})
+				mid = append(mid, alterColumnDDL("ALTER TABLE "+q(name)+" ", sn, name, fc, &c, res)...)
 			}
 		}
 		if !eqPtr(ft.Comment, tt.Comment) && managed {
@@ -461,6 +457,18 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 		tt, ft := ts.Tables[name], fs.Tables[name]
 		if ft == nil || !managed {
 			continue
+		}
+		if len(ft.KeyColumns()) == 0 {
+			// No key to rewrite by: a constraint that goes is dropped in
+			// place (the structural pass left it).
+			for _, cn := range slices.Sorted(maps.Keys(ft.Constraints)) {
+				con := ft.Constraints[cn]
+				if tt.Constraints[cn] != nil || con.Type == "p" || droppedWithColumn(tt, con.Columns) {
+					continue
+				}
+				pre = append(pre, sqlOp{what: "constraint " + cn + " on " + name + " (dropped)", up: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn),
+					down: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition})
+			}
 		}
 		for _, cn := range slices.Sorted(maps.Keys(tt.Constraints)) {
 			con := tt.Constraints[cn]

@@ -333,3 +333,40 @@ func dumpSchemas(ctx context.Context, connURL string, schemas []string, rows boo
 	}
 	return strings.Join(keep, "\n"), nil
 }
+
+// RowSensitive lists the operations of the migration whose success depends
+// on the rows (a NOT NULL over NULLs, a cast a value refuses, a unique key
+// over values that repeat, a check or foreign key a row breaks). Verify
+// runs on a copy of the schema without its rows: it cannot see these
+// fail, start can (and undoes itself); the caller says so.
+func (r *Result) RowSensitive() []string {
+	var out []string
+	for i, o := range r.Ops {
+		f := fields(o.Body)
+		why := ""
+		switch o.Kind {
+		case "alter_column":
+			switch {
+			case f["type"] != "":
+				why = "a cast each value must pass"
+			case f["nullable"] == "false":
+				why = "NOT NULL over the values present"
+			}
+		case "create_constraint":
+			why = f["type"] + " over the rows present"
+		case "create_index":
+			if f["unique"] == "true" {
+				why = "a unique index over the values present"
+			}
+		case "sql":
+			up := strings.ToUpper(f["up"])
+			if strings.Contains(up, "SET NOT NULL") || strings.Contains(up, "ADD CONSTRAINT") || strings.Contains(up, " TYPE ") || strings.Contains(up, "UNIQUE") {
+				why = "DDL the rows may refuse"
+			}
+		}
+		if why != "" {
+			out = append(out, fmt.Sprintf("operation %d (%s): %s", i+1, o.Kind, why))
+		}
+	}
+	return out
+}
