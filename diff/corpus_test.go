@@ -179,6 +179,7 @@ func TestDiffCorpus(t *testing.T) {
 			emptyDB(t, dbs[0])
 			emptyDB(t, dbs[1])
 			first, reached := runPair(t, p, dbs[0], dbs[1])
+			t.Logf("outcome: first migration %s; desired schema reached after %d migration(s)", first, reached)
 			mu.Lock()
 			counts[first]++
 			counts[fmt.Sprintf("reached %d", reached)]++

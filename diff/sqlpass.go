@@ -212,7 +212,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		}
 		a, b, c, d := tablesPass(s, f, t, movedIn[s], movedOut[s], res)
 		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
-		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, res)
+		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, movedIn[s], res)
 		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	}
 	for _, s := range from.Schemas {
@@ -221,7 +221,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "drops the schema and everything in it, at complete"})
 		}
 	}
-	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, res)
+	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, movedIn[sn], res)
 	pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	return slices.Concat(pre, mid, post, last)
 }
@@ -230,7 +230,10 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 // (fs and ts its tables on each side, fo and tob its objects). managed is
 // set for the managed schema, whose columns and constraints the
 // structural pass leaves here; another schema's tables are tablesPass's.
-func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, res *Result) (pre, mid, post, last []sqlOp) {
+//
+// movedIn are the tables a move brings into sn: their owned sequences
+// come with them.
+func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, movedIn map[string]bool, res *Result) (pre, mid, post, last []sqlOp) {
 	q := func(name string) string { return pg.Ident(sn, name) }
 	// Triggers and policies that change or go are dropped first, created
 	// again last.
@@ -315,6 +318,8 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 	for _, n := range slices.Sorted(maps.Keys(tob.Sequences)) {
 		s, old := tob.Sequences[n], fo.Sequences[n]
 		switch {
+		case old == nil && s.Table != "" && movedIn[s.Table]:
+			// moved with its table
 		case old == nil && !s.Identity && !managed && s.Table != "" && fs.Tables[s.Table] == nil:
 			// created with its new table (tablesPass)
 		case old == nil && !s.Identity:
