@@ -511,7 +511,7 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 			continue
 		}
 		if old := ft.Indexes[name]; old != nil && old.Constraint == "" {
-			if normIndex(d.renameIn(tt.Name, old.Definition)) != normIndex(ix.Definition) {
+			if normIndex(d.renameIn(tt.Name, old.Definition)) != normIndex(ix.Definition) && d.toObjs == nil {
 				d.unsupported("index %s: definition differs (%s -> %s); drop it in one migration and create it in the next, or create it under a new name", name, old.Definition, ix.Definition)
 			}
 			continue
@@ -762,7 +762,7 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 	for _, name := range slices.Sorted(maps.Keys(tt.Constraints)) {
 		con := tt.Constraints[name]
 		if old := ft.Constraints[name]; old != nil {
-			if old.Type != con.Type || d.renamedDef(ft, tt, old) != con.Definition {
+			if (old.Type != con.Type || d.renamedDef(ft, tt, old) != con.Definition) && d.toObjs == nil {
 				d.unsupported("constraint %s on %s: definition differs (%s -> %s); drop it and create it under a new name", name, tt.Name, old.Definition, con.Definition)
 			}
 			continue

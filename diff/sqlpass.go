@@ -463,6 +463,28 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 		if ft == nil || !managed {
 			continue
 		}
+		// An index or constraint whose definition changed under the same
+		// name: no operation replaces one (create_index would meet the
+		// old name), so it is dropped and created again.
+		for _, in := range slices.Sorted(maps.Keys(tt.Indexes)) {
+			ix, old := tt.Indexes[in], ft.Indexes[in]
+			if ix.Constraint != "" || old == nil || old.Constraint != "" || old.Definition == ix.Definition {
+				continue
+			}
+			pre = append(pre, sqlOp{what: "index " + in + " (changed, dropped)", up: "DROP INDEX " + q(in), down: old.Definition})
+			post = append(post, sqlOp{what: "index " + in + " (changed)", up: ix.Definition, down: "DROP INDEX " + q(in),
+				comment: "built in the migration's transaction (not CONCURRENTLY): it blocks writes to its table while it builds"})
+		}
+		for _, cn := range slices.Sorted(maps.Keys(tt.Constraints)) {
+			con, old := tt.Constraints[cn], ft.Constraints[cn]
+			if old == nil || (old.Type == con.Type && old.Definition == con.Definition) {
+				continue
+			}
+			pre = append(pre, sqlOp{what: "constraint " + cn + " on " + name + " (changed, dropped)", up: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn),
+				down: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + old.Definition})
+			post = append(post, sqlOp{what: "constraint " + cn + " on " + name + " (changed)", up: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition,
+				down: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn)})
+		}
 		if len(ft.KeyColumns()) == 0 {
 			// No key to rewrite by: a constraint that goes is dropped in
 			// place (the structural pass left it).
