@@ -55,7 +55,7 @@ var kindsCorpus = []pair{
 	{"materialized view changed, its index kept", `CREATE TABLE t (id int PRIMARY KEY, n int); CREATE MATERIALIZED VIEW m AS SELECT id FROM t; CREATE UNIQUE INDEX m_id ON m (id);`,
 		`CREATE TABLE t (id int PRIMARY KEY, n int); CREATE MATERIALIZED VIEW m AS SELECT id, n FROM t; CREATE UNIQUE INDEX m_id ON m (id);`, 1},
 	{"view over a column whose type changes", `CREATE TABLE t (id int PRIMARY KEY, n int); CREATE VIEW v AS SELECT id, n FROM t;`,
-		`CREATE TABLE t (id int PRIMARY KEY, n bigint); CREATE VIEW v AS SELECT id, n FROM t;`, 2},
+		`CREATE TABLE t (id int PRIMARY KEY, n bigint); CREATE VIEW v AS SELECT id, n FROM t;`, 3},
 
 	// Collations.
 	{"collation back to the default", `CREATE TABLE t (id int PRIMARY KEY, s text COLLATE "C"); INSERT INTO t VALUES (1, 'a');`,
@@ -65,13 +65,21 @@ var kindsCorpus = []pair{
 	{"collation on a table without a key", `CREATE TABLE t (s text);`, `CREATE TABLE t (s text COLLATE "POSIX");`, 1},
 
 	// Migrations that could not run.
+	{"policy over a column that becomes NOT NULL", `CREATE TABLE t (id int PRIMARY KEY, owner text); CREATE POLICY own ON t USING (owner = current_user); INSERT INTO t VALUES (1, 'a');`,
+		`CREATE TABLE t (id int PRIMARY KEY, owner text NOT NULL); CREATE POLICY own ON t USING (owner = current_user);`, 3},
 	{"constraints dropped from a table without a key", `CREATE TABLE k (a int, b int, CONSTRAINT k_ab UNIQUE (a, b), CONSTRAINT k_chk CHECK (a > 0)); INSERT INTO k VALUES (1, 2);`,
 		`CREATE TABLE k (a int, b int);`, 1},
 	{"type and not null on a table without a key", `CREATE TABLE k (a int, b text); INSERT INTO k VALUES (1, 'x');`,
 		`CREATE TABLE k (a bigint NOT NULL, b text);`, 1},
 	{"new enum label as a column's default and a new column", `CREATE TYPE st AS ENUM ('new'); CREATE TABLE t (id int PRIMARY KEY, s st);`,
 		`CREATE TYPE st AS ENUM ('new', 'done'); CREATE TABLE t (id int PRIMARY KEY, s st DEFAULT 'done', n int);`, 2},
-	{"check named like its table, in a new table", ``, `CREATE TABLE t (id int PRIMARY KEY, n int, CONSTRAINT t CHECK (n > 0));`, 1},
+	{"check named like its table, in a new table", ``, `CREATE TABLE t (id int PRIMARY KEY, n int, CONSTRAINT t CHECK (n > 0));`, 2},
+
+	// An index or constraint changed under its name.
+	{"index changed under its name", `CREATE TABLE t (id int PRIMARY KEY, a int, b int); CREATE INDEX t_ab ON t (a);`,
+		`CREATE TABLE t (id int PRIMARY KEY, a int, b int); CREATE INDEX t_ab ON t (a, b) WHERE b > 0;`, 1},
+	{"check changed under its name", `CREATE TABLE t (id int PRIMARY KEY, a int CONSTRAINT a_pos CHECK (a > 0)); INSERT INTO t VALUES (1, 5);`,
+		`CREATE TABLE t (id int PRIMARY KEY, a int CONSTRAINT a_pos CHECK (a > 1));`, 1},
 
 	// What only sql operations carry.
 	{"policy and row level security forced", `CREATE TABLE t (id int PRIMARY KEY, owner text);`,

@@ -27,6 +27,9 @@ type sqlOp struct {
 	// needs lists the tables ("t") and columns ("t.c") a created view or
 	// policy depends on.
 	needs []string
+	// recreates is the view ("view v") or policy ("policy t.p") a
+	// creation makes.
+	recreates string
 }
 
 // Plan writes the migration from one snapshot to another. Operations of
@@ -59,7 +62,10 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 		kept = append(kept, o)
 	}
 	res.Ops = kept
-	ops := sqlPass(from, to, res)
+	// Views and policies that depend on what the operations drop or
+	// rewrite must go first, even unchanged: complete would fail on them.
+	forced := dependentsOf(from, touchedBy(res.Ops))
+	ops := sqlPass(from, to, res, forced)
 	if early := slices.DeleteFunc(slices.Clone(ops), func(o sqlOp) bool { return !o.early }); len(res.Ops) > 0 && len(early) > 0 {
 		// Domains and sequences first, alone: the operations may use
 		// them.
@@ -73,7 +79,7 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 			}
 		}
 		ops = early
-	} else if len(res.Ops) > 0 && len(ops) > 0 && dropsWhatViewsUse(from, to, res.Ops) {
+	} else if len(res.Ops) > 0 && len(ops) > 0 && (dropsWhatViewsUse(from, to, res.Ops) || len(forced) > 0) {
 		// A view or policy that changes depends on what the operations
 		// drop: complete would fail. The sql operations go first, and
 		// the rest waits for the next migration.
@@ -85,6 +91,10 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 		// too: the operations put it there.
 		kept := ops[:0]
 		for _, o := range ops {
+			if o.recreates != "" && forced[o.recreates] {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: created again by a later migration, once the operations that need it gone have run: run online diff again once this one is complete", o.what))
+				continue
+			}
 			if missing := missingIn(from, o.needs); missing != "" {
 				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by a later migration, once %s exists: run online diff again once this one is complete", o.what, missing))
 				continue
@@ -156,7 +166,7 @@ func quoteIdent(s string) string {
 // operation runs on online's own session, which must keep its settings.
 var setDumpLines = regexp.MustCompile(`(?m)^(SET |SELECT pg_catalog\.set_config\().*$`)
 
-func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
+func sqlPass(from, to *Snapshot, res *Result, forced map[string]bool) []sqlOp {
 	fo, tob := from.Objects, to.Objects
 	if fo == nil || tob == nil {
 		return nil
@@ -212,7 +222,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		}
 		a, b, c, d := tablesPass(s, f, t, movedIn[s], movedOut[s], res)
 		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
-		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, movedIn[s], res)
+		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, movedIn[s], nil, res)
 		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	}
 	for _, s := range from.Schemas {
@@ -221,7 +231,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "drops the schema and everything in it, at complete"})
 		}
 	}
-	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, movedIn[sn], res)
+	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, movedIn[sn], forced, res)
 	pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	return slices.Concat(pre, mid, post, last)
 }
@@ -233,7 +243,11 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 //
 // movedIn are the tables a move brings into sn: their owned sequences
 // come with them.
-func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, movedIn map[string]bool, res *Result) (pre, mid, post, last []sqlOp) {
+//
+// forced are the views ("view v") and policies ("policy t.p") to drop and
+// create again although unchanged: the operations drop or rewrite what
+// they depend on.
+func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, movedIn, forced map[string]bool, res *Result) (pre, mid, post, last []sqlOp) {
 	q := func(name string) string { return pg.Ident(sn, name) }
 	// Triggers and policies that change or go are dropped first, created
 	// again last.
@@ -243,13 +257,13 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 			fm, tm = fo.Policies, tob.Policies
 		}
 		for _, k := range slices.Sorted(maps.Keys(fm)) {
-			if d, ok := tm[k]; !ok || d != fm[k] {
+			if d, ok := tm[k]; !ok || d != fm[k] || forced[kind+" "+k] {
 				pre = append(pre, sqlOp{what: kind + " " + k + " (dropped)", up: fo.Drops[kind+" "+k], down: fm[k]})
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(tm)) {
-			if d, ok := fm[k]; !ok || d != tm[k] {
-				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k], needs: tob.Deps[kind+" "+k]})
+			if d, ok := fm[k]; !ok || d != tm[k] || forced[kind+" "+k] {
+				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k], needs: tob.Deps[kind+" "+k], recreates: kind + " " + k})
 			}
 		}
 	}
@@ -258,7 +272,7 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 	// REPLACE cannot drop or retype a column), dependents after what
 	// they depend on (creation order).
 	changedView := func(a, b *View) bool {
-		return a.Materialized != b.Materialized || a.Definition != b.Definition || a.Options != b.Options || !eqPtr(a.Comment, b.Comment)
+		return forced["view "+a.Name] || a.Materialized != b.Materialized || a.Definition != b.Definition || a.Options != b.Options || !eqPtr(a.Comment, b.Comment)
 	}
 	var goneViews, newViews []*View
 	for _, v := range fo.Views {
@@ -280,20 +294,20 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 	}
 	for _, v := range newViews {
 		recreated[v.Name] = true
-		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name), needs: tob.Deps["view "+v.Name]})
+		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name), needs: tob.Deps["view "+v.Name], recreates: "view " + v.Name})
 	}
 
 	// Functions: CREATE OR REPLACE, before the triggers that call them.
 	for _, sig := range slices.Sorted(maps.Keys(tob.Functions)) {
 		if old, ok := fo.Functions[sig]; !ok {
-			mid = append(mid, sqlOp{what: "function " + sig, up: tob.Functions[sig], down: "DROP FUNCTION " + sig})
+			mid = append(mid, sqlOp{what: "function " + sig, up: tob.Functions[sig], down: dropRoutine(sig, tob.Functions[sig])})
 		} else if old != tob.Functions[sig] {
 			mid = append(mid, sqlOp{what: "function " + sig + " (changed)", up: tob.Functions[sig], down: old})
 		}
 	}
 	for _, sig := range slices.Sorted(maps.Keys(fo.Functions)) {
 		if _, ok := tob.Functions[sig]; !ok {
-			last = append(last, sqlOp{what: "function " + sig + " (dropped)", up: "DROP FUNCTION " + sig, down: fo.Functions[sig]})
+			last = append(last, sqlOp{what: "function " + sig + " (dropped)", up: dropRoutine(sig, fo.Functions[sig]), down: fo.Functions[sig]})
 		}
 	}
 
@@ -542,6 +556,15 @@ func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed boo
 	return pre, mid, post, last
 }
 
+// dropRoutine drops a function or, for a procedure's definition, a
+// procedure (DROP FUNCTION refuses one).
+func dropRoutine(sig, def string) string {
+	if strings.HasPrefix(strings.TrimSpace(def), "CREATE OR REPLACE PROCEDURE") {
+		return "DROP PROCEDURE " + sig
+	}
+	return "DROP FUNCTION " + sig
+}
+
 func viewKind(v *View) string {
 	if v.Materialized {
 		return "MATERIALIZED VIEW"
@@ -606,20 +629,7 @@ func (c Catalog) schemaPart(s string) Catalog {
 // column that a view or policy of the current schema uses, one that the
 // desired schema changes or drops.
 func dropsWhatViewsUse(from, to *Snapshot, ops []Op) bool {
-	touched := map[string]bool{}
-	for _, o := range ops {
-		f := fields(o.Body)
-		switch o.Kind {
-		case "drop_table":
-			touched[f["name"]] = true
-		case "drop_column":
-			touched[f["table"]+"."+f["column"]] = true
-		case "alter_column":
-			if f["type"] != "" {
-				touched[f["table"]+"."+f["column"]] = true
-			}
-		}
-	}
+	touched := touchedBy(ops)
 	fo, tob := from.Objects, to.Objects
 	for k, deps := range fo.Deps {
 		kind, name, _ := strings.Cut(k, " ")
@@ -630,17 +640,69 @@ func dropsWhatViewsUse(from, to *Snapshot, ops []Op) bool {
 		} else {
 			changed = fo.Policies[name] != tob.Policies[name]
 		}
-		if !changed {
-			continue
-		}
-		for _, d := range deps {
-			table, _, _ := strings.Cut(d, ".")
-			if touched[d] || touched[table] {
-				return true
-			}
+		if changed && dependsOn(deps, touched) {
+			return true
 		}
 	}
 	return false
+}
+
+// dependsOn is true when one of deps (tables "t", columns "t.c") is
+// touched, or its table is.
+func dependsOn(deps []string, touched map[string]bool) bool {
+	for _, d := range deps {
+		table, _, _ := strings.Cut(d, ".")
+		if touched[d] || touched[table] {
+			return true
+		}
+	}
+	return false
+}
+
+// dependentsOf are the views and policies of the current schema that
+// depend on something touched.
+func dependentsOf(from *Snapshot, touched map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	if from.Objects == nil {
+		return out
+	}
+	for k, deps := range from.Objects.Deps {
+		if dependsOn(deps, touched) {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// touchedBy are the tables ("t") and columns ("t.c") the operations drop
+// or rewrite (at complete, the old column goes).
+func touchedBy(ops []Op) map[string]bool {
+	touched := map[string]bool{}
+	for _, o := range ops {
+		f := fields(o.Body)
+		switch o.Kind {
+		case "drop_table":
+			touched[f["name"]] = true
+		case "drop_column":
+			touched[f["table"]+"."+f["column"]] = true
+		case "alter_column":
+			// A rewrite drops the old column at complete.
+			if f["type"] != "" || f["nullable"] == "false" || f["up"] != "" || f["collation"] != "" {
+				touched[f["table"]+"."+f["column"]] = true
+			}
+		case "drop_multicolumn_constraint", "create_constraint":
+			// Each column with an up or down is rewritten.
+			for i := 0; i+1 < len(o.Body.Content); i += 2 {
+				if k := o.Body.Content[i].Value; k == "up" || k == "down" {
+					m := o.Body.Content[i+1]
+					for j := 0; j+1 < len(m.Content); j += 2 {
+						touched[f["table"]+"."+m.Content[j].Value] = true
+					}
+				}
+			}
+		}
+	}
+	return touched
 }
 
 // fields are the scalar fields of an operation's body.
