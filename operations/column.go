@@ -226,28 +226,6 @@ func modelColumn(col *Column, phys string) *schema.Column {
 	return mc
 }
 
-// The collations that create_table's and add_column's columns name are
-// looked up before any change (catalogchecks.go), so that a missing one is
-// an error of the file. These methods live here, beside the column, to
-// keep the operations' own files about the operations.
-
-func (op *CreateTable) namedObjects() []namedObject {
-	var out []namedObject
-	for i, col := range op.Columns {
-		if col.Collation != "" {
-			out = append(out, namedObject{field: fmt.Sprintf("columns[%d].collation", i), kind: "collation", name: col.Collation})
-		}
-	}
-	return out
-}
-
-func (op *AddColumn) namedObjects() []namedObject {
-	if op.Column.Collation == "" {
-		return nil
-	}
-	return []namedObject{{field: "column.collation", kind: "collation", name: op.Column.Collation}}
-}
-
 func commentSQL(kind, target string, comment *string) string {
 	if comment == nil {
 		return fmt.Sprintf("COMMENT ON %s %s IS NULL", kind, target)
