@@ -64,7 +64,8 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	res.Ops = kept
 	// Views and policies that depend on what the operations drop or
 	// rewrite must go first, even unchanged: complete would fail on them.
-	forced := dependentsOf(from, touchedBy(res.Ops))
+	touched := touchedBy(res.Ops)
+	forced := dependentsOf(from, touched)
 	ops := sqlPass(from, to, res, forced)
 	if early := slices.DeleteFunc(slices.Clone(ops), func(o sqlOp) bool { return !o.early }); len(res.Ops) > 0 && len(early) > 0 {
 		// Domains and sequences first, alone: the operations may use
@@ -91,7 +92,7 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 		// too: the operations put it there.
 		kept := ops[:0]
 		for _, o := range ops {
-			if o.recreates != "" && forced[o.recreates] {
+			if o.recreates != "" && forced[o.recreates] && dependsOn(o.needs, touched) {
 				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: created again by a later migration, once the operations that need it gone have run: run online diff again once this one is complete", o.what))
 				continue
 			}
