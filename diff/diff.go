@@ -434,7 +434,18 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	}
 	up, down := col, pg.Ident(tc.Name)
 	upNote := ""
-	if fc.Type != tc.Type {
+	// A new collation rewrites the column (alter_column's collation,
+	// ours); the rewrite needs a key to walk the table by, else the sql
+	// pass changes it in place.
+	// A type change gives the new type's default collation: a column
+	// that keeps its own says it again.
+	hasKey := d.from.Tables[d.oldName(t.Name)] != nil && len(d.from.Tables[d.oldName(t.Name)].KeyColumns()) > 0
+	// On a table without a key, alter_column cannot rewrite (its backfill
+	// walks the key): the sql pass changes type, collation and NOT NULL
+	// in place.
+	inPlace := d.toObjs != nil && !hasKey
+	collation := !inPlace && ((fc.Type != tc.Type && tc.Collation != "") || (fc.Collation != tc.Collation && (fc.Type != tc.Type || hasKey)))
+	if fc.Type != tc.Type && !inPlace {
 		changed = true
 		set(body, "type", str(tc.Type), "")
 		up = fmt.Sprintf("CAST(%s AS %s)", col, tc.Type)
@@ -445,7 +456,7 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 	// pass changes both together. A column of a new primary key gets its
 	// NOT NULL from the key; alter_column would need a key to backfill
 	// by.
-	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) {
+	if fc.Nullable != tc.Nullable && !(identityChange && d.toObjs != nil) && !d.newPKColumn(t, fc.Name) && !(inPlace && !tc.Nullable) {
 		changed = true
 		set(body, "nullable", boolean(tc.Nullable), "")
 		if !tc.Nullable {
@@ -455,6 +466,14 @@ func (d *differ) alterColumn(t *schema.Table, fc, tc *schema.Column) {
 				upNote = "REVIEW: the placeholder existing NULLs get"
 			}
 		}
+	}
+	if collation {
+		changed = true
+		c := tc.Collation
+		if c == "" {
+			c = "default"
+		}
+		set(body, "collation", str(c), "")
 	}
 	if upNote != "" {
 		set(body, "up", str(up), upNote)
@@ -492,7 +511,7 @@ func (d *differ) diffIndexes(ft, tt *schema.Table) {
 			continue
 		}
 		if old := ft.Indexes[name]; old != nil && old.Constraint == "" {
-			if normIndex(d.renameIn(tt.Name, old.Definition)) != normIndex(ix.Definition) {
+			if normIndex(d.renameIn(tt.Name, old.Definition)) != normIndex(ix.Definition) && d.toObjs == nil {
 				d.unsupported("index %s: definition differs (%s -> %s); drop it in one migration and create it in the next, or create it under a new name", name, old.Definition, ix.Definition)
 			}
 			continue
@@ -743,7 +762,7 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 	for _, name := range slices.Sorted(maps.Keys(tt.Constraints)) {
 		con := tt.Constraints[name]
 		if old := ft.Constraints[name]; old != nil {
-			if old.Type != con.Type || d.renamedDef(ft, tt, old) != con.Definition {
+			if (old.Type != con.Type || d.renamedDef(ft, tt, old) != con.Definition) && d.toObjs == nil {
 				d.unsupported("constraint %s on %s: definition differs (%s -> %s); drop it and create it under a new name", name, tt.Name, old.Definition, con.Definition)
 			}
 			continue
@@ -783,6 +802,9 @@ func (d *differ) diffConstraints(ft, tt *schema.Table, dropped map[string]bool) 
 		if con.Type == "p" {
 			d.unsupported("table %s: primary key %s is gone from the desired schema; online does not drop a primary key", tt.Name, name)
 			continue
+		}
+		if d.toObjs != nil && len(ft.KeyColumns()) == 0 {
+			continue // no key to rewrite by: the sql pass drops it in place
 		}
 		cols := make([]string, len(con.Columns))
 		up, down := mapping(), mapping()
@@ -1050,6 +1072,9 @@ func columnNode(c *schema.Column, table string, inCreate bool) (*yaml.Node, []st
 	}
 	if c.Comment != nil {
 		set(n, "comment", str(*c.Comment), "")
+	}
+	if c.Collation != "" {
+		set(n, "collation", str(c.Collation), "")
 	}
 	switch {
 	case c.Generated:

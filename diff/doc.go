@@ -8,7 +8,8 @@
 // them, never by parsing SQL here. A Snapshot holds one side: the managed
 // schema (schema.Read), the objects only "sql" operations express (Objects:
 // views, sequences, domains, functions, triggers, policies, collations,
-// partitions...), and the Catalog of every user schema.
+// partitions...), each other user schema's tables and objects (Others),
+// and the Catalog of every user schema.
 //
 // Plan writes the operations. Operations of the format come first;
 // what only sql operations express is written when nothing else is left
@@ -16,7 +17,11 @@
 // as what the next migration does, except where order demands otherwise:
 // new domains and free sequences go before the operations that may use
 // them, and views and policies that depend on what the operations drop are
-// replaced before it. Render writes the migration file (YAML), with
+// replaced before it (even unchanged ones, when the operations drop or
+// rewrite what they depend on). Schemas other than the managed one have no
+// version schemas: their changes are plain DDL in sql operations
+// (schemas.go), and a table that only moved between schemas is moved.
+// Render writes the migration file (YAML), with
 // comments where a person must review what was generated and where a
 // difference could not be expressed.
 //

@@ -14,8 +14,11 @@ import (
 
 // TestDiffGeneratedPairs holds diff to its rule on generated pairs of
 // schemas: a random schema with rows (the differential fuzzer's
-// generator) is the live one, and the same schema with a random set of
-// changes applied in plain SQL is the desired file. Every migration diff
+// generator, with a second schema beside it: difffuzz.Wide) is the live
+// one, and the same schema with a random set of changes applied in plain
+// SQL is the desired file: changes of tables, columns, constraints and
+// indexes, and of another schema's tables, sequences, views, policies,
+// collations and a table moved between schemas. Every migration diff
 // writes is run for real; the run must agree with what diff said, and a
 // migration that leaves the schema different without saying so fails
 // (runPass). It runs seeds 1, 2, ... for ONLINE_DIFF_GEN_TIME (default
@@ -41,12 +44,12 @@ func TestDiffGeneratedPairs(t *testing.T) {
 	began := time.Now()
 	n := 0
 	for seed := first; time.Since(began) < budget; seed++ {
-		m := difffuzz.Generate(seed)
 		// The desired file is the base with the changes (and the UPDATEs
-		// some of them need, such as a fill before SET NOT NULL).
-		plain := m.Plain()
-		p := pair{name: fmt.Sprintf("seed %d (%s)", seed, m.Kinds()), old: strings.Join(m.Base, ";\n") + ";",
-			new: strings.Join(append(append([]string{}, m.Base...), plain...), ";\n") + ";"}
+		// some of them need, such as a fill before SET NOT NULL); Wide
+		// adds another schema and the kinds only sql operations carry.
+		base, changes, kinds := difffuzz.Wide(seed)
+		p := pair{name: fmt.Sprintf("seed %d (%s)", seed, kinds), old: strings.Join(base, ";\n") + ";",
+			new: strings.Join(append(append([]string{}, base...), changes...), ";\n") + ";"}
 		n++
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			emptyDB(t, url)

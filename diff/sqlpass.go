@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/schema"
 )
 
 // sqlOp is one change diff writes as an "sql" operation: the objects that
@@ -26,6 +27,9 @@ type sqlOp struct {
 	// needs lists the tables ("t") and columns ("t.c") a created view or
 	// policy depends on.
 	needs []string
+	// recreates is the view ("view v") or policy ("policy t.p") a
+	// creation makes.
+	recreates string
 }
 
 // Plan writes the migration from one snapshot to another. Operations of
@@ -39,8 +43,16 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	}
 	// A table dropped here but present in another schema of the desired
 	// file was most likely moved: dropping it would lose its rows.
+	mv := moves(from, to)
 	kept := res.Ops[:0]
 	for _, o := range res.Ops {
+		f := fields(o.Body)
+		if o.Kind == "drop_table" && mv[[2]string{from.Schema.Name, f["name"]}] != "" {
+			continue // moved to another schema by an sql operation
+		}
+		if movedInto(mv, to.Schema.Name, f["table"]) || (o.Kind == "create_table" && movedInto(mv, to.Schema.Name, f["name"])) {
+			continue // moved here by an sql operation, with its indexes and constraints
+		}
 		if o.Kind == "drop_table" {
 			if s := otherSchemaOf(to, from.Schema.Name, fields(o.Body)["name"]); s != "" {
 				res.Unsupported = append(res.Unsupported, fmt.Sprintf("table %s is not dropped: the desired file has a table %s in schema %s; a move between schemas is not expressed (ALTER TABLE ... SET SCHEMA by hand)", fields(o.Body)["name"], fields(o.Body)["name"], s))
@@ -50,7 +62,11 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 		kept = append(kept, o)
 	}
 	res.Ops = kept
-	ops := sqlPass(from, to, res)
+	// Views and policies that depend on what the operations drop or
+	// rewrite must go first, even unchanged: complete would fail on them.
+	touched := touchedBy(res.Ops)
+	forced := dependentsOf(from, touched)
+	ops := sqlPass(from, to, res, forced)
 	if early := slices.DeleteFunc(slices.Clone(ops), func(o sqlOp) bool { return !o.early }); len(res.Ops) > 0 && len(early) > 0 {
 		// Domains and sequences first, alone: the operations may use
 		// them.
@@ -64,7 +80,7 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 			}
 		}
 		ops = early
-	} else if len(res.Ops) > 0 && len(ops) > 0 && dropsWhatViewsUse(from, to, res.Ops) {
+	} else if len(res.Ops) > 0 && len(ops) > 0 && (dropsWhatViewsUse(from, to, res.Ops) || len(forced) > 0) {
 		// A view or policy that changes depends on what the operations
 		// drop: complete would fail. The sql operations go first, and
 		// the rest waits for the next migration.
@@ -76,6 +92,10 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 		// too: the operations put it there.
 		kept := ops[:0]
 		for _, o := range ops {
+			if o.recreates != "" && forced[o.recreates] && dependsOn(o.needs, touched) {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: created again by a later migration, once the operations that need it gone have run: run online diff again once this one is complete", o.what))
+				continue
+			}
 			if missing := missingIn(from, o.needs); missing != "" {
 				res.Unsupported = append(res.Unsupported, fmt.Sprintf("%s: written by a later migration, once %s exists: run online diff again once this one is complete", o.what, missing))
 				continue
@@ -110,6 +130,19 @@ func Plan(from, to *Snapshot, renames []Rename) (*Result, error) {
 	return res, nil
 }
 
+// movedInto is true when table is one that a move brings into schema.
+func movedInto(mv map[[2]string]string, schema, table string) bool {
+	if table == "" {
+		return false
+	}
+	for k, to := range mv {
+		if to == schema && k[1] == table {
+			return true
+		}
+	}
+	return false
+}
+
 // block is a string written as a literal block when it spans lines.
 func block(s string) *yaml.Node {
 	n := str(s)
@@ -134,17 +167,17 @@ func quoteIdent(s string) string {
 // operation runs on online's own session, which must keep its settings.
 var setDumpLines = regexp.MustCompile(`(?m)^(SET |SELECT pg_catalog\.set_config\().*$`)
 
-func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
+func sqlPass(from, to *Snapshot, res *Result, forced map[string]bool) []sqlOp {
 	fo, tob := from.Objects, to.Objects
 	if fo == nil || tob == nil {
 		return nil
 	}
 	sn := to.Schema.Name
-	q := func(name string) string { return pg.Ident(sn, name) }
 	var pre, mid, post, last []sqlOp
 
 	// Other schemas: a new one is created from its dump, a gone one
-	// dropped at complete; one on both sides is another migration's.
+	// dropped at complete, one on both sides changed with plain DDL. A
+	// table that only changed schema is moved.
 	fromSchemas := map[string]bool{}
 	for _, s := range from.Schemas {
 		fromSchemas[s] = true
@@ -153,19 +186,45 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	for _, s := range to.Schemas {
 		toSchemas[s] = true
 	}
+	mv := moves(from, to)
+	movedIn, movedOut := map[string]map[string]bool{}, map[string]map[string]bool{}
+	for k, dest := range mv {
+		if movedOut[k[0]] == nil {
+			movedOut[k[0]] = map[string]bool{}
+		}
+		if movedIn[dest] == nil {
+			movedIn[dest] = map[string]bool{}
+		}
+		movedOut[k[0]][k[1]], movedIn[dest][k[1]] = true, true
+	}
+	pre = append(pre, moveOps(mv)...)
 	for _, s := range to.Schemas {
 		if s == sn {
 			continue
 		}
 		if !fromSchemas[s] {
+			if len(movedIn[s]) > 0 {
+				// The schema comes empty, the tables moved into it;
+				// what else it holds, the next migration creates.
+				pre = slices.Insert(pre, 0, sqlOp{what: "schema " + s, up: "CREATE SCHEMA " + pg.Ident(s), down: "DROP SCHEMA " + pg.Ident(s)})
+				continue
+			}
 			ddl := strings.TrimSpace(setDumpLines.ReplaceAllString(tob.SchemaDDL[s], ""))
 			ddl = regexp.MustCompile(`\n{3,}`).ReplaceAllString(ddl, "\n\n")
 			mid = append(mid, sqlOp{what: "schema " + s, up: ddl, down: "DROP SCHEMA " + pg.Ident(s) + " CASCADE"})
 			continue
 		}
-		for _, d := range from.Catalog.schemaPart(s).Differences(to.Catalog.schemaPart(s)) {
-			res.Unsupported = append(res.Unsupported, fmt.Sprintf("schema %s: %s; diff writes the migration of one schema at a time: run online --schema %s diff FILE for it", s, d, s))
+		f, t := from.Others[s], to.Others[s]
+		if f == nil || t == nil {
+			for _, d := range from.Catalog.schemaPart(s).Differences(to.Catalog.schemaPart(s)) {
+				res.Unsupported = append(res.Unsupported, fmt.Sprintf("schema %s: %s; diff writes the migration of one schema at a time: run online --schema %s diff FILE for it", s, d, s))
+			}
+			continue
 		}
+		a, b, c, d := tablesPass(s, f, t, movedIn[s], movedOut[s], res)
+		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
+		a, b, c, d = objectsPass(s, f.Schema, t.Schema, f.Objects, t.Objects, false, movedIn[s], nil, res)
+		pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
 	}
 	for _, s := range from.Schemas {
 		if s != sn && !toSchemas[s] {
@@ -173,7 +232,24 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "drops the schema and everything in it, at complete"})
 		}
 	}
+	a, b, c, d := objectsPass(sn, from.Schema, to.Schema, fo, tob, true, movedIn[sn], forced, res)
+	pre, mid, post, last = append(pre, a...), append(mid, b...), append(post, c...), append(last, d...)
+	return slices.Concat(pre, mid, post, last)
+}
 
+// objectsPass writes the sql operations for the objects of schema sn
+// (fs and ts its tables on each side, fo and tob its objects). managed is
+// set for the managed schema, whose columns and constraints the
+// structural pass leaves here; another schema's tables are tablesPass's.
+//
+// movedIn are the tables a move brings into sn: their owned sequences
+// come with them.
+//
+// forced are the views ("view v") and policies ("policy t.p") to drop and
+// create again although unchanged: the operations drop or rewrite what
+// they depend on.
+func objectsPass(sn string, fs, ts *schema.Schema, fo, tob *Objects, managed bool, movedIn, forced map[string]bool, res *Result) (pre, mid, post, last []sqlOp) {
+	q := func(name string) string { return pg.Ident(sn, name) }
 	// Triggers and policies that change or go are dropped first, created
 	// again last.
 	for _, kind := range []string{"trigger", "policy"} {
@@ -182,13 +258,13 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 			fm, tm = fo.Policies, tob.Policies
 		}
 		for _, k := range slices.Sorted(maps.Keys(fm)) {
-			if d, ok := tm[k]; !ok || d != fm[k] {
+			if d, ok := tm[k]; !ok || d != fm[k] || forced[kind+" "+k] {
 				pre = append(pre, sqlOp{what: kind + " " + k + " (dropped)", up: fo.Drops[kind+" "+k], down: fm[k]})
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(tm)) {
-			if d, ok := fm[k]; !ok || d != tm[k] {
-				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k], needs: tob.Deps[kind+" "+k]})
+			if d, ok := fm[k]; !ok || d != tm[k] || forced[kind+" "+k] {
+				post = append(post, sqlOp{what: kind + " " + k, up: tm[k], down: tob.Drops[kind+" "+k], needs: tob.Deps[kind+" "+k], recreates: kind + " " + k})
 			}
 		}
 	}
@@ -197,7 +273,7 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	// REPLACE cannot drop or retype a column), dependents after what
 	// they depend on (creation order).
 	changedView := func(a, b *View) bool {
-		return a.Materialized != b.Materialized || a.Definition != b.Definition || a.Options != b.Options || !eqPtr(a.Comment, b.Comment)
+		return forced["view "+a.Name] || a.Materialized != b.Materialized || a.Definition != b.Definition || a.Options != b.Options || !eqPtr(a.Comment, b.Comment)
 	}
 	var goneViews, newViews []*View
 	for _, v := range fo.Views {
@@ -219,20 +295,20 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	}
 	for _, v := range newViews {
 		recreated[v.Name] = true
-		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name), needs: tob.Deps["view "+v.Name]})
+		post = append(post, sqlOp{what: viewKind(v) + " " + v.Name, up: createView(q, v, tob), down: "DROP " + viewKind(v) + " " + q(v.Name), needs: tob.Deps["view "+v.Name], recreates: "view " + v.Name})
 	}
 
 	// Functions: CREATE OR REPLACE, before the triggers that call them.
 	for _, sig := range slices.Sorted(maps.Keys(tob.Functions)) {
 		if old, ok := fo.Functions[sig]; !ok {
-			mid = append(mid, sqlOp{what: "function " + sig, up: tob.Functions[sig], down: "DROP FUNCTION " + sig})
+			mid = append(mid, sqlOp{what: "function " + sig, up: tob.Functions[sig], down: dropRoutine(sig, tob.Functions[sig])})
 		} else if old != tob.Functions[sig] {
 			mid = append(mid, sqlOp{what: "function " + sig + " (changed)", up: tob.Functions[sig], down: old})
 		}
 	}
 	for _, sig := range slices.Sorted(maps.Keys(fo.Functions)) {
 		if _, ok := tob.Functions[sig]; !ok {
-			last = append(last, sqlOp{what: "function " + sig + " (dropped)", up: "DROP FUNCTION " + sig, down: fo.Functions[sig]})
+			last = append(last, sqlOp{what: "function " + sig + " (dropped)", up: dropRoutine(sig, fo.Functions[sig]), down: fo.Functions[sig]})
 		}
 	}
 
@@ -257,11 +333,15 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	for _, n := range slices.Sorted(maps.Keys(tob.Sequences)) {
 		s, old := tob.Sequences[n], fo.Sequences[n]
 		switch {
+		case old == nil && s.Table != "" && movedIn[s.Table]:
+			// moved with its table
+		case old == nil && !s.Identity && !managed && s.Table != "" && fs.Tables[s.Table] == nil:
+			// created with its new table (tablesPass)
 		case old == nil && !s.Identity:
 			up := "CREATE SEQUENCE " + q(n) + " " + s.options()
 			if s.OwnedBy != "" {
 				up += ";\nALTER SEQUENCE " + q(n) + " OWNED BY " + s.OwnedBy
-				if col := to.Schema.Tables[s.Table].Column(s.Column); col != nil && isSerial(col, s.Table) {
+				if col := ts.Tables[s.Table].Column(s.Column); col != nil && isSerial(col, s.Table) {
 					// A column made serial: the sequence goes on from
 					// the values it holds.
 					up += fmt.Sprintf(";\nSELECT setval(%s, coalesce(max(%s), 0) + 1, false) FROM %s", pg.Literal(q(n)), pg.Ident(s.Column), q(s.Table))
@@ -287,6 +367,9 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 		if tob.Sequences[n] != nil || s.Identity {
 			continue
 		}
+		if s.Table != "" && ts.Tables[s.Table] == nil {
+			continue // dropped or moved with its table
+		}
 		// After the defaults that use it are gone (an earlier migration
 		// dropped them).
 		down := "CREATE SEQUENCE " + q(n) + " " + s.options()
@@ -298,12 +381,15 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 
 	// Columns of tables on both sides: identity, a serial's default,
 	// collation. (The structural pass left these alone.)
-	for _, name := range to.Schema.TableNames() {
-		tt, ft := to.Schema.Tables[name], from.Schema.Tables[name]
+	for _, name := range ts.TableNames() {
+		tt, ft := ts.Tables[name], fs.Tables[name]
 		if ft == nil {
 			continue
 		}
 		for _, tc := range tt.Columns {
+			if !managed {
+				break // tablesPass's
+			}
 			fc := ft.Column(tc.Name)
 			if fc == nil {
 				continue
@@ -349,21 +435,18 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				}
 				post = append(post, sqlOp{what: "column " + name + "." + tc.Name + " (serial default)", up: alter + "SET DEFAULT " + def, down: down})
 			}
-			k := name + "." + tc.Name
-			if fo.Collations[k] != tob.Collations[k] && fc.Type == tc.Type {
-				coll := func(c string) string {
-					if c == "" {
-						return `pg_catalog."default"`
-					}
-					return c
+			if len(ft.KeyColumns()) == 0 {
+				// No key: what alter_column would rewrite changes in
+				// place (the structural pass left it).
+				c := *fc
+				c.Type, c.Collation = tc.Type, tc.Collation
+				if !tc.Nullable {
+					c.Nullable = false
 				}
-				mid = append(mid, sqlOp{what: "column " + k + " (collation)",
-					up:      alter + "TYPE " + tc.Type + " COLLATE " + coll(tob.Collations[k]),
-					down:    alter + "TYPE " + tc.Type + " COLLATE " + coll(fo.Collations[k]),
-					comment: "a new collation rebuilds the column's indexes under an ACCESS EXCLUSIVE lock"})
+				mid = append(mid, alterColumnDDL("ALTER TABLE "+q(name)+" ", sn, name, fc, &c, res)...)
 			}
 		}
-		if !eqPtr(ft.Comment, tt.Comment) {
+		if !eqPtr(ft.Comment, tt.Comment) && managed {
 			c := func(s *string) string {
 				if s == nil {
 					return "NULL"
@@ -390,14 +473,48 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 	}
 	// Constraints the structural pass could not write as create_constraint
 	// (NOT VALID, a name a relation has, exclusion, another schema's table).
-	for _, name := range to.Schema.TableNames() {
-		tt, ft := to.Schema.Tables[name], from.Schema.Tables[name]
-		if ft == nil {
+	for _, name := range ts.TableNames() {
+		tt, ft := ts.Tables[name], fs.Tables[name]
+		if ft == nil || !managed {
 			continue
+		}
+		// An index or constraint whose definition changed under the same
+		// name: no operation replaces one (create_index would meet the
+		// old name), so it is dropped and created again.
+		for _, in := range slices.Sorted(maps.Keys(tt.Indexes)) {
+			ix, old := tt.Indexes[in], ft.Indexes[in]
+			if ix.Constraint != "" || old == nil || old.Constraint != "" || old.Definition == ix.Definition {
+				continue
+			}
+			pre = append(pre, sqlOp{what: "index " + in + " (changed, dropped)", up: "DROP INDEX " + q(in), down: old.Definition})
+			post = append(post, sqlOp{what: "index " + in + " (changed)", up: ix.Definition, down: "DROP INDEX " + q(in),
+				comment: "built in the migration's transaction (not CONCURRENTLY): it blocks writes to its table while it builds"})
+		}
+		for _, cn := range slices.Sorted(maps.Keys(tt.Constraints)) {
+			con, old := tt.Constraints[cn], ft.Constraints[cn]
+			if old == nil || (old.Type == con.Type && old.Definition == con.Definition) {
+				continue
+			}
+			pre = append(pre, sqlOp{what: "constraint " + cn + " on " + name + " (changed, dropped)", up: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn),
+				down: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + old.Definition})
+			post = append(post, sqlOp{what: "constraint " + cn + " on " + name + " (changed)", up: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition,
+				down: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn)})
+		}
+		if len(ft.KeyColumns()) == 0 {
+			// No key to rewrite by: a constraint that goes is dropped in
+			// place (the structural pass left it).
+			for _, cn := range slices.Sorted(maps.Keys(ft.Constraints)) {
+				con := ft.Constraints[cn]
+				if tt.Constraints[cn] != nil || con.Type == "p" || droppedWithColumn(tt, con.Columns) {
+					continue
+				}
+				pre = append(pre, sqlOp{what: "constraint " + cn + " on " + name + " (dropped)", up: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn),
+					down: "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition})
+			}
 		}
 		for _, cn := range slices.Sorted(maps.Keys(tt.Constraints)) {
 			con := tt.Constraints[cn]
-			if ft.Constraints[cn] == nil && sqlConstraint(to.Schema.Relations, con.Name, con.Type, con.Definition, con.RefSchema != sn) {
+			if ft.Constraints[cn] == nil && sqlConstraint(ts.Relations, con.Name, con.Type, con.Definition, con.RefSchema != sn) {
 				mid = append(mid, sqlOp{what: "constraint " + cn + " on " + name,
 					up:   "ALTER TABLE " + q(name) + " ADD CONSTRAINT " + pg.Ident(cn) + " " + con.Definition,
 					down: "ALTER TABLE " + q(name) + " DROP CONSTRAINT " + pg.Ident(cn)})
@@ -437,7 +554,16 @@ func sqlPass(from, to *Snapshot, res *Result) []sqlOp {
 				comment: "built in the migration's transaction (not CONCURRENTLY): it blocks writes to its table while it builds"})
 		}
 	}
-	return slices.Concat(pre, mid, post, last)
+	return pre, mid, post, last
+}
+
+// dropRoutine drops a function or, for a procedure's definition, a
+// procedure (DROP FUNCTION refuses one).
+func dropRoutine(sig, def string) string {
+	if strings.HasPrefix(strings.TrimSpace(def), "CREATE OR REPLACE PROCEDURE") {
+		return "DROP PROCEDURE " + sig
+	}
+	return "DROP FUNCTION " + sig
 }
 
 func viewKind(v *View) string {
@@ -504,20 +630,7 @@ func (c Catalog) schemaPart(s string) Catalog {
 // column that a view or policy of the current schema uses, one that the
 // desired schema changes or drops.
 func dropsWhatViewsUse(from, to *Snapshot, ops []Op) bool {
-	touched := map[string]bool{}
-	for _, o := range ops {
-		f := fields(o.Body)
-		switch o.Kind {
-		case "drop_table":
-			touched[f["name"]] = true
-		case "drop_column":
-			touched[f["table"]+"."+f["column"]] = true
-		case "alter_column":
-			if f["type"] != "" {
-				touched[f["table"]+"."+f["column"]] = true
-			}
-		}
-	}
+	touched := touchedBy(ops)
 	fo, tob := from.Objects, to.Objects
 	for k, deps := range fo.Deps {
 		kind, name, _ := strings.Cut(k, " ")
@@ -528,17 +641,69 @@ func dropsWhatViewsUse(from, to *Snapshot, ops []Op) bool {
 		} else {
 			changed = fo.Policies[name] != tob.Policies[name]
 		}
-		if !changed {
-			continue
-		}
-		for _, d := range deps {
-			table, _, _ := strings.Cut(d, ".")
-			if touched[d] || touched[table] {
-				return true
-			}
+		if changed && dependsOn(deps, touched) {
+			return true
 		}
 	}
 	return false
+}
+
+// dependsOn is true when one of deps (tables "t", columns "t.c") is
+// touched, or its table is.
+func dependsOn(deps []string, touched map[string]bool) bool {
+	for _, d := range deps {
+		table, _, _ := strings.Cut(d, ".")
+		if touched[d] || touched[table] {
+			return true
+		}
+	}
+	return false
+}
+
+// dependentsOf are the views and policies of the current schema that
+// depend on something touched.
+func dependentsOf(from *Snapshot, touched map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	if from.Objects == nil {
+		return out
+	}
+	for k, deps := range from.Objects.Deps {
+		if dependsOn(deps, touched) {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// touchedBy are the tables ("t") and columns ("t.c") the operations drop
+// or rewrite (at complete, the old column goes).
+func touchedBy(ops []Op) map[string]bool {
+	touched := map[string]bool{}
+	for _, o := range ops {
+		f := fields(o.Body)
+		switch o.Kind {
+		case "drop_table":
+			touched[f["name"]] = true
+		case "drop_column":
+			touched[f["table"]+"."+f["column"]] = true
+		case "alter_column":
+			// A rewrite drops the old column at complete.
+			if f["type"] != "" || f["nullable"] == "false" || f["up"] != "" || f["collation"] != "" {
+				touched[f["table"]+"."+f["column"]] = true
+			}
+		case "drop_multicolumn_constraint", "create_constraint":
+			// Each column with an up or down is rewritten.
+			for i := 0; i+1 < len(o.Body.Content); i += 2 {
+				if k := o.Body.Content[i].Value; k == "up" || k == "down" {
+					m := o.Body.Content[i+1]
+					for j := 0; j+1 < len(m.Content); j += 2 {
+						touched[f["table"]+"."+m.Content[j].Value] = true
+					}
+				}
+			}
+		}
+	}
+	return touched
 }
 
 // fields are the scalar fields of an operation's body.

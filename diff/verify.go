@@ -31,6 +31,8 @@ type Snapshot struct {
 	Catalog Catalog
 	// Schemas are the user schemas of the database.
 	Schemas []string
+	// Others holds each user schema other than the managed one.
+	Others map[string]*Side
 }
 
 // LoadDesired runs the DDL text in a new scratch database of the server
@@ -100,7 +102,21 @@ func ReadSnapshot(ctx context.Context, connURL, managed, stateSchema string) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Schema: s, Objects: objs, Catalog: cat, Schemas: schemas}, nil
+	others := map[string]*Side{}
+	for _, n := range schemas {
+		if n == managed {
+			continue
+		}
+		side := &Side{}
+		if side.Schema, err = read(ctx, conn, n); err != nil {
+			return nil, err
+		}
+		if side.Objects, err = readObjects(ctx, conn, n); err != nil {
+			return nil, err
+		}
+		others[n] = side
+	}
+	return &Snapshot{Schema: s, Objects: objs, Catalog: cat, Schemas: schemas, Others: others}, nil
 }
 
 // withScratch creates an empty database on the server, calls f with its
@@ -316,4 +332,41 @@ func dumpSchemas(ctx context.Context, connURL string, schemas []string, rows boo
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n"), nil
+}
+
+// RowSensitive lists the operations of the migration whose success depends
+// on the rows (a NOT NULL over NULLs, a cast a value refuses, a unique key
+// over values that repeat, a check or foreign key a row breaks). Verify
+// runs on a copy of the schema without its rows: it cannot see these
+// fail, start can (and undoes itself); the caller says so.
+func (r *Result) RowSensitive() []string {
+	var out []string
+	for i, o := range r.Ops {
+		f := fields(o.Body)
+		why := ""
+		switch o.Kind {
+		case "alter_column":
+			switch {
+			case f["type"] != "":
+				why = "a cast each value must pass"
+			case f["nullable"] == "false":
+				why = "NOT NULL over the values present"
+			}
+		case "create_constraint":
+			why = f["type"] + " over the rows present"
+		case "create_index":
+			if f["unique"] == "true" {
+				why = "a unique index over the values present"
+			}
+		case "sql":
+			up := strings.ToUpper(f["up"])
+			if strings.Contains(up, "SET NOT NULL") || strings.Contains(up, "ADD CONSTRAINT") || strings.Contains(up, " TYPE ") || strings.Contains(up, "UNIQUE") {
+				why = "DDL the rows may refuse"
+			}
+		}
+		if why != "" {
+			out = append(out, fmt.Sprintf("operation %d (%s): %s", i+1, o.Kind, why))
+		}
+	}
+	return out
 }

@@ -127,3 +127,12 @@ func (op *AddColumn) exprFields() []exprField {
 func (op *AddColumn) invert(*schema.Schema) (map[string]any, string) {
 	return op1("drop_column", map[string]any{"table": op.Table, "column": op.Column.Name}), ""
 }
+
+// namedObjects: the column's collation (ext) is looked up before any
+// change (catalogchecks.go).
+func (op *AddColumn) namedObjects() []namedObject {
+	if op.Column.Collation == "" {
+		return nil
+	}
+	return []namedObject{{field: "column.collation", kind: "collation", name: op.Column.Collation}}
+}

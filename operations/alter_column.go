@@ -30,6 +30,9 @@ type AlterColumn struct {
 	References *ForeignKey `yaml:"references"`
 	Up         string      `yaml:"up"`
 	Down       string      `yaml:"down"`
+	// Collation (ext) gives the column a collation ("default": its
+	// type's); the column is rewritten, as for a type change.
+	Collation string `yaml:"collation"`
 }
 
 // UniqueDef names the unique constraint alter_column adds.
@@ -68,8 +71,13 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 	if op.Comment.Kind != 0 && op.Comment.Kind != yaml.ScalarNode {
 		return errField("comment", "must be a string or null")
 	}
-	if op.Name == "" && op.Type == "" && op.Nullable == nil && !defSet && !comSet && op.Unique == nil && op.Check == nil && op.References == nil && op.Up == "" && op.Down == "" {
-		return errField("column", "alter_column changes nothing: give at least one of name, type, nullable, default, comment, unique, check, references")
+	if op.Name == "" && op.Type == "" && op.Nullable == nil && !defSet && !comSet && op.Unique == nil && op.Check == nil && op.References == nil && op.Up == "" && op.Down == "" && op.Collation == "" {
+		return errField("column", "alter_column changes nothing: give at least one of name, type, nullable, default, comment, unique, check, references, collation")
+	}
+	if op.Collation != "" {
+		if err := ValidName("collation", op.Collation); err != nil {
+			return err
+		}
 	}
 	if op.Check != nil && (op.Check.Name == "" || op.Check.Constraint == "") {
 		return errField("check", "needs both name and constraint")
@@ -98,12 +106,13 @@ func (op *AlterColumn) Compile(c *Compiler) error {
 	if op.Name != "" && op.Name != col.Name && t.Column(op.Name) != nil {
 		return errField("name", "table %q already has a column %q", t.Name, op.Name)
 	}
-	needsRewrite := op.Type != "" || (op.Nullable != nil && !*op.Nullable && col.Nullable) || op.Up != ""
+	collationChange := op.Collation != "" && op.Collation != col.Collation && !(strings.EqualFold(op.Collation, "default") && col.Collation == "")
+	needsRewrite := op.Type != "" || (op.Nullable != nil && !*op.Nullable && col.Nullable) || op.Up != "" || collationChange
 	if needsRewrite {
 		if err := refuseMaintained("column", t, col, "rewriting"); err != nil {
 			return err
 		}
-		spec := rewriteSpec{newType: op.Type, up: op.Up, down: op.Down, rename: op.Name, nullable: op.Nullable, defSet: defSet, def: def}
+		spec := rewriteSpec{newType: op.Type, up: op.Up, down: op.Down, rename: op.Name, nullable: op.Nullable, defSet: defSet, def: def, collation: op.Collation}
 		phys, err := c.alterRewrite(t, col, spec)
 		if err != nil {
 			return err
@@ -332,4 +341,12 @@ func (op *AlterColumn) invert(seen *schema.Schema) (map[string]any, string) {
 		}
 	}
 	return op1("alter_column", body), ""
+}
+
+// namedObjects: the collation is looked up before any change.
+func (op *AlterColumn) namedObjects() []namedObject {
+	if op.Collation == "" || strings.EqualFold(op.Collation, "default") {
+		return nil
+	}
+	return []namedObject{{field: "collation", kind: "collation", name: op.Collation}}
 }

@@ -20,6 +20,9 @@ type Column struct {
 	Check      *Check      `yaml:"check"`
 	References *ForeignKey `yaml:"references"`
 	Generated  *Generated  `yaml:"generated"`
+	// Collation (ext) is the column's collation, a name looked up as
+	// COLLATE looks it up (pg_catalog's, then the migrated schema's).
+	Collation string `yaml:"collation"`
 }
 
 // Check is a named check constraint.
@@ -68,6 +71,11 @@ func (col *Column) validate(field string) error {
 	}
 	if strings.TrimSpace(col.Type) == "" {
 		return errField(field+".type", "is required")
+	}
+	if col.Collation != "" {
+		if err := ValidName(field+".collation", col.Collation); err != nil {
+			return err
+		}
 	}
 	if col.Check != nil {
 		if col.Check.Name == "" {
@@ -155,6 +163,9 @@ func (c *Compiler) fkClause(field string, r *ForeignKey) (string, error) {
 func (c *Compiler) definition(field string, col *Column, phys string, inline bool) (string, error) {
 	var b strings.Builder
 	b.WriteString(pg.Ident(phys) + " " + col.Type)
+	if col.Collation != "" {
+		b.WriteString(" COLLATE " + pg.Ident(col.Collation))
+	}
 	if g := col.Generated; g != nil {
 		if g.Expression != "" {
 			fmt.Fprintf(&b, " GENERATED ALWAYS AS (%s) STORED", g.Expression)
@@ -198,7 +209,7 @@ func (c *Compiler) definition(field string, col *Column, phys string, inline boo
 
 // modelColumn is the schema model's view of a column definition.
 func modelColumn(col *Column, phys string) *schema.Column {
-	mc := &schema.Column{Name: col.Name, Physical: phys, Type: col.Type, Nullable: col.nullable() && !col.PK, Unique: col.Unique || col.PK, Comment: col.Comment}
+	mc := &schema.Column{Name: col.Name, Physical: phys, Type: col.Type, Nullable: col.nullable() && !col.PK, Unique: col.Unique || col.PK, Comment: col.Comment, Collation: col.Collation}
 	if col.Default != nil {
 		d := *col.Default
 		mc.Default = &d

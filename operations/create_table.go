@@ -347,3 +347,15 @@ func (op *CreateTable) exprFields() []exprField {
 func (op *CreateTable) invert(*schema.Schema) (map[string]any, string) {
 	return op1("drop_table", map[string]any{"name": op.Name}), ""
 }
+
+// namedObjects: the collations of the columns (ext) are looked up before
+// any change (catalogchecks.go).
+func (op *CreateTable) namedObjects() []namedObject {
+	var out []namedObject
+	for i, col := range op.Columns {
+		if col.Collation != "" {
+			out = append(out, namedObject{field: fmt.Sprintf("columns[%d].collation", i), kind: "collation", name: col.Collation})
+		}
+	}
+	return out
+}

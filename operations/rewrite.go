@@ -97,6 +97,30 @@ type rewriteSpec struct {
 	// defSet says the change sets the column's default to def (nil: none).
 	defSet bool
 	def    *string
+	// collation is the column's collation in the new version; "" keeps
+	// it, but a new type takes its own default (as ALTER COLUMN TYPE does).
+	collation string
+}
+
+// setCollation records in the model the collation a change gives col.
+func setCollation(col *schema.Column, prevType string, spec rewriteSpec) {
+	if spec.newType != "" && spec.newType != prevType {
+		col.Collation = ""
+	}
+	switch {
+	case strings.EqualFold(spec.collation, "default"):
+		col.Collation = ""
+	case spec.collation != "":
+		col.Collation = spec.collation
+	}
+}
+
+// collateClause is " COLLATE name" for a column with its own collation.
+func collateClause(col *schema.Column) string {
+	if col == nil || col.Collation == "" {
+		return ""
+	}
+	return " COLLATE " + pg.Ident(col.Collation)
 }
 
 // alterRewrite plans a change of a column whose new version needs different
@@ -166,6 +190,7 @@ func (c *Compiler) alterRewrite(t *schema.Table, col *schema.Column, spec rewrit
 	r.up = append(r.up, exprStep{expr: identityOr(upExpr, col.Name), self: col.Name, refs: others, typ: newType})
 	r.down = append([]exprStep{{expr: identityOr(downExpr, inName), self: inName, refs: others, typ: prevType}}, r.down...)
 	r.newType = newType
+	setCollation(col, prevType, spec)
 	col.Type = newType
 
 	if spec.defSet {
@@ -196,15 +221,20 @@ func (c *Compiler) alterOnNewTable(t *schema.Table, col *schema.Column, spec rew
 	if spec.defSet {
 		def = spec.def
 	}
-	if spec.newType != "" && spec.newType != col.Type {
+	if (spec.newType != "" && spec.newType != col.Type) || spec.collation != "" {
+		typ := col.Type
+		if spec.newType != "" {
+			typ = spec.newType
+		}
 		if col.Default != nil {
 			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP DEFAULT", table, name))
 		}
-		sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING CAST(NULL AS %s)", table, name, spec.newType, spec.newType))
+		setCollation(col, col.Type, spec)
+		sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s%s USING CAST(NULL AS %s)", table, name, typ, collateClause(col), typ))
 		if def != nil {
 			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table, name, *def))
 		}
-		col.Type = spec.newType
+		col.Type = typ
 	} else if spec.defSet {
 		if def != nil {
 			sql = append(sql, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s", table, name, *def))
@@ -590,7 +620,9 @@ func (c *Compiler) finishRewrites() error {
 			bf.Key = append(bf.Key, KeyColumn{Name: k, Type: kc.Type})
 		}
 		for _, r := range byTable[t] {
-			expand = append(expand, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", c.Qualified(t.Physical), pg.Ident(r.newPhys), r.newType))
+			// The copy has the column's collation in the new version: its
+			// own for a kept one, the new one for a change.
+			expand = append(expand, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s%s", c.Qualified(t.Physical), pg.Ident(r.newPhys), r.newType, collateClause(r.col)))
 			rw := triggers.Rewrite{
 				ID:        rewriteID(t.Physical, r.newPhys),
 				OldColumn: r.oldPhys,

@@ -93,7 +93,10 @@ type Column struct {
 	// GeneratedExpr is a generated column's expression, as PostgreSQL prints it.
 	GeneratedExpr string
 	Comment       *string
-	Unique        bool // covered by a single-column unique index or constraint
+	// Collation is the column's collation when it is not its type's
+	// default (the collation's name, unquoted), else "".
+	Collation string
+	Unique    bool // covered by a single-column unique index or constraint
 	// Maintained is set on a column that a trigger of online's keeps
 	// computed (a stored generated column added to a table that had rows,
 	// see operations/generated.go), and on each column that trigger reads.

@@ -64,10 +64,12 @@ ORDER BY c.relname`, name)
 
 	rows, err = q.Query(ctx, `
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated <> '', col_description(a.attrelid, a.attnum)
+       pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated <> '', col_description(a.attrelid, a.attnum),
+       coalesce((SELECT co.collname::text FROM pg_collation co WHERE co.oid = a.attcollation AND a.attcollation <> t.typcollation), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum`, name)
@@ -78,7 +80,7 @@ ORDER BY a.attrelid, a.attnum`, name)
 		var oid uint32
 		col := &Column{}
 		var def *string
-		if err := rows.Scan(&oid, &col.Name, &col.Type, &col.Nullable, &def, &col.Identity, &col.Generated, &col.Comment); err != nil {
+		if err := rows.Scan(&oid, &col.Name, &col.Type, &col.Nullable, &def, &col.Identity, &col.Generated, &col.Comment, &col.Collation); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read columns of schema %q: %w", name, err)
 		}

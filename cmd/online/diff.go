@@ -33,7 +33,15 @@ collations, constraints, indexes, sequences, views, schemas, types,
 functions, triggers, policies) in every schema either side has. Each
 difference that remains is printed as "not expressed", and diff exits 5: the
 file is written, but it does not reach the whole desired schema (run diff
-again after it, or write the rest by hand).
+again after it, or write the rest by hand). The copy holds the schema, not
+the rows: diff names the operations whose success depends on the rows (a
+cast, NOT NULL, a unique key); online rehearse runs the file on a copy with
+them.
+
+Schemas other than --schema are changed too, with plain DDL in sql
+operations (each with its down): their tables, columns, constraints,
+indexes, sequences, views, functions, triggers and policies. A table that
+only moved between schemas is moved (ALTER TABLE ... SET SCHEMA).
 
 --check writes no migration: it compares the live schema with the desired
 one and exits 1 when they differ (for CI), listing the differences (--json:
@@ -151,6 +159,10 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 				}
 				for _, d := range v.Differences {
 					fmt.Fprintf(g.stderr, "not expressed: after this migration, %s\n", d)
+				}
+				if rs := res.RowSensitive(); len(rs) > 0 && v.Failed == nil {
+					// The copy has the schema, not the rows.
+					fmt.Fprintf(g.stderr, "checked on a copy without rows: %d operation(s) depend on the rows (%s); start fails on a row that refuses and undoes itself; online rehearse FILE runs it on a copy with the rows\n", len(rs), strings.Join(rs, "; "))
 				}
 			}
 			if out == "" {

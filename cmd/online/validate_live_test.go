@@ -24,6 +24,9 @@ func TestValidateLiveRunsStartsChecks(t *testing.T) {
 		{"unknown type", "operations:\n  - add_column: { table: users, column: { name: n, type: bigintt, nullable: true } }\n", "column.type", "bigintt does not exist"},
 		{"unknown function", "operations:\n  - alter_column: { table: users, column: v, type: bigint, up: \"nosuchfn(v)\", down: \"v::int\" }\n", "up", "nosuchfn"},
 		{"unknown collation", "operations:\n  - create_index: { table: users, name: users_email_c, columns: [ { column: email, collate: no_such_coll } ] }\n", "columns[0].collate", "collation no_such_coll does not exist"},
+		{"unknown column collation", "operations:\n  - add_column: { table: users, column: { name: n, type: text, nullable: true, collation: no_such_coll } }\n", "column.collation", "collation no_such_coll does not exist"},
+		{"unknown collation in create_table", "operations:\n  - create_table: { name: t2, columns: [ { name: id, type: int, pk: true }, { name: s, type: text, collation: no_such_coll } ] }\n", "columns[1].collation", "collation no_such_coll does not exist"},
+		{"unknown collation in alter_column", "operations:\n  - alter_column: { table: users, column: email, collation: no_such_coll }\n", "collation", "collation no_such_coll does not exist"},
 		{"unknown operator class", "operations:\n  - create_index: { table: users, name: users_email_o, columns: [ { column: email, opclass: { name: no_such_ops } } ] }\n", "columns[0].opclass.name", "operator class no_such_ops does not exist"},
 		{"unknown access method", "operations:\n  - create_constraint: { table: users, name: users_x, type: exclude, exclude: { index_method: nosuch_am, elements: \"email WITH =\" } }\n", "exclude.index_method", "access method nosuch_am does not exist"},
 	}
