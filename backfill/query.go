@@ -70,6 +70,13 @@ func buildQueries(t Task) queries {
 			where += " AND (" + t.Where + ")"
 		}
 		q.update[v] = "UPDATE " + table + " SET " + strings.Join(set, ", ") + where
+		if in := t.Insert; in != nil {
+			exprs := make([]string, len(in.Exprs))
+			for i, e := range in.Exprs {
+				exprs[i] = pg.Paren(e)
+			}
+			q.update[v] = "INSERT INTO " + pg.Ident(t.Schema, in.Into) + " (" + pg.Idents(in.Columns) + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + table + where
+		}
 	}
 	return q
 }
