@@ -73,8 +73,8 @@ type Compiler struct {
 	// moveDrops drop the triggers of data moved between tables: first in
 	// the contract, before the old place goes.
 	moveDrops []Step
-	rawSQL       int
-	others       int
+	rawSQL    int
+	others    int
 }
 
 // Compile checks every operation of m against the current schema and returns
