@@ -683,6 +683,11 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 			// Equal text means equal values once cast: the walk's end.
 			next.Done = slices.Equal(hi, r.max)
 		}
+		if r.q.lock[v] != "" {
+			if _, err := tx.Exec(ctx, r.q.lock[v], keyArgs(lo, hi)...); err != nil {
+				return prev, st, pg.WithSQL(err, r.q.lock[v])
+			}
+		}
 		tag, err := tx.Exec(ctx, r.q.update[v], keyArgs(lo, hi)...)
 		if err != nil {
 			return prev, st, pg.WithSQL(err, r.q.update[v])

@@ -213,10 +213,16 @@ func (c *Compiler) addColumnFrom(t *schema.Table, col *Column, f *From) error {
 	}
 	table := c.Qualified(t.Physical)
 	c.Expand(Step{
-		Do:   fmt.Sprintf("add column %s.%s and the triggers on %s and %s that keep it equal to %s", t.Name, col.Name, src.Name, t.Name, src.Name),
-		SQL:  append([]string{fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, pg.Ident(phys), col.Type)}, triggers.CreateMove(mv)...),
+		Do: fmt.Sprintf("add column %s.%s and the triggers on %s and %s that keep it equal to %s", t.Name, col.Name, src.Name, t.Name, src.Name),
+		// The source first: a write of a source row that references the
+		// target (a child and its parent) holds the source and then
+		// checks its foreign key in the target, so the other order would
+		// deadlock with every such write.
+		SQL: append([]string{
+			fmt.Sprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE", c.Qualified(src.Physical)),
+			fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", table, pg.Ident(phys), col.Type)}, triggers.CreateMove(mv)...),
 		Undo: append(triggers.DropMove(mv), fmt.Sprintf("ALTER TABLE %s DROP COLUMN IF EXISTS %s", table, pg.Ident(phys))),
-		Lock: fmt.Sprintf("ACCESS EXCLUSIVE on %s, SHARE ROW EXCLUSIVE on %s (catalog only, instant)", t.Name, src.Name),
+		Lock: fmt.Sprintf("SHARE ROW EXCLUSIVE on %s, then ACCESS EXCLUSIVE on %s (catalog only, instant)", src.Name, t.Name),
 	})
 	var key []KeyColumn
 	for _, k := range physicalKey(ot) {

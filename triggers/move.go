@@ -73,8 +73,8 @@ func ValidateMove(m Move) error {
 			bad("move %s: a table needs Schema, Name and Alias", m.ID)
 		}
 	}
-	if len(m.Target.Key) == 0 {
-		bad("move %s: the target needs a key", m.ID)
+	if m.Column != "" && len(m.Target.Key) == 0 {
+		bad("move %s: the target of a column move needs a key", m.ID)
 	}
 	if m.Source.Alias == m.Target.Alias {
 		bad("move %s: source and target are both called %q", m.ID, m.Source.Alias)
@@ -253,19 +253,31 @@ func createColumnMove(m Move, n moveNames) []string {
 		}
 		return fmt.Sprintf("        UPDATE %s SET %s = %s WHERE %s AND %s IS DISTINCT FROM %s;\n", n.target, col, recompute(m, n), cond, self, recompute(m, n))
 	}
+	// The targets are locked before they are compared: a target changed
+	// by a transaction that has not committed yet would otherwise look
+	// equal here while that transaction, which cannot see this row yet,
+	// spreads its own value to every source row but this one.
+	lock := func(rec string) string {
+		var keys []string
+		for _, k := range m.Target.Key {
+			keys = append(keys, n.tgtAlias+"."+pg.Ident(k))
+		}
+		return fmt.Sprintf("    PERFORM 1 FROM %s, %s WHERE %s ORDER BY %s FOR NO KEY UPDATE OF %s;\n",
+			n.target, row(rec, n.srcAlias), pg.Paren(m.Where), strings.Join(keys, ", "), n.tgtAlias)
+	}
 	srcBody := fmt.Sprintf(`
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-%s    END IF;
-    UPDATE %s SET %s = %s FROM %s WHERE %s AND %s IS DISTINCT FROM %s;
+    %s%s    END IF;
+%s    UPDATE %s SET %s = %s FROM %s WHERE %s AND %s IS DISTINCT FROM %s;
     RETURN NULL;
 END
-`, lost("OLD", true), n.target, col, pg.Paren(m.Value), row("NEW", n.srcAlias), pg.Paren(m.Where), self, pg.Paren(m.Value))
+`, lock("OLD"), lost("OLD", true), lock("NEW"), n.target, col, pg.Paren(m.Value), row("NEW", n.srcAlias), pg.Paren(m.Where), self, pg.Paren(m.Value))
 	delBody := fmt.Sprintf(`
 BEGIN
-%s    RETURN NULL;
+%s%s    RETURN NULL;
 END
-`, lost("OLD", false))
+`, lock("OLD"), lost("OLD", false))
 	stmts := []string{
 		moveFunction(n.srcFn, n.path, srcBody),
 		moveTrigger(n.trigger(sufMoveSrc), "AFTER", "INSERT OR UPDATE", n.sourceRel, n.backfillOff, n.srcFn),

@@ -2,6 +2,7 @@ package lifecycletest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -24,9 +25,23 @@ type Move struct {
 func (e *Env) Same(m Move, old, nw *pgx.Conn) {
 	e.T.Helper()
 	o, n := e.Rows(old, m.Old), e.Rows(nw, m.New)
-	if strings.Join(o, "\n") != strings.Join(n, "\n") {
-		e.T.Fatalf("%s: the versions disagree\nold (%s):\n%s\nnew (%s):\n%s", m.Name, m.Old, strings.Join(o, "\n"), m.New, strings.Join(n, "\n"))
+	if strings.Join(o, "\n") == strings.Join(n, "\n") {
+		return
 	}
+	var diff []string
+	for i := 0; i < len(o) || i < len(n); i++ {
+		var a, b string
+		if i < len(o) {
+			a = o[i]
+		}
+		if i < len(n) {
+			b = n[i]
+		}
+		if a != b && len(diff) < 10 {
+			diff = append(diff, fmt.Sprintf("old %q, new %q", a, b))
+		}
+	}
+	e.T.Fatalf("%s: the versions disagree (%d rows old, %d new); first differences:\n%s", m.Name, len(o), len(n), strings.Join(diff, "\n"))
 }
 
 func (e *Env) id(conn *pgx.Conn, sql string, args ...any) int64 {
@@ -95,8 +110,8 @@ operations:
 			},
 			Old:      "SELECT id, coalesce(email, '-') FROM users ORDER BY id",
 			New:      "SELECT u.id, coalesce(a.email, '-') FROM users u LEFT JOIN accounts a ON a.user_id = u.id ORDER BY u.id",
-			OldWrite: []string{"UPDATE users SET email = 'w' || $1::text || '@x' WHERE id = 1 + $1::int % 40", "INSERT INTO users (email) VALUES ('o' || $1::text || '@x')"},
-			NewWrite: []string{"UPDATE accounts SET email = 'v' || $1::text || '@x' WHERE user_id = 1 + ($1::int * 7) % 40",
+			OldWrite: []string{"UPDATE users SET email = 'w' || $1::text || '@x' WHERE id = 1 + $1::text::int % 40", "INSERT INTO users (email) VALUES ('o' || $1::text || '@x')"},
+			NewWrite: []string{"UPDATE accounts SET email = 'v' || $1::text || '@x' WHERE user_id = 1 + ($1::text::int * 7) % 40",
 				"WITH u AS (INSERT INTO users (name) VALUES ('n') RETURNING id) INSERT INTO accounts (user_id, email) SELECT id, 'n' || $1::text || '@x' FROM u"},
 		},
 		{
@@ -149,9 +164,9 @@ operations:
 			},
 			Old:      "SELECT id, total, coalesce(street, '-'), coalesce(city, '-') FROM orders ORDER BY id",
 			New:      "SELECT o.id, o.total, coalesce(a.street, '-'), coalesce(a.city, '-') FROM orders o LEFT JOIN order_addresses a ON a.order_id = o.id ORDER BY o.id",
-			OldWrite: []string{"UPDATE orders SET street = 's' || $1::text, total = total + 1 WHERE id = 1 + $1::int % 40", "INSERT INTO orders (user_id, street, city) VALUES (1, 'o' || $1::text, 'c')"},
-			NewWrite: []string{"UPDATE order_addresses SET city = 'c' || $1::text WHERE order_id = 1 + ($1::int * 7) % 40",
-				"WITH o AS (INSERT INTO orders (user_id, total) VALUES (2, $1::int) RETURNING id) INSERT INTO order_addresses (order_id, street) SELECT id, 'n' || $1::text FROM o"},
+			OldWrite: []string{"UPDATE orders SET street = 's' || $1::text, total = total + 1 WHERE id = 1 + $1::text::int % 40", "INSERT INTO orders (user_id, street, city) VALUES (1, 'o' || $1::text, 'c')"},
+			NewWrite: []string{"UPDATE order_addresses SET city = 'c' || $1::text WHERE order_id = 1 + ($1::text::int * 7) % 40",
+				"WITH o AS (INSERT INTO orders (user_id, total) VALUES (2, $1::text::int) RETURNING id) INSERT INTO order_addresses (order_id, street) SELECT id, 'n' || $1::text FROM o"},
 		},
 		{
 			Case: Case{
@@ -200,13 +215,14 @@ operations:
 			},
 			Old:      "SELECT u.id, coalesce(p.bio, '-') FROM users u LEFT JOIN profiles p ON p.user_id = u.id ORDER BY u.id",
 			New:      "SELECT id, coalesce(bio, '-') FROM users ORDER BY id",
-			OldWrite: []string{"UPDATE profiles SET bio = 'w' || $1::text WHERE user_id = 1 + $1::int % 40", "WITH u AS (INSERT INTO users (email) VALUES ('o' || $1::text) RETURNING id) INSERT INTO profiles SELECT id, 'p' || $1::text FROM u"},
-			NewWrite: []string{"UPDATE users SET bio = 'v' || $1::text WHERE id = 1 + ($1::int * 7) % 40", "UPDATE users SET name = 'x' || $1::text WHERE id = 1 + ($1::int * 3) % 40"},
+			OldWrite: []string{"UPDATE profiles SET bio = 'w' || $1::text WHERE user_id = 1 + $1::text::int % 40", "WITH u AS (INSERT INTO users (email) VALUES ('o' || $1::text) RETURNING id) INSERT INTO profiles SELECT id, 'p' || $1::text FROM u"},
+			NewWrite: []string{"UPDATE users SET bio = 'v' || $1::text WHERE id = 1 + ($1::text::int * 7) % 40", "UPDATE users SET name = 'x' || $1::text WHERE id = 1 + ($1::text::int * 3) % 40"},
 		},
 		{
 			Case: Case{
 				Name: "move_tier_to_users",
 				Setup: []string{"CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE, tier text, total int NOT NULL DEFAULT 0)",
+					"CREATE INDEX orders_user_id_idx ON orders (user_id)",
 					"INSERT INTO orders (user_id, tier) SELECT u, 't' || u % 3 FROM generate_series(1, 30) u, generate_series(1, 2)"},
 				YAML: `
 operations:
@@ -250,8 +266,8 @@ operations:
 			// A user's tier is its orders' (all equal), or none without orders.
 			Old:      "SELECT u.id, coalesce(min(o.tier), '-'), coalesce(max(o.tier), '-') FROM users u LEFT JOIN orders o ON o.user_id = u.id GROUP BY u.id ORDER BY u.id",
 			New:      "SELECT id, coalesce(tier, '-'), coalesce(tier, '-') FROM users ORDER BY id",
-			OldWrite: []string{"UPDATE orders SET tier = 'w' || $1::text WHERE user_id = 1 + $1::int % 30", "INSERT INTO orders (user_id, tier) SELECT 1 + $1::int % 30, tier FROM orders WHERE user_id = 1 + $1::int % 30 LIMIT 1"},
-			NewWrite: []string{"UPDATE users SET tier = 'v' || $1::text WHERE id = 1 + ($1::int * 7) % 30", "INSERT INTO orders (user_id, total) VALUES (1 + ($1::int * 11) % 30, $1::int)"},
+			OldWrite: []string{"UPDATE orders SET tier = 'w' || $1::text WHERE user_id = 1 + $1::text::int % 30", "INSERT INTO orders (user_id, tier) SELECT 1 + $1::text::int % 30, tier FROM orders WHERE user_id = 1 + $1::text::int % 30 LIMIT 1"},
+			NewWrite: []string{"UPDATE users SET tier = 'v' || $1::text WHERE id = 1 + ($1::text::int * 7) % 30", "INSERT INTO orders (user_id, total) VALUES (1 + ($1::text::int * 11) % 30, $1::text::int)"},
 		},
 	}
 }
