@@ -331,8 +331,8 @@ func moveChecks(base CatalogCheck, old *schema.Schema, f *From, target string, c
 			add("from.values."+k, fmt.Sprintf("SELECT %s FROM %s WHERE false", pg.Paren(f.Values[k]), srcRel), "")
 		}
 		if p := movePresent(f); p != "" && f.Missing == "refuse" {
-			keys := physicalKeyQuoted(src, src.Name)
-			add("from.missing", fmt.Sprintf("SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER () AS n FROM %s WHERE NOT (%s)) s", keys, srcRel, p),
+			keys, order := physicalKeyQuoted(src, src.Name)
+			add("from.missing", fmt.Sprintf("SELECT count(*), string_agg(k, ', ' ORDER BY n) FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER (ORDER BY %s) AS n FROM %s WHERE NOT (%s)) s", keys, order, srcRel, p),
 				fmt.Sprintf("missing: refuse, and %%d rows of %s have nothing to move (all of %s NULL); keys: %%s", src.Name, strings.Join(slices.Sorted(maps.Keys(f.Down)), ", ")))
 		}
 		return out
@@ -344,31 +344,35 @@ func moveChecks(base CatalogCheck, old *schema.Schema, f *From, target string, c
 	tgtRel := pg.Ident(tgt.Physical) + " AS " + pg.Ident(tgt.Name)
 	add("from.where", fmt.Sprintf("SELECT 1 FROM %s, %s WHERE %s AND false", srcRel, tgtRel, pg.Paren(f.Where)), "")
 	add("from.value", fmt.Sprintf("SELECT %s FROM %s, %s WHERE false", pg.Paren(f.Value), srcRel, tgtRel), "")
-	keys := physicalKeyQuoted(tgt, tgt.Name)
+	keys, order := physicalKeyQuoted(tgt, tgt.Name)
 	partners := fmt.Sprintf("(SELECT count(*) FROM %s WHERE %s)", srcRel, pg.Paren(f.Where))
 	if f.Missing == "refuse" {
-		add("from.missing", fmt.Sprintf("SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER () AS n FROM %s WHERE %s = 0) s", keys, tgtRel, partners),
+		add("from.missing", fmt.Sprintf("SELECT count(*), string_agg(k, ', ' ORDER BY n) FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER (ORDER BY %s) AS n FROM %s WHERE %s = 0) s", keys, order, tgtRel, partners),
 			fmt.Sprintf("missing: refuse, and %%d rows of %s have no row of %s where %s; keys: %%s", tgt.Name, src.Name, f.Where))
 	}
 	cond, rule := partners+" > 1", fmt.Sprintf("several: refuse, and %%d rows of %s have more than one row of %s where %s; keys: %%s (several: same accepts them when they agree)", tgt.Name, src.Name, f.Where)
 	if f.Several == "same" {
-		cond = fmt.Sprintf("(SELECT count(DISTINCT %s) + count(*) FILTER (WHERE %s IS NULL) FROM %s WHERE %s) > 1 AND %s > 1", pg.Paren(f.Value), pg.Paren(f.Value), srcRel, pg.Paren(f.Where), partners)
+		// NULL is one more value, however many partners hold it.
+		cond = fmt.Sprintf("(SELECT count(DISTINCT %s) + max(CASE WHEN %s IS NULL THEN 1 ELSE 0 END) FROM %s WHERE %s) > 1", pg.Paren(f.Value), pg.Paren(f.Value), srcRel, pg.Paren(f.Where))
 		rule = fmt.Sprintf("several: same, and %%d rows of %s have rows of %s that disagree on the value; keys: %%s", tgt.Name, src.Name)
 	}
-	add("from.several", fmt.Sprintf("SELECT count(*), string_agg(k, ', ') FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER () AS n FROM %s WHERE %s) s", keys, tgtRel, cond), rule)
+	add("from.several", fmt.Sprintf("SELECT count(*), string_agg(k, ', ' ORDER BY n) FILTER (WHERE n <= 5) FROM (SELECT %s AS k, row_number() OVER (ORDER BY %s) AS n FROM %s WHERE %s) s", keys, order, tgtRel, cond), rule)
 	return out
 }
 
-// physicalKeyQuoted is t's key as one text value per row, for examples.
-func physicalKeyQuoted(t *schema.Table, alias string) string {
-	var parts []string
+// physicalKeyQuoted is t's key as one text value per row, for examples,
+// and the key's columns, to order them by.
+func physicalKeyQuoted(t *schema.Table, alias string) (text, order string) {
+	var parts, cols []string
 	for _, k := range physicalKey(t) {
 		parts = append(parts, pg.Ident(alias, k)+"::text")
+		cols = append(cols, pg.Ident(alias, k))
 	}
+	order = strings.Join(cols, ", ")
 	if len(parts) == 1 {
-		return parts[0]
+		return parts[0], order
 	}
-	return "'(' || concat_ws(',', " + strings.Join(parts, ", ") + ") || ')'"
+	return "'(' || concat_ws(',', " + strings.Join(parts, ", ") + ") || ')'", order
 }
 
 // mover is an operation that may move data from another table.

@@ -44,8 +44,10 @@ func TestMoveRefusedAtStart(t *testing.T) {
 	}{
 		{name: "several_partners", move: "move_tier_to_users", from: "several: same", to: "several: refuse",
 			field: "from.several", msg: []string{"30 rows of users have more than one row of orders", "keys: 1, 2, 3, 4, 5, ..."}},
-		{name: "several_that_disagree", move: "move_tier_to_users", setup: []string{"UPDATE orders SET tier = 'odd' WHERE id IN (SELECT max(id) FROM orders WHERE user_id IN (7, 9) GROUP BY user_id)"},
-			field: "from.several", msg: []string{"2 rows of users have rows of orders that disagree", "keys: 7, 9"}},
+		{name: "several_that_disagree", move: "move_tier_to_users", setup: []string{"UPDATE orders SET tier = 'odd' WHERE id IN (SELECT max(id) FROM orders WHERE user_id IN (7, 9) GROUP BY user_id)",
+			// Two NULLs agree; a NULL and a value do not.
+			"UPDATE orders SET tier = NULL WHERE user_id = 8", "UPDATE orders SET tier = NULL WHERE id = (SELECT max(id) FROM orders WHERE user_id = 10)"},
+			field: "from.several", msg: []string{"3 rows of users have rows of orders that disagree", "keys: 7, 9, 10"}},
 		{name: "missing_partner", move: "fold_profiles_into_users", from: "down: { bio: users.bio }", to: "down: { bio: users.bio }\n        missing: refuse",
 			field: "from.missing", msg: []string{"10 rows of users have no row of profiles", "keys: 41, 42, 43, 44, 45, ..."}},
 		{name: "nothing_to_move", move: "move_email_to_accounts", from: "down: { email: accounts.email }", to: "down: { email: accounts.email }\n        missing: refuse",
