@@ -136,3 +136,10 @@ func (op *AddColumn) exprFields() []exprField {
 func (op *AddColumn) invert(*schema.Schema) (map[string]any, string) {
 	return op1("drop_column", map[string]any{"table": op.Table, "column": op.Column.Name}), ""
 }
+
+func (op *AddColumn) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
+	if op.From == nil {
+		return nil
+	}
+	return moveChecks(base, old, op.From, op.Table, op.Column.Name)
+}

@@ -353,3 +353,10 @@ func (op *CreateTable) exprFields() []exprField {
 func (op *CreateTable) invert(*schema.Schema) (map[string]any, string) {
 	return op1("drop_table", map[string]any{"name": op.Name}), ""
 }
+
+func (op *CreateTable) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
+	if op.From == nil {
+		return nil
+	}
+	return moveChecks(base, old, op.From, op.Name, "")
+}

@@ -379,17 +379,3 @@ func physicalKeyQuoted(t *schema.Table, alias string) (text, order string) {
 type mover interface {
 	moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck
 }
-
-func (op *AddColumn) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
-	if op.From == nil {
-		return nil
-	}
-	return moveChecks(base, old, op.From, op.Table, op.Column.Name)
-}
-
-func (op *CreateTable) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
-	if op.From == nil {
-		return nil
-	}
-	return moveChecks(base, old, op.From, op.Name, "")
-}
