@@ -35,6 +35,18 @@ type Task struct {
 	// `"_online_x" IS NULL`. It does not change the walk: batches still
 	// count keys, the filter only decides which of them are written.
 	Where string
+	// Insert, when set, replaces the UPDATE: each batch inserts, into
+	// another table of Schema, one row per walked row that Where keeps
+	// (data moved to a new table). Set is then empty.
+	Insert *Insert
+}
+
+// Insert is where a batch inserts: Columns of table Into get Exprs, SQL
+// over the walked table's columns.
+type Insert struct {
+	Into    string
+	Columns []string
+	Exprs   []string
 }
 
 // Checkpoint is how far a backfill got; it is committed with each batch.
@@ -233,6 +245,15 @@ func Validate(t Task) error {
 			return fmt.Errorf("backfill %s: key column %q listed twice", t.name(), k.Name)
 		}
 		keys[k.Name] = true
+	}
+	if in := t.Insert; in != nil {
+		if len(t.Set) > 0 {
+			return fmt.Errorf("backfill %s: both an insert and assignments", t.name())
+		}
+		if in.Into == "" || len(in.Columns) == 0 || len(in.Columns) != len(in.Exprs) {
+			return fmt.Errorf("backfill %s: an insert needs a table and one expression per column", t.name())
+		}
+		return nil
 	}
 	if len(t.Set) == 0 {
 		return fmt.Errorf("backfill %s: nothing to set", t.name())
@@ -661,6 +682,11 @@ func (r *runner) batch(ctx context.Context, prev Checkpoint, n int) (Checkpoint,
 			st.walked = int64(n)
 			// Equal text means equal values once cast: the walk's end.
 			next.Done = slices.Equal(hi, r.max)
+		}
+		if r.q.lock[v] != "" {
+			if _, err := tx.Exec(ctx, r.q.lock[v], keyArgs(lo, hi)...); err != nil {
+				return prev, st, pg.WithSQL(err, r.q.lock[v])
+			}
 		}
 		tag, err := tx.Exec(ctx, r.q.update[v], keyArgs(lo, hi)...)
 		if err != nil {

@@ -22,6 +22,12 @@ type queries struct {
 	bound    [2]string
 	count    [2]string
 	update   [2]string
+	// lock, for an insert task, locks the batch's rows before the insert:
+	// a writer of one of them then either committed before the insert's
+	// own statement (which sees what its triggers wrote) or waits for
+	// the batch to commit (and its triggers see the batch's rows), so the
+	// two never both add the row of one source row.
+	lock [2]string
 }
 
 // The index of the variant: 0 without a lower bound, 1 with one.
@@ -70,6 +76,14 @@ func buildQueries(t Task) queries {
 			where += " AND (" + t.Where + ")"
 		}
 		q.update[v] = "UPDATE " + table + " SET " + strings.Join(set, ", ") + where
+		if in := t.Insert; in != nil {
+			exprs := make([]string, len(in.Exprs))
+			for i, e := range in.Exprs {
+				exprs[i] = pg.Paren(e)
+			}
+			q.lock[v] = "SELECT 1 FROM " + table + " WHERE " + lowerU + keyCompare(t.Key, "", "<=", next) + " FOR SHARE"
+			q.update[v] = "INSERT INTO " + pg.Ident(t.Schema, in.Into) + " (" + pg.Idents(in.Columns) + ") SELECT " + strings.Join(exprs, ", ") + " FROM " + table + where
+		}
 	}
 	return q
 }

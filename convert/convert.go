@@ -368,6 +368,9 @@ func (p *part) statement(c *converter, st sqlsrc.Statement) error {
 	case n.GetCommentStmt() != nil:
 		return p.comment(c, n.GetCommentStmt())
 	}
+	if movesData(n) {
+		return skipf("%s copies rows from another table once: moving data between tables is beyond what convert infers, and as a sql operation later writes are not carried over while both versions run; write add_column or create_table with \"from\" instead (docs/guides/moving-data-between-tables.md)", leadingWords(st.Text))
+	}
 	return skipf("%s has no online operation", leadingWords(st.Text))
 }
 
@@ -387,4 +390,17 @@ func relName(rv *pg_query.RangeVar) (string, error) {
 	// A schema qualifier is dropped: online changes the one schema given
 	// with --schema.
 	return rv.Relname, nil
+}
+
+// movesData reports whether a statement writes one table from another: an
+// INSERT ... SELECT that reads a table, or an UPDATE ... FROM.
+func movesData(n *pg_query.Node) bool {
+	if ins := n.GetInsertStmt(); ins != nil {
+		sel := ins.GetSelectStmt().GetSelectStmt()
+		return sel != nil && len(sel.GetFromClause()) > 0
+	}
+	if up := n.GetUpdateStmt(); up != nil {
+		return len(up.GetFromClause()) > 0
+	}
+	return false
 }

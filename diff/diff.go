@@ -145,6 +145,26 @@ func (d *differ) oldCol(table, desired string) string {
 	return desired
 }
 
+// sameColumnElsewhere names the desired table, other than table, that
+// has a column of fc's name and type which its current version lacks;
+// "" when there is none.
+func (d *differ) sameColumnElsewhere(table string, fc *schema.Column) string {
+	for _, name := range d.to.TableNames() {
+		if name == table {
+			continue
+		}
+		tc := d.to.Tables[name].Column(fc.Name)
+		if tc == nil || tc.Type != fc.Type {
+			continue
+		}
+		if cur := d.from.Tables[d.oldName(name)]; cur != nil && cur.Column(d.oldCol(name, fc.Name)) != nil {
+			continue
+		}
+		return name
+	}
+	return ""
+}
+
 func (d *differ) unsupported(format string, args ...any) {
 	d.res.Unsupported = append(d.res.Unsupported, fmt.Sprintf(format, args...))
 }
@@ -376,6 +396,12 @@ func (d *differ) diffTable(ft, tt *schema.Table) {
 			// The old version still writes the column until complete:
 			// rows the new version inserts need a value.
 			set(body, "down", str(placeholder(fc, d.from)), "REVIEW: the value the old version's NOT NULL column gets for rows the new version inserts")
+		}
+		if other := d.sameColumnElsewhere(table, fc); other != "" {
+			// A dropped column that reappears in another table looks
+			// like data moving between tables; diff compares catalogs,
+			// and never infers that.
+			comment = fmt.Sprintf("REVIEW: %s.%s goes while %s gets a column of that name. If the data moves, this is beyond what online diff infers: as written, the values of %s.%s are dropped at complete, and %s starts without them. Write the move yourself: add_column or create_table with \"from\" (docs/guides/moving-data-between-tables.md).", table, fc.Name, other, table, fc.Name, other)
 		}
 		d.dropCols = append(d.dropCols, Op{Kind: "drop_column", Body: body, Comment: comment})
 	}

@@ -18,6 +18,9 @@ type AddColumn struct {
 	Table  string `yaml:"table"`
 	Column Column `yaml:"column"`
 	Up     string `yaml:"up"`
+	// From fills the column from another table and keeps it equal to it
+	// while both versions run (online's extension; see move.go).
+	From *From `yaml:"from"`
 }
 
 var _ Operation = (*AddColumn)(nil)
@@ -33,6 +36,12 @@ func (op *AddColumn) Compile(c *Compiler) error {
 	}
 	if t.Column(col.Name) != nil {
 		return errField("column.name", "table %q already has a column %q", t.Name, col.Name)
+	}
+	if op.From != nil {
+		if op.Up != "" {
+			return errField("from", "give either up (from the row itself) or from (from another table), not both")
+		}
+		return c.addColumnFrom(t, col, op.From)
 	}
 	if col.PK {
 		return errField("column.pk", "adding a primary key column to an existing table is not supported; add the column, then create_constraint type primary_key")
@@ -114,7 +123,7 @@ func implicitDefault(typ string) bool {
 func (op *AddColumn) table() string { return op.Table }
 
 func (op *AddColumn) sqlFields() []sqlField {
-	return append(columnSQL("column", &op.Column), sqlField{"up", op.Up, sqlcheck.Expr})
+	return append(append(columnSQL("column", &op.Column), sqlField{"up", op.Up, sqlcheck.Expr}), moveSQL("from", op.From)...)
 }
 
 func (op *AddColumn) upDown() map[string]string { return map[string]string{"up": op.Up} }
@@ -135,4 +144,11 @@ func (op *AddColumn) namedObjects() []namedObject {
 		return nil
 	}
 	return []namedObject{{field: "column.collation", kind: "collation", name: op.Column.Collation}}
+}
+
+func (op *AddColumn) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
+	if op.From == nil {
+		return nil
+	}
+	return moveChecks(base, old, op.From, op.Table, op.Column.Name)
 }

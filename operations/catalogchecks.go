@@ -32,6 +32,11 @@ type CatalogCheck struct {
 	// check of something other than a type (a collation, an operator
 	// class, an access method); %s is the name.
 	Missing string
+	// Rows is set when SQL returns a count of rows that break a rule of
+	// the migration and some of their keys (text): a count above zero
+	// fails with Message, formatted with the count and the keys.
+	Rows    bool
+	Message string
 }
 
 // Fail is the error to report when the check fails with msg.
@@ -81,6 +86,9 @@ func CatalogChecks(m *Migration, old, nw *schema.Schema) []CatalogCheck {
 			out = append(out, k)
 		}
 		out = append(out, namedObjectChecks(op, base)...)
+		if mv, ok := op.(mover); ok {
+			exprs = append(exprs, mv.moveChecks(base, old)...)
+		}
 		table := tableOf(op)
 		if table == "" || touched[table] > 1 || len(created) > 0 {
 			continue

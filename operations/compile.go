@@ -70,8 +70,11 @@ type Compiler struct {
 	oldByPhys map[string]*schema.Table
 	// contractLast holds contract steps that run after all others.
 	contractLast []Step
-	rawSQL       int
-	others       int
+	// moveDrops drop the triggers of data moved between tables: first in
+	// the contract, before the old place goes.
+	moveDrops []Step
+	rawSQL    int
+	others    int
 }
 
 // Compile checks every operation of m against the current schema and returns
@@ -137,6 +140,7 @@ func Compile(m *Migration, current *schema.Schema, o Options) (*Plan, *schema.Sc
 		return nil, nil, &Error{File: m.File, Err: err}
 	}
 	c.plan.Contract = append(c.plan.Contract, c.contractLast...)
+	c.plan.Contract = append(c.moveDrops, c.plan.Contract...)
 	if err := c.checkDataMigrations(); err != nil {
 		return nil, nil, err
 	}

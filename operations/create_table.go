@@ -16,6 +16,9 @@ type CreateTable struct {
 	Columns     []Column          `yaml:"columns"`
 	Comment     *string           `yaml:"comment"`
 	Constraints []TableConstraint `yaml:"constraints"`
+	// From fills the table from another one and keeps both equal while
+	// both versions run (online's extension; see move.go).
+	From *From `yaml:"from"`
 }
 
 // TableConstraint is a table-level constraint of create_table.
@@ -169,6 +172,9 @@ func (op *CreateTable) Compile(c *Compiler) error {
 		Undo: []string{"DROP TABLE IF EXISTS " + c.Qualified(op.Name)},
 		Lock: "none (new table)",
 	})
+	if op.From != nil {
+		return c.createTableFrom(t, op.From)
+	}
 	return nil
 }
 
@@ -330,7 +336,7 @@ func (op *CreateTable) sqlFields() []sqlField {
 		}
 		fs = append(fs, indexParamsSQL(field, con.IndexParameters)...)
 	}
-	return fs
+	return append(fs, moveSQL("from", op.From)...)
 }
 
 func (op *CreateTable) exprFields() []exprField {
@@ -358,4 +364,11 @@ func (op *CreateTable) namedObjects() []namedObject {
 		}
 	}
 	return out
+}
+
+func (op *CreateTable) moveChecks(base CatalogCheck, old *schema.Schema) []CatalogCheck {
+	if op.From == nil {
+		return nil
+	}
+	return moveChecks(base, old, op.From, op.Name, "")
 }

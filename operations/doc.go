@@ -99,6 +99,10 @@
 //   - constraints.go: unique (an index built concurrently, attached at
 //     complete), check and foreign key constraints in their non-blocking
 //     NOT VALID-then-VALIDATE forms.
+//   - move.go: data moved between tables (from on add_column and
+//     create_table): triggers on both tables, a backfill that updates or
+//     inserts, the partner rules checked before start. mover asks an
+//     operation for its checks (moveChecks).
 //   - searchpath.go: whether the sync triggers may run an expression under
 //     the caller's search_path, or must pin it.
 //   - sqlfields.go: the proof, before compiling, that each field holding SQL

@@ -41,6 +41,7 @@ var required = map[string][]string{
 	"AddEnumValue":              {"enum", "value"},
 	"DropEnum":                  {"name"},
 	"UpdateRows":                {"table", "set"},
+	"From":                      {"table", "where"},
 }
 
 // JSONSchema returns a JSON Schema (draft 2020-12) of the migration file

@@ -70,9 +70,21 @@ type Backfill struct {
 	// Parent is set when Table is a leaf partition: the physical name of
 	// the partitioned table (in the plan's schema) the migration changes.
 	Parent string `json:"parent,omitempty"`
+	// Insert, when set, makes the backfill insert into another table
+	// instead of updating this one (data moved to a new table): each
+	// batch inserts one row per walked row that Where keeps.
+	Insert *Insert `json:"insert,omitempty"`
 	// Data is set for a data migration (update_rows): Set and Where are
 	// the user's, and the rows it changes are the ones both versions read.
 	Data *DataMigration `json:"data,omitempty"`
+}
+
+// Insert is the target of a backfill that fills another table: Columns of
+// table Into (in the plan's schema) get Exprs, over the walked row.
+type Insert struct {
+	Into    string   `json:"into"`
+	Columns []string `json:"columns"`
+	Exprs   []string `json:"exprs"`
 }
 
 // Qualified is the backfilled table's schema-qualified, quoted name.
@@ -233,7 +245,11 @@ func (p *Plan) String() string {
 		if bf.Data != nil {
 			fmt.Fprintf(&b, "-- data migration (update_rows, operation %d): the new values are in the table's own columns, which both versions read\n", bf.Ops[0])
 		}
-		fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), bf.Qualified(p.Schema), strings.Join(sets, ", "))
+		if in := bf.Insert; in != nil {
+			fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nINSERT INTO %s (%s) SELECT %s FROM %s", pg.Idents(keys), pg.Ident(p.Schema, in.Into), pg.Idents(in.Columns), strings.Join(in.Exprs, ", "), bf.Qualified(p.Schema))
+		} else {
+			fmt.Fprintf(&b, "-- in batches by (%s), each its own transaction:\nUPDATE %s SET %s", pg.Idents(keys), bf.Qualified(p.Schema), strings.Join(sets, ", "))
+		}
 		if bf.Where != "" {
 			fmt.Fprintf(&b, " WHERE %s", bf.Where)
 		}

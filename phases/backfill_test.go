@@ -386,7 +386,12 @@ func TestChildStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = eng.Start(ctx(), parse(t, "lower", lowerEmail))
+	m := parse(t, "lower", lowerEmail)
+	if name := os.Getenv("ONLINE_TEST_CHILD_MOVE"); name != "" {
+		mv := moveByName(t, name)
+		m = parse(t, mv.Name, mv.YAML)
+	}
+	_, err = eng.Start(ctx(), m)
 	t.Fatalf("the child should have been killed; start returned %v", err)
 }
 

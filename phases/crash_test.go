@@ -30,6 +30,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/onlinepg/online/internal/lifecycletest"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/phases"
@@ -1108,4 +1109,70 @@ func TestInitLeavesACurrentStateSchemaAlone(t *testing.T) {
 		t.Fatalf("init of an older state schema: %v", err)
 	}
 	e.expectRows(e.db, []string{"1"}, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'online' AND table_name = 'backfills' AND column_name = 'duty'")
+}
+
+// TestMoveKilledMidBackfill: start of each move of data between tables is
+// killed (SIGKILL, in a child process) in the middle of its backfill; then
+// the migration is either carried on and completed, with every row read the
+// same through both versions, or rolled back, leaving the schema and every
+// row of the tables as they were.
+func TestMoveKilledMidBackfill(t *testing.T) {
+	if os.Getenv("ONLINE_TEST_CHILD_URL") != "" {
+		return // in the child, TestChildStart does the work
+	}
+	t.Parallel()
+	const rows = 20000
+	bulk := map[string]string{
+		"move_email_to_accounts":   fmt.Sprintf("INSERT INTO users (email) SELECT 'bulk' || g || '@x' FROM generate_series(1, %d) g", rows),
+		"split_orders_addresses":   fmt.Sprintf("INSERT INTO orders (user_id, street, city) SELECT g %% 50 + 1, g || ' Bulk St', 'Bulk' FROM generate_series(1, %d) g", rows),
+		"fold_profiles_into_users": fmt.Sprintf("INSERT INTO users (email) SELECT 'bulk' || g || '@x' FROM generate_series(1, %d) g", rows),
+		"move_tier_to_users":       fmt.Sprintf("INSERT INTO users (email) SELECT 'bulk' || g || '@x' FROM generate_series(1, %d) g", rows),
+	}
+	tables := map[string][]string{
+		"move_email_to_accounts":   {"users"},
+		"split_orders_addresses":   {"orders"},
+		"fold_profiles_into_users": {"users", "profiles"},
+		"move_tier_to_users":       {"users", "orders"},
+	}
+	for _, m := range lifecycletest.Moves() {
+		for _, out := range []string{"resume", "rollback"} {
+			t.Run(m.Name+"/"+out, func(t *testing.T) {
+				t.Parallel()
+				e := newEnv(t, append(append([]string{usersTable, usersRows}, m.Setup...), bulk[m.Name])...)
+				dump := e.dump()
+				var data []string
+				for _, tbl := range tables[m.Name] {
+					data = append(data, e.tableDigest(tbl))
+				}
+				e.killChildStartAt(rows/5, "ONLINE_TEST_CHILD_MOVE="+m.Name)
+				if n := e.backfillDone(); n >= rows {
+					t.Fatalf("the backfill finished (%d rows) before the kill", n)
+				}
+				if out == "rollback" {
+					e.rollback()
+					if got := e.dump(); got != dump {
+						t.Fatalf("rollback after the kill changed the schema:\n--- before\n%s\n--- after\n%s", dump, got)
+					}
+					for i, tbl := range tables[m.Name] {
+						if e.tableDigest(tbl) != data[i] {
+							t.Fatalf("rollback after the kill changed the rows of %s", tbl)
+						}
+					}
+					return
+				}
+				res := e.start(m.Name, m.YAML)
+				if !res.Resumed {
+					t.Fatal("start after the kill did not resume")
+				}
+				old, nw := e.version("public"), e.version(res.VersionSchema)
+				e.Same(m, old, nw)
+				before := e.rows(old, m.Old)
+				e.complete()
+				nw = e.version(res.VersionSchema)
+				if after := e.rows(nw, m.New); strings.Join(after, "\n") != strings.Join(before, "\n") {
+					t.Fatalf("after complete the new version reads %d rows unlike the %d both versions showed", len(after), len(before))
+				}
+			})
+		}
+	}
 }

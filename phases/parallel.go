@@ -119,6 +119,9 @@ func backfillTask(plan *operations.Plan, bf operations.Backfill) backfill.Task {
 	for _, a := range bf.Set {
 		task.Set = append(task.Set, backfill.Assignment{Column: a.Column, Expr: a.Expr})
 	}
+	if in := bf.Insert; in != nil {
+		task.Insert = &backfill.Insert{Into: in.Into, Columns: in.Columns, Exprs: in.Exprs}
+	}
 	return task
 }
 

@@ -60,6 +60,24 @@ func runCheck(ctx context.Context, tx pgx.Tx, schemaName string, k operations.Ca
 		}
 		return nil
 	}
+	if k.Rows {
+		var n int64
+		var keys *string
+		if err := sp.QueryRow(ctx, k.SQL, k.Args...).Scan(&n, &keys); err != nil {
+			return checkErr(k, err)
+		}
+		if n > 0 {
+			shown := ""
+			if keys != nil {
+				shown = *keys
+			}
+			if n > 5 {
+				shown += ", ..."
+			}
+			return k.Fail(k.Message, n, shown)
+		}
+		return nil
+	}
 	rows, err := sp.Query(ctx, k.SQL, k.Args...)
 	if err == nil {
 		rows.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/onlinepg/online/internal/lifecycletest"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
 )
@@ -302,4 +303,18 @@ operations:
 	}
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM pg_class WHERE relname LIKE '_online_drop_%'")
 	e.expectRows(e.db, []string{"0"}, "SELECT count(*) FROM online.pending")
+}
+
+// TestMovesNeverStuck: the four moves of data between tables (issue 26),
+// each through the lifecycle harness: complete and rollback fail at every
+// statement of their transaction in turn, change nothing, and leave both
+// versions serving; then the other command (or the same) gets out.
+func TestMovesNeverStuck(t *testing.T) {
+	t.Parallel()
+	for _, m := range lifecycletest.Moves() {
+		t.Run(m.Name, func(t *testing.T) {
+			t.Parallel()
+			lifecycletest.Run(t, m.Case)
+		})
+	}
 }
