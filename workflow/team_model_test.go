@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // TestTeamModel is a model-based test of the directory workflow (issue
@@ -133,11 +134,11 @@ func (m *teamModel) pending() []string {
 func (m *teamModel) state(name string) string {
 	switch {
 	case m.isApplied(name):
-		return phases.FileApplied
+		return workflow.FileApplied
 	case slices.Contains(m.inProgress, name):
-		return phases.FileInProgress
+		return workflow.FileInProgress
 	}
-	return phases.FilePending
+	return workflow.FilePending
 }
 
 // columns are the columns the newest version shows: those of the files in
@@ -198,7 +199,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 	}
 	types := []string{"text", "int", "bigint"}
 	for step := 0; step < steps; step++ {
-		d, err := phases.LoadDir(m.fs())
+		d, err := workflow.LoadDir(m.fs())
 		noErr(err, "load the folder")
 		action := rng.IntN(14)
 		switch action {
@@ -228,10 +229,10 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			}
 		case 3, 4: // migrate DIR, the default
 			log = append(log, "migrate")
-			_, err := eng.Migrate(ctx, d, phases.MigrateOptions{})
+			_, err := eng.Migrate(ctx, d, workflow.MigrateOptions{})
 			pend := m.pending()
-			var refused *phases.RefusedError
-			var foreign *phases.ForeignInProgressError
+			var refused *workflow.RefusedError
+			var foreign *workflow.ForeignInProgressError
 			switch {
 			case m.reverting != nil:
 				expectErr(err, func(err error) bool { return errors.As(err, &foreign) }, "migrate during a revert")
@@ -245,8 +246,8 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			}
 		case 5: // migrate DIR --complete
 			log = append(log, "migrate --complete")
-			_, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
-			var foreign *phases.ForeignInProgressError
+			_, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true})
+			var foreign *workflow.ForeignInProgressError
 			if m.reverting != nil {
 				expectErr(err, func(err error) bool { return errors.As(err, &foreign) }, "migrate --complete during a revert")
 				break
@@ -291,7 +292,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			case m.reverting != nil || len(m.inProgress) > 0:
 				expectErr(err, func(err error) bool { return errors.As(err, &ip) }, "revert with a migration in progress")
 			case m.last == nil:
-				expectErr(err, func(err error) bool { return errors.Is(err, phases.ErrNothingToRevert) }, "revert with nothing completed")
+				expectErr(err, func(err error) bool { return errors.Is(err, workflow.ErrNothingToRevert) }, "revert with nothing completed")
 			case errors.As(err, &ie):
 				// Allowed: the model leaves the database as it was.
 				log[len(log)-1] += " (refused: irreversible)"
@@ -301,8 +302,8 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			}
 		case 12: // migrate DIR --one-by-one
 			log = append(log, "migrate --one-by-one")
-			_, err := eng.Migrate(ctx, d, phases.MigrateOptions{OneByOne: true})
-			var foreign *phases.ForeignInProgressError
+			_, err := eng.Migrate(ctx, d, workflow.MigrateOptions{OneByOne: true})
+			var foreign *workflow.ForeignInProgressError
 			if m.reverting != nil {
 				expectErr(err, func(err error) bool { return errors.As(err, &foreign) }, "migrate --one-by-one during a revert")
 				break
@@ -328,7 +329,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			var got, want []string
 			for _, f := range pulled {
 				got = append(got, f.File)
-				sum, err := phases.Checksum(mustParse(t, f.File, f.Content).Document)
+				sum, err := workflow.Checksum(mustParse(t, f.File, f.Content).Document)
 				noErr(err, "checksum")
 				if sum != f.Checksum {
 					fail("pulled %s: its content's checksum %s is not the recorded %s", f.File, sum, f.Checksum)
@@ -338,7 +339,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 				}
 			}
 			for _, f := range m.files {
-				if st := m.state(f.name); st != phases.FilePending {
+				if st := m.state(f.name); st != workflow.FilePending {
 					want = append(want, f.name+".yaml")
 				}
 			}
@@ -350,7 +351,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			log = append(log, "revert --to 001_t")
 			_, _, err := eng.RevertTo(ctx, "001_t")
 			var ip *phases.InProgressError
-			var de *phases.DirError
+			var de *workflow.DirError
 			first := slices.IndexFunc(m.applied, func(g []string) bool { return slices.Contains(g, "001_t") })
 			switch {
 			case m.reverting != nil || len(m.inProgress) > 0:
@@ -358,7 +359,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 			case first < 0:
 				expectErr(err, func(err error) bool { return errors.As(err, &de) }, "revert --to a migration not in effect")
 			case first == len(m.applied)-1:
-				expectErr(err, func(err error) bool { return errors.Is(err, phases.ErrNothingToRevert) }, "revert --to the last migration in effect")
+				expectErr(err, func(err error) bool { return errors.Is(err, workflow.ErrNothingToRevert) }, "revert --to the last migration in effect")
 			default:
 				noErr(err, "revert --to")
 				m.reverting, m.revertApplies = m.applied[len(m.applied)-1], false
@@ -395,7 +396,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 		checkTeamModel(t, eng, env, m, fail)
 	}
 	// From any state, the printed way on reaches "all applied".
-	d, err := phases.LoadDir(m.fs())
+	d, err := workflow.LoadDir(m.fs())
 	noErr(err, "load the folder")
 	if m.reverting != nil {
 		log = append(log, "complete (the revert)")
@@ -404,7 +405,7 @@ func runTeamModel(t *testing.T, seed uint64, steps int) {
 		m.finishRevert()
 	}
 	log = append(log, "migrate --complete (to the end)")
-	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
+	_, err = eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true})
 	noErr(err, "migrate --complete at the end")
 	if len(m.inProgress) > 0 {
 		m.complete(m.inProgress)
@@ -435,10 +436,10 @@ func (m *teamModel) finishRevert() {
 	m.last, m.lastRevert = g, true
 }
 
-func checkTeamModel(t *testing.T, eng *phases.Engine, env *env, m *teamModel, fail func(string, ...any)) {
+func checkTeamModel(t *testing.T, eng *workflow.Engine, env *env, m *teamModel, fail func(string, ...any)) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := phases.LoadDir(m.fs())
+	d, err := workflow.LoadDir(m.fs())
 	if err != nil {
 		fail("load the folder: %v", err)
 	}
@@ -494,13 +495,4 @@ func checkTeamModel(t *testing.T, eng *phases.Engine, env *env, m *teamModel, fa
 			fail("an application on live version %s cannot write: %v", v, err)
 		}
 	}
-}
-
-func mustParse(t *testing.T, file string, data []byte) *operations.Migration {
-	t.Helper()
-	m, err := operations.Parse(file, data)
-	if err != nil {
-		t.Fatalf("parse %s: %v", file, err)
-	}
-	return m
 }
