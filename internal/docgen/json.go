@@ -45,7 +45,7 @@ type fieldComments struct {
 
 func (fc *fieldComments) of(t reflect.Type, field string) string {
 	rel, ok := strings.CutPrefix(t.PkgPath(), modulePath)
-	if t.PkgPath() == "main" {
+	if cliType(t) {
 		rel, ok = "cmd/online", true
 	}
 	if !ok {
@@ -156,6 +156,12 @@ func jsonFields(fc *fieldComments, t reflect.Type, prefix string, b *strings.Bui
 	}
 }
 
+// cliType reports whether t is a type of the CLI's own package: "main" in
+// the binary, its import path in its tests.
+func cliType(t reflect.Type) bool {
+	return t.PkgPath() == "main" || t.PkgPath() == modulePath+"cmd/online"
+}
+
 func jsonPage(files Files, root *cobra.Command, repo string, outs []JSONOutput) error {
 	fc := &fieldComments{repo: repo}
 	var b strings.Builder
@@ -186,7 +192,7 @@ func jsonPage(files Files, root *cobra.Command, repo string, outs []JSONOutput) 
 		if o.Note != "" {
 			b.WriteString(o.Note + "\n\n")
 		}
-		if t.PkgPath() == "main" {
+		if cliType(t) {
 			fmt.Fprintf(&b, "%s:\n\n", what)
 		} else {
 			fmt.Fprintf(&b, "%s (Go type `%s.%s`):\n\n", what, filepath.Base(t.PkgPath()), t.Name())
