@@ -845,6 +845,12 @@ func (r *teamRun) kill() {
 		c.inProgress, c.unpublished = nil, false
 		cands = append(cands, c)
 	}
+	// The sessions of this test's own engine, before the child opens its.
+	var ours []int32
+	for _, p := range r.env.rows(r.env.db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'online%'") {
+		n, _ := strconv.Atoi(p)
+		ours = append(ours, int32(n))
+	}
 	cmd := exec.Command(r.bin, append(args, "--database-url", r.env.url, "--log-format", "json")...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -859,6 +865,19 @@ func (r *teamRun) kill() {
 	case <-time.After(delay):
 		_ = cmd.Process.Kill()
 		<-exited
+	}
+	// The server goes on with what the killed process had sent (a
+	// COMMIT on its way lands after the process is gone): what it left is
+	// read once its sessions have ended.
+	for i := 0; ; i++ {
+		if n := r.env.rows(r.env.db, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND NOT pid = ANY($1::int[])
+			AND (application_name = 'online' OR application_name LIKE 'online %')`, ours)[0]; n == "0" {
+			break
+		}
+		if i == 300 {
+			r.fail("the killed process's sessions are still there after 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	st := r.status()
 	for _, c := range cands {
