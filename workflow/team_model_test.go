@@ -123,8 +123,9 @@ type teamModel struct {
 	// revert of one (lastRevert).
 	last       []string
 	lastRevert bool
-	// ran is set once online ran a migration here (baseline refuses then).
-	ran bool
+	// ran is set while online has a migration here, completed or in
+	// progress (baseline refuses then); completed once one completed.
+	ran, completed bool
 	// everApplied files may not be edited or deleted: revert of a revert
 	// and migrate bring back what was applied.
 	everApplied map[string]bool
@@ -242,7 +243,7 @@ func (m *teamModel) columns() map[string]string {
 
 func (m *teamModel) complete(groupDone []string) {
 	m.applied = append(m.applied, groupDone)
-	m.last, m.lastRevert, m.ran = groupDone, false, true
+	m.last, m.lastRevert, m.ran, m.completed = groupDone, false, true, true
 	for _, f := range groupDone {
 		m.everApplied[f] = true
 	}
@@ -253,7 +254,7 @@ func (m *teamModel) complete(groupDone []string) {
 // effect again.
 func (m *teamModel) finishRevert() {
 	g := m.reverting
-	m.reverting = nil
+	m.reverting, m.completed = nil, true
 	if m.revertApplies {
 		m.applied = append(m.applied, g)
 		m.last, m.lastRevert = g, false
@@ -507,7 +508,7 @@ func (r *teamRun) follow(err error) string {
 		r.ws.halt(r.inProgressVersion())
 		_, err := r.eng.Rollback(r.ctx)
 		r.noErr(err, "rollback, as migrate said")
-		r.m.inProgress, r.m.reverting, r.m.unpublished = nil, nil, false
+		r.m.inProgress, r.m.reverting, r.m.unpublished, r.m.ran = nil, nil, false, r.m.completed
 	case "online pull":
 		files, err := r.eng.Pull(r.ctx)
 		r.noErr(err, "pull, as migrate said")
@@ -646,7 +647,7 @@ func (r *teamRun) step() {
 			return
 		}
 		r.noErr(err, "rollback")
-		m.inProgress, m.reverting, m.unpublished = nil, nil, false
+		m.inProgress, m.reverting, m.unpublished, m.ran = nil, nil, false, m.completed
 	case 10: // revert
 		r.log = append(r.log, "revert")
 		_, err := r.eng.Revert(r.ctx)
@@ -842,7 +843,7 @@ func (r *teamRun) kill() {
 	case args[0] == "rollback":
 		r.ws.halt(r.inProgressVersion())
 		c := m.clone()
-		c.inProgress, c.unpublished = nil, false
+		c.inProgress, c.unpublished, c.ran = nil, false, c.completed
 		cands = append(cands, c)
 	}
 	// The sessions of this test's own engine, before the child opens its.
