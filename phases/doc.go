@@ -12,10 +12,9 @@
 // transaction as its work, so a crash at any point can be resumed (Start
 // again, or Resume) or rolled back (Rollback).
 //
-// A team's migrations directory (dir.go, migrate.go, workflow.go) is read
-// from any fs.FS (LoadDir), so an application can embed its migrations and
-// apply them at start-up (Migrate). Migrate, DirStatus, ValidateDir,
-// Baseline, Pull and Revert are built on Start, Complete and the state
-// schema's history, which records each file applied with the checksum of
-// its normalized document.
+// A team's migrations directory (the files, their history, migrate,
+// revert, drift) is package workflow, built on this one: Start records
+// the file it ran, the schema after each complete and each rollback, and
+// exports what workflow needs (Locked, StartRecorded, SchemaModel,
+// Preflight); this package never imports workflow.
 package phases

@@ -17,11 +17,12 @@ import (
 // runs and the file can be applied again. Any other record of that name
 // means the migration is in effect: an error says so.
 func (e *Engine) setAside(ctx context.Context, done *state.Record) error {
-	h, err := e.readHistory(ctx)
+	recs, err := e.store.History(ctx, e.conn, e.cfg.Schema)
 	if err != nil {
 		return err
 	}
-	if done.Phase != state.Complete || done.Kind != state.KindMigration || h.effective[done.Name] != nil || !reverted(h, done.Name) {
+	effective, _ := state.InEffect(recs)
+	if done.Phase != state.Complete || done.Kind != state.KindMigration || effective[done.Name] != nil || !state.Reverted(recs, done.Name) {
 		return fmt.Errorf("migration %q was already applied on %s and is in effect; to run it again, revert it first (online revert), or give the new file a name of its own", done.Name, done.UpdatedAt.Format(time.RFC3339))
 	}
 	for n := 1; ; n++ {
@@ -32,18 +33,8 @@ func (e *Engine) setAside(ctx context.Context, done *state.Record) error {
 			continue
 		}
 		e.log.Info().Str(keyMigration, done.Name).Str("set_aside_as", name).Msg("the earlier, reverted run of this migration is kept in the history under another name")
-		return pgxTx(ctx, e, func(q state.Querier) error { return e.store.Rename(ctx, q, e.cfg.Schema, done.Name, name) })
+		return e.InTx(ctx, func(q state.Querier) error { return e.store.Rename(ctx, q, e.cfg.Schema, done.Name, name) })
 	}
-}
-
-// reverted reports whether a completed revert in h undid the migration name.
-func reverted(h *history, name string) bool {
-	for _, r := range h.records {
-		if r.Kind == state.KindRevert && r.Phase == state.Complete && r.Reverts == name {
-			return true
-		}
-	}
-	return false
 }
 
 // fileOf is the file `online start FILE` ran, as the history keeps a
@@ -52,10 +43,10 @@ func reverted(h *history, name string) bool {
 // parsed from no file (a label, a stored document) records none.
 func fileOf(m *operations.Migration) []state.File {
 	base := filepath.Base(m.File)
-	if m.File == "" || !isMigrationFile(base) {
+	if m.File == "" || !state.IsMigrationFile(base) {
 		return nil
 	}
-	sum, err := Checksum(m.Document)
+	sum, err := state.Checksum(m.Document)
 	if err != nil {
 		return nil
 	}

@@ -16,7 +16,8 @@ import (
 )
 
 func newInitCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the state schema (idempotent; every command does it on first use)",
 		Args:  cobra.NoArgs,
@@ -29,10 +30,15 @@ func newInitCmd(g *globals) *cobra.Command {
 			if err := e.Init(cmd.Context()); err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), initJSON{StateSchema: g.stateSchema})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "state schema %q is ready\n", g.stateSchema)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the state schema as JSON")
+	return cmd
 }
 
 type backfillFlags struct {
@@ -185,7 +191,7 @@ func newResultCmd(g *globals, use, short string, call func(*phases.Engine, conte
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := call(e, cmd.Context())
+			res, err := call(e.Engine, cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -307,7 +313,8 @@ a migrations directory, the pending files before it are taken into account.`,
 }
 
 func newLatestCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "latest",
 		Short: "Print the schema of the newest version, for an application's search_path",
 		Args:  cobra.NoArgs,
@@ -321,10 +328,31 @@ func newLatestCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), latestJSON{Schema: g.schema, Latest: v})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), v)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the schema and its newest version as JSON")
+	return cmd
+}
+
+// initJSON is init's --json output.
+type initJSON struct {
+	// StateSchema is the schema where online keeps its state, now there.
+	StateSchema string `json:"state_schema"`
+}
+
+// latestJSON is latest's --json output.
+type latestJSON struct {
+	// Schema is the migrated schema.
+	Schema string `json:"schema"`
+	// Latest is the schema of its newest version, what an application's
+	// search_path names (Schema itself when no version was ever
+	// published).
+	Latest string `json:"latest"`
 }
 
 // printStatus renders status for people: a table of the migration in

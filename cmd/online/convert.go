@@ -13,6 +13,7 @@ import (
 
 func newConvertCmd(g *globals) *cobra.Command {
 	var out string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "convert FILE.sql|DIR [-o FILE|DIR]",
 		Short: "Turn SQL DDL into migration files that run online",
@@ -47,6 +48,13 @@ output directory (required).`,
 				return usageError{fmt.Errorf("convert: %w", err)}
 			}
 			w := cmd.OutOrStdout()
+			report := convertReport{Files: []convertedFile{}}
+			if out == "" && asJSON {
+				for _, o := range outs {
+					report.Files = append(report.Files, convertedFile{Name: o.Name, Raw: o.Raw, Skipped: o.Skipped, YAML: string(o.YAML)})
+				}
+				return writeJSON(w, report)
+			}
 			if out == "" {
 				for i, o := range outs {
 					if len(outs) > 1 {
@@ -67,17 +75,45 @@ output directory (required).`,
 				if err := os.WriteFile(paths[i], o.YAML, 0o644); err != nil {
 					return fmt.Errorf("write %s: %w", paths[i], err)
 				}
+				report.Files = append(report.Files, convertedFile{Name: o.Name, Path: paths[i], Raw: o.Raw, Skipped: o.Skipped})
+				if asJSON {
+					continue
+				}
 				note := ""
 				if o.Raw {
 					note = fmt.Sprintf(" (sql: %s)", strings.Join(o.Skipped, "; "))
 				}
 				fmt.Fprintf(w, "wrote %s%s\n", paths[i], note)
 			}
+			if asJSON {
+				return writeJSON(w, report)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (a split file gets _01, _02... after its name), or directory for a directory's migrations")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the files converted as JSON (without -o, their YAML is in it)")
 	return cmd
+}
+
+// convertReport is convert's --json output.
+type convertReport struct {
+	Files []convertedFile `json:"files"`
+}
+
+// convertedFile is one migration convert wrote.
+type convertedFile struct {
+	// Name is the migration's name.
+	Name string `json:"name"`
+	// Path is the file written (with -o).
+	Path string `json:"path,omitempty"`
+	// Raw is set for a migration of sql operations.
+	Raw bool `json:"raw,omitempty"`
+	// Skipped says, per statement of a Raw migration, why no online
+	// operation does it.
+	Skipped []string `json:"skipped,omitempty"`
+	// YAML is the file's content, without -o.
+	YAML string `json:"yaml,omitempty"`
 }
 
 // outputPaths names the files: in a directory for a directory's

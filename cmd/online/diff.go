@@ -54,9 +54,6 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 			if (len(args) == 1) == (toURL != "") {
 				return usageError{errors.New("give either DESIRED.sql or --to-url")}
 			}
-			if asJSON && !check && out == "" {
-				return usageError{errors.New("--json needs --check or --output (the migration goes to stdout otherwise)")}
-			}
 			if check && (out != "" || noVerify || len(renames) > 0) {
 				return usageError{errors.New("--check writes no migration: it takes no --output, --rename or --no-verify")}
 			}
@@ -165,16 +162,21 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 					fmt.Fprintf(g.stderr, "checked on a copy without rows: %d operation(s) depend on the rows (%s); start fails on a row that refuses and undoes itself; online rehearse FILE runs it on a copy with the rows\n", len(rs), strings.Join(rs, "; "))
 				}
 			}
-			if out == "" {
+			if out == "" && !asJSON {
 				if _, err = cmd.OutOrStdout().Write(text); err != nil {
 					return err
 				}
 			} else {
-				if err := os.WriteFile(out, text, 0o644); err != nil {
-					return fmt.Errorf("write %s: %w", out, err)
+				if out != "" {
+					if err := os.WriteFile(out, text, 0o644); err != nil {
+						return fmt.Errorf("write %s: %w", out, err)
+					}
 				}
 				if asJSON {
 					r := diffReport{File: out, Operations: len(res.Ops), NotExpressed: orEmpty(res.Unsupported), Verified: v != nil, Differences: []string{}}
+					if out == "" {
+						r.Migration = string(text)
+					}
 					if v != nil {
 						r.Differences = orEmpty(v.Differences)
 						if v.Failed != nil {
@@ -208,13 +210,15 @@ Renames look like a drop plus an add: pass --rename old=new (a table) or
 	cmd.Flags().StringVar(&name, "name", "", "the migration's name (default: the output file's name)")
 	cmd.Flags().BoolVar(&noVerify, "no-verify", false, "do not run the migration on a scratch copy of the live schema to check that it reaches the desired one")
 	cmd.Flags().BoolVar(&check, "check", false, "write no migration: exit 1 when the live schema differs from the desired one, listing the differences")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "with --check or --output: print the report as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (without --output, the migration is in it)")
 	return cmd
 }
 
 // diffReport is diff's --json output.
 type diffReport struct {
-	File         string   `json:"file,omitempty"`
+	File string `json:"file,omitempty"`
+	// Migration is the migration written, without --output.
+	Migration    string   `json:"migration,omitempty"`
 	Operations   int      `json:"operations"`
 	NotExpressed []string `json:"not_expressed,omitempty"`
 	Verified     bool     `json:"verified,omitempty"`

@@ -17,7 +17,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/operations"
-	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // The docs test reads README.md and every page of docs/ the way a reader
@@ -236,11 +236,11 @@ func TestDocsNoOutsidePaths(t *testing.T) {
 	// The template online create writes points at the format page, which
 	// must exist here.
 	const prefix = "https://github.com/onlinepg/online/blob/main/"
-	i := strings.Index(phases.Template, prefix)
+	i := strings.Index(workflow.Template, prefix)
 	if i < 0 {
-		t.Fatalf("the template of online create links to no page of the repository:\n%s", phases.Template)
+		t.Fatalf("the template of online create links to no page of the repository:\n%s", workflow.Template)
 	}
-	rest := phases.Template[i+len(prefix):]
+	rest := workflow.Template[i+len(prefix):]
 	rel := rest[:strings.IndexAny(rest, " \n)")]
 	if _, err := os.Stat(filepath.Join(repoRoot, rel)); err != nil {
 		t.Errorf("the template of online create links to %s: %v", rel, err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/onlinepg/online/internal/docgen"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // newGenDocsCmd is the hidden command that writes the generated reference
@@ -51,8 +52,19 @@ func newGenDocsCmd() *cobra.Command {
 var jsonOutputs = []docgen.JSONOutput{
 	{Commands: []string{"start", "backfill", "complete", "rollback", "revert"}, Type: reflect.TypeOf(phases.Result{})},
 	{Commands: []string{"status"}, Type: reflect.TypeOf(phases.Status{})},
-	{Commands: []string{"status DIR"}, Type: reflect.TypeOf(phases.DirStatus{})},
-	{Commands: []string{"migrate"}, Type: reflect.TypeOf(phases.MigrateResult{})},
+	{Commands: []string{"status DIR"}, Type: reflect.TypeOf(workflow.DirStatus{})},
+	{Commands: []string{"migrate"}, Type: reflect.TypeOf(workflow.MigrateResult{})},
+	{Commands: []string{"validate"}, Type: reflect.TypeOf(workflow.ValidateReport{}), Note: "Printed whether the files are valid or not (exit 2 when not): `errors` lists every problem."},
+	{Commands: []string{"history"}, Type: reflect.TypeOf([]workflow.HistoryEvent{})},
+	{Commands: []string{"create"}, Type: reflect.TypeOf(createJSON{})},
+	{Commands: []string{"baseline"}, Type: reflect.TypeOf(workflow.BaselineResult{})},
+	{Commands: []string{"pull"}, Type: reflect.TypeOf(workflow.PullResult{})},
+	{Commands: []string{"pull --drift"}, Type: reflect.TypeOf(pullDriftJSON{})},
+	{Commands: []string{"latest"}, Type: reflect.TypeOf(latestJSON{})},
+	{Commands: []string{"diff"}, Type: reflect.TypeOf(diffReport{}), Note: "With `--check`, only `differences` (exit 1 when there are any). Otherwise the migration's report: `file` with `--output`, or the migration itself in `migration` without it; exit 5 when `differences` or `failed` say the migration does not reach the desired schema."},
+	{Commands: []string{"convert"}, Type: reflect.TypeOf(convertReport{})},
+	{Commands: []string{"init"}, Type: reflect.TypeOf(initJSON{})},
+	{Commands: []string{"version"}, Type: reflect.TypeOf(versionJSON{})},
 }
 
 // docsRoot builds the command tree the pages describe, as a user's

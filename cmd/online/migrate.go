@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/workflow"
 )
 
 // The team workflow: a directory of migrations applied in order.
@@ -29,27 +29,22 @@ func newWorkflowCmds(g *globals) []*cobra.Command {
 // workflowErr marks the directory problems that change nothing as usage
 // errors (exit 2).
 func workflowErr(err error) error {
-	var de *phases.DirError
-	var drift *phases.DriftError
-	var ve *phases.ValidationError
+	var de *workflow.DirError
+	var drift *workflow.DriftError
+	var ve *workflow.ValidationError
 	var ie *operations.IrreversibleError
-	var re *phases.RefusedError
-	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.As(err, &re) || errors.Is(err, phases.ErrNothingToRevert) {
+	var re *workflow.RefusedError
+	if errors.As(err, &de) || errors.As(err, &drift) || errors.As(err, &ve) || errors.As(err, &ie) || errors.As(err, &re) || errors.Is(err, workflow.ErrNothingToRevert) {
 		return usageError{err}
 	}
 	return err
 }
 
 // loadDir parses a migrations directory of the file system.
-func loadDir(dir string) (*phases.Dir, error) {
-	if st, err := os.Stat(dir); err != nil {
-		return nil, usageError{fmt.Errorf("migrations directory %s: %w", dir, err)}
-	} else if !st.IsDir() {
-		return nil, usageError{fmt.Errorf("%s is not a directory", dir)}
-	}
-	d, err := phases.LoadDir(os.DirFS(dir))
+func loadDir(dir string) (*workflow.Dir, error) {
+	d, err := workflow.LoadPath(dir)
 	if err != nil {
-		return nil, workflowErr(fmt.Errorf("%s: %w", dir, err))
+		return nil, workflowErr(err)
 	}
 	return d, nil
 }
@@ -104,7 +99,7 @@ missing, or a pending file sorts before an applied one.`,
 				return err
 			}
 			defer closeEngine(cmd.Context(), e)
-			res, err := e.Migrate(cmd.Context(), d, phases.MigrateOptions{Complete: complete, Window: window, OneByOne: oneByOne, To: baseOrEmpty(to), OnFile: func(ev phases.FileEvent) {
+			res, err := e.Migrate(cmd.Context(), d, workflow.MigrateOptions{Complete: complete, Window: window, OneByOne: oneByOne, To: baseOrEmpty(to), OnFile: func(ev workflow.FileEvent) {
 				bar.finish()
 				fmt.Fprintf(g.stderr, "%s: %s\n", strings.Join(ev.Files, ", "), ev.Action)
 			}})
@@ -218,35 +213,12 @@ func newCreateCmd(g *globals) *cobra.Command {
 		Short: "Write the next migration file of DIR, numbered after the last, from a commented template",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, name := args[0], args[1]
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("create directory %s: %w", dir, err)
-			}
-			ents, err := os.ReadDir(dir)
+			p, err := workflow.CreateFile(args[0], args[1], time.Now())
 			if err != nil {
-				return usageError{fmt.Errorf("read directory %s: %w", dir, err)}
-			}
-			var names []string // os.ReadDir sorts by name
-			for _, ent := range ents {
-				if ext := filepath.Ext(ent.Name()); !ent.IsDir() && (ext == ".yaml" || ext == ".yml" || ext == ".json") {
-					names = append(names, strings.TrimSuffix(ent.Name(), ext))
-				}
-			}
-			file, err := phases.NextFileName(names, name, time.Now())
-			if err != nil {
-				return usageError{err}
-			}
-			p := filepath.Join(dir, file)
-			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil {
-				return usageError{fmt.Errorf("create %s: %w", p, err)}
-			}
-			_, werr := io.WriteString(f, phases.Template)
-			if err := errors.Join(werr, f.Close()); err != nil {
-				return fmt.Errorf("write %s: %w", p, err)
+				return workflowErr(err)
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]string{"file": p})
+				return writeJSON(cmd.OutOrStdout(), createJSON{File: p})
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), p)
 			return nil
@@ -254,6 +226,22 @@ func newCreateCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the new file's path as JSON")
 	return cmd
+}
+
+// createJSON is create's --json output.
+type createJSON struct {
+	// File is the path of the new migration file.
+	File string `json:"file"`
+}
+
+// pullDriftJSON is pull --drift's --json output.
+type pullDriftJSON struct {
+	// File is the path of the migration file written for the drift,
+	// recorded as applied on this database.
+	File string `json:"file"`
+	// Unsupported lists the differences no operation expresses: they
+	// are in the file as comments, to write by hand.
+	Unsupported []string `json:"unsupported"`
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -277,7 +265,7 @@ and the pending ones are compiled in order against the live catalog.`,
 				}
 				args = []string{dir}
 			}
-			var e *phases.Engine
+			var e *workflow.Engine
 			if !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 				var err error
@@ -290,52 +278,7 @@ and the pending ones are compiled in order against the live catalog.`,
 					defer closeEngine(cmd.Context(), e)
 				}
 			}
-			out := struct {
-				Valid   bool                     `json:"valid"`
-				Results []*phases.ValidateResult `json:"results"`
-				Errors  []string                 `json:"errors"`
-			}{Errors: []string{}}
-			var errs []error
-			var loose []phases.DirFile
-			for _, p := range args {
-				st, err := os.Stat(p)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", p, err))
-					continue
-				}
-				if !st.IsDir() {
-					m, err := operations.ParseFile(p)
-					if err != nil {
-						errs = append(errs, err)
-						continue
-					}
-					f, err := phases.NewDirFile(p, m)
-					if err != nil {
-						errs = append(errs, err)
-						continue
-					}
-					loose = append(loose, f)
-					continue
-				}
-				res, err := validateDir(cmd.Context(), e, p, g.schema)
-				out.Results = append(out.Results, res)
-				errs = append(errs, flatten(err)...)
-			}
-			if len(loose) > 0 {
-				var res *phases.ValidateResult
-				var err error
-				if e != nil {
-					res, err = e.ValidateLoose(cmd.Context(), loose)
-				} else {
-					res, err = phases.ValidateFiles(loose, g.schema)
-				}
-				out.Results = append(out.Results, res)
-				errs = append(errs, flatten(err)...)
-			}
-			for _, err := range errs {
-				out.Errors = append(out.Errors, err.Error())
-			}
-			out.Valid = len(errs) == 0
+			out, verr := workflow.ValidatePaths(cmd.Context(), e, g.schema, args)
 			if asJSON {
 				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 					return err
@@ -356,8 +299,8 @@ and the pending ones are compiled in order against the live catalog.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "valid: %d file(s) checked %s.\n", n, mode)
 			}
-			if len(errs) > 0 {
-				return usageError{&phases.ValidationError{Errs: errs}}
+			if verr != nil {
+				return usageError{verr}
 			}
 			return nil
 		},
@@ -365,61 +308,6 @@ and the pending ones are compiled in order against the live catalog.`,
 	cmd.Flags().BoolVar(&offline, "offline", false, "do not connect: check the files against the schema they build from an empty one")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
-}
-
-func validateDir(ctx context.Context, e *phases.Engine, dir, schemaName string) (*phases.ValidateResult, error) {
-	if e == nil {
-		res, err := phases.ValidateFS(os.DirFS(dir), schemaName)
-		return res, prefixDir(dir, err)
-	}
-	d, err := phases.LoadDir(os.DirFS(dir))
-	if err != nil {
-		// The format first: ValidateFS lists every file that fails it.
-		_, verr := phases.ValidateFS(os.DirFS(dir), schemaName)
-		if verr == nil {
-			verr = err
-		}
-		return nil, prefixDir(dir, verr)
-	}
-	res, err := e.ValidateDir(ctx, d)
-	return res, prefixDir(dir, err)
-}
-
-// prefixDir puts the directory before the file names of a directory's
-// problems, so that each message names a path the reader can open.
-func prefixDir(dir string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	for _, e := range flatten(err) {
-		var oe *operations.Error
-		var de *phases.DirError
-		switch {
-		case errors.As(e, &oe) && !strings.Contains(oe.File, string(filepath.Separator)):
-			c := *oe
-			c.File = filepath.Join(dir, oe.File)
-			out = append(out, &c)
-		case errors.As(e, &de) && de.File != "":
-			c := *de
-			c.File = filepath.Join(dir, de.File)
-			out = append(out, &c)
-		default:
-			out = append(out, fmt.Errorf("%s: %w", dir, e))
-		}
-	}
-	return &phases.ValidationError{Errs: out}
-}
-
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	var ve *phases.ValidationError
-	if errors.As(err, &ve) {
-		return ve.Errs
-	}
-	return []error{err}
 }
 
 func newBaselineCmd(g *globals) *cobra.Command {
@@ -436,7 +324,7 @@ checksums, without running them. It refuses once online has run migrations.`,
 			if (upTo == "") != (len(args) == 0) {
 				return usageError{errors.New("baseline takes DIR and --up-to FILE together, or neither")}
 			}
-			var d *phases.Dir
+			var d *workflow.Dir
 			if len(args) == 1 {
 				var err error
 				if d, err = loadDir(args[0]); err != nil {
@@ -505,50 +393,17 @@ operation expresses are in it as comments.`,
 			if err != nil {
 				return err
 			}
-			var write []phases.PulledFile
-			var conflicts []error
-			for _, f := range files {
-				p := filepath.Join(dir, f.File)
-				data, err := os.ReadFile(p)
-				if errors.Is(err, fs.ErrNotExist) {
-					write = append(write, f)
-					continue
-				}
-				if err != nil {
-					return usageError{fmt.Errorf("read %s: %w", p, err)}
-				}
-				if m, perr := operations.Parse(p, data); perr == nil {
-					if sum, _ := phases.Checksum(m.Document); sum == f.Checksum {
-						continue
-					}
-				}
-				if !force {
-					conflicts = append(conflicts, &phases.DirError{File: p, Err: errors.New("differs from the applied version; pull --force overwrites it")})
-					continue
-				}
-				write = append(write, f)
+			res, err := workflow.WritePulled(dir, files, force)
+			if err != nil {
+				return workflowErr(err)
 			}
-			if len(conflicts) > 0 {
-				return usageError{&phases.ValidationError{Errs: conflicts}}
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("create directory %s: %w", dir, err)
-			}
-			written := []string{}
-			for _, f := range write {
-				p := filepath.Join(dir, f.File)
-				if err := os.WriteFile(p, f.Content, 0o644); err != nil {
-					return fmt.Errorf("write %s: %w", p, err)
-				}
-				written = append(written, p)
-				if !asJSON {
-					fmt.Fprintln(cmd.OutOrStdout(), p)
-				}
-			}
-			fmt.Fprintf(g.stderr, "pulled %d file(s), %d already up to date\n", len(write), len(files)-len(write))
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), map[string]any{"written": written, "up_to_date": len(files) - len(write)})
+				return writeJSON(cmd.OutOrStdout(), res)
 			}
+			for _, p := range res.Written {
+				fmt.Fprintln(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(g.stderr, "pulled %d file(s), %d already up to date\n", len(res.Written), res.UpToDate)
 			return nil
 		},
 	}
@@ -635,49 +490,26 @@ func baseOrEmpty(p string) string {
 // outside a migrations directory (or one that is applied), which plan
 // compiles alone against the live catalog.
 func planInFolder(cmd *cobra.Command, g *globals, path string, asJSON bool) (done bool, err error) {
-	st, err := os.Stat(path)
+	t, err := workflow.PlanTargetOf(path)
 	if err != nil {
-		return true, usageError{fmt.Errorf("%s: %w", path, err)}
+		return true, workflowErr(err)
 	}
-	dir, upTo := path, ""
-	if !st.IsDir() {
-		dir, upTo = filepath.Dir(path), filepath.Base(path)
-		if !isMigrationFileName(upTo) {
-			return false, nil
-		}
-	}
-	d, derr := phases.LoadDir(os.DirFS(dir))
-	if derr != nil {
-		if st.IsDir() {
-			return true, workflowErr(fmt.Errorf("%s: %w", dir, derr))
-		}
-		return false, nil // a loose file among others that are not migrations
+	if t.Dir == nil {
+		return false, nil
 	}
 	e, err := g.open(cmd.Context(), g.config())
 	if err != nil {
 		return true, err
 	}
 	defer closeEngine(cmd.Context(), e)
-	if upTo != "" {
-		ds, err := e.DirStatus(cmd.Context(), d)
-		if err != nil {
-			return true, err
-		}
-		pending := false
-		for _, f := range ds.Files {
-			pending = pending || f.File == upTo && f.State == phases.FilePending
-		}
-		if !pending {
-			return false, nil
-		}
-	}
-	plans, err := e.PlanDir(cmd.Context(), d, upTo)
+	plans, alone, err := e.PlanPath(cmd.Context(), t)
 	if err != nil {
 		return true, workflowErr(err)
 	}
-	if upTo != "" && len(plans) > 0 {
-		plans = plans[len(plans)-1:]
+	if alone {
+		return false, nil
 	}
+	dir, upTo := t.Path, t.UpTo
 	if asJSON {
 		if upTo != "" && len(plans) == 1 {
 			return true, writeJSON(cmd.OutOrStdout(), plans[0].Plan)
@@ -699,14 +531,6 @@ func planInFolder(cmd *cobra.Command, g *globals, path string, asJSON bool) (don
 		printReversibility(w, p.Reversals)
 	}
 	return true, nil
-}
-
-func isMigrationFileName(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".yaml", ".yml", ".json":
-		return true
-	}
-	return false
 }
 
 func newHistoryCmd(g *globals) *cobra.Command {
@@ -748,7 +572,7 @@ undid is marked "undone". It changes nothing.`,
 					by += " (" + ev.OSUser + ")"
 				}
 				dur, rows := "-", "-"
-				if ev.Event == phases.EventCompleted {
+				if ev.Event == workflow.EventCompleted {
 					dur, rows = ev.Duration.Round(time.Millisecond).String(), fmt.Sprint(ev.RowsBackfilled)
 				}
 				files := strings.Join(ev.Files, ",")
@@ -785,7 +609,7 @@ func pullDrift(cmd *cobra.Command, g *globals, dir, name string, asJSON bool) er
 		content, err := cmp.Render("")
 		return content, cmp.Unsupported, err
 	})
-	if errors.Is(err, phases.ErrNoDrift) {
+	if errors.Is(err, workflow.ErrNoDrift) {
 		return usageError{err}
 	}
 	if err != nil {
@@ -799,7 +623,7 @@ func pullDrift(cmd *cobra.Command, g *globals, dir, name string, asJSON bool) er
 		fmt.Fprintf(g.stderr, "online: warning: %s: not expressed by an operation, write it by hand: %s\n", p, u)
 	}
 	if asJSON {
-		return writeJSON(cmd.OutOrStdout(), map[string]any{"file": p, "unsupported": res.Unsupported})
+		return writeJSON(cmd.OutOrStdout(), pullDriftJSON{File: p, Unsupported: orEmpty(res.Unsupported)})
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), p)
 	return nil

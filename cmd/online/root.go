@@ -19,6 +19,7 @@ import (
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/state"
+	"github.com/onlinepg/online/workflow"
 )
 
 // version and commit are set at build time:
@@ -278,15 +279,28 @@ func setExamples(c *cobra.Command) {
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print online's version and the commit it was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), versionJSON{Version: buildVersion()})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "online %s\n", buildVersion())
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the version as JSON")
+	return cmd
+}
+
+// versionJSON is version's --json output.
+type versionJSON struct {
+	// Version is online's version, with the commit and Go version it was
+	// built from as far as known: "v1.2.0 (commit abc1234, go1.26)".
+	Version string `json:"version"`
 }
 
 // buildVersion is "v1.2.0 (commit abc1234, go1.26)" as far as known.
@@ -373,14 +387,14 @@ func (g *globals) config() phases.Config {
 	}
 }
 
-func (g *globals) open(ctx context.Context, cfg phases.Config) (*phases.Engine, error) {
+func (g *globals) open(ctx context.Context, cfg phases.Config) (*workflow.Engine, error) {
 	if err := g.checkTarget(cfg.URL); err != nil {
 		return nil, err
 	}
-	return phases.Open(ctx, cfg)
+	return workflow.Open(ctx, cfg)
 }
 
-func closeEngine(ctx context.Context, e *phases.Engine) {
+func closeEngine(ctx context.Context, e *workflow.Engine) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = e.Close(cctx)

@@ -19,7 +19,12 @@ import (
 // The CLI passes the list, since it knows what each command prints.
 type JSONOutput struct {
 	Commands []string // "start", "status DIR"
-	Type     reflect.Type
+	// Type is what the commands encode: a struct, or a slice of one (a
+	// list of objects). A type of package main (the CLI's own) is read
+	// from cmd/online.
+	Type reflect.Type
+	// Note, if set, is said under the heading.
+	Note string
 }
 
 const modulePath = "github.com/onlinepg/online/"
@@ -40,6 +45,9 @@ type fieldComments struct {
 
 func (fc *fieldComments) of(t reflect.Type, field string) string {
 	rel, ok := strings.CutPrefix(t.PkgPath(), modulePath)
+	if cliType(t) {
+		rel, ok = "cmd/online", true
+	}
 	if !ok {
 		return ""
 	}
@@ -117,8 +125,12 @@ func jsonFields(fc *fieldComments, t reflect.Type, prefix string, b *strings.Bui
 			typ = "JSON"
 		case ft.Kind() == reflect.Struct:
 			typ, nested = "object", ft
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-			typ, nested = "list of objects", ft.Elem()
+		case ft.Kind() == reflect.Slice && (ft.Elem().Kind() == reflect.Struct || ft.Elem().Kind() == reflect.Pointer && ft.Elem().Elem().Kind() == reflect.Struct):
+			nested = ft.Elem()
+			if nested.Kind() == reflect.Pointer {
+				nested = nested.Elem()
+			}
+			typ = "list of objects"
 			path += "[]"
 		case ft.Kind() == reflect.Slice:
 			typ = "list of " + ft.Elem().Kind().String() + "s"
@@ -144,6 +156,12 @@ func jsonFields(fc *fieldComments, t reflect.Type, prefix string, b *strings.Bui
 	}
 }
 
+// cliType reports whether t is a type of the CLI's own package: "main" in
+// the binary, its import path in its tests.
+func cliType(t reflect.Type) bool {
+	return t.PkgPath() == "main" || t.PkgPath() == modulePath+"cmd/online"
+}
+
 func jsonPage(files Files, root *cobra.Command, repo string, outs []JSONOutput) error {
 	fc := &fieldComments{repo: repo}
 	var b strings.Builder
@@ -158,13 +176,27 @@ func jsonPage(files Files, root *cobra.Command, repo string, outs []JSONOutput) 
 		for t.Kind() == reflect.Pointer {
 			t = t.Elem()
 		}
+		what := "An object"
+		if t.Kind() == reflect.Slice {
+			what, t = "A list of objects, each", t.Elem()
+			for t.Kind() == reflect.Pointer {
+				t = t.Elem()
+			}
+		}
 		var names []string
 		for _, c := range o.Commands {
 			page := strings.ReplaceAll(strings.Fields(c)[0], " ", "-") + ".md"
 			names = append(names, fmt.Sprintf("[`online %s --json`](commands/%s)", c, page))
 		}
 		fmt.Fprintf(&b, "## %s\n\n", strings.Join(names, ", "))
-		fmt.Fprintf(&b, "An object (Go type `%s.%s`):\n\n", filepath.Base(t.PkgPath()), t.Name())
+		if o.Note != "" {
+			b.WriteString(o.Note + "\n\n")
+		}
+		if cliType(t) {
+			fmt.Fprintf(&b, "%s:\n\n", what)
+		} else {
+			fmt.Fprintf(&b, "%s (Go type `%s.%s`):\n\n", what, filepath.Base(t.PkgPath()), t.Name())
+		}
 		b.WriteString("| field | type | meaning |\n|---|---|---|\n")
 		jsonFields(fc, t, "", &b)
 		b.WriteString("\n")

@@ -1,4 +1,4 @@
-package phases
+package workflow
 
 import (
 	"bytes"
@@ -18,12 +18,15 @@ import (
 
 // ValidateResult is what ValidateDir checked.
 type ValidateResult struct {
-	// Checked lists the files compiled; Skipped the ones already applied
-	// (with a database).
-	Checked  []string `json:"checked"`
-	Skipped  []string `json:"skipped,omitempty"`
+	// Checked lists the files compiled.
+	Checked []string `json:"checked"`
+	// Skipped lists the files already applied (with a database).
+	Skipped []string `json:"skipped,omitempty"`
+	// Warnings are what does not make a file invalid: a numbering gap, a
+	// file that cannot be checked past a sql operation offline.
 	Warnings []string `json:"warnings,omitempty"`
-	Offline  bool     `json:"offline"`
+	// Offline is true when no database was used.
+	Offline bool `json:"offline"`
 }
 
 // ValidationError holds every problem ValidateDir found, one per file (or
@@ -149,7 +152,7 @@ func (e *Engine) liveChecks(ctx context.Context) func(int, *operations.Migration
 			}
 			checks = named
 		}
-		return e.preflight(ctx, e.cfg.Schema, checks)
+		return e.Preflight(ctx, checks)
 	}
 }
 
@@ -245,8 +248,10 @@ func (e *Engine) validate(ctx context.Context, d *Dir, loose bool) (*ValidateRes
 
 // BaselineResult says what Baseline recorded.
 type BaselineResult struct {
-	Baseline string   `json:"baseline"`
-	Marked   []string `json:"marked,omitempty"`
+	// Baseline is the name the starting point is recorded under.
+	Baseline string `json:"baseline"`
+	// Marked lists the files recorded as applied without running them.
+	Marked []string `json:"marked,omitempty"`
 }
 
 // Baseline adopts a database another tool built: it records the current
@@ -273,7 +278,7 @@ func (e *Engine) Baseline(ctx context.Context, d *Dir, upTo string) (*BaselineRe
 		}
 	}
 	res := &BaselineResult{}
-	err := e.locked(ctx, func() error {
+	err := e.Locked(ctx, func() error {
 		recs, err := e.store.History(ctx, e.conn, e.cfg.Schema)
 		if err != nil {
 			return err
@@ -283,12 +288,12 @@ func (e *Engine) Baseline(ctx context.Context, d *Dir, upTo string) (*BaselineRe
 				return fmt.Errorf("baseline: schema %q already has migrations online ran (%s): a baseline is for adopting online on a database another tool built", e.cfg.Schema, r.Name)
 			}
 		}
-		model, err := e.modelJSON(ctx)
+		model, err := e.SchemaModel(ctx)
 		if err != nil {
 			return err
 		}
 		res.Baseline = "baseline_" + time.Now().UTC().Format("20060102150405")
-		return pgxTx(ctx, e, func(q state.Querier) error {
+		return e.InTx(ctx, func(q state.Querier) error {
 			if err := e.store.InsertApplied(ctx, q, &state.Record{Schema: e.cfg.Schema, Name: res.Baseline, Kind: state.KindBaseline,
 				Document: []byte(`{"operations":[]}`), OSUser: osUser(), Before: model}); err != nil {
 				return err
@@ -307,23 +312,6 @@ func (e *Engine) Baseline(ctx context.Context, d *Dir, upTo string) (*BaselineRe
 		return nil, err
 	}
 	return res, nil
-}
-
-// pgxTx runs fn in one transaction of the engine's connection: a baseline
-// is recorded whole or not at all.
-func pgxTx(ctx context.Context, e *Engine, fn func(state.Querier) error) error {
-	tx, err := e.conn.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }
 
 // PulledFile is one applied file as the history keeps it.

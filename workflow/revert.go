@@ -1,4 +1,4 @@
-package phases
+package workflow
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/onlinepg/online/operations"
+	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/schema"
 	"github.com/onlinepg/online/state"
 )
@@ -21,14 +22,14 @@ var ErrNothingToRevert = errors.New("no completed migration to revert")
 // it. It refuses, naming each operation and why, a migration that cannot
 // be undone without losing data (*operations.IrreversibleError). Once the
 // revert completes, the files the migration applied count as pending again.
-func (e *Engine) Revert(ctx context.Context) (*Result, error) {
+func (e *Engine) Revert(ctx context.Context) (*phases.Result, error) {
 	if err := e.Init(ctx); err != nil {
 		return nil, err
 	}
 	if rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema); err != nil {
 		return nil, err
 	} else if rec != nil {
-		return nil, &InProgressError{Name: rec.Name}
+		return nil, &phases.InProgressError{Name: rec.Name}
 	}
 	h, err := e.readHistory(ctx)
 	if err != nil {
@@ -56,14 +57,14 @@ func (e *Engine) Revert(ctx context.Context) (*Result, error) {
 // reverts remain after this one. Unlike Revert, it never re-applies: a
 // completed revert is passed over, and the migration in effect before it
 // is the one undone.
-func (e *Engine) RevertTo(ctx context.Context, to string) (*Result, int, error) {
+func (e *Engine) RevertTo(ctx context.Context, to string) (*phases.Result, int, error) {
 	if err := e.Init(ctx); err != nil {
 		return nil, 0, err
 	}
 	if rec, err := e.store.InProgress(ctx, e.conn, e.cfg.Schema); err != nil {
 		return nil, 0, err
 	} else if rec != nil {
-		return nil, 0, &InProgressError{Name: rec.Name}
+		return nil, 0, &phases.InProgressError{Name: rec.Name}
 	}
 	h, err := e.readHistory(ctx)
 	if err != nil {
@@ -99,7 +100,7 @@ func (e *Engine) RevertTo(ctx context.Context, to string) (*Result, int, error) 
 
 // startRevert starts the inverse of last, a completed migration in effect
 // (or a completed revert, which re-applies what it undid).
-func (e *Engine) startRevert(ctx context.Context, h *history, last *state.Record) (*Result, error) {
+func (e *Engine) startRevert(ctx context.Context, h *history, last *state.Record) (*phases.Result, error) {
 	if last.Kind == state.KindBaseline {
 		return nil, fmt.Errorf("%w: the last one, %s, is a baseline (recorded, never run by online)", ErrNothingToRevert, last.Name)
 	}
@@ -135,13 +136,11 @@ func (e *Engine) startRevert(ctx context.Context, h *history, last *state.Record
 	if err != nil {
 		return nil, fmt.Errorf("build the inverse of %s: %w", last.Name, err)
 	}
-	model, err := e.modelJSON(ctx)
+	model, err := e.SchemaModel(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e.meta = &state.Meta{Kind: state.KindRevert, Reverts: last.Name, OSUser: osUser(), Before: model}
-	defer func() { e.meta = nil }()
-	return e.Start(ctx, inv)
+	return e.StartRecorded(ctx, inv, state.Meta{Kind: state.KindRevert, Reverts: last.Name, OSUser: osUser(), Before: model})
 }
 
 // Reversibility says, for each operation of m, whether revert could undo

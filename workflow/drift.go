@@ -1,4 +1,4 @@
-package phases
+package workflow
 
 import (
 	"context"
@@ -70,19 +70,6 @@ type DriftCheck struct {
 	Since      string        `json:"since,omitempty"`
 	Drift      []SchemaDrift `json:"drift"`
 	NotChecked string        `json:"not_checked,omitempty"`
-}
-
-// recordAfter keeps the model of the schema right after migration name
-// completed. A failure is logged, not returned: the migration did
-// complete, and only drift detection goes without it until the next one.
-func (e *Engine) recordAfter(ctx context.Context, name string) {
-	model, err := e.modelJSON(ctx)
-	if err == nil {
-		err = e.store.SetAfter(ctx, e.conn, e.cfg.Schema, name, model)
-	}
-	if err != nil {
-		e.log.Warn().Err(err).Str(keyMigration, name).Msg("could not record the schema after the migration; changes made outside online cannot be detected until the next one")
-	}
 }
 
 // SchemaDrift compares the live schema with the model recorded after the
@@ -270,7 +257,7 @@ func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string, write Dri
 		name = "drift"
 	}
 	var out *DriftFile
-	err := e.locked(ctx, func() error {
+	err := e.Locked(ctx, func() error {
 		dc, err := e.SchemaDrift(ctx)
 		if err != nil {
 			return err
@@ -313,11 +300,11 @@ func (e *Engine) RecordDrift(ctx context.Context, d *Dir, name string, write Dri
 		if err != nil {
 			return err
 		}
-		model, err := e.modelJSON(ctx)
+		model, err := e.SchemaModel(ctx)
 		if err != nil {
 			return err
 		}
-		if err := pgxTx(ctx, e, func(q state.Querier) error {
+		if err := e.InTx(ctx, func(q state.Querier) error {
 			if err := e.store.InsertApplied(ctx, q, &state.Record{Schema: e.cfg.Schema, Name: m.Name, Kind: state.KindBaseline,
 				Document: m.Document, Files: []state.File{{Name: file, Checksum: sum, Document: m.Document}}, OSUser: osUser(), Before: recorded}); err != nil {
 				return err

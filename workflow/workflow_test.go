@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/operations"
-	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // fiveFiles is a directory of varied migrations: tables, a rename, a type
@@ -42,29 +42,29 @@ operations:
 	}
 }
 
-func loadDir(t *testing.T, fsys fstest.MapFS) *phases.Dir {
+func loadDir(t *testing.T, fsys fstest.MapFS) *workflow.Dir {
 	t.Helper()
-	d, err := phases.LoadDir(fsys)
+	d, err := workflow.LoadDir(fsys)
 	if err != nil {
 		t.Fatalf("load dir: %s", pg.Explain(err))
 	}
 	return d
 }
 
-func fileStates(t *testing.T, eng *phases.Engine, d *phases.Dir) map[string]phases.FileStatus {
+func fileStates(t *testing.T, eng *workflow.Engine, d *workflow.Dir) map[string]workflow.FileStatus {
 	t.Helper()
 	st, err := eng.DirStatus(context.Background(), d)
 	if err != nil {
 		t.Fatalf("status: %s", pg.Explain(err))
 	}
-	out := map[string]phases.FileStatus{}
+	out := map[string]workflow.FileStatus{}
 	for _, f := range st.Files {
 		out[f.Name] = f
 	}
 	return out
 }
 
-func expectStates(t *testing.T, eng *phases.Engine, d *phases.Dir, want map[string]string) map[string]phases.FileStatus {
+func expectStates(t *testing.T, eng *workflow.Engine, d *workflow.Dir, want map[string]string) map[string]workflow.FileStatus {
 	t.Helper()
 	got := fileStates(t, eng, d)
 	if len(got) != len(want) {
@@ -89,7 +89,7 @@ func TestWorkflowDirectory(t *testing.T) {
 	dir := fiveFiles()
 
 	// Offline: every file compiles against what the files before it build.
-	res, err := phases.ValidateFS(dir, "public")
+	res, err := workflow.ValidateFS(dir, "public")
 	if err != nil {
 		t.Fatalf("validate: %s", pg.Explain(err))
 	}
@@ -99,7 +99,7 @@ func TestWorkflowDirectory(t *testing.T) {
 
 	// The first file alone, completed, so that there are rows to carry.
 	first := fstest.MapFS{"001_tables.yaml": dir["001_tables.yaml"]}
-	if _, err := eng.Migrate(ctx, loadDir(t, first), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, first), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate the first file: %s", pg.Explain(err))
 	}
 	env.exec(env.db, "INSERT INTO users (email, score) VALUES ('a@x', 1), ('b@x', 2), ('c@x', NULL)")
@@ -107,7 +107,7 @@ func TestWorkflowDirectory(t *testing.T) {
 
 	var events []string
 	d := loadDir(t, dir)
-	mres, err := eng.Migrate(ctx, d, phases.MigrateOptions{OneByOne: true, OnFile: func(ev phases.FileEvent) {
+	mres, err := eng.Migrate(ctx, d, workflow.MigrateOptions{OneByOne: true, OnFile: func(ev workflow.FileEvent) {
 		events = append(events, strings.Join(ev.Files, ",")+" "+ev.Action)
 	}})
 	if err != nil {
@@ -143,13 +143,13 @@ func TestWorkflowDirectory(t *testing.T) {
 	}, "SELECT name, files->0->>'name', kind, applied_by, os_user IS NOT NULL AND duration_ms > 0 AND length(files->0->>'checksum') = 64 FROM online.migrations ORDER BY started_at")
 
 	// Nothing pending: safe to re-run.
-	mres, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
+	mres, err = eng.Migrate(ctx, d, workflow.MigrateOptions{})
 	if err != nil || len(mres.Applied) != 0 || mres.InProgress != "005_nick" {
 		t.Fatalf("migrate again: %+v, %v", mres, err)
 	}
 
 	// A new file, numbered after the last.
-	next, err := phases.NextFileName([]string{"001_tables", "002_rename_email", "003_score_bigint", "004_orders_idx", "005_nick"}, "purchases", time.Now())
+	next, err := workflow.NextFileName([]string{"001_tables", "002_rename_email", "003_score_bigint", "004_orders_idx", "005_nick"}, "purchases", time.Now())
 	if err != nil || next != "006_purchases.yaml" {
 		t.Fatalf("next file name %q, %v", next, err)
 	}
@@ -158,7 +158,7 @@ func TestWorkflowDirectory(t *testing.T) {
   - add_column: { table: purchases, column: { name: note, type: text, nullable: true } }
 `)}
 	d = loadDir(t, dir)
-	mres, err = eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
+	mres, err = eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true})
 	if err != nil {
 		t.Fatalf("migrate --complete: %s", pg.Explain(err))
 	}
@@ -194,7 +194,7 @@ func TestWorkflowDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pd, err := phases.LoadDir(os.DirFS(out))
+	pd, err := workflow.LoadDir(os.DirFS(out))
 	if err != nil {
 		t.Fatalf("load the pulled files: %s", pg.Explain(err))
 	}
@@ -212,8 +212,8 @@ func TestWorkflowDirectory(t *testing.T) {
 	delete(dir, "002_rename_email.yaml")
 	d = loadDir(t, dir)
 	expectStates(t, eng, d, map[string]string{"001_tables": "applied", "002_rename_email": "missing", "003_score_bigint": "modified", "004_orders_idx": "applied", "005_nick": "applied", "006_purchases": "pending"})
-	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
-	var drift *phases.DriftError
+	_, err = eng.Migrate(ctx, d, workflow.MigrateOptions{})
+	var drift *workflow.DriftError
 	if !errors.As(err, &drift) || !strings.Contains(err.Error(), "003_score_bigint.yaml") || !strings.Contains(err.Error(), "002_rename_email") {
 		t.Fatalf("migrate with an edited file: want a DriftError naming both files, got %v", err)
 	}
@@ -228,8 +228,8 @@ func TestWorkflowDirectory(t *testing.T) {
 
 	// A pending file that sorts before an applied one.
 	dir["0025_late.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - create_index: { table: users, name: users_score_idx, columns: [score] }\n")}
-	_, err = eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{})
-	var de *phases.DirError
+	_, err = eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{})
+	var de *workflow.DirError
 	if !errors.As(err, &de) || de.File != "0025_late.yaml" {
 		t.Fatalf("a file sorting before applied ones: want a DirError naming it, got %v", err)
 	}
@@ -244,7 +244,7 @@ func TestWorkflowRevertRefuses(t *testing.T) {
 	env := newEnv(t, "CREATE TABLE t (id int PRIMARY KEY, a text, b text)")
 	eng := env.engine()
 	dir := fstest.MapFS{"01_drop.yaml": {Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: aa }\n  - drop_column: { table: t, column: b }\n")}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	_, err := eng.Revert(ctx)
@@ -269,7 +269,7 @@ func TestWorkflowRevertConstraints(t *testing.T) {
   - create_constraint: { table: t, name: t_qty_positive, type: check, columns: [Qty], check: '"Qty" > 0', up: { Qty: 'greatest("Qty", 1)' }, down: { Qty: '"Qty"' } }
   - create_constraint: { table: t, name: t_a_b_key, type: unique, columns: [a, b], up: { a: a, b: b }, down: { a: a, b: b } }
 `)}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	constraints := "SELECT conname FROM pg_constraint WHERE conrelid = 'public.t'::regclass AND contype IN ('c', 'u') ORDER BY conname"
@@ -306,7 +306,7 @@ func TestWorkflowBadDirectories(t *testing.T) {
 		{"bad file", fstest.MapFS{"001_a.yaml": {Data: ok}, "002_b.yaml": {Data: []byte("operations:\n  - create_index: { tabel: a }\n")}}, []string{"002_b.yaml", "operation 1 (create_index)", `field "tabel"`}},
 	}
 	for _, c := range cases {
-		_, err := phases.LoadDir(c.fsys)
+		_, err := workflow.LoadDir(c.fsys)
 		if err == nil {
 			t.Fatalf("%s: no error", c.name)
 		}
@@ -324,22 +324,22 @@ func TestWorkflowBadDirectories(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(dir, "002_b.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := phases.LoadDir(os.DirFS(dir)); err == nil || !strings.Contains(err.Error(), "002_b.yaml: read") {
+	if _, err := workflow.LoadDir(os.DirFS(dir)); err == nil || !strings.Contains(err.Error(), "002_b.yaml: read") {
 		t.Fatalf("unreadable file: %v", err)
 	}
 	// A gap is a warning, not an error.
-	d, err := phases.LoadDir(fstest.MapFS{"001_a.yaml": {Data: ok}, "004_b.yaml": {Data: []byte("operations:\n  - create_table: { name: b, columns: [{ name: id, type: int, pk: true }] }\n")}})
+	d, err := workflow.LoadDir(fstest.MapFS{"001_a.yaml": {Data: ok}, "004_b.yaml": {Data: []byte("operations:\n  - create_table: { name: b, columns: [{ name: id, type: int, pk: true }] }\n")}})
 	if err != nil || len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "004_b.yaml: numbering gap: no migration numbered 2 to 3") {
 		t.Fatalf("gap: %v, %v", d, err)
 	}
 	// Offline validation reports every invalid file, not just the first.
-	_, err = phases.ValidateFS(fstest.MapFS{
+	_, err = workflow.ValidateFS(fstest.MapFS{
 		"001_a.yaml": {Data: ok},
 		"002_b.yaml": {Data: []byte("operations:\n  - add_column: { table: nope, column: { name: x, type: int, nullable: true } }\n")},
 		"003_c.yaml": {Data: []byte("operations:\n  - rename_column: { table: a, from: missing, to: y }\n")},
 		"004_d.yaml": {Data: []byte("operations:\n  - rename_column: { table: a, from: id, to: key }\n")},
 	}, "public")
-	var ve *phases.ValidationError
+	var ve *workflow.ValidationError
 	if !errors.As(err, &ve) || len(ve.Errs) != 2 || !strings.Contains(err.Error(), `002_b.yaml: operation 1 (add_column): field "table"`) || !strings.Contains(err.Error(), `003_c.yaml: operation 1 (rename_column): field "from"`) {
 		t.Fatalf("validate: want both invalid files, got %v", err)
 	}
@@ -358,15 +358,15 @@ func TestNextFileName(t *testing.T) {
 		{[]string{"0009_a"}, "0010_x.yaml"},
 		{[]string{"20240101120000_a"}, "20260304050607_x.yaml"},
 	} {
-		got, err := phases.NextFileName(c.names, "x", now)
+		got, err := workflow.NextFileName(c.names, "x", now)
 		if err != nil || got != c.want {
 			t.Fatalf("%v: %q, %v; want %q", c.names, got, err, c.want)
 		}
 	}
-	if _, err := phases.NextFileName([]string{"init"}, "x", now); err == nil {
+	if _, err := workflow.NextFileName([]string{"init"}, "x", now); err == nil {
 		t.Fatal("a directory not numbered: want an error")
 	}
-	if _, err := phases.NextFileName(nil, "bad name", now); err == nil {
+	if _, err := workflow.NextFileName(nil, "bad name", now); err == nil {
 		t.Fatal("a name with a space: want an error")
 	}
 }
@@ -404,14 +404,14 @@ func TestWorkflowInProgressEdited(t *testing.T) {
 	env := newEnv(t, "CREATE TABLE t (id int PRIMARY KEY, a text)")
 	eng := env.engine()
 	dir := fstest.MapFS{"01_a.yaml": {Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: b }\n")}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	dir["01_a.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - rename_column: { table: t, from: a, to: c }\n")}
 	d := loadDir(t, dir)
 	expectStates(t, eng, d, map[string]string{"01_a": "modified"})
-	_, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
-	var drift *phases.DriftError
+	_, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true})
+	var drift *workflow.DriftError
 	if !errors.As(err, &drift) || !strings.Contains(err.Error(), "01_a.yaml is in progress") || !strings.Contains(err.Error(), "online rollback") {
 		t.Fatalf("migrate: %v", err)
 	}

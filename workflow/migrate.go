@@ -1,16 +1,15 @@
-package phases
+package workflow
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/user"
 	"strings"
 	"time"
 
 	"github.com/onlinepg/online/operations"
-	"github.com/onlinepg/online/schema"
+	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/state"
 )
 
@@ -45,7 +44,7 @@ type FileStatus struct {
 // DirStatus is `online status DIR`: the files with their states beside
 // what Status reports.
 type DirStatus struct {
-	*Status
+	*phases.Status
 	Files    []FileStatus `json:"files"`
 	Warnings []string     `json:"warnings,omitempty"`
 	// SchemaDrift lists the changes made to the schema outside online
@@ -320,7 +319,7 @@ type MigrateResult struct {
 
 // ForeignInProgressError is returned by Migrate when a migration that is not
 // one of the directory's files is in progress.
-type ForeignInProgressError struct{ InProgressError }
+type ForeignInProgressError struct{ phases.InProgressError }
 
 func (e *ForeignInProgressError) Error() string {
 	return fmt.Sprintf("migration %q is in progress and is not a file of this directory: complete it (online complete) or roll it back (online rollback), then run migrate again", e.Name)
@@ -345,7 +344,7 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 	// The whole run holds the schema's lock (session advisory locks stack,
 	// so Start and Complete inside take it again): two deploys of one
 	// directory at once would otherwise interleave their files.
-	err := e.locked(ctx, func() error {
+	err := e.Locked(ctx, func() error {
 		h, err := e.readHistory(ctx)
 		if err != nil {
 			return err
@@ -394,7 +393,7 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 		}
 		if rec := h.inProgress; rec != nil {
 			if len(cur) == 0 {
-				return &ForeignInProgressError{InProgressError{Name: rec.Name}}
+				return &ForeignInProgressError{phases.InProgressError{Name: rec.Name}}
 			}
 			names := fileNames(cur)
 			if rec.Phase == state.Completing {
@@ -447,16 +446,14 @@ func (e *Engine) Migrate(ctx context.Context, d *Dir, o MigrateOptions) (*Migrat
 			names := fileNames(g)
 			event(ActionStarting, names...)
 			t0 := time.Now()
-			before, err := e.modelJSON(ctx)
+			before, err := e.SchemaModel(ctx)
 			if err != nil {
 				return err
 			}
 			// Start records the files with the migration as it inserts it,
 			// so that status and a later run know whose it is from the
 			// first step, even if this process dies in the backfill.
-			e.meta = &state.Meta{Files: stateFiles(g), Before: before, OSUser: osUser()}
-			sres, err := e.Start(ctx, m)
-			e.meta = nil
+			sres, err := e.StartRecorded(ctx, m, state.Meta{Files: stateFiles(g), Before: before, OSUser: osUser()})
 			if err != nil {
 				var oe *operations.Error
 				if chosen && sres == nil && errors.As(err, &oe) {
@@ -502,36 +499,6 @@ func (e *Engine) completeTimed(ctx context.Context, name string, files []string,
 	}
 	event(ActionCompleted, files...)
 	return nil
-}
-
-// withMeta puts what Migrate, Revert or Baseline want recorded about the
-// migration being started on its record, before Start inserts it.
-func (e *Engine) withMeta(rec *state.Record) {
-	if m := e.meta; m != nil {
-		rec.Kind, rec.Reverts, rec.Files, rec.OSUser, rec.Before = m.Kind, m.Reverts, m.Files, m.OSUser, m.Before
-	}
-}
-
-func osUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
-}
-
-// modelJSON is the live schema model, kept with a migration so that revert
-// knows the column types and defaults from before it.
-func (e *Engine) modelJSON(ctx context.Context) (json.RawMessage, error) {
-	cur, err := schema.Read(ctx, e.conn, e.cfg.Schema)
-	if err != nil {
-		return nil, err
-	}
-	cur.PathNames = nil
-	b, err := json.Marshal(cur)
-	if err != nil {
-		return nil, fmt.Errorf("encode the schema model: %w", err)
-	}
-	return b, nil
 }
 
 func fileNames(files []DirFile) []string {

@@ -1,4 +1,4 @@
-package phases
+package workflow
 
 import (
 	"context"
@@ -71,7 +71,7 @@ func (e *Engine) modelAfterInProgress(ctx context.Context, h *history) (*schema.
 		if err != nil {
 			return nil, "", err
 		}
-		parent, err := e.parent(ctx)
+		parent, err := e.PublishedParent(ctx)
 		return cur, parent, err
 	}
 	before := &schema.Schema{}

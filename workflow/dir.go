@@ -1,8 +1,6 @@
-package phases
+package workflow
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,11 +56,9 @@ func (e *DirError) Error() string {
 func (e *DirError) Unwrap() error { return e.Err }
 
 // migrationExts are the extensions of migration files.
-var migrationExts = []string{".yaml", ".yml", ".json"}
+var migrationExts = state.MigrationExts
 
-func isMigrationFile(name string) bool {
-	return slices.Contains(migrationExts, strings.ToLower(path.Ext(name)))
-}
+func isMigrationFile(name string) bool { return state.IsMigrationFile(name) }
 
 // LoadDir reads and parses every migration file of fsys's top level. An
 // app can pass an embed.FS (fs.Sub it to the directory), a CLI os.DirFS.
@@ -143,19 +139,8 @@ func loadDir(fsys fs.FS) (*Dir, []error) {
 // Checksum is the SHA-256 of a migration document in a canonical JSON form
 // (keys sorted, no whitespace), so that comments, formatting, key order and
 // YAML-versus-JSON do not count as a change; only what the document says.
-func Checksum(doc json.RawMessage) (string, error) {
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
-		return "", fmt.Errorf("normalize the document for its checksum: %w", err)
-	}
-	// encoding/json writes map keys sorted: that is the canonical form.
-	canon, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("normalize the document for its checksum: %w", err)
-	}
-	sum := sha256.Sum256(canon)
-	return hex.EncodeToString(sum[:]), nil
-}
+// It is state.Checksum, what the history records.
+func Checksum(doc json.RawMessage) (string, error) { return state.Checksum(doc) }
 
 // numberOf returns the leading digits of a file name, "" when it has none.
 func numberOf(stem string) string {

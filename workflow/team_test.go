@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/onlinepg/online/appversion"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // The cases of a team's months of migrations (issue 22): whatever the team
@@ -44,7 +45,7 @@ func TestTeamRevertThenMigrate(t *testing.T) {
 	env := newEnv(t)
 	eng := env.engine()
 	d := loadDir(t, teamFiles())
-	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	env.exec(env.db, "INSERT INTO users (email, nick) VALUES ('a@x', 'a')")
@@ -72,7 +73,7 @@ func TestTeamRevertThenMigrate(t *testing.T) {
 	}
 
 	// migrate agrees with status: 003 is applied again.
-	mres, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true})
+	mres, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true})
 	if err != nil {
 		t.Fatalf("migrate after the revert: %s", pg.Explain(err))
 	}
@@ -87,7 +88,7 @@ func TestTeamRevertThenMigrate(t *testing.T) {
 		t.Fatalf("second revert: %s", pg.Explain(err))
 	}
 	env.complete()
-	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("second migrate after a revert: %s", pg.Explain(err))
 	}
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
@@ -111,7 +112,7 @@ func TestTeamMigrateKeepsOldVersion(t *testing.T) {
         - { name: name, type: text, nullable: false }
         - { name: price, type: int, nullable: false }
 `)}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	env.exec(env.db, "INSERT INTO items (name, price) SELECT 'i' || g, g FROM generate_series(1, 3000) g")
@@ -140,7 +141,7 @@ func TestTeamMigrateKeepsOldVersion(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	res, err := eng.Migrate(ctx, d, phases.MigrateOptions{})
+	res, err := eng.Migrate(ctx, d, workflow.MigrateOptions{})
 	time.Sleep(100 * time.Millisecond) // the old application goes on after migrate returns
 	stop.Store(true)
 	<-done
@@ -162,8 +163,8 @@ func TestTeamMigrateKeepsOldVersion(t *testing.T) {
 	// would retire public_001_items, so the default refuses.
 	dir["004_note.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - add_column: { table: items, column: { name: note, type: text, nullable: true } }\n")}
 	d = loadDir(t, dir)
-	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
-	var refused *phases.RefusedError
+	_, err = eng.Migrate(ctx, d, workflow.MigrateOptions{})
+	var refused *workflow.RefusedError
 	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "retires public_001_items") || !strings.Contains(err.Error(), "online complete") {
 		t.Fatalf("migrate with a migration in progress and a file pending: %v", err)
 	}
@@ -176,12 +177,12 @@ func TestTeamMigrateKeepsOldVersion(t *testing.T) {
 	// naming the ways on, and nothing changed; --to applies one at a time.
 	dir["005_sql.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - sql: { up: CREATE TABLE other (id int), down: DROP TABLE other }\n")}
 	d = loadDir(t, dir)
-	_, err = eng.Migrate(ctx, d, phases.MigrateOptions{})
+	_, err = eng.Migrate(ctx, d, workflow.MigrateOptions{})
 	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "--to FILE") || !strings.Contains(err.Error(), "--one-by-one") {
 		t.Fatalf("migrate of files that cannot share a window: %v", err)
 	}
 	env.expectRows(env.db, []string{"0|0"}, "SELECT count(*) FILTER (WHERE relname = 'other'), (SELECT count(*) FROM online.migrations WHERE phase <> 'complete') FROM pg_class WHERE relnamespace = 'public'::regnamespace")
-	res, err = eng.Migrate(ctx, d, phases.MigrateOptions{To: "004_note"})
+	res, err = eng.Migrate(ctx, d, workflow.MigrateOptions{To: "004_note"})
 	if err != nil || res.InProgress != "004_note" {
 		t.Fatalf("migrate --to 004_note: %+v, %v", res, err)
 	}
@@ -200,10 +201,10 @@ func TestTeamSchemaDrift(t *testing.T) {
 	dir := fiveFiles()
 	dir["006_unique.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - create_constraint: { table: users, name: users_email_key, type: unique, columns: [email_address], up: { email_address: email_address }, down: { email_address: email_address } }\n")}
 	d := loadDir(t, dir)
-	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
-	drift := func() *phases.DriftCheck {
+	drift := func() *workflow.DriftCheck {
 		t.Helper()
 		st, err := eng.DirStatus(ctx, d)
 		if err != nil {
@@ -242,7 +243,7 @@ func TestTeamSchemaDrift(t *testing.T) {
 		t.Fatalf("drift: %v, want %v (%+v)", got, want, dc.Drift)
 	}
 	_, err := eng.ValidateDir(ctx, d)
-	var sd *phases.SchemaDriftError
+	var sd *workflow.SchemaDriftError
 	if !errors.As(err, &sd) || !strings.Contains(err.Error(), "column users.score was changed outside online: bigint DEFAULT 7, online left bigint") {
 		t.Fatalf("validate with drift: %v", err)
 	}
@@ -261,7 +262,7 @@ func TestTeamSchemaDrift(t *testing.T) {
 // what it cannot check instead of reporting a false error (case 6).
 func TestTeamOfflineValidation(t *testing.T) {
 	t.Parallel()
-	res, err := phases.ValidateFS(os.DirFS("../examples"), "public")
+	res, err := workflow.ValidateFS(os.DirFS("../examples"), "public")
 	if err != nil {
 		t.Fatalf("the project's examples: %s", pg.Explain(err))
 	}
@@ -285,12 +286,12 @@ func TestTeamOfflineValidation(t *testing.T) {
 `)},
 		"03_drop.yaml": {Data: []byte("operations:\n  - drop_constraint: { table: t, name: t_qty_positive, up: qty, down: qty }\n")},
 	}
-	if _, err := phases.ValidateFS(files, "public"); err != nil {
+	if _, err := workflow.ValidateFS(files, "public"); err != nil {
 		t.Fatalf("constraints of a created table: %s", pg.Explain(err))
 	}
 	// A real mistake before any sql operation is still an error.
 	files["04_bad.yaml"] = &fstest.MapFile{Data: []byte("operations:\n  - rename_constraint: { table: t, from: t_nope, to: t_x }\n")}
-	if _, err := phases.ValidateFS(files, "public"); err == nil || !strings.Contains(err.Error(), `no constraint "t_nope"`) {
+	if _, err := workflow.ValidateFS(files, "public"); err == nil || !strings.Contains(err.Error(), `no constraint "t_nope"`) {
 		t.Fatalf("a constraint that does not exist: %v", err)
 	}
 }
@@ -303,7 +304,7 @@ func TestTeamRevertTo(t *testing.T) {
 	env := newEnv(t)
 	eng := env.engine()
 	d := loadDir(t, teamFiles())
-	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	for i, want := range []struct {
@@ -317,13 +318,13 @@ func TestTeamRevertTo(t *testing.T) {
 		env.complete()
 	}
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "pending", "003_nick": "pending"})
-	if _, _, err := eng.RevertTo(ctx, "001_users"); !errors.Is(err, phases.ErrNothingToRevert) {
+	if _, _, err := eng.RevertTo(ctx, "001_users"); !errors.Is(err, workflow.ErrNothingToRevert) {
 		t.Fatalf("revert --to the last in effect: %v", err)
 	}
 	if _, _, err := eng.RevertTo(ctx, "003_nick"); err == nil || !strings.Contains(err.Error(), "names no migration in effect") {
 		t.Fatalf("revert --to a reverted migration: %v", err)
 	}
-	if _, err := eng.Migrate(ctx, d, phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate again: %s", pg.Explain(err))
 	}
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
@@ -337,14 +338,14 @@ func TestTeamFileRenamed(t *testing.T) {
 	env := newEnv(t)
 	eng := env.engine()
 	files := teamFiles()
-	if _, err := eng.Migrate(ctx, loadDir(t, files), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, files), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	files["002_lower.yml"] = files["002_lower.yaml"]
 	delete(files, "002_lower.yaml")
 	d := loadDir(t, files)
 	expectStates(t, eng, d, map[string]string{"001_users": "applied", "002_lower": "applied", "003_nick": "applied"})
-	if res, err := eng.Migrate(ctx, d, phases.MigrateOptions{}); err != nil || len(res.Applied) != 0 {
+	if res, err := eng.Migrate(ctx, d, workflow.MigrateOptions{}); err != nil || len(res.Applied) != 0 {
 		t.Fatalf("migrate after the rename: %+v, %v", res, err)
 	}
 	// A file deleted is still missing.

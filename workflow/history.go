@@ -1,4 +1,4 @@
-package phases
+package workflow
 
 import (
 	"context"
@@ -9,51 +9,39 @@ import (
 	"github.com/onlinepg/online/state"
 )
 
-// phaseRolledBack is the phase Rollback reports.
-const phaseRolledBack = "rolled_back"
-
-// recordRollback keeps, for `online history`, a migration that a rollback
-// is about to forget. A failure is logged: the rollback itself succeeded.
-func (e *Engine) recordRollback(ctx context.Context, rec *state.Record) {
-	var files []string
-	for _, f := range rec.Files {
-		files = append(files, f.Name)
-	}
-	ev := state.Event{Migration: rec.Name, Event: EventRolledBack, OSUser: osUser(), Kind: rec.Kind, Files: files}
-	if ev.Kind == "" {
-		ev.Kind = state.KindMigration
-	}
-	if err := e.store.AddEvent(ctx, e.conn, e.cfg.Schema, ev); err != nil {
-		e.log.Warn().Err(err).Str(keyMigration, rec.Name).Msg("could not record the rollback in the history")
-	}
-}
-
 // History events.
 const (
-	EventStarted    = "started"
-	EventCompleted  = "completed"
-	EventRolledBack = "rolled_back"
-	EventBaseline   = "baseline"
+	EventStarted    = state.EventStarted
+	EventCompleted  = state.EventCompleted
+	EventRolledBack = state.EventRolledBack
+	EventBaseline   = state.EventBaseline
 )
 
 // HistoryEvent is one line of `online history`.
 type HistoryEvent struct {
-	At        time.Time `json:"at"`
-	Event     string    `json:"event"`
-	Migration string    `json:"migration"`
-	// Kind is migration, revert or baseline; Reverts names the migration
-	// a revert undoes.
-	Kind    string   `json:"kind"`
-	Reverts string   `json:"reverts,omitempty"`
-	Files   []string `json:"files,omitempty"`
+	At time.Time `json:"at"`
+	// Event is started, completed, rolled_back or baseline.
+	Event string `json:"event"`
+	// Migration is the migration's name (a window's is its last file's).
+	Migration string `json:"migration"`
+	// Kind is migration, revert or baseline.
+	Kind string `json:"kind"`
+	// Reverts names the migration a revert undoes.
+	Reverts string `json:"reverts,omitempty"`
+	// Files are the files of the directory the migration applied.
+	Files []string `json:"files,omitempty"`
 	// VersionSchema is the version the migration published.
 	VersionSchema string `json:"version_schema,omitempty"`
-	AppliedBy     string `json:"applied_by,omitempty"`
-	OSUser        string `json:"os_user,omitempty"`
-	// Duration is the working time of start and complete together, and
-	// RowsBackfilled the rows its backfill rewrote: on the completed event.
-	Duration       time.Duration `json:"duration_ns,omitempty"`
-	RowsBackfilled int64         `json:"rows_backfilled,omitempty"`
+	// AppliedBy is the database role that ran it, OSUser the operating
+	// system user of the process.
+	AppliedBy string `json:"applied_by,omitempty"`
+	OSUser    string `json:"os_user,omitempty"`
+	// Duration is the working time of start and complete together, on
+	// the completed event.
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	// RowsBackfilled is the rows its backfill rewrote, on the completed
+	// event.
+	RowsBackfilled int64 `json:"rows_backfilled,omitempty"`
 	// Undone is set on the events of a run that a revert later undid.
 	Undone bool `json:"undone,omitempty"`
 }

@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // TestWorkflowWindow applies three files as one expand/contract step while
@@ -86,7 +87,7 @@ func TestWorkflowWindow(t *testing.T) {
 	}
 
 	time.Sleep(50 * time.Millisecond)
-	res, err := eng.Migrate(ctx, d, phases.MigrateOptions{Window: true})
+	res, err := eng.Migrate(ctx, d, workflow.MigrateOptions{Window: true})
 	if err != nil {
 		fail("migrate --window: %s", pg.Explain(err))
 	}
@@ -99,7 +100,7 @@ func TestWorkflowWindow(t *testing.T) {
 		fail("status: %v", err)
 	}
 	for _, f := range st.Files {
-		if f.State != phases.FileInProgress || f.Migration != "003_price_cents" {
+		if f.State != workflow.FileInProgress || f.Migration != "003_price_cents" {
 			fail("during the window: %+v", f)
 		}
 	}

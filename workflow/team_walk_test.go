@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // writer is an application pinned to one version: it inserts and updates
@@ -67,7 +68,7 @@ func TestTeamWalkthrough(t *testing.T) {
 	env := newEnv(t)
 	eng := env.engine(func(c *phases.Config) { c.BackfillBatchTime = 5 * time.Millisecond })
 	dir := fstest.MapFS{"001_users.yaml": {Data: []byte("operations:\n  - create_table: { name: users, columns: [{ name: id, type: bigserial, pk: true }, { name: email, type: text, nullable: false }] }\n")}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	env.exec(env.db, "INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 2000) g")
@@ -90,7 +91,7 @@ func TestTeamWalkthrough(t *testing.T) {
 		}
 		nw = startWriter(t, env, newV, newInsert)
 	}()
-	res, err := eng.Migrate(ctx, d, phases.MigrateOptions{})
+	res, err := eng.Migrate(ctx, d, workflow.MigrateOptions{})
 	if err != nil {
 		t.Fatalf("migrate 3 files: %s", pg.Explain(err))
 	}
@@ -121,7 +122,7 @@ func TestTeamWalkthrough(t *testing.T) {
 
 	// migrate again: the three files are applied again, 001's version
 	// serving all along.
-	res, err = eng.Migrate(ctx, d, phases.MigrateOptions{Complete: false})
+	res, err = eng.Migrate(ctx, d, workflow.MigrateOptions{Complete: false})
 	if err != nil || res.InProgress != "004_nick_idx" {
 		t.Fatalf("migrate again: %+v, %v", res, err)
 	}

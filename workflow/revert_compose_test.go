@@ -1,4 +1,4 @@
-package phases_test
+package workflow_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing/fstest"
 
 	"github.com/onlinepg/online/internal/pg"
-	"github.com/onlinepg/online/phases"
+	"github.com/onlinepg/online/workflow"
 )
 
 // TestWorkflowRevertTypeAndRename: the revert of a migration that changed a
@@ -23,7 +23,7 @@ func TestWorkflowRevertTypeAndRename(t *testing.T) {
   - alter_column: { table: t, column: name, type: bigint, up: "name", down: "name" }
   - rename_column: { table: t, from: name, to: label }
 `)}}
-	if _, err := eng.Migrate(ctx, loadDir(t, dir), phases.MigrateOptions{Complete: true}); err != nil {
+	if _, err := eng.Migrate(ctx, loadDir(t, dir), workflow.MigrateOptions{Complete: true}); err != nil {
 		t.Fatalf("migrate: %s", pg.Explain(err))
 	}
 	env.expectRows(env.db, []string{"label|bigint"}, "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.t'::regclass AND attname IN ('name', 'label')")
