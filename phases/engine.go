@@ -318,7 +318,7 @@ func (e *Engine) command(ctx context.Context, fn func() (*Result, error)) (*Resu
 		res, err = fn()
 		if err == nil && res != nil && res.Phase == string(state.Complete) {
 			// The schema as the migration left it, what drift is
-			// measured against (see drift.go).
+			// measured against (package workflow, drift.go).
 			e.recordAfter(ctx, res.Migration)
 		}
 		if err == nil && res != nil && res.Phase == phaseRolledBack && before != nil && before.Name == res.Migration {
