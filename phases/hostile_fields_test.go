@@ -71,6 +71,13 @@ func fieldCases() []fieldCase {
 		{"update_rows down writes", `{"update_rows": {"table": "t", "set": {"b": "1"}, "down": {"b": "(with d as (delete from other returning 1) select 1)"}}}`, "update_rows", "down.b", "DELETE"},
 		{"update_rows down_where", `{"update_rows": {"table": "t", "set": {"b": "1"}, "down": {"b": "2"}, "down_where": "true -- x"}}`, "update_rows", "down_where", "comment"},
 		{"sql commits", `{"sql": {"up": "create table x (a int); commit; drop table other"}}`, "sql", "up", "transaction control"},
+		// The extensions: a move's fragments (from) and a column's collation.
+		{"from where escapes", `{"add_column": {"table": "t", "column": {"name": "z", "type": "int", "nullable": true}, "from": {"table": "other", "value": "other.id", "where": "other.id = t.id) OR (true"}}}`, "add_column", "from.where", "closes a bracket it did not open"},
+		{"from value second statement", `{"add_column": {"table": "t", "column": {"name": "z", "type": "int", "nullable": true}, "from": {"table": "other", "value": "other.id; drop table other", "where": "other.id = t.id"}}}`, "add_column", "from.value", `";"`},
+		{"from value writes", `{"add_column": {"table": "t", "column": {"name": "z", "type": "int", "nullable": true}, "from": {"table": "other", "value": "(with d as (delete from other returning 1) select 1)", "where": "other.id = t.id"}}}`, "add_column", "from.value", "DELETE"},
+		{"from down hides the rest", `{"add_column": {"table": "other", "column": {"name": "z", "type": "text", "nullable": true}, "from": {"table": "t", "value": "t.a", "where": "t.id = other.id", "down": {"a": "other.z -- x"}}}}`, "add_column", "from.down.a", "comment"},
+		{"from values escape", `{"create_table": {"name": "n", "columns": [{"name": "id", "type": "int", "pk": true}], "from": {"table": "t", "values": {"id": "t.id), (1"}, "where": "n.id = t.id"}}}`, "create_table", "from.values.id", "a single SQL expression"},
+		{"collation escapes", addCol(`"type": "text", "nullable": true, "collation": "C\"; drop table other; --"`), "add_column", "column.collation", "does not exist"},
 		// What only the catalog knows, asked before anything changes.
 		{"missing type", addCol(`"type": "bigintt", "nullable": true`), "add_column", "column.type", "type bigintt does not exist"},
 		{"missing type in alter", `{"alter_column": {"table": "t", "column": "b", "type": "bigintt"}}`, "alter_column", "type", "type bigintt does not exist"},
