@@ -144,11 +144,15 @@ func TestTeamNoDefaultDatabaseForWrites(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeFile(t, dir, "01_a.yaml", "operations:\n  - create_table: { name: team_no_default_db, columns: [{ name: id, type: bigserial, pk: true }] }\n")
+	// Compared with before, not with none: the default database is the
+	// server's own, where anything may have been left by others.
+	const probe = "SELECT count(*) || ' ' || coalesce((SELECT count(*) FROM pg_namespace WHERE nspname IN ('online', 'public_01_a'))::text, '') FROM pg_class WHERE relname = 'team_no_default_db'"
+	before := pgtest.QueryStrings(t, server, probe)
 	for _, args := range [][]string{{"migrate", dir}, {"init"}, {"complete"}, {"rollback"}, {"revert"}} {
 		expectCLI(t, "no database named: "+args[0], runCLI(t, args...), 2, nil, []string{"changes a database, and none was named", "--database-url"})
 	}
-	if got := pgtest.QueryStrings(t, server, "SELECT count(*) FROM pg_class WHERE relname = 'team_no_default_db'"); got[0] != "0" {
-		t.Fatalf("a migrate without a database changed the default one: %v", got)
+	if got := pgtest.QueryStrings(t, server, probe); got[0] != before[0] {
+		t.Fatalf("a command without a database changed the default one: tables named team_no_default_db and schemas online, public_01_a: %v before, %v after", before, got)
 	}
 	r := runCLI(t, "migrate", dir, "--database-url", url)
 	expectCLI(t, "migrate with the database named", r, 0, nil, []string{`online: migrate: database "` + pgtest.DBName(t, url) + `" on `, "(from --database-url)"})
