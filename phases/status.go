@@ -130,13 +130,15 @@ func backfillStates(m *MigrationStatus, held bool) {
 func next(st *Status) string {
 	m := st.InProgress
 	switch {
-	case m == nil:
-		return "online start FILE, to start the next migration"
 	case st.Running && len(st.Waits) > 0:
+		// A start waiting for its first lock has no migration
+		// recorded yet: what it waits for is the news.
 		w := st.Waits[0]
 		return fmt.Sprintf("wait: an online process is working on this migration now, and pid %d waits for a lock that pid %d holds; "+
 			"it retries until --lock-retry-deadline, or end the holder, at your choice, with SELECT pg_terminate_backend(%d)",
 			w.PID, w.Blockers[0].PID, w.Blockers[0].PID)
+	case m == nil:
+		return "online start FILE, to start the next migration"
 	case st.Running:
 		return "wait: an online process is working on this migration now"
 	}
