@@ -261,8 +261,8 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 		t.Fatalf("%d wrong rows of %d (writes: %d)", bad, len(got), writes.Load())
 	}
 	var ranges int
-	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills").Scan(&ranges); err != nil || ranges != workers {
-		t.Fatalf("%d backfill ranges (%v), want %d", ranges, err, workers)
+	if err := e.db.QueryRow(ctx(), "SELECT count(*) FROM online.backfills").Scan(&ranges); err != nil || ranges != phases.RangeCount(workers, int64(rows)) {
+		t.Fatalf("%d backfill ranges (%v), want %d", ranges, err, phases.RangeCount(workers, int64(rows)))
 	}
 	// Each range's last checkpoint recorded the duty it ran at, for
 	// online status: a share of time, 1 when not slowed.

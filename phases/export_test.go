@@ -34,3 +34,6 @@ func (e *Engine) UndoDataMigrations(ctx context.Context) error {
 		return err
 	})
 }
+
+// RangeCount is rangeCount, for the tests that check how a table is split.
+var RangeCount = rangeCount

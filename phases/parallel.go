@@ -27,6 +27,27 @@ const (
 	rowsPerWorker  = 250_000
 )
 
+// A table walked by several workers is split into rangesPerWorker key
+// ranges per worker, taken from one queue: a worker whose range ends first
+// takes the next, so the workers end within about a range of each other.
+// With one range each, two workers of a 1M-row rewrite were seen to end a
+// second apart (one was slowed by its neighbour on the CPU), the last
+// second walked by one worker alone. A range is kept at minRangeRows or
+// more: each costs a few statements to start.
+const (
+	rangesPerWorker = 4
+	minRangeRows    = 25_000
+)
+
+// rangeCount is how many ranges n workers walk a table of about rows rows
+// in: at least n, so that each worker has one.
+func rangeCount(n int, rows int64) int {
+	if n <= 1 {
+		return 1
+	}
+	return max(n, min(n*rangesPerWorker, int(rows/minRangeRows)))
+}
+
 // autoWorkers is the worker count for a table of about rows rows.
 func autoWorkers(rows int64) int {
 	return max(1, min(maxAutoWorkers, runtime.NumCPU(), int(rows/rowsPerWorker)))
@@ -125,27 +146,28 @@ func backfillTask(plan *operations.Plan, bf operations.Backfill) backfill.Task {
 	return task
 }
 
-// splitTask divides a task's keys into one range per worker and records
-// every range before the first batch, so that a run killed at any point
-// resumes the same ranges.
+// splitTask divides a task's keys into ranges for its workers (rangeCount)
+// and records every range before the first batch, so that a run killed at
+// any point resumes the same ranges.
 func (e *Engine) splitTask(ctx context.Context, rec *state.Record, i int, table string, task backfill.Task, data bool) ([]state.Backfill, error) {
 	n := e.cfg.BackfillWorkers
+	ranges := []backfill.Range{{}}
 	if data {
 		// A data migration's down at rollback walks back to the one
 		// checkpoint of its forward pass: it keeps a single range.
 		n = 1
-	} else if n <= 0 {
+	} else if n != 1 {
 		_, total, err := backfill.Split(ctx, e.conn, task, 1)
 		if err != nil {
 			return nil, err
 		}
-		n = autoWorkers(total)
-	}
-	ranges := []backfill.Range{{}}
-	if n > 1 {
-		var err error
-		if ranges, _, err = backfill.Split(ctx, e.conn, task, n); err != nil {
-			return nil, err
+		if n <= 0 {
+			n = autoWorkers(total)
+		}
+		if k := rangeCount(n, total); k > 1 {
+			if ranges, _, err = backfill.Split(ctx, e.conn, task, k); err != nil {
+				return nil, err
+			}
 		}
 	}
 	e.log.Info().Str(keyTable, table).Int("workers", n).Int("ranges", len(ranges)).Msg("backfill workers chosen")
@@ -192,11 +214,16 @@ func (e *Engine) walkParts(ctx context.Context, rec *state.Record, plan *operati
 			pending = append(pending, k)
 		}
 	}
-	workers := len(pending)
-	if e.cfg.BackfillWorkers > 0 {
-		workers = min(workers, e.cfg.BackfillWorkers)
+	// As many workers as splitTask chose: the ranges are more than that.
+	want := e.cfg.BackfillWorkers
+	if want <= 0 {
+		var rows int64
+		for _, p := range parts {
+			rows += max(p.RowsTotal, p.RowsDone)
+		}
+		want = autoWorkers(rows)
 	}
-	workers = max(workers, 1)
+	workers := max(1, min(len(pending), want))
 	e.workersUsed = max(e.workersUsed, workers)
 
 	conns := []*pgx.Conn{e.conn}

@@ -92,6 +92,54 @@ func (e *env) checkParts(rows, workers int) {
 	}
 }
 
+// TestParallelBackfillMoreRangesThanWorkers: a table large enough is split
+// into more ranges than workers, and a worker that ends a range takes the
+// next. Every range is walked once, to its end, and never by more sessions
+// at once than the workers asked for.
+func TestParallelBackfillMoreRangesThanWorkers(t *testing.T) {
+	t.Parallel()
+	const rows, workers = 120000, 2
+	want := phases.RangeCount(workers, rows)
+	if want <= workers {
+		t.Fatalf("RangeCount(%d, %d) = %d: the test needs more ranges than workers", workers, rows, want)
+	}
+	e := newEnv(t, `CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL, balance int NOT NULL DEFAULT 0, orig text, k text GENERATED ALWAYS AS (id::text) STORED);
+		INSERT INTO accounts (email, orig) SELECT 'User' || g || '@Example.COM', 'User' || g || '@Example.COM' FROM generate_series(1, 120000) g;
+		ANALYZE accounts`,
+		// Each visit records the session that made it and when.
+		`CREATE TABLE visits (k text NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+		CREATE FUNCTION log_visit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		  IF current_setting('online.backfill', true) = 'on' THEN
+		    INSERT INTO visits VALUES (NEW.k::text, pg_backend_pid());
+		  END IF;
+		  RETURN NEW;
+		END $$;
+		CREATE TRIGGER log_visit AFTER UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION log_visit();`)
+	eng := e.engine(func(c *phases.Config) { c.BackfillWorkers = workers; c.BackfillBatchTime = 20 * time.Millisecond })
+	if _, err := eng.Start(ctx(), parse(t, "lower", lowerEmail)); err != nil {
+		t.Fatalf("start: %s", pg.Explain(err))
+	}
+	e.expectRows(e.db, []string{fmt.Sprintf("%d|%d|%d", want, want, rows)},
+		"SELECT count(*), count(*) FILTER (WHERE done), sum(rows_done)::bigint FROM online.backfills")
+	// Each range's checkpoint counts exactly the keys visited in it, and
+	// every key was visited once.
+	e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM online.backfills b WHERE b.rows_done <> (SELECT count(*) FROM visits v JOIN accounts a ON a.k = v.k
+		WHERE (b.range_lo IS NULL OR a.id > b.range_lo[1]::bigint) AND (b.range_hi IS NULL OR a.id <= b.range_hi[1]::bigint))`)
+	e.expectRows(e.db, []string{"0"}, `SELECT count(*) FROM (SELECT k FROM visits GROUP BY k HAVING count(*) <> 1) s`)
+	e.expectRows(e.db, []string{fmt.Sprint(rows)}, `SELECT count(DISTINCT k) FROM visits`)
+	// The walking sessions: no more than the workers.
+	var sessions int
+	if err := e.db.QueryRow(ctx(), "SELECT count(DISTINCT pid) FROM visits").Scan(&sessions); err != nil {
+		t.Fatal(err)
+	}
+	if sessions < 1 || sessions > workers {
+		t.Fatalf("%d sessions walked the ranges, want 1..%d", sessions, workers)
+	}
+	e.complete()
+	e.expectRows(e.db, []string{fmt.Sprint(rows), "0"}, "SELECT count(*) FROM accounts UNION ALL SELECT count(*) FROM accounts WHERE email <> lower(orig)")
+}
+
 // TestParallelKilledBackfillResumes kills a start with three workers midway
 // (SIGKILL), then resumes: every range carries on from its own checkpoint
 // (each row visited exactly once, no range restarted), and each range's

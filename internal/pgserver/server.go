@@ -253,6 +253,33 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Crash stops the server as a power cut would, for tests of what survives:
+// pg_ctl stop -m immediate, with no checkpoint and no flush of the WAL that
+// asynchronous commits left in memory. The directory stays; Restart starts
+// the server again on the same port, through crash recovery.
+func (s *Server) Crash(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("pgserver: Crash after Stop")
+	}
+	return s.stopMode(ctx, "immediate")
+}
+
+// Restart starts a server stopped by Crash on its port and returns once it
+// accepts connections.
+func (s *Server) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("pgserver: Restart after Stop")
+	}
+	if err := s.startOn(ctx, s.Port); err != nil {
+		return err
+	}
+	return s.waitReady(ctx)
+}
+
 func (s *Server) stopMode(ctx context.Context, mode string) error {
 	out, err := s.run(ctx, s.bin.PGCtl, "stop", "-D", s.dataDir, "-m", mode, "-w", "-t", "20")
 	if err != nil {
