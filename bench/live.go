@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgserver"
+	"github.com/onlinepg/online/internal/scratchdb"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 )
@@ -491,16 +490,17 @@ func (r *run) findServer(ctx context.Context) error {
 // existing database: it must not disturb anyone's data, and dropping its
 // own database is the one clean-up that cannot miss anything.
 func (r *run) createDatabase(ctx context.Context) (name, dbURL string, err error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", "", err
-	}
-	name = dbPrefix + hex.EncodeToString(b[:])
 	admin, err := pg.Connect(ctx, r.serverURL, pg.Options{ApplicationName: "online-bench"})
 	if err != nil {
 		return "", "", err
 	}
 	defer pg.Close(ctx, admin)
+	// Scratch databases of benches that were killed go first; a failure
+	// to drop them is no reason to stop this one.
+	if dropped, err := scratchdb.DropStale(ctx, admin, dbPrefix); err == nil && len(dropped) > 0 {
+		r.printf("dropped   %s (left by a bench that was killed)\n", strings.Join(dropped, ", "))
+	}
+	name = scratchdb.Name(dbPrefix, time.Now())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
 		return "", "", fmt.Errorf("create the scratch database %s (the bench needs a role that may create databases): %w", name, err)
 	}

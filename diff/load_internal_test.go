@@ -3,12 +3,16 @@ package diff
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/onlinepg/online/internal/pg"
 	"github.com/onlinepg/online/internal/pgtest"
+	"github.com/onlinepg/online/internal/scratchdb"
 )
 
 // TestScratchDatabaseDropped: the scratch database is gone after bad SQL
@@ -66,5 +70,37 @@ func TestScratchDatabaseDropped(t *testing.T) {
 	}
 	if exists(db + "_slow") {
 		t.Fatal("scratch database left after a cancel")
+	}
+}
+
+// TestStaleScratchDatabasesDropped: a diff drops the scratch databases that
+// a killed diff left (their process, on this host, is gone) before it makes
+// its own, and leaves those of a diff still running.
+func TestStaleScratchDatabasesDropped(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDB(t)
+	admin := pgtest.Connect(t, url)
+	exists := func(db string) bool {
+		return len(pgtest.QueryStrings(t, admin, "SELECT 1 FROM pg_database WHERE datname = $1", db)) > 0
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("no true command: %v", err)
+	}
+	now := time.Now().Unix()
+	dead := fmt.Sprintf("%s%s_%d_%d_%s", ScratchPrefix, scratchdb.HostTag(), cmd.Process.Pid, now, "deaddeaddead")
+	alive := fmt.Sprintf("%s%s_%d_%d_%s", ScratchPrefix, scratchdb.HostTag(), os.Getpid(), now, "a1a1a1a1a1a1")
+	for _, n := range []string{dead, alive} {
+		pgtest.Exec(t, admin, "DROP DATABASE IF EXISTS "+pg.Ident(n), "CREATE DATABASE "+pg.Ident(n))
+		t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pg.Ident(n)) })
+	}
+	if _, err := LoadSQL(context.Background(), url, "want.sql", "CREATE TABLE t (id int PRIMARY KEY)", "public"); err != nil {
+		t.Fatal(err)
+	}
+	if exists(dead) {
+		t.Errorf("%s (its diff is gone) is still there", dead)
+	}
+	if !exists(alive) {
+		t.Errorf("%s (its diff runs) was dropped", alive)
 	}
 }

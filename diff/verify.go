@@ -3,8 +3,6 @@ package diff
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/scratchdb"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 	"github.com/onlinepg/online/schema"
@@ -125,11 +124,7 @@ func withScratch(ctx context.Context, serverURL string, f func(url string) error
 	return withScratchDB(ctx, serverURL, scratchName(), f)
 }
 
-func scratchName() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return ScratchPrefix + hex.EncodeToString(b[:])
-}
+func scratchName() string { return scratchdb.Name(ScratchPrefix, time.Now()) }
 
 func withScratchDB(ctx context.Context, serverURL, db string, f func(url string) error) (err error) {
 	admin, err := pg.Connect(ctx, serverURL, pg.Options{ApplicationName: "online-diff"})
@@ -137,6 +132,9 @@ func withScratchDB(ctx context.Context, serverURL, db string, f func(url string)
 		return err
 	}
 	defer pg.Close(ctx, admin)
+	// Scratch databases an earlier diff could not drop (it was killed) go
+	// first. A failure to list or drop them is no reason to fail this diff.
+	_, _ = scratchdb.DropStale(ctx, admin, ScratchPrefix)
 	// template0: the scratch database must not inherit what an
 	// administrator put into template1.
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(db)+" TEMPLATE template0"); err != nil {

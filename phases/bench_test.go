@@ -250,7 +250,7 @@ func BenchmarkRewrite(b *testing.B) {
 		e.rollback()
 
 		b.Logf("3 and 4 run on the same table after the backfill, triggers in place vs dropped, runs in A B B A order, mean of each side")
-		b.Logf("3. bulk UPDATE score of every row, %d runs each: plain %s, with triggers %s, ratio %.2f (target >= 0.80)", len(bulk[0]), bulkPlain.Round(time.Millisecond), bulkTrig.Round(time.Millisecond), bulkPlain.Seconds()/bulkTrig.Seconds())
+		b.Logf("3. bulk UPDATE score of every row, %d runs each: plain %s, with triggers %s, ratio %.2f (target >= 0.85)", len(bulk[0]), bulkPlain.Round(time.Millisecond), bulkTrig.Round(time.Millisecond), bulkPlain.Seconds()/bulkTrig.Seconds())
 		b.Logf("   runs plain %s, with triggers %s", fmtDurs(bulk[0]), fmtDurs(bulk[1]))
 		b.Logf("4. OLTP, 4 clients, INSERT + UPDATE by key, %d A B B A blocks of runs of %s: plain %.0f tx/s, with triggers %.0f tx/s, ratio %.3f ± %.3f (95%% CI over blocks; target >= 0.95)", oltpBlocks, oltpTime, oltpPlain, oltpTrig, oltpRatio, oltpCI)
 		b.Logf("   block ratios %s", fmtRatios(blockRatios))

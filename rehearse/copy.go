@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/scratchdb"
 )
 
 // Sample says how much of each table is copied.
@@ -362,6 +363,11 @@ WHERE co.contype = 'f' AND n.nspname = $1 AND rn.nspname = $1`, schemaName)
 func (r *runner) createDB(ctx context.Context, admin *pgx.Conn, name, template string) error {
 	if !strings.HasPrefix(name, Prefix) {
 		return fmt.Errorf("create database %s: not a rehearsal database name", name)
+	}
+	if len(r.created) == 0 {
+		// What earlier rehearsals could not drop (they were killed) goes
+		// first; a failure to do so is no reason to fail this one.
+		_, _ = scratchdb.DropStale(ctx, admin, Prefix)
 	}
 	r.created = append(r.created, name)
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", pg.Ident(name), pg.Ident(template))); err != nil {

@@ -2,8 +2,6 @@ package rehearse
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -14,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/scratchdb"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 )
@@ -157,9 +156,10 @@ type runner struct {
 // fails is a Report with Success false. Every database it created is
 // dropped before it returns.
 func Run(ctx context.Context, opts Options, migs []Migration) (*Report, error) {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return run(ctx, opts, migs, hex.EncodeToString(b[:]))
+	// The id makes the names scratch database names (see scratchdb): a
+	// rehearsal's databases left by a killed process are dropped by the
+	// next rehearsal.
+	return run(ctx, opts, migs, strings.TrimPrefix(scratchdb.Name(Prefix, time.Now()), Prefix))
 }
 
 func run(ctx context.Context, opts Options, migs []Migration, id string) (rep *Report, err error) {

@@ -21,7 +21,7 @@ import (
 // queries and errors.
 var demoAppLine = regexp.MustCompile(`(?m)^\s+(old|new)\s+\S+\s+(email|email_address)\s+\S+\s+(\d+)\s+(\d+)\s`)
 
-var demoDatabaseLine = regexp.MustCompile(`(?m)^database\s+(online_demo_[0-9a-f]+)\s`)
+var demoDatabaseLine = regexp.MustCompile(`(?m)^database\s+(online_demo_[0-9a-f_]+)\s`)
 
 // runDemo runs `online demo` in-process with args after "demo" and checks
 // what every successful run must show: exit 0, both apps busy and without

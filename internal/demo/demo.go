@@ -2,14 +2,13 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/onlinepg/online/internal/pg"
+	"github.com/onlinepg/online/internal/scratchdb"
 	"github.com/onlinepg/online/operations"
 	"github.com/onlinepg/online/phases"
 )
@@ -294,11 +293,10 @@ func (r *run) createDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	name := dbPrefix + hex.EncodeToString(b[:])
+	// Scratch databases of demos that were killed go first; a failure to
+	// drop them is no reason to stop this one.
+	_, _ = scratchdb.DropStale(ctx, admin, dbPrefix)
+	name := scratchdb.Name(dbPrefix, time.Now())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pg.Ident(name)); err != nil {
 		return fmt.Errorf("create the scratch database %s (the demo needs a role that may create databases; it never writes to existing ones): %w", name, err)
 	}

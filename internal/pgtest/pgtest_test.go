@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/onlinepg/online/internal/scratchdb"
 )
 
 // The child modes run in a copy of this test binary, whose first NewDB sizes
@@ -29,23 +31,6 @@ func TestRoom(t *testing.T) {
 	for _, c := range cases {
 		if got := room(c.maxConns, c.reserved, c.inUse); got != c.want {
 			t.Errorf("%s: room(%d, %d, %d) = %d, want %d", c.name, c.maxConns, c.reserved, c.inUse, got, c.want)
-		}
-	}
-}
-
-func TestParseDBName(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	name := newDBName(now)
-	if len(name) > 63 {
-		t.Fatalf("%s: longer than PostgreSQL's 63 bytes", name)
-	}
-	o, ok := parseDBName(name)
-	if !ok || o.host != hostTag() || o.pid != os.Getpid() || !o.created.Equal(now) {
-		t.Fatalf("parseDBName(%s) = %+v, %v", name, o, ok)
-	}
-	for _, bad := range []string{"online_test_0a1b2c3d4e5f", "postgres", "online_test_zz_1_2", "online_test_abcd_x_1_ff"} {
-		if _, ok := parseDBName(bad); ok {
-			t.Errorf("parseDBName(%s) took it for a tagged name", bad)
 		}
 	}
 }
@@ -85,8 +70,8 @@ func TestStaleDatabasesDropped(t *testing.T) {
 	}
 	t.Parallel()
 	now := time.Now().Unix()
-	dead := fmt.Sprintf("%s%s_%d_%d_%s", dbPrefix, hostTag(), deadPID(t), now, "deaddeaddead")
-	alive := fmt.Sprintf("%s%s_%d_%d_%s", dbPrefix, hostTag(), os.Getpid(), now, "a1a1a1a1a1a1")
+	dead := fmt.Sprintf("%s%s_%d_%d_%s", dbPrefix, scratchdb.HostTag(), deadPID(t), now, "deaddeaddead")
+	alive := fmt.Sprintf("%s%s_%d_%d_%s", dbPrefix, scratchdb.HostTag(), os.Getpid(), now, "a1a1a1a1a1a1")
 	untagged := dbPrefix + "0123456789ab"
 	admin := Connect(t, ServerURL())
 	for _, n := range []string{dead, alive, untagged} {

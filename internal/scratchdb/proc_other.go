@@ -1,6 +1,6 @@
 //go:build !unix
 
-package pgtest
+package scratchdb
 
 // processAlive cannot tell here; the database's age decides.
 func processAlive(int) bool { return true }
