@@ -51,7 +51,7 @@ func TestStale(t *testing.T) {
 	}{
 		{mk(dead, now), -1, true},
 		{mk(os.Getpid(), now), -1, false},
-		{mk(os.Getpid(), now.Add(-2 * StaleAfter)), -1, true},
+		{mk(os.Getpid(), now.Add(-2*StaleAfter)), -1, true},
 		{p + "0123456789ab", -1, false},
 		{p + "0123456789ab", time.Minute, false},
 		{p + "0123456789ab", 2 * StaleAfter, true},
