@@ -35,6 +35,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// scratchServer starts a throwaway server of the test's own, stopped and
+// removed when the test ends; the test skips where PostgreSQL's server
+// binaries are not installed.
+func scratchServer(t *testing.T, ctx context.Context) *pgserver.Server {
+	t.Helper()
+	bins, err := pgserver.FindBinaries("")
+	if errors.Is(err, pgserver.ErrNotFound) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pgserver.Start(ctx, bins, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	return srv
+}
+
 // TestBackfillWaitsForReplica runs a backfill on a scratch primary with a
 // streaming standby that applies WAL two seconds late: the backfill must
 // pause while the standby lags more than --max-replica-lag, say so in its
@@ -43,20 +63,9 @@ func (s *syncBuffer) String() string {
 // stays within a few batches of it either way.
 func TestBackfillWaitsForReplica(t *testing.T) {
 	t.Parallel()
-	bins, err := pgserver.FindBinaries("")
-	if errors.Is(err, pgserver.ErrNotFound) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	primary, err := pgserver.Start(c, bins, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = primary.Stop(context.Background()) })
+	primary := scratchServer(t, c)
 	standby, err := primary.StartStandby(c, "recovery_min_apply_delay = '2s'", "wal_receiver_status_interval = 1", "hot_standby = on")
 	if err != nil {
 		t.Fatal(err)

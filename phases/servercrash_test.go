@@ -2,7 +2,6 @@ package phases_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
-	"github.com/onlinepg/online/internal/pgserver"
 	"github.com/onlinepg/online/internal/pgtest"
 	"github.com/onlinepg/online/phases"
 )
@@ -28,20 +26,9 @@ import (
 // versions.
 func TestServerCrashMidBackfill(t *testing.T) {
 	t.Parallel()
-	bins, err := pgserver.FindBinaries("")
-	if errors.Is(err, pgserver.ErrNotFound) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := pgserver.Start(c, bins, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	srv := scratchServer(t, c)
 
 	const rows = 200000
 	setup := pgtest.Connect(t, srv.URL)
