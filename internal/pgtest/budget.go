@@ -81,6 +81,21 @@ func serverRoom(ctx context.Context, admin *pgx.Conn) (int, error) {
 	return room(maxConns, reserved, inUse), nil
 }
 
+// holders says who holds the server's connections: the sessions counted by
+// database, application and state, the largest groups first. A test that
+// waits for room names them, so that a run that fills the server can be
+// traced to what filled it.
+func holders(ctx context.Context, admin *pgx.Conn) string {
+	var s string
+	err := admin.QueryRow(ctx, `SELECT coalesce(string_agg(n || ' ' || what, ', ' ORDER BY n DESC, what), 'none')
+		FROM (SELECT count(*) AS n, coalesce(datname, '-') || ' (' || coalesce(nullif(application_name, ''), '-') || ', ' || coalesce(state, '-') || ')' AS what
+			FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 2 ORDER BY 1 DESC LIMIT 12) s`).Scan(&s)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return s
+}
+
 // waitForRoom waits until the server has room for one more test of this
 // binary, or for patience, and returns the function to call once the test's
 // database exists.
@@ -106,11 +121,11 @@ func waitForRoom(ctx context.Context, t testing.TB, admin *pgx.Conn) (started fu
 			return started, nil
 		}
 		if time.Since(began) >= patience() {
-			t.Logf("pgtest: the server still has room for only %d connections after %s: going ahead", free, patience())
+			t.Logf("pgtest: the server still has room for only %d connections after %s: going ahead; its sessions: %s", free, patience(), holders(ctx, admin))
 			return started, nil
 		}
 		if !said {
-			t.Logf("pgtest: waiting for room on the server: %d connections free, a test needs %d", free, ConnsPerTest)
+			t.Logf("pgtest: waiting for room on the server: %d connections free, a test needs %d; its sessions: %s", free, ConnsPerTest, holders(ctx, admin))
 			said = true
 		}
 		if err := pg.Sleep(ctx, 250*time.Millisecond); err != nil {
