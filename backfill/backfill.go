@@ -108,6 +108,11 @@ type Options struct {
 	// table's, which is wrong for a range. It counts from the walk's start,
 	// Resume's rows included.
 	Total int64
+	// PaceLast pauses after the last batch too, as after any other (the
+	// pause of Rate, then Pause): for a caller that walks on in another
+	// range on the same connection, so that Rate and Pause hold across
+	// ranges instead of letting each range's last batch go unpaced.
+	PaceLast bool
 	// Pause, when set, is called between batches, after the pause of
 	// Rate and the waiter checks; it may block (return nil after
 	// waiting) to hold the walk back for a reason of the caller's, such as
@@ -406,35 +411,45 @@ func Run(ctx context.Context, conn *pgx.Conn, t Task, o Options) (Checkpoint, er
 			r.size = nextSize(st.size, st.took, r.target, o.MinBatch, o.MaxBatch)
 		}
 		r.report(cp)
+		if !cp.Done || o.PaceLast {
+			if err := r.rest(ctx, st, batchStart); err != nil {
+				return stopped(err)
+			}
+		}
 		if cp.Done {
 			r.log.Debug().Str("table", t.name()).Int64("rows_done", cp.RowsDone).Int64("rows_updated", updated).
 				Dur("elapsed", time.Since(started)).Msg("backfill done")
 			return cp, nil
 		}
-
-		var pause time.Duration
-		if st.took > slowFactor*o.BatchTime {
-			// The server took far longer than usual: give the
-			// application the same time back before going on.
-			pause = min(st.took, maxSlowPause)
-			r.log.Debug().Str("table", t.name()).Dur("took", st.took).Dur("pause", pause).Int("next_batch", r.size).
-				Msg("backfill batch much slower than its target; pausing")
-		}
-		if o.Rate > 0 {
-			// Pace each batch on its own: a run that fell behind (lock
-			// retries, pauses) does not catch up in a burst above Rate.
-			interval := time.Duration(float64(st.walked) / o.Rate * float64(time.Second))
-			pause = max(pause, interval-time.Since(batchStart))
-		}
-		if err := pg.Sleep(ctx, pause); err != nil {
-			return stopped(err)
-		}
-		if o.Pause != nil {
-			if err := o.Pause(ctx); err != nil {
-				return stopped(err)
-			}
-		}
 	}
+}
+
+// rest is the pause after a batch that began at batchStart: the time back
+// after a batch much slower than its target, the pace of Options.Rate, then
+// Options.Pause.
+func (r *runner) rest(ctx context.Context, st batchStats, batchStart time.Time) error {
+	o := r.o
+	var pause time.Duration
+	if st.took > slowFactor*o.BatchTime {
+		// The server took far longer than usual: give the
+		// application the same time back before going on.
+		pause = min(st.took, maxSlowPause)
+		r.log.Debug().Str("table", r.t.name()).Dur("took", st.took).Dur("pause", pause).Int("next_batch", r.size).
+			Msg("backfill batch much slower than its target; pausing")
+	}
+	if o.Rate > 0 {
+		// Pace each batch on its own: a run that fell behind (lock
+		// retries, pauses) does not catch up in a burst above Rate.
+		interval := time.Duration(float64(st.walked) / o.Rate * float64(time.Second))
+		pause = max(pause, interval-time.Since(batchStart))
+	}
+	if err := pg.Sleep(ctx, pause); err != nil {
+		return err
+	}
+	if o.Pause != nil {
+		return o.Pause(ctx)
+	}
+	return nil
 }
 
 // settings lays out the transaction-local settings as two parallel arrays,

@@ -554,6 +554,46 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestPaceLast: a walk split into ranges, each a Run of one batch, keeps
+// Rate and calls Pause after each range's last batch when PaceLast is set;
+// without it a Run of one batch never pauses, and the ranges go unpaced.
+func TestPaceLast(t *testing.T) {
+	t.Parallel()
+	conn := pgtest.Connect(t, pgtest.NewDB(t))
+	pgtest.Exec(t, conn,
+		`CREATE TABLE t (id bigint PRIMARY KEY, src text, dst text, n int NOT NULL DEFAULT 0)`,
+		`INSERT INTO t (id, src) SELECT g, 's' || g FROM generate_series(1, 4000) g`)
+	const rate, ranges, per = 4000.0, 4, 1000
+	walk := func(paceLast bool) (time.Duration, int) {
+		pgtest.Exec(t, conn, "UPDATE t SET dst = NULL, n = 0")
+		pauses := 0
+		began := time.Now()
+		for k := 0; k < ranges; k++ {
+			o := Options{Rate: rate, InitialBatch: per, MinBatch: per, MaxBatch: per, PaceLast: paceLast,
+				Pause: func(context.Context) error { pauses++; return nil },
+				Until: []string{fmt.Sprint((k + 1) * per)}}
+			if k > 0 {
+				o.Resume = &Checkpoint{LastKey: []string{fmt.Sprint(k * per)}}
+			}
+			if cp, err := Run(context.Background(), conn, Task{Table: "t", Key: bigintKey(), Set: convert}, o); err != nil || !cp.Done {
+				t.Fatalf("range %d: %+v, %v", k, cp, err)
+			}
+		}
+		if n := count(t, conn, wrongRows); n != 0 {
+			t.Fatalf("%d rows wrong after the ranges", n)
+		}
+		return time.Since(began), pauses
+	}
+	took, pauses := walk(true)
+	least := time.Duration(ranges * per / rate * float64(time.Second))
+	if took < least*9/10 || pauses != ranges {
+		t.Fatalf("with PaceLast: %d rows at %g rows/s in %s (at least %s), %d pauses (want %d)", ranges*per, rate, took, least, pauses, ranges)
+	}
+	if _, pauses := walk(false); pauses != 0 {
+		t.Fatalf("without PaceLast: %d pauses after ranges of one batch, want 0", pauses)
+	}
+}
+
 // lockTimeoutConn connects with lock_timeout in the startup packet, as the
 // engine does.
 func lockTimeoutConn(t *testing.T, url string, d time.Duration) *pgx.Conn {

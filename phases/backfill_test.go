@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 
 	"github.com/onlinepg/online/backfill"
 	"github.com/onlinepg/online/internal/pg"
@@ -77,6 +78,18 @@ func TestWritersDuringParallelBackfill(t *testing.T) {
 func TestWritersDuringYieldingBackfill(t *testing.T) {
 	t.Parallel()
 	writersDuringBackfill(t, 2, 0.99)
+}
+
+// governorLines keeps the log lines of the backfill's governor and phases.
+func governorLines(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "yield") || strings.Contains(l, "duty") || strings.Contains(l, "held") || strings.Contains(l, "governor") ||
+			strings.Contains(l, `"phase"`) || strings.Contains(l, "workers chosen") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func writersDuringBackfill(t *testing.T, workers int, yield float64) {
@@ -200,7 +213,10 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 	time.Sleep(300 * time.Millisecond)
 	var minDuty atomic.Value
 	minDuty.Store(1.0)
+	// The governor's debug lines, shown when it did not do its job.
+	var logs syncBuffer
 	eng := e.engine(func(c *phases.Config) {
+		c.Log = zerolog.New(&logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		c.BackfillBatchTime = 20 * time.Millisecond
 		c.BackfillWorkers = workers
 		c.BackfillYield = yield
@@ -272,12 +288,15 @@ func writersDuringBackfill(t *testing.T, workers int, yield float64) {
 	}
 	duty := minDuty.Load().(float64)
 	if yield > 0 && duty >= 1 {
-		t.Fatalf("the backfill never yielded to %d writers (duty stayed 1)", writers)
+		t.Fatalf("the backfill never yielded to %d writers (duty stayed 1); the governor's log:\n%s", writers, governorLines(logs.String()))
 	}
 	if yield < 0 && duty < 1 {
 		t.Fatalf("the backfill yielded (duty %.2f) with BackfillYield off", duty)
 	}
 	t.Logf("%d rows checked, %d concurrent writes, 0 failures, %d backfill ranges, lowest duty %.2f", len(got), writes.Load(), ranges, duty)
+	if os.Getenv("ONLINE_TEST_GOVERNOR_LOG") != "" {
+		t.Logf("the governor's log:\n%s", governorLines(logs.String()))
+	}
 }
 
 func TestRollbackDuringBackfill(t *testing.T) {

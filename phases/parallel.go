@@ -308,6 +308,10 @@ func (e *Engine) walkPart(ctx context.Context, conn *pgx.Conn, rec *state.Record
 	// The backfill resolves names in up expressions as the sync triggers
 	// do: in the migrated schema.
 	opts.Settings = settings
+	// With more ranges than this one, the worker goes on to the next: its
+	// last batch is paced as any other, so that the rate limit and the
+	// governor's duty cycle and holds apply across ranges.
+	opts.PaceLast = agg.ranges > 1
 	opts.Resume = &backfill.Checkpoint{LastKey: p.LastKey, RowsDone: p.RowsDone}
 	opts.Until = p.RangeHi
 	opts.Checkpoint = func(ctx context.Context, tx pgx.Tx, c backfill.Checkpoint) error {
@@ -349,6 +353,7 @@ func (e *Engine) backfillOptions(conn *pgx.Conn, tbl string, rate float64, agg *
 // aggregate sums the progress of a task's ranges for OnProgress.
 type aggregate struct {
 	gov      *governor // nil when the backfill does not yield
+	ranges   int       // how many ranges the task has; set once
 	mu       sync.Mutex
 	table    string
 	parts    map[int]backfill.Progress
@@ -358,7 +363,7 @@ type aggregate struct {
 }
 
 func newAggregate(table string, parts []state.Backfill, fn func(backfill.Progress)) *aggregate {
-	a := &aggregate{table: table, parts: map[int]backfill.Progress{}, est: map[int]int64{}, progress: fn}
+	a := &aggregate{table: table, ranges: len(parts), parts: map[int]backfill.Progress{}, est: map[int]int64{}, progress: fn}
 	for _, p := range parts {
 		a.parts[p.Part] = backfill.Progress{RowsDone: p.RowsDone, RowsTotal: max(p.RowsTotal, p.RowsDone), Done: p.Done}
 		if len(parts) > 1 {

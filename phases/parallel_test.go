@@ -140,6 +140,30 @@ func TestParallelBackfillMoreRangesThanWorkers(t *testing.T) {
 	e.expectRows(e.db, []string{fmt.Sprint(rows), "0"}, "SELECT count(*) FROM accounts UNION ALL SELECT count(*) FROM accounts WHERE email <> lower(orig)")
 }
 
+// TestRateHoldsAcrossRanges: --backfill-rate bounds the whole backfill
+// when its workers walk more ranges than there are workers: the last batch
+// of each range is paced as any other (a bound from below, which a loaded
+// machine only makes easier to meet).
+func TestRateHoldsAcrossRanges(t *testing.T) {
+	t.Parallel()
+	const rows, workers, rate = 100000, 2, 40000.0
+	if phases.RangeCount(workers, rows) <= workers {
+		t.Fatalf("RangeCount(%d, %d) = %d: the test needs more ranges than workers", workers, rows, phases.RangeCount(workers, rows))
+	}
+	e := newEnv(t, accountsTable, accountsRows(rows), "ANALYZE accounts")
+	eng := e.engine(func(c *phases.Config) { c.BackfillWorkers = workers; c.BackfillRate = rate })
+	res, err := eng.Start(ctx(), parse(t, "lower", lowerEmail))
+	if err != nil {
+		t.Fatalf("start: %s", pg.Explain(err))
+	}
+	e.expectRows(e.db, []string{fmt.Sprint(phases.RangeCount(workers, rows))}, "SELECT count(*) FROM online.backfills")
+	least := time.Duration(rows / rate * float64(time.Second))
+	if res.Backfill < least*9/10 {
+		t.Fatalf("the backfill of %d rows at %.0f rows/s took %s, under the %s the rate allows", rows, rate, res.Backfill, least)
+	}
+	t.Logf("%d rows at %.0f rows/s in %d ranges: %s (at least %s)", rows, rate, phases.RangeCount(workers, rows), res.Backfill.Round(time.Millisecond), least)
+}
+
 // TestParallelKilledBackfillResumes kills a start with three workers midway
 // (SIGKILL), then resumes: every range carries on from its own checkpoint
 // (each row visited exactly once, no range restarted), and each range's
