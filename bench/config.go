@@ -33,7 +33,7 @@ const MaxScale = 1000
 
 // ThroughputTarget is the fraction of its throughput before the migration
 // the application should keep during the backfill.
-const ThroughputTarget = 0.8
+const ThroughputTarget = 0.85
 
 // StallTarget is the longest stretch in which the application may finish no
 // transaction while the backfill runs.

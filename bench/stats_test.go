@@ -236,7 +236,7 @@ func TestWriteText(t *testing.T) {
 	for _, want := range []string{
 		"before migration old public",
 		"1s  1000       0  1000     2.0     9.0     150       151",
-		"0.50 of before (target >= 0.80: BELOW the target",
+		"0.50 of before (target >= 0.85: BELOW the target",
 		"took 2s and stalled the application for 1.9s",
 		"300 ms  seen    2 times  behind online, waiting for transactionid (ShareLock)\n                 it was running: xxx",
 		"ok    sums: equal",
