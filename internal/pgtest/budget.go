@@ -82,14 +82,16 @@ func serverRoom(ctx context.Context, admin *pgx.Conn) (int, error) {
 }
 
 // holders says who holds the server's connections: the sessions counted by
-// database, application and state, the largest groups first. A test that
+// database (with the test that made it, from its comment), application and
+// state, the largest groups first. A test that
 // waits for room names them, so that a run that fills the server can be
 // traced to what filled it.
 func holders(ctx context.Context, admin *pgx.Conn) string {
 	var s string
 	err := admin.QueryRow(ctx, `SELECT coalesce(string_agg(n || ' ' || what, ', ' ORDER BY n DESC, what), 'none')
-		FROM (SELECT count(*) AS n, coalesce(datname, '-') || ' (' || coalesce(nullif(application_name, ''), '-') || ', ' || coalesce(state, '-') || ')' AS what
-			FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 2 ORDER BY 1 DESC LIMIT 12) s`).Scan(&s)
+		FROM (SELECT count(*) AS n, coalesce(a.datname, '-') || coalesce(' [' || shobj_description(a.datid, 'pg_database') || ']', '') ||
+				' (' || coalesce(nullif(a.application_name, ''), '-') || ', ' || coalesce(a.state, '-') || ')' AS what
+			FROM pg_stat_activity a WHERE a.backend_type = 'client backend' GROUP BY 2 ORDER BY 1 DESC LIMIT 12) s`).Scan(&s)
 	if err != nil {
 		return "unknown: " + err.Error()
 	}

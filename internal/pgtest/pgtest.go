@@ -61,6 +61,13 @@ func NewDB(t testing.TB) string {
 		removeLive(name)
 		t.Fatalf("pgtest: create database: %v", err)
 	}
+	// The test's name, as the database's comment: what holds the server's
+	// connections can then be traced to a test (holders, or by hand with
+	// shobj_description(oid, 'pg_database')).
+	var comment string
+	if err := admin.QueryRow(ctx, "SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text)", name, t.Name()).Scan(&comment); err == nil {
+		_, _ = admin.Exec(ctx, comment)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), patience()+30*time.Second)
 		defer cancel()
